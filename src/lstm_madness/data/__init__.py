@@ -1,0 +1,1 @@
+"""Prices in a database: schema, store, sources (CSV, Yahoo, samples) and validation."""
