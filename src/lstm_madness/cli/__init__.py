@@ -8,10 +8,8 @@ one-line message on stderr and exit code 1; there is no traceback for user error
 from __future__ import annotations
 
 import importlib
-import sys
 
-from lstm_madness.cli._app import app, err_console
-from lstm_madness.errors import MadnessError
+from lstm_madness.cli._app import app
 
 _COMMAND_MODULES = ("data", "experiment", "reporting", "sweeping")
 
@@ -25,11 +23,7 @@ for _name in _COMMAND_MODULES:
 
 def main() -> None:
     """Entry point of the ``madness`` console script."""
-    try:
-        app()
-    except MadnessError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(1)
+    app()
 
 
 __all__ = ["app", "main"]
