@@ -95,6 +95,7 @@ runs = Table(
     Column("sweep_id", Integer, ForeignKey("sweeps.id", ondelete="SET NULL"), nullable=True),
     Column("config_json", Text, nullable=False),
     Column("config_hash", String(64), nullable=False),
+    Column("family_hash", String(64), nullable=False),  # config hash without the seed
     Column("target", String(32), nullable=False),
     Column("seed", Integer),
     Column("test_start", Date),

@@ -1,0 +1,1 @@
+"""Experiments: typed configuration, folds, the runner and the run registry."""

@@ -1,0 +1,410 @@
+"""Experiment configuration: typed, frozen dataclasses loaded from TOML.
+
+Resolution order is ``--set key=value`` > TOML file > defaults, validated once here with
+messages that name the key. Every key and its default is documented in
+``docs/configuration.md`` (generated from these dataclasses by :func:`reference_markdown`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import tomllib
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lstm_madness.errors import ConfigError
+
+FEATURES = ("ret", "log_volume_change", "range", "vol_20")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which prices feed the model."""
+
+    target: str = "XLF"  #: symbol whose next-day return is predicted
+    #: input symbols, or "universe:xlf" for XLF and its components; empty = [target]
+    inputs: tuple[str, ...] | str = ()
+    start: dt.date | None = None  #: first date read from the store (inclusive)
+    end: dt.date | None = None  #: last date read from the store (inclusive)
+    #: per-symbol features: ret, log_volume_change, range, vol_20
+    features: tuple[str, ...] = ("ret",)
+    #: an input that starts after the target: "drop_symbol" (dropped)
+    #: or "start_later" (the window starts when every input has data)
+    missing: str = "drop_symbol"
+    #: forward-fill prices/volume over at most this many missing days (never returns)
+    ffill_limit: int = 0
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    """What is predicted for the sample dated t."""
+
+    #: "return" (simple return t -> t+horizon), "direction" (1 if that return > 0),
+    #: "excess" (the return minus the benchmark's)
+    kind: str = "return"
+    horizon: int = 1  #: trading days ahead
+    #: symbol subtracted when kind = "excess" (e.g. XLF for a component)
+    benchmark: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The recurrent network."""
+
+    kind: str = "lstm"  #: "lstm" or "gru"
+    units: tuple[int, ...] = (32,)  #: hidden units per stacked layer, e.g. [128, 64]
+    dropout: float = 0.0  #: dropout after each recurrent layer
+    time_steps: int = 5  #: days of history in one sample (window length)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How each network is trained."""
+
+    epochs: int = 100  #: maximum epochs
+    batch_size: int = 32
+    learning_rate: float = 1e-3  #: Adam step size
+    loss: str = "auto"  #: "mse", "huber", "bce"; "auto" = mse for return targets, bce for direction
+    #: early stopping on a validation tail of each training window; 0 disables it
+    patience: int = 10
+    validation_fraction: float = 0.1  #: share of each training window held out at its end; 0 = none
+    clip_norm: float = 1.0  #: gradient-norm clipping; 0 disables it
+    seed: int = 0
+    device: str = "auto"  #: "auto" (CUDA when available), "cpu" or "cuda"
+    #: train all walk-forward folds of a run as one batched computation
+    batch_folds: bool = True
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Out-of-sample scheme. Sizes count trading days (samples)."""
+
+    scheme: str = "holdout"  #: "holdout" or "walk_forward"
+    train_fraction: float = 0.67  #: holdout: share of samples used for training
+    initial_train_days: int = 1000  #: walk_forward: samples in the first training window
+    retrain_every_days: int = 252  #: walk_forward: test-block length; the model is refit after each
+    window: str = "expanding"  #: walk_forward: "expanding" or "rolling"
+    rolling_days: int = 1000  #: walk_forward with window = "rolling": training-window length
+
+
+@dataclass(frozen=True)
+class BaselinesConfig:
+    """Honest baselines trained and tested on exactly the same folds and dates."""
+
+    #: regression: zero, mean, persistence, ridge; direction: always_up, majority, logistic;
+    #: empty = all of the task's baselines
+    models: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    """Turning predictions into positions held from close t to close t+1."""
+
+    rule: str = "sign"  #: "sign", "long_flat", "threshold" or "proportional"
+    threshold: float = 0.0  #: rule = "threshold": trade only when |prediction| exceeds this band
+    cap: float = 1.0  #: rule = "proportional": maximum |position|
+    cost_bps: float = 5.0  #: cost per unit of turnover, basis points
+    slippage_bps: float = 0.0  #: extra cost per unit of turnover, basis points
+    risk_free: float = 0.0  #: annual risk-free rate for Sharpe and Sortino
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """Significance and the verdict."""
+
+    min_dsr: float = 0.95  #: Deflated Sharpe Ratio needed for TRADEABLE
+    max_spa_p: float = 0.05  #: Hansen SPA p-value needed for TRADEABLE
+    alpha: float = 0.05  #: level of the forecast tests quoted in the verdict
+    min_test_days: int = 250  #: shorter test periods are "too short to decide"
+    bootstrap_reps: int = 1000  #: stationary-bootstrap replications
+    trials: int = 0  #: number of configurations tried for the DSR; 0 = count runs in the registry
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """One experiment: data, target, model, training, split, baselines, backtest, evaluation."""
+
+    name: str = ""  #: free-text label; not part of the config hash
+    data: DataConfig = field(default_factory=DataConfig)
+    target: TargetConfig = field(default_factory=TargetConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+    @property
+    def task(self) -> str:
+        """``"classification"`` for direction targets, else ``"regression"``."""
+        return "classification" if self.target.kind == "direction" else "regression"
+
+    @property
+    def loss(self) -> str:
+        if self.train.loss != "auto":
+            return self.train.loss
+        return "bce" if self.task == "classification" else "mse"
+
+    @property
+    def baseline_names(self) -> tuple[str, ...]:
+        if self.baselines.models:
+            return self.baselines.models
+        if self.task == "classification":
+            return ("always_up", "majority", "logistic")
+        return ("zero", "mean", "persistence", "ridge")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-safe dict (dates as ISO strings, tuples as lists)."""
+        return _jsonable(dataclasses.asdict(self))
+
+    def hash(self, *, without_seed: bool = False) -> str:
+        """SHA-256 of the canonical config without ``name`` (and without ``train.seed``)."""
+        d = self.to_dict()
+        d.pop("name", None)
+        if without_seed:
+            d["train"].pop("seed", None)
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
+
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "data.missing": ("drop_symbol", "start_later"),
+    "target.kind": ("return", "direction", "excess"),
+    "model.kind": ("lstm", "gru"),
+    "train.loss": ("auto", "mse", "huber", "bce"),
+    "train.device": ("auto", "cpu", "cuda"),
+    "split.scheme": ("holdout", "walk_forward"),
+    "split.window": ("expanding", "rolling"),
+    "backtest.rule": ("sign", "long_flat", "threshold", "proportional"),
+}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def _coerce(key: str, annotation: Any, value: Any) -> Any:
+    """Convert a TOML value to the field's type, or raise ConfigError naming ``key``."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(annotation)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(key, option, value)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[-1] if errors else f"{key}: invalid value {value!r}")
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        (item_type, _ellipsis) = typing.get_args(annotation)
+        return tuple(_coerce(f"{key}[{i}]", item_type, v) for i, v in enumerate(value))
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    if annotation is dt.date:
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        if isinstance(value, str):
+            try:
+                return dt.date.fromisoformat(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key}: expected a date YYYY-MM-DD, got {value!r}")
+    raise ConfigError(f"{key}: unsupported type {annotation!r}")  # pragma: no cover
+
+
+def _build(cls: type, values: Mapping[str, Any], prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = [k for k in values if k not in fields]
+    if unknown:
+        where = f"[{prefix.rstrip('.')}]" if prefix else "the top level"
+        raise ConfigError(
+            f"unknown key {prefix + unknown[0]!r}; valid keys in {where}: {', '.join(fields)}"
+        )
+    kwargs: dict[str, Any] = {}
+    for name, value in values.items():
+        key = prefix + name
+        annotation = hints[name]
+        if dataclasses.is_dataclass(annotation):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{key}: expected a table [{key}], got {value!r}")
+            kwargs[name] = _build(annotation, value, key + ".")
+        else:
+            kwargs[name] = _coerce(key, annotation, value)
+    return cls(**kwargs)
+
+
+def _validate(config: ExperimentConfig) -> ExperimentConfig:
+    for key, choices in _CHOICES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        if value not in choices:
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(choices)}")
+    checks = [
+        ("data.target", bool(config.data.target), "must name a symbol"),
+        ("data.features", all(f in FEATURES for f in config.data.features) and
+         bool(config.data.features), f"each feature must be one of {', '.join(FEATURES)}"),
+        ("data.ffill_limit", config.data.ffill_limit >= 0, "must be >= 0"),
+        ("target.horizon", config.target.horizon >= 1, "must be >= 1"),
+        ("target.benchmark", config.target.kind != "excess" or bool(config.target.benchmark),
+         "is required when target.kind = 'excess'"),
+        ("model.units", bool(config.model.units) and min(config.model.units, default=0) >= 1,
+         "must be a non-empty list of positive integers"),
+        ("model.dropout", 0.0 <= config.model.dropout < 1.0, "must be in [0, 1)"),
+        ("model.time_steps", config.model.time_steps >= 1, "must be >= 1"),
+        ("train.epochs", config.train.epochs >= 1, "must be >= 1"),
+        ("train.batch_size", config.train.batch_size >= 1, "must be >= 1"),
+        ("train.learning_rate", config.train.learning_rate > 0, "must be > 0"),
+        ("train.patience", config.train.patience >= 0, "must be >= 0"),
+        ("train.validation_fraction", 0.0 <= config.train.validation_fraction < 0.5,
+         "must be in [0, 0.5)"),
+        ("train.clip_norm", config.train.clip_norm >= 0, "must be >= 0"),
+        ("train.loss", (config.loss == "bce") == (config.task == "classification"),
+         "bce is for direction targets only, and direction targets need bce"),
+        ("split.train_fraction", 0.0 < config.split.train_fraction < 1.0, "must be in (0, 1)"),
+        ("split.initial_train_days", config.split.initial_train_days >= 50, "must be >= 50"),
+        ("split.retrain_every_days", config.split.retrain_every_days >= 1, "must be >= 1"),
+        ("split.rolling_days", config.split.rolling_days >= 50, "must be >= 50"),
+        ("backtest.cost_bps", config.backtest.cost_bps >= 0, "must be >= 0"),
+        ("backtest.slippage_bps", config.backtest.slippage_bps >= 0, "must be >= 0"),
+        ("backtest.cap", config.backtest.cap > 0, "must be > 0"),
+        ("evaluation.min_dsr", 0.0 <= config.evaluation.min_dsr <= 1.0, "must be in [0, 1]"),
+        ("evaluation.max_spa_p", 0.0 < config.evaluation.max_spa_p <= 1.0, "must be in (0, 1]"),
+        ("evaluation.trials", config.evaluation.trials >= 0, "must be >= 0"),
+        ("evaluation.bootstrap_reps", config.evaluation.bootstrap_reps >= 10, "must be >= 10"),
+    ]
+    for key, ok, message in checks:
+        if not ok:
+            raise ConfigError(f"{key} {message}")
+    return config
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """Parse ``key=value`` where value is a TOML literal (bare words are strings).
+
+    >>> parse_assignment("model.units=[64,32]")
+    ('model.units', [64, 32])
+    """
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set expects key=value, got {text!r}")
+    raw = raw.strip()
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key, value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Sequence[str | tuple[str, Any]]) -> dict:
+    """Return a deep copy of ``raw`` with dotted-key overrides applied."""
+    result = json.loads(json.dumps(raw, default=str))
+    for item in overrides:
+        key, value = parse_assignment(item) if isinstance(item, str) else item
+        node = result
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {key}: {part!r} is not a table")
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+def from_dict(raw: Mapping[str, Any]) -> ExperimentConfig:
+    """Build and validate a config from a nested mapping (e.g. parsed TOML)."""
+    return _validate(_build(ExperimentConfig, raw))
+
+
+def load_config(
+    path: str | Path | None = None, overrides: Sequence[str | tuple[str, Any]] = ()
+) -> ExperimentConfig:
+    """Load ``path`` (TOML; None = all defaults), apply ``overrides``, validate."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            raw = tomllib.loads(path.read_text())
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file not found: {path}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    return from_dict(apply_overrides(raw, overrides))
+
+
+def reference_markdown() -> str:
+    """Markdown reference of every key, its type, default and meaning."""
+    import inspect
+
+    lines = ["# Experiment configuration reference", "",
+             "Generated from `lstm_madness.experiment.config`; "
+             "`python -m lstm_madness.experiment.config` regenerates it.", "",
+             "Every key is optional. Override any key on the command line with "
+             "`--set section.key=value` (TOML literal: `--set model.units=[64,32]`).", ""]
+    top = typing.get_type_hints(ExperimentConfig)
+    for f in dataclasses.fields(ExperimentConfig):
+        cls = top[f.name]
+        if not dataclasses.is_dataclass(cls):
+            lines += [f"`{f.name}` (top level): free-text label, not part of the config hash.", ""]
+            continue
+        lines += [f"## [{f.name}]", "", (inspect.getdoc(cls) or "").splitlines()[0], "",
+                  "| key | default | meaning |", "|---|---|---|"]
+        source = inspect.getsource(cls).splitlines()
+        docs = {}
+        pending: list[str] = []
+        for line in source:
+            s = line.strip()
+            if s.startswith("#:"):
+                pending.append(s[2:].strip())
+                continue
+            if ":" in s and "#:" in s:
+                docs[s.split(":")[0]] = s.split("#:", 1)[1].strip()
+            elif ":" in s and pending:
+                docs[s.split(":")[0]] = " ".join(pending)
+            pending = [] if not s.startswith("#:") else pending
+        defaults = cls()
+        for sub in dataclasses.fields(cls):
+            default = json.dumps(_jsonable(getattr(defaults, sub.name)))
+            lines.append(f"| `{sub.name}` | `{default}` | {docs.get(sub.name, '')} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    Path("docs/configuration.md").write_text(reference_markdown())

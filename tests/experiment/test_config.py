@@ -1,0 +1,88 @@
+import datetime as dt
+import re
+
+import pytest
+
+from lstm_madness.errors import ConfigError
+from lstm_madness.experiment.config import (
+    ExperimentConfig,
+    load_config,
+    parse_assignment,
+    reference_markdown,
+)
+
+
+def test_defaults_are_valid_and_documented():
+    config = load_config()
+    assert config == ExperimentConfig()
+    doc = reference_markdown()
+    for section in ("data", "target", "model", "train", "split", "baselines", "backtest",
+                    "evaluation"):
+        assert f"## [{section}]" in doc
+    assert "| `time_steps` | `5` |" in doc
+
+
+def test_toml_and_overrides(tmp_path):
+    path = tmp_path / "exp.toml"
+    path.write_text(
+        '[data]\ntarget = "XLF"\nstart = 2001-01-02\ninputs = ["XLF", "JPM"]\n'
+        '[model]\nunits = [128, 64]\ndropout = 0.2\n'
+        '[split]\nscheme = "walk_forward"\n'
+    )
+    config = load_config(path, ["model.units=[64,32]", "train.epochs=200", "data.end=2010-12-31",
+                                "name=replay"])
+    assert config.model.units == (64, 32)
+    assert config.model.dropout == 0.2
+    assert config.train.epochs == 200
+    assert config.data.start == dt.date(2001, 1, 2)
+    assert config.data.end == dt.date(2010, 12, 31)
+    assert config.data.inputs == ("XLF", "JPM")
+    assert config.name == "replay"
+    assert config.split.scheme == "walk_forward"
+
+
+def test_universe_string_input():
+    config = load_config(None, ['data.inputs="universe:xlf"'])
+    assert config.data.inputs == "universe:xlf"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.unit=3", "unknown key 'model.unit'; valid keys in [model]: kind, units"),
+        ("modle.units=[3]", "unknown key 'modle'"),
+        ("model.units=3", "model.units: expected a list"),
+        ("train.epochs=1.5", "train.epochs: expected an integer"),
+        ("model.kind=transformer", "model.kind: 'transformer' is not one of lstm, gru"),
+        ("target.kind=excess", "target.benchmark is required"),
+        ("target.kind=direction", None),
+        ("train.loss=bce", "bce is for direction targets only"),
+        ("data.start=yesterday", "data.start: expected a date"),
+        ("model.dropout=1.0", "model.dropout must be in [0, 1)"),
+    ],
+)
+def test_invalid_values_name_the_key(override, message):
+    if message is None:
+        assert load_config(None, [override]).loss == "bce"
+        return
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(None, [override])
+
+
+def test_hash_ignores_name_and_optionally_seed():
+    a = load_config(None, ["name=a", "train.seed=1"])
+    b = load_config(None, ["name=b", "train.seed=2"])
+    assert a.hash() != b.hash()
+    assert a.hash(without_seed=True) == b.hash(without_seed=True)
+    assert a.hash() == load_config(None, ["name=zzz", "train.seed=1"]).hash()
+
+
+def test_parse_assignment_bare_word_is_string():
+    assert parse_assignment("data.target=BRK-B") == ("data.target", "BRK-B")
+    with pytest.raises(ConfigError):
+        parse_assignment("no-equals-sign")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml")
