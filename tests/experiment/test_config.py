@@ -16,8 +16,16 @@ def test_defaults_are_valid_and_documented():
     config = load_config()
     assert config == ExperimentConfig()
     doc = reference_markdown()
-    for section in ("data", "target", "model", "train", "split", "baselines", "backtest",
-                    "evaluation"):
+    for section in (
+        "data",
+        "target",
+        "model",
+        "train",
+        "split",
+        "baselines",
+        "backtest",
+        "evaluation",
+    ):
         assert f"## [{section}]" in doc
     assert "| `time_steps` | `5` |" in doc
 
@@ -26,11 +34,12 @@ def test_toml_and_overrides(tmp_path):
     path = tmp_path / "exp.toml"
     path.write_text(
         '[data]\ntarget = "XLF"\nstart = 2001-01-02\ninputs = ["XLF", "JPM"]\n'
-        '[model]\nunits = [128, 64]\ndropout = 0.2\n'
+        "[model]\nunits = [128, 64]\ndropout = 0.2\n"
         '[split]\nscheme = "walk_forward"\n'
     )
-    config = load_config(path, ["model.units=[64,32]", "train.epochs=200", "data.end=2010-12-31",
-                                "name=replay"])
+    config = load_config(
+        path, ["model.units=[64,32]", "train.epochs=200", "data.end=2010-12-31", "name=replay"]
+    )
     assert config.model.units == (64, 32)
     assert config.model.dropout == 0.2
     assert config.train.epochs == 200

@@ -16,14 +16,23 @@ def test_holdout_split_and_purge():
 def test_walk_forward_expanding_covers_every_test_sample_once():
     split = SplitConfig(scheme="walk_forward", initial_train_days=100, retrain_every_days=30)
     folds = plan_folds(205, split)
-    assert [f.test for f in folds] == [slice(100, 130), slice(130, 160), slice(160, 190),
-                                       slice(190, 205)]
+    assert [f.test for f in folds] == [
+        slice(100, 130),
+        slice(130, 160),
+        slice(160, 190),
+        slice(190, 205),
+    ]
     assert all(f.train == slice(0, f.test.start) for f in folds)
 
 
 def test_walk_forward_rolling_window():
-    split = SplitConfig(scheme="walk_forward", initial_train_days=100, retrain_every_days=50,
-                        window="rolling", rolling_days=60)
+    split = SplitConfig(
+        scheme="walk_forward",
+        initial_train_days=100,
+        retrain_every_days=50,
+        window="rolling",
+        rolling_days=60,
+    )
     folds = plan_folds(250, split, horizon=2)
     for f in folds:
         assert f.train.stop == f.test.start - 1

@@ -137,6 +137,8 @@ predictions = Table(
     Column("symbol", String(32), nullable=False),
     Column("y_true", Float, nullable=False),
     Column("y_pred", Float, nullable=False),
+    # the target's traded return from close t to close t+1 (what a position dated t earns)
+    Column("realized", Float),
 )
 
 metrics = Table(

@@ -276,25 +276,40 @@ def _validate(config: ExperimentConfig) -> ExperimentConfig:
             raise ConfigError(f"{key}: {value!r} is not one of {', '.join(choices)}")
     checks = [
         ("data.target", bool(config.data.target), "must name a symbol"),
-        ("data.features", all(f in FEATURES for f in config.data.features) and
-         bool(config.data.features), f"each feature must be one of {', '.join(FEATURES)}"),
+        (
+            "data.features",
+            all(f in FEATURES for f in config.data.features) and bool(config.data.features),
+            f"each feature must be one of {', '.join(FEATURES)}",
+        ),
         ("data.ffill_limit", config.data.ffill_limit >= 0, "must be >= 0"),
         ("target.horizon", config.target.horizon >= 1, "must be >= 1"),
-        ("target.benchmark", config.target.kind != "excess" or bool(config.target.benchmark),
-         "is required when target.kind = 'excess'"),
-        ("model.units", bool(config.model.units) and min(config.model.units, default=0) >= 1,
-         "must be a non-empty list of positive integers"),
+        (
+            "target.benchmark",
+            config.target.kind != "excess" or bool(config.target.benchmark),
+            "is required when target.kind = 'excess'",
+        ),
+        (
+            "model.units",
+            bool(config.model.units) and min(config.model.units, default=0) >= 1,
+            "must be a non-empty list of positive integers",
+        ),
         ("model.dropout", 0.0 <= config.model.dropout < 1.0, "must be in [0, 1)"),
         ("model.time_steps", config.model.time_steps >= 1, "must be >= 1"),
         ("train.epochs", config.train.epochs >= 1, "must be >= 1"),
         ("train.batch_size", config.train.batch_size >= 1, "must be >= 1"),
         ("train.learning_rate", config.train.learning_rate > 0, "must be > 0"),
         ("train.patience", config.train.patience >= 0, "must be >= 0"),
-        ("train.validation_fraction", 0.0 <= config.train.validation_fraction < 0.5,
-         "must be in [0, 0.5)"),
+        (
+            "train.validation_fraction",
+            0.0 <= config.train.validation_fraction < 0.5,
+            "must be in [0, 0.5)",
+        ),
         ("train.clip_norm", config.train.clip_norm >= 0, "must be >= 0"),
-        ("train.loss", (config.loss == "bce") == (config.task == "classification"),
-         "bce is for direction targets only, and direction targets need bce"),
+        (
+            "train.loss",
+            (config.loss == "bce") == (config.task == "classification"),
+            "bce is for direction targets only, and direction targets need bce",
+        ),
         ("split.train_fraction", 0.0 < config.split.train_fraction < 1.0, "must be in (0, 1)"),
         ("split.initial_train_days", config.split.initial_train_days >= 50, "must be >= 50"),
         ("split.retrain_every_days", config.split.retrain_every_days >= 1, "must be >= 1"),
@@ -372,19 +387,30 @@ def reference_markdown() -> str:
     """Markdown reference of every key, its type, default and meaning."""
     import inspect
 
-    lines = ["# Experiment configuration reference", "",
-             "Generated from `lstm_madness.experiment.config`; "
-             "`python -m lstm_madness.experiment.config` regenerates it.", "",
-             "Every key is optional. Override any key on the command line with "
-             "`--set section.key=value` (TOML literal: `--set model.units=[64,32]`).", ""]
+    lines = [
+        "# Experiment configuration reference",
+        "",
+        "Generated from `lstm_madness.experiment.config`; "
+        "`python -m lstm_madness.experiment.config` regenerates it.",
+        "",
+        "Every key is optional. Override any key on the command line with "
+        "`--set section.key=value` (TOML literal: `--set model.units=[64,32]`).",
+        "",
+    ]
     top = typing.get_type_hints(ExperimentConfig)
     for f in dataclasses.fields(ExperimentConfig):
         cls = top[f.name]
         if not dataclasses.is_dataclass(cls):
             lines += [f"`{f.name}` (top level): free-text label, not part of the config hash.", ""]
             continue
-        lines += [f"## [{f.name}]", "", (inspect.getdoc(cls) or "").splitlines()[0], "",
-                  "| key | default | meaning |", "|---|---|---|"]
+        lines += [
+            f"## [{f.name}]",
+            "",
+            (inspect.getdoc(cls) or "").splitlines()[0],
+            "",
+            "| key | default | meaning |",
+            "|---|---|---|",
+        ]
         source = inspect.getsource(cls).splitlines()
         docs = {}
         pending: list[str] = []
