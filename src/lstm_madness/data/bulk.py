@@ -20,12 +20,18 @@ def insert_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> i
     columns = list(frame.columns)
     if conn.dialect.name == "postgresql":
         buffer = io.StringIO()
-        frame.to_csv(buffer, index=False, header=False, na_rep="\\N", float_format="%.17g",
-                     date_format="%Y-%m-%d")
+        frame.to_csv(
+            buffer,
+            index=False,
+            header=False,
+            na_rep="\\N",
+            float_format="%.17g",
+            date_format="%Y-%m-%d",
+        )
         quoted = ", ".join(f'"{c}"' for c in columns)
         raw = conn.connection.driver_connection
         with raw.cursor() as cursor:
-            sql = f'COPY "{table.name}" ({quoted}) FROM STDIN WITH (FORMAT csv, NULL \'\\N\')'
+            sql = f"COPY \"{table.name}\" ({quoted}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
             with cursor.copy(sql) as copy:
                 copy.write(buffer.getvalue())
         return len(frame)
