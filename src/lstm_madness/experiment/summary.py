@@ -1,0 +1,166 @@
+"""A run's summary, computed from what is stored: out-of-sample metrics per model, the
+backtest, forecast tests, significance that counts the registry's trials, and the verdict.
+
+Everything here reads the predictions table, never in-memory state of the run, so
+``madness runs show`` and ``madness report`` see exactly what ``madness run`` printed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from lstm_madness.errors import RunError
+from lstm_madness.evaluation.metrics import forecast_metrics
+from lstm_madness.evaluation.study import EvaluationSettings, evaluate
+from lstm_madness.evaluation.verdict import VerdictThresholds
+from lstm_madness.experiment import registry
+from lstm_madness.experiment.config import ExperimentConfig, from_dict
+
+PRIMARY = "lstm"
+
+
+def evaluation_settings(config: ExperimentConfig) -> EvaluationSettings:
+    """The evaluation settings of ``config``'s [backtest] and [evaluation] tables."""
+    b, e = config.backtest, config.evaluation
+    return EvaluationSettings(
+        rule=b.rule,
+        threshold=b.threshold,
+        cap=b.cap,
+        cost_bps=b.cost_bps,
+        slippage_bps=b.slippage_bps,
+        risk_free=b.risk_free,
+        bootstrap_reps=e.bootstrap_reps,
+        seed=config.train.seed,
+        min_test_days=e.min_test_days,
+        thresholds=VerdictThresholds(min_dsr=e.min_dsr, max_spa_p=e.max_spa_p, alpha=e.alpha),
+    )
+
+
+def test_frame(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Wide test-period frame: index date; columns y_true, realized and one per model."""
+    wide = predictions.pivot_table(index="date", columns="model", values="y_pred", aggfunc="first")
+    first = predictions.drop_duplicates("date").set_index("date").sort_index()
+    wide.insert(0, "realized", first["realized"])
+    wide.insert(0, "y_true", first["y_true"])
+    wide.columns.name = None
+    return wide.sort_index()
+
+
+def model_metrics(frame: pd.DataFrame, task: str) -> dict[str, dict[str, float | None]]:
+    """Out-of-sample MSE, MAE, R²_oos (vs the training-window mean), hit rate, n per model."""
+    models = [c for c in frame.columns if c not in ("y_true", "realized")]
+    benchmark = frame["baseline:mean"].to_numpy() if "baseline:mean" in frame else None
+    y = frame["y_true"].to_numpy()
+    out = {}
+    for name in models:
+        pred = frame[name].to_numpy()
+        out[name] = forecast_metrics(y, pred, benchmark, task)
+    return out
+
+
+def _strategy_returns(run: dict, settings: EvaluationSettings, engine: sa.Engine) -> pd.Series:
+    """Daily net returns of a stored run's primary model under ``settings``."""
+    from lstm_madness.evaluation.backtest import backtest
+
+    frame = test_frame(registry.load_predictions(engine, int(run["id"]), models=[PRIMARY]))
+    config = from_dict(json.loads(run["config_json"]))
+    result = backtest(
+        frame[PRIMARY].to_numpy(),
+        frame["realized"].to_numpy(),
+        **settings.backtest_kwargs(config.task),
+    )
+    return pd.Series(result.net_returns, index=frame.index)
+
+
+def summarize_run(
+    engine: sa.Engine, run_id: int, *, timings: dict | None = None, trials: int | None = None
+) -> dict[str, Any]:
+    """The summary dict of ``madness run --json`` / ``madness runs show --json``."""
+    run = registry.get_run(engine, run_id)
+    config = from_dict(run["config"])
+    predictions = registry.load_predictions(engine, run_id)
+    if predictions.empty:
+        raise RunError(f"run {run_id} has no stored test predictions")
+    frame = test_frame(predictions)
+    metrics = model_metrics(frame, config.task)
+    previous = (run.get("summary") or {}).get("models", {})
+    timings = timings or (run.get("summary") or {}).get("timings") or {}
+    per_model = timings.get("models", {})
+    for name, values in metrics.items():
+        key = config.model.kind if name == PRIMARY else name
+        values.update(
+            {
+                k: per_model.get(key, previous.get(name, {})).get(k)
+                for k in ("n_train", "epochs_run", "train_s")
+            }
+        )
+    registry.save_metrics(
+        engine,
+        run_id,
+        pd.DataFrame(
+            [
+                {"model": m, "split": "test", "name": k, "value": v}
+                for m, vals in metrics.items()
+                for k, v in vals.items()
+                if isinstance(v, int | float) and v is not None
+            ]
+        ),
+    )
+
+    settings = evaluation_settings(config)
+    test_start, test_end = frame.index[0].date(), frame.index[-1].date()
+    peers = registry.peer_runs(
+        engine, target=config.data.target, test_start=test_start, test_end=test_end, exclude=run_id
+    )
+    peer_returns = (
+        [_strategy_returns(row, settings, engine) for _, row in peers.iterrows()]
+        if len(peers)
+        else []
+    )
+    peer_matrix = (
+        pd.concat(peer_returns, axis=1).reindex(frame.index).to_numpy() if peer_returns else None
+    )
+    peer_sharpes = np.array([_sharpe_of(row) for _, row in peers.iterrows()], dtype=float)
+    family = peers[peers["family_hash"] == config.hash(without_seed=True)]
+    n_trials = trials or config.evaluation.trials or (len(peers) + 1)
+    models = {name: frame[name].to_numpy() for name in metrics}
+    evaluation = evaluate(
+        dates=frame.index.to_numpy(),
+        asset_returns=frame["realized"].to_numpy(),
+        y_true=frame["y_true"].to_numpy(),
+        predictions=models,
+        task=config.task,
+        primary=PRIMARY,
+        settings=settings,
+        trials=n_trials,
+        trial_sharpes=peer_sharpes[np.isfinite(peer_sharpes)] if len(peer_sharpes) else None,
+        peer_net_returns=peer_matrix,
+        seed_sharpes=np.array([_sharpe_of(row) for _, row in family.iterrows()], dtype=float)
+        if len(family)
+        else None,
+        y_benchmark=models.get("baseline:mean"),
+    )
+    summary: dict[str, Any] = {
+        "run_id": run_id,
+        "name": run["name"],
+        "status": run["status"],
+        "target": config.data.target,
+        "n_test": len(frame),
+        "test_start": test_start.isoformat(),
+        "test_end": test_end.isoformat(),
+        "models": metrics,
+        "timings": timings,
+    }
+    summary.update(evaluation.to_json())
+    return summary
+
+
+def _sharpe_of(row: pd.Series) -> float:
+    summary = json.loads(row["summary_json"]) if row["summary_json"] else {}
+    value = (summary.get("backtest") or {}).get("sharpe_net")
+    return float(value) if value is not None else float("nan")
