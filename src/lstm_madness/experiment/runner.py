@@ -1,8 +1,14 @@
-"""Run one experiment: folds → train the network and the baselines → store → summarize.
+"""Run experiments: folds → train the networks and the baselines → store → summarize.
 
-Every prediction is written to the registry fold by fold (each fold in one transaction,
-then marked completed), so an interrupted walk-forward run can be resumed from its last
-completed fold with identical results: each fold's models are seeded by the config alone.
+:func:`run_experiments` takes several configs at once (a sweep's grid points and seeds).
+Configs that read the same data and cut the same folds share one data load; configs whose
+networks also share a shape are trained together, all their folds and seeds as one batched
+computation (:mod:`lstm_madness.models.batched`). Each config is still its own run, with
+its own seed, weights, early stopping and stored predictions.
+
+Predictions are written fold by fold (each fold in one transaction, then marked
+completed), so a failed walk-forward run resumes from its last completed fold with
+identical results: each fold's models are seeded by the config alone.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +33,7 @@ from lstm_madness.experiment.folds import Fold, plan_folds
 from lstm_madness.models.baselines import make_baseline
 from lstm_madness.models.lstm import LSTMForecaster
 
-#: progress(event, **info): "fold" (fold, n_folds), "epoch" (fold, epoch, epochs, loss, val)
+#: progress(event, **info): "fold" (fold, n_folds), "epoch" (epoch, epochs, loss, val)
 Progress = Callable[..., None]
 
 
@@ -37,20 +43,47 @@ class RunInterrupted(RunError):
 
 @dataclass
 class Timings:
+    """Wall time spent training and predicting, in seconds, per model."""
+
     train_s: float = 0.0
     predict_s: float = 0.0
-    per_model: dict[str, dict[str, float]] = field(default_factory=dict)
+    models: dict[str, dict[str, float]] = field(default_factory=dict)
 
-    def add(self, model: str, *, train_s: float, n_train: int, epochs: int) -> None:
-        entry = self.per_model.setdefault(model, {"train_s": 0.0, "n_train": 0, "epochs_run": 0})
+    def add(
+        self,
+        model: str,
+        *,
+        train_s: float = 0.0,
+        n_train: int = 0,
+        epochs: int = 0,
+        val_loss: float | None = None,
+    ) -> None:
+        entry = self.models.setdefault(model, {"train_s": 0.0, "n_train": 0, "epochs_run": 0})
         entry["train_s"] += train_s
         entry["n_train"] += n_train
         entry["epochs_run"] += epochs
+        if val_loss is not None:
+            entry.setdefault("val_losses", []).append(val_loss)
+
+    def to_dict(self, total_s: float) -> dict[str, Any]:
+        models = {}
+        for name, entry in self.models.items():
+            entry = dict(entry)
+            losses = entry.pop("val_losses", None)
+            if losses:
+                entry["val_loss"] = float(np.mean(losses))
+            models[name] = entry
+        return {
+            "total_s": total_s,
+            "train_s": self.train_s,
+            "predict_s": self.predict_s,
+            "models": models,
+        }
 
 
 @contextlib.contextmanager
 def _signals_raise() -> Iterator[None]:
-    """Turn SIGTERM (and SIGINT) into :class:`RunInterrupted` while a run is in progress."""
+    """Turn SIGTERM and SIGINT into :class:`RunInterrupted` while runs are in progress."""
 
     def handler(signum: int, _frame: object) -> None:
         raise RunInterrupted(f"interrupted by {signal.Signals(signum).name}")
@@ -67,6 +100,7 @@ def _signals_raise() -> Iterator[None]:
 
 
 def lstm_estimator(config: ExperimentConfig, progress: Callable | None = None) -> LSTMForecaster:
+    """The configured, unfitted network estimator."""
     m, t = config.model, config.train
     return LSTMForecaster(
         units=m.units,
@@ -88,84 +122,102 @@ def lstm_estimator(config: ExperimentConfig, progress: Callable | None = None) -
     )
 
 
-def _baselines(config: ExperimentConfig, arrays: FoldArrays, target_column: int) -> dict:
-    models = {}
+def _data_key(config: ExperimentConfig) -> str:
+    """Configs with equal keys read the same data and cut the same folds."""
+    d = config.to_dict()
+    return repr((d["data"], d["target"], d["split"], d["model"]["time_steps"]))
+
+
+def _shape_key(config: ExperimentConfig) -> str:
+    """Configs with equal keys can be trained as one batched computation."""
+    d = config.to_dict()
+    train = {k: v for k, v in d["train"].items() if k != "seed"}
+    return repr((_data_key(config), d["model"], train))
+
+
+def _baseline_predictions(
+    config: ExperimentConfig, data: StudyData, arrays: FoldArrays, timings: Timings
+) -> dict[str, np.ndarray]:
+    out = {}
     for name in config.baseline_names:
         kwargs: dict[str, Any] = {}
         if name == "persistence":
+            column = data.target_column
             kwargs = dict(
-                column=target_column,
-                center=float(arrays.scaler.mean_[target_column]),
-                scale=float(arrays.scaler.scale_[target_column]),
+                column=column,
+                center=float(arrays.scaler.mean_[column]),
+                scale=float(arrays.scaler.scale_[column]),
             )
-        models[f"baseline:{name}"] = make_baseline(name, config.task, **kwargs)
-    return models
-
-
-def _fold_frame(
-    arrays: FoldArrays, symbol: str, predictions: dict[str, np.ndarray]
-) -> pd.DataFrame:
-    parts = [
-        pd.DataFrame(
-            {
-                "model": name,
-                "split": "test",
-                "date": arrays.dates_test,
-                "symbol": symbol,
-                "y_true": arrays.y_test,
-                "y_pred": y_pred,
-                "realized": arrays.asset_test,
-            }
+        start = time.perf_counter()
+        model = make_baseline(name, config.task, **kwargs).fit(arrays.X_train, arrays.y_train)
+        out[f"baseline:{name}"] = model.predict(arrays.X_test)
+        timings.add(
+            f"baseline:{name}", train_s=time.perf_counter() - start, n_train=len(arrays.y_train)
         )
-        for name, y_pred in predictions.items()
-    ]
-    return pd.concat(parts, ignore_index=True)
+    return out
 
 
-def _train_fold(
-    config: ExperimentConfig,
-    data: StudyData,
-    fold: Fold,
-    arrays: FoldArrays,
-    timings: Timings,
+def _train_networks(
+    configs: Sequence[ExperimentConfig],
+    jobs: Sequence[tuple[int, FoldArrays]],
+    timings: Sequence[Timings],
     progress: Progress | None,
-) -> dict[str, np.ndarray]:
-    predictions: dict[str, np.ndarray] = {}
+) -> list[np.ndarray]:
+    """Fit one network per job (config index, fold arrays); return test predictions."""
+    from lstm_madness.models.batched import fit_forecasters
+
+    estimators = [lstm_estimator(configs[c]) for c, _ in jobs]
     callback = None
     if progress is not None:
+        epochs = configs[0].train.epochs
 
         def callback(epoch: int, loss: float, val: float | None) -> None:
-            progress(
-                "epoch",
-                fold=fold.index,
-                epoch=epoch,
-                epochs=config.train.epochs,
-                loss=loss,
-                val=val,
-            )
+            progress("epoch", epoch=epoch, epochs=epochs, loss=loss, val=val)
 
     start = time.perf_counter()
-    net = lstm_estimator(config, callback).fit(arrays.X_train, arrays.y_train)
-    timings.add(
-        config.model.kind,
-        train_s=time.perf_counter() - start,
-        n_train=len(arrays.y_train),
-        epochs=net.epochs_run_,
-    )
-    timings.train_s += time.perf_counter() - start
-    start = time.perf_counter()
-    predictions["lstm"] = net.predict(arrays.X_test)
-    timings.predict_s += time.perf_counter() - start
-    for name, model in _baselines(config, arrays, data.target_column).items():
-        start = time.perf_counter()
-        predictions[name] = model.fit(arrays.X_train, arrays.y_train).predict(arrays.X_test)
-        timings.add(
-            name, train_s=time.perf_counter() - start, n_train=len(arrays.y_train), epochs=0
+    fit_forecasters(estimators, [(a.X_train, a.y_train) for _, a in jobs], progress=callback)
+    elapsed = time.perf_counter() - start
+    total_rows = sum(len(a.y_train) for _, a in jobs)
+    predictions = []
+    for estimator, (c, arrays) in zip(estimators, jobs, strict=True):
+        share = elapsed * len(arrays.y_train) / total_rows
+        timings[c].add(
+            configs[c].model.kind,
+            train_s=share,
+            n_train=len(arrays.y_train),
+            epochs=estimator.epochs_run_,
+            val_loss=estimator.best_val_loss_,
         )
+        timings[c].train_s += share
+        start = time.perf_counter()
+        predictions.append(estimator.predict(arrays.X_test))
+        timings[c].predict_s += time.perf_counter() - start
     return predictions
 
 
-def _fold_table(data: StudyData, folds: list[Fold]) -> pd.DataFrame:
+def _fold_frame(
+    symbol: str, arrays: FoldArrays, predictions: dict[str, np.ndarray]
+) -> pd.DataFrame:
+    return pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "model": name,
+                    "split": "test",
+                    "date": arrays.dates_test,
+                    "symbol": symbol,
+                    "y_true": arrays.y_test,
+                    "y_pred": y_pred,
+                    "realized": arrays.asset_test,
+                }
+            )
+            for name, y_pred in predictions.items()
+        ],
+        ignore_index=True,
+    )
+
+
+def _fold_table(data: StudyData, folds: Sequence[Fold]) -> pd.DataFrame:
     dates = data.sample_dates
     return pd.DataFrame(
         [
@@ -183,6 +235,132 @@ def _fold_table(data: StudyData, folds: list[Fold]) -> pd.DataFrame:
     )
 
 
+def _run_data_group(
+    engine: sa.Engine,
+    configs: list[ExperimentConfig],
+    run_ids: list[int],
+    timings: list[Timings],
+    progress: Progress | None,
+) -> None:
+    """Train and store every fold of runs that share data and folds."""
+    data = load_study_data(engine, configs[0])
+    folds = plan_folds(len(data.sample_rows), configs[0].split, configs[0].target.horizon)
+    table = _fold_table(data, folds)
+    done = []
+    for run_id in run_ids:
+        registry.record_folds(engine, run_id, table)
+        done.append(registry.completed_folds(engine, run_id))
+    shapes: dict[str, list[int]] = {}
+    for i, config in enumerate(configs):
+        shapes.setdefault(_shape_key(config), []).append(i)
+    batch_folds = all(c.train.batch_folds for c in configs)
+    fold_groups = [list(folds)] if batch_folds else [[f] for f in folds]
+    symbol = configs[0].data.target
+    for group in fold_groups:
+        if progress is not None:
+            progress("fold", fold=group[0].index, n_folds=len(folds))
+        todo = [f for f in group if any(f.index not in d for d in done)]
+        if not todo:
+            continue
+        arrays = {f.index: fold_arrays(data, f.train, f.test) for f in todo}
+        baselines = {
+            f.index: _baseline_predictions(configs[0], data, arrays[f.index], timings[0])
+            for f in todo
+        }
+        for members in shapes.values():
+            jobs = [(i, f.index) for i in members for f in todo if f.index not in done[i]]
+            nets = _train_networks(configs, [(i, arrays[k]) for i, k in jobs], timings, progress)
+            for (i, k), y_pred in zip(jobs, nets, strict=True):
+                frame = _fold_frame(symbol, arrays[k], {"lstm": y_pred, **baselines[k]})
+                registry.save_fold(engine, run_ids[i], k, frame)
+    for t in timings[1:]:  # baselines were fitted once for the whole group
+        for name, entry in timings[0].models.items():
+            if name.startswith("baseline:"):
+                t.models[name] = dict(entry)
+
+
+def run_experiments(
+    engine: sa.Engine,
+    configs: Sequence[ExperimentConfig],
+    *,
+    names: Sequence[str | None] | None = None,
+    sweep_id: int | None = None,
+    resume: Sequence[int] | None = None,
+    progress: Progress | None = None,
+    trials: int | None = None,
+) -> list[dict[str, Any]]:
+    """Train, predict, store and summarize several runs; return their summaries.
+
+    With ``resume`` (run ids of failed runs) their stored configs are used and only the
+    folds not yet completed are trained. Runs that raise (or are interrupted by SIGINT or
+    SIGTERM) are marked ``failed`` with the reason before the exception propagates; a
+    failed run keeps the predictions of its completed folds for ``--resume`` but is never
+    summarized or counted as a trial.
+    """
+    from lstm_madness.experiment.summary import summarize_run
+
+    init_db(engine)
+    registry.mark_stale_runs(engine)
+    if resume:
+        configs, run_ids = [], list(resume)
+        for run_id in run_ids:
+            run = registry.get_run(engine, run_id)
+            if run["status"] != "failed":
+                raise RunError(f"run {run_id} is {run['status']}; only failed runs resume")
+            configs.append(from_dict(run["config"]))
+            registry.claim_run(engine, run_id)
+    else:
+        configs = list(configs)
+        names = list(names or [None] * len(configs))
+        run_ids = [
+            registry.create_run(engine, c, name=n, sweep_id=sweep_id)
+            for c, n in zip(configs, names, strict=True)
+        ]
+    finished: set[int] = set()
+    wall = time.perf_counter()
+    timings = [Timings() for _ in configs]
+    summaries = []
+    try:
+        with _signals_raise():
+            groups: dict[str, list[int]] = {}
+            for i, config in enumerate(configs):
+                groups.setdefault(_data_key(config), []).append(i)
+            for members in groups.values():
+                _run_data_group(
+                    engine,
+                    [configs[i] for i in members],
+                    [run_ids[i] for i in members],
+                    [timings[i] for i in members],
+                    progress,
+                )
+            total = time.perf_counter() - wall
+            for run_id, timing in zip(run_ids, timings, strict=True):
+                pending = len(run_ids) - len(finished) - 1  # batch runs not yet counted
+                summary = summarize_run(
+                    engine,
+                    run_id,
+                    timings=timing.to_dict(total),
+                    trials=trials,
+                    extra_trials=pending,
+                )
+                summary["status"] = "succeeded"
+                registry.finish_run(engine, run_id, "succeeded", summary=summary)
+                finished.add(run_id)
+                summaries.append(summary)
+            return summaries
+    except BaseException as exc:
+        reason = (
+            "interrupted (Ctrl-C)"
+            if isinstance(exc, KeyboardInterrupt)
+            else f"{type(exc).__name__}: {exc}"
+        )
+        for run_id in run_ids:
+            if run_id not in finished:
+                with contextlib.suppress(Exception):
+                    registry.finish_run(engine, run_id, "failed", error=reason)
+        raise
+
+
 def run_experiment(
     engine: sa.Engine,
     config: ExperimentConfig | None = None,
@@ -193,62 +371,16 @@ def run_experiment(
     progress: Progress | None = None,
     trials: int | None = None,
 ) -> dict[str, Any]:
-    """Train, predict, store and summarize one run; return its summary (the JSON of
-    ``madness run --json``).
-
-    With ``resume=RUN_ID`` the stored config of that failed run is used and only the folds
-    not yet completed are trained. A run that raises (or is interrupted by SIGINT/SIGTERM)
-    is marked ``failed`` with the reason before the exception propagates.
-    """
-    from lstm_madness.experiment.summary import summarize_run
-
-    init_db(engine)
-    registry.mark_stale_runs(engine)
-    if resume is not None:
-        run = registry.get_run(engine, resume)
-        if run["status"] != "failed":
-            raise RunError(f"run {resume} is {run['status']}; only failed runs can be resumed")
-        config = from_dict(run["config"])
-        run_id = resume
-        registry.claim_run(engine, run_id)
-    else:
-        if config is None:
-            raise RunError("run_experiment needs a config or resume=RUN_ID")
-        run_id = registry.create_run(engine, config, name=name, sweep_id=sweep_id)
-    wall = time.perf_counter()
-    timings = Timings()
-    try:
-        with _signals_raise():
-            data = load_study_data(engine, config)
-            folds = plan_folds(len(data.sample_rows), config.split, config.target.horizon)
-            registry.record_folds(engine, run_id, _fold_table(data, folds))
-            done = registry.completed_folds(engine, run_id)
-            for fold in folds:
-                if progress is not None:
-                    progress("fold", fold=fold.index, n_folds=len(folds))
-                if fold.index in done:
-                    continue
-                arrays = fold_arrays(data, fold.train, fold.test)
-                predictions = _train_fold(config, data, fold, arrays, timings, progress)
-                registry.save_fold(
-                    engine, run_id, fold.index, _fold_frame(arrays, config.data.target, predictions)
-                )
-            timings_dict = {
-                "total_s": time.perf_counter() - wall,
-                "train_s": timings.train_s,
-                "predict_s": timings.predict_s,
-                "models": timings.per_model,
-            }
-            summary = summarize_run(engine, run_id, timings=timings_dict, trials=trials)
-            registry.finish_run(engine, run_id, "succeeded", summary=summary)
-            summary["status"] = "succeeded"
-            return summary
-    except BaseException as exc:
-        reason = (
-            "interrupted (Ctrl-C)"
-            if isinstance(exc, KeyboardInterrupt)
-            else (f"{type(exc).__name__}: {exc}")
-        )
-        with contextlib.suppress(Exception):
-            registry.finish_run(engine, run_id, "failed", error=reason)
-        raise
+    """One run (see :func:`run_experiments`); returns the ``madness run --json`` summary."""
+    if resume is None and config is None:
+        raise RunError("run_experiment needs a config or resume=RUN_ID")
+    (summary,) = run_experiments(
+        engine,
+        [config] if config is not None else [],
+        names=[name],
+        sweep_id=sweep_id,
+        resume=[resume] if resume is not None else None,
+        progress=progress,
+        trials=trials,
+    )
+    return summary

@@ -78,9 +78,20 @@ def _strategy_returns(run: dict, settings: EvaluationSettings, engine: sa.Engine
 
 
 def summarize_run(
-    engine: sa.Engine, run_id: int, *, timings: dict | None = None, trials: int | None = None
+    engine: sa.Engine,
+    run_id: int,
+    *,
+    timings: dict | None = None,
+    trials: int | None = None,
+    extra_trials: int = 0,
 ) -> dict[str, Any]:
-    """The summary dict of ``madness run --json`` / ``madness runs show --json``."""
+    """The summary dict of ``madness run --json`` / ``madness runs show --json``.
+
+    The number of trials behind the Deflated Sharpe Ratio is ``trials`` if given, else
+    ``evaluation.trials`` of the config if non-zero, else the succeeded runs in the
+    registry with the same target and test period, plus this run and ``extra_trials``
+    (runs of the same batch that are about to finish).
+    """
     run = registry.get_run(engine, run_id)
     config = from_dict(run["config"])
     predictions = registry.load_predictions(engine, run_id)
@@ -127,7 +138,7 @@ def summarize_run(
     )
     peer_sharpes = np.array([_sharpe_of(row) for _, row in peers.iterrows()], dtype=float)
     family = peers[peers["family_hash"] == config.hash(without_seed=True)]
-    n_trials = trials or config.evaluation.trials or (len(peers) + 1)
+    n_trials = trials or config.evaluation.trials or (len(peers) + 1 + extra_trials)
     models = {name: frame[name].to_numpy() for name in metrics}
     evaluation = evaluate(
         dates=frame.index.to_numpy(),
