@@ -63,18 +63,27 @@ def model_metrics(frame: pd.DataFrame, task: str) -> dict[str, dict[str, float |
     return out
 
 
-def _strategy_returns(run: dict, settings: EvaluationSettings, engine: sa.Engine) -> pd.Series:
-    """Daily net returns of a stored run's primary model under ``settings``."""
+def strategy_returns_matrix(
+    engine: sa.Engine, run_ids: list[int], settings: EvaluationSettings | None = None
+) -> pd.DataFrame:
+    """Daily net returns of each run's network strategy (columns: run ids; index: dates).
+
+    Each run is backtested under ``settings`` (default: its own config's), so peers are
+    compared under identical costs and position rules.
+    """
     from lstm_madness.evaluation.backtest import backtest
 
-    frame = test_frame(registry.load_predictions(engine, int(run["id"]), models=[PRIMARY]))
-    config = from_dict(json.loads(run["config_json"]))
-    result = backtest(
-        frame[PRIMARY].to_numpy(),
-        frame["realized"].to_numpy(),
-        **settings.backtest_kwargs(config.task),
-    )
-    return pd.Series(result.net_returns, index=frame.index)
+    columns = {}
+    for run_id in run_ids:
+        config = from_dict(registry.get_run(engine, run_id)["config"])
+        frame = test_frame(registry.load_predictions(engine, run_id, models=[PRIMARY]))
+        result = backtest(
+            frame[PRIMARY].to_numpy(),
+            frame["realized"].to_numpy(),
+            **(settings or evaluation_settings(config)).backtest_kwargs(config.task),
+        )
+        columns[run_id] = pd.Series(result.net_returns, index=frame.index)
+    return pd.DataFrame(columns)
 
 
 def summarize_run(
@@ -128,13 +137,12 @@ def summarize_run(
     peers = registry.peer_runs(
         engine, target=config.data.target, test_start=test_start, test_end=test_end, exclude=run_id
     )
-    peer_returns = (
-        [_strategy_returns(row, settings, engine) for _, row in peers.iterrows()]
-        if len(peers)
-        else []
-    )
     peer_matrix = (
-        pd.concat(peer_returns, axis=1).reindex(frame.index).to_numpy() if peer_returns else None
+        strategy_returns_matrix(engine, [int(i) for i in peers["id"]], settings)
+        .reindex(frame.index)
+        .to_numpy()
+        if len(peers)
+        else None
     )
     peer_sharpes = np.array([_sharpe_of(row) for _, row in peers.iterrows()], dtype=float)
     family = peers[peers["family_hash"] == config.hash(without_seed=True)]
