@@ -8,6 +8,7 @@ Everything here reads the predictions table, never in-memory state of the run, s
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ import sqlalchemy as sa
 
 from lstm_madness.errors import RunError
 from lstm_madness.evaluation.metrics import forecast_metrics
-from lstm_madness.evaluation.study import EvaluationSettings, evaluate
+from lstm_madness.evaluation.study import Evaluation, EvaluationSettings, evaluate
 from lstm_madness.evaluation.verdict import VerdictThresholds
 from lstm_madness.experiment import registry
 from lstm_madness.experiment.config import ExperimentConfig, from_dict
@@ -86,6 +87,16 @@ def strategy_returns_matrix(
     return pd.DataFrame(columns)
 
 
+@dataclass(frozen=True)
+class RunEvaluation:
+    """A stored run, evaluated: its summary dict, the Evaluation object and test frame."""
+
+    summary: dict[str, Any]
+    evaluation: Evaluation
+    frame: pd.DataFrame  #: test period: y_true, realized and one column per model
+    config: ExperimentConfig
+
+
 def summarize_run(
     engine: sa.Engine,
     run_id: int,
@@ -94,7 +105,21 @@ def summarize_run(
     trials: int | None = None,
     extra_trials: int = 0,
 ) -> dict[str, Any]:
-    """The summary dict of ``madness run --json`` / ``madness runs show --json``.
+    """The summary dict of ``madness run --json`` / ``madness runs show --json``."""
+    return evaluate_run(
+        engine, run_id, timings=timings, trials=trials, extra_trials=extra_trials
+    ).summary
+
+
+def evaluate_run(
+    engine: sa.Engine,
+    run_id: int,
+    *,
+    timings: dict | None = None,
+    trials: int | None = None,
+    extra_trials: int = 0,
+) -> RunEvaluation:
+    """Metrics, backtest, tests, significance and verdict of a stored run.
 
     The number of trials behind the Deflated Sharpe Ratio is ``trials`` if given, else
     ``evaluation.trials`` of the config if non-zero, else the succeeded runs in the
@@ -176,7 +201,7 @@ def summarize_run(
         "timings": timings,
     }
     summary.update(evaluation.to_json())
-    return summary
+    return RunEvaluation(summary, evaluation, frame, config)
 
 
 def _sharpe_of(row: pd.Series) -> float:

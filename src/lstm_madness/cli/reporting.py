@@ -1,0 +1,101 @@
+"""``madness report``, ``madness compare`` and ``madness demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from lstm_madness.cli._app import DbOption, app, console
+from lstm_madness.cli.experiment import _fmt
+from lstm_madness.data.db import make_engine
+
+
+@app.command("report")
+def report(
+    run_id: Annotated[int, typer.Argument(metavar="RUN_ID")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("report"),
+    db: DbOption = None,
+) -> None:
+    """Write one self-contained HTML report (plots embedded) plus the PNGs of a run."""
+    from lstm_madness.experiment.reporting import write_run_report
+
+    path, summary = write_run_report(make_engine(db), run_id, out / f"run-{run_id}")
+    verdict = summary["verdict"]
+    console.print(("TRADEABLE" if verdict["tradeable"] else "NOT TRADEABLE") + f": {path}")
+
+
+@app.command("compare")
+def compare(
+    run_ids: Annotated[list[int], typer.Argument(metavar="RUN_ID RUN_ID...")],
+    db: DbOption = None,
+) -> None:
+    """Side-by-side table of runs: forecasts, backtest, significance, verdict."""
+    from lstm_madness.errors import RunError
+    from lstm_madness.experiment import registry
+    from lstm_madness.report import compare_table
+
+    engine = make_engine(db)
+    summaries = []
+    for run_id in run_ids:
+        run = registry.get_run(engine, run_id)
+        if run["summary"] is None:
+            raise RunError(f"run {run_id} is {run['status']} and has no summary")
+        summaries.append({**run["summary"], "name": run["name"]})
+    frame = compare_table(summaries)
+    table = Table()
+    table.add_column("")
+    for column in frame.columns:
+        table.add_column(str(column), justify="right")
+    for label, row in frame.iterrows():
+        table.add_row(str(label), *[_fmt(v) for v in row])
+    console.print(table)
+
+
+@app.command("demo")
+def demo(
+    db: DbOption = None,
+    out: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("report"),
+    seeds: Annotated[int, typer.Option("--seeds", help="Seeds of the study (each a run).")] = 3,
+) -> None:
+    """The whole study offline on the bundled S&P 500 sample: ingest, walk-forward LSTM
+    with baselines, backtest after costs, verdict, report."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from lstm_madness.cli._app import err_console
+    from lstm_madness.demo import run_demo
+
+    with Progress(
+        TextColumn("[bold]training"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} batched groups"),
+        TimeElapsedColumn(),
+        console=err_console,
+    ) as bar:
+        task = bar.add_task("demo", total=None)
+        result = run_demo(
+            db,
+            out,
+            seeds=seeds,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    summary = result["summary"]
+    models = summary["models"]
+    console.print(
+        f"S&P 500 (^GSPC), walk-forward, test {summary['test_start']} → "
+        f"{summary['test_end']} ({summary['n_test']} days), {seeds} seed(s)"
+    )
+    console.print(
+        f"LSTM R²_oos {_fmt(models['lstm'].get('r2_oos'), '.4f')}, hit rate "
+        f"{_fmt(100 * models['lstm']['hit_rate'], '.1f')}%; net Sharpe "
+        f"{_fmt(summary['backtest']['sharpe_net'], '.2f')} vs buy-and-hold "
+        f"{_fmt(summary['backtest']['buy_hold_sharpe'], '.2f')}"
+    )
+    verdict = summary["verdict"]
+    word = "[bold green]TRADEABLE[/]" if verdict["tradeable"] else "[bold red]NOT TRADEABLE[/]"
+    console.print(f"verdict: {word}")
+    for reason in verdict["reasons"]:
+        console.print(f"  • {reason}", highlight=False)
+    console.print(f"report: {result['report']}")

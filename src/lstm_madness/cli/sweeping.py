@@ -1,0 +1,187 @@
+"""``madness sweep CONFIG.toml --grid ...`` and ``madness sweep show SWEEP_ID``."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from lstm_madness.cli._app import DbOption, app, console, err_console
+from lstm_madness.cli.experiment import SetOption, _fmt, print_summary
+from lstm_madness.data.db import make_engine, resolve_url
+from lstm_madness.errors import ConfigError, RunError
+
+
+@app.command("sweep")
+def sweep(
+    what: Annotated[
+        str,
+        typer.Argument(metavar="CONFIG.toml | show", help="Base config of a new sweep, or 'show'."),
+    ],
+    sweep_id: Annotated[
+        int | None, typer.Argument(metavar="[SWEEP_ID]", help="With 'show': the sweep to rank.")
+    ] = None,
+    grid: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--grid", help="An axis: --grid model.units=[[32],[64],[128,64]] (repeatable)."
+        ),
+    ] = None,
+    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per grid point.")] = 1,
+    engine: Annotated[
+        str, typer.Option("--engine", help="local (batched, in-process) or ray.")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="Ray cluster address (default: start a local Ray)."),
+    ] = None,
+    max_parallel: Annotated[
+        int,
+        typer.Option(
+            "--max-parallel", help="Ray: CPUs of the local instance / trials asked at once."
+        ),
+    ] = 0,
+    search: Annotated[str, typer.Option("--search", help="grid or optuna.")] = "grid",
+    trials: Annotated[int, typer.Option("--trials", help="optuna: number of points.")] = 0,
+    set_: SetOption = None,
+    name: Annotated[str | None, typer.Option("--name", help="Label of the sweep.")] = None,
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run every combination of --grid axes × --seeds as stored runs sharing a sweep id;
+    or rank a sweep's runs with 'show SWEEP_ID'."""
+    if what == "show":
+        if sweep_id is None:
+            raise ConfigError("usage: madness sweep show SWEEP_ID")
+        show(sweep_id, db, as_json)
+        return
+    from lstm_madness.experiment.config import load_config
+    from lstm_madness.sweep import SweepSpace, run_sweep
+
+    base = load_config(what, set_ or [])
+    space = SweepSpace.parse(grid or [], seeds)
+    bar = (
+        None
+        if quiet
+        else Progress(
+            TextColumn("[bold]sweep"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} groups"),
+            TimeElapsedColumn(),
+            console=err_console,
+        )
+    )
+    task = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal task
+        if bar is None:
+            return
+        if task is None:
+            task = bar.add_task("sweep", total=total)
+        bar.update(task, completed=done, total=total)
+
+    if bar is not None:
+        bar.start()
+    try:
+        result = run_sweep(
+            resolve_url(db),
+            base,
+            space,
+            engine_name=engine,
+            address=address,
+            max_parallel=max_parallel,
+            search=search,
+            n_trials=trials,
+            name=name,
+            progress=progress,
+        )
+    finally:
+        if bar is not None:
+            bar.stop()
+    if as_json:
+        typer.echo(json.dumps(result, default=str))
+        return
+    console.print(
+        f"sweep {result['sweep_id']}: {result['n_runs']} runs in "
+        f"{result['wall_s']:.1f} s (runs {result['runs'][0]}–{result['runs'][-1]})"
+    )
+    if result["best"]:
+        best = result["best"]
+        console.print(
+            f"lowest validation loss: run {best['run_id']} ({best['name']}), test "
+            f"net Sharpe {_fmt(best['sharpe_net'], '.2f')}"
+        )
+    console.print(f"rank and deflate with: madness sweep show {result['sweep_id']}")
+
+
+def show(sweep_id: int, db: str | None, as_json: bool) -> None:
+    from lstm_madness.sweep import rank_sweep, sweep_exists, sweep_significance
+
+    engine = make_engine(db)
+    if not sweep_exists(engine, sweep_id):
+        raise RunError(f"no sweep with id {sweep_id}")
+    ranked = rank_sweep(engine, sweep_id)
+    result = sweep_significance(engine, sweep_id)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "sweep_id": sweep_id,
+                    "runs": ranked.to_dict("records"),
+                    "best_run_id": result["best_run_id"],
+                    "trials": result["trials"],
+                    "pbo": result["pbo"],
+                    "best": result["summary"],
+                    "seed_spread": result["seed_spread"].to_dict("records"),
+                },
+                default=str,
+            )
+        )
+        return
+    table = Table(title=f"sweep {sweep_id}: runs ranked by test net Sharpe", title_justify="left")
+    for column in (
+        "run",
+        "point",
+        "val loss",
+        "MSE",
+        "MSE zero",
+        "R²_oos",
+        "hit",
+        "Sharpe net",
+        "B&H",
+        "DSR",
+    ):
+        table.add_column(column, justify="left" if column in ("point",) else "right")
+    for row in ranked.itertuples():
+        table.add_row(
+            str(row.run_id),
+            row.name or "",
+            _fmt(row.val_loss),
+            _fmt(row.mse),
+            _fmt(row.mse_zero),
+            _fmt(row.r2_oos, ".4f"),
+            _fmt(row.hit_rate, ".3f"),
+            _fmt(row.sharpe_net, ".2f"),
+            _fmt(row.buy_hold_sharpe, ".2f"),
+            _fmt(row.dsr, ".2f"),
+        )
+    console.print(table)
+    spread = result["seed_spread"]
+    if (spread["count"] > 1).any():
+        console.print("net Sharpe across seeds of each configuration:")
+        for row in spread.itertuples():
+            console.print(
+                f"  {row.family}: n={int(row.count)} min {row._3:.2f} median "
+                f"{row._4:.2f} max {row._5:.2f} (sd {_fmt(row.std, '.2f')})"
+            )
+    pbo = result["pbo"]
+    if pbo:
+        value = pbo.get("pbo") if isinstance(pbo, dict) else pbo
+        console.print(f"probability of backtest overfitting across the sweep: {_fmt(value, '.2f')}")
+    console.print(f"\nbest run {result['best_run_id']} after counting {result['trials']} trials:")
+    print_summary(result["summary"])
