@@ -9,7 +9,7 @@ from the store's ``returns`` view). Samples are the dates whose whole window of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -19,19 +19,14 @@ from lstm_madness.data.store import read_panel
 from lstm_madness.errors import DataError
 from lstm_madness.experiment.config import ExperimentConfig
 from lstm_madness.features import (
-    StandardScaler,
+    FEATURE_FIELDS,
+    FoldData,
+    build_fold,
+    column_name,
     feature_panel,
     make_labels,
     make_windows,
 )
-
-#: Price fields each feature needs besides ``ret``.
-_FIELDS_FOR = {
-    "ret": (),
-    "vol_20": (),
-    "log_volume_change": ("volume",),
-    "range": ("high", "low", "close"),
-}
 
 
 @dataclass(frozen=True)
@@ -44,6 +39,7 @@ class StudyData:
     asset_returns: pd.Series  #: traded return dated t: close t -> close t+1
     sample_rows: np.ndarray  #: feature-row index of each sample's last row (its date)
     time_steps: int
+    horizon: int  #: label horizon in trading days
     target_column: int  #: column of the target's own ``ret`` feature (for persistence)
 
     @property
@@ -76,7 +72,7 @@ def load_study_data(engine: sa.Engine, config: ExperimentConfig) -> StudyData:
     returns = read_panel(engine, symbols, "ret", **read)
     symbols = [s for s in symbols if s in returns.columns]
     fields = {"ret": returns}
-    for name in sorted({f for feat in d.features for f in _FIELDS_FOR[feat]}):
+    for name in sorted({f for feat in d.features for f in FEATURE_FIELDS[feat]} - {"ret"}):
         fields[name] = read_panel(engine, symbols, name, **read).reindex(returns.index)
     features = feature_panel(fields, symbols, d.features)
 
@@ -111,49 +107,49 @@ def load_study_data(engine: sa.Engine, config: ExperimentConfig) -> StudyData:
         )
     columns = list(features.columns)
     target_column = next(i for i, c in enumerate(columns) if _is_target_ret(c, target))
-    return StudyData(tuple(symbols), features, labels, asset, sample_rows, steps, target_column)
+    return StudyData(
+        tuple(symbols),
+        features,
+        labels,
+        asset,
+        sample_rows,
+        steps,
+        config.target.horizon,
+        target_column,
+    )
 
 
 def _is_target_ret(column: object, target: str) -> bool:
-    if isinstance(column, tuple):
-        return tuple(column) == (target, "ret")
-    return str(column) == f"{target}:ret"
+    return str(column) == column_name(target, "ret")
 
 
 @dataclass(frozen=True)
-class FoldArrays:
-    """Scaled windows of one fold. X: (n, time_steps, n_features) float32."""
+class FoldArrays(FoldData):
+    """A fold's scaled windows (see :class:`~lstm_madness.features.FoldData`) plus the
+    traded return of each test sample (close t -> close t+1)."""
 
-    X_train: np.ndarray
-    y_train: np.ndarray
-    dates_train: pd.DatetimeIndex
-    X_test: np.ndarray
-    y_test: np.ndarray
-    dates_test: pd.DatetimeIndex
-    asset_test: np.ndarray
-    scaler: StandardScaler
+    asset_test: np.ndarray = field(default_factory=lambda: np.empty(0))
 
 
 def fold_arrays(data: StudyData, train: slice, test: slice) -> FoldArrays:
     """Windows of the samples in ``train`` and ``test`` (sample-index slices).
 
-    The scaler is fitted on the feature rows up to the last training sample's date, so
-    nothing dated after it (test rows, and rows inside the purge gap) shapes the inputs.
+    :func:`~lstm_madness.features.build_fold` fits the scaler on the feature rows up to
+    the last training sample's date only, so nothing dated after it (test rows, rows in
+    the purge gap) shapes the inputs.
     """
-    values = data.features.to_numpy(dtype=np.float64)
-    train_rows, test_rows = data.sample_rows[train], data.sample_rows[test]
-    scaler = StandardScaler().fit(values[: train_rows[-1] + 1])
-    windows = make_windows(scaler.transform(values).astype(np.float32), data.time_steps)
-    first = data.time_steps - 1  # window w ends at feature row w + steps - 1
-    labels = data.labels.to_numpy(dtype=np.float64)
-    index = data.features.index
-    return FoldArrays(
-        X_train=windows[train_rows - first],
-        y_train=labels[train_rows],
-        dates_train=pd.DatetimeIndex(index[train_rows]),
-        X_test=windows[test_rows - first],
-        y_test=labels[test_rows],
-        dates_test=pd.DatetimeIndex(index[test_rows]),
-        asset_test=data.asset_returns.to_numpy(dtype=np.float64)[test_rows],
-        scaler=scaler,
+    n = len(data.features)
+    train_mask = np.zeros(n, dtype=bool)
+    train_mask[data.sample_rows[train]] = True
+    test_mask = np.zeros(n, dtype=bool)
+    test_mask[data.sample_rows[test]] = True
+    fold = build_fold(
+        data.features,
+        data.labels,
+        data.time_steps,
+        train=train_mask,
+        test=test_mask,
+        horizon=data.horizon,
     )
+    asset = data.asset_returns.to_numpy(dtype=np.float64)[fold.rows_test]
+    return FoldArrays(**vars(fold), asset_test=asset)
