@@ -1,0 +1,129 @@
+"""End to end through the store: synthetic series → run → stored predictions → summary."""
+
+import numpy as np
+import pytest
+
+from lstm_madness.data.db import make_engine
+from lstm_madness.errors import RunError
+from lstm_madness.experiment import registry
+from lstm_madness.experiment.config import load_config
+from lstm_madness.experiment.runner import run_experiment
+
+FAST = [
+    "model.units=[16]",
+    "model.time_steps=5",
+    "train.epochs=30",
+    "train.patience=5",
+    "train.batch_size=32",
+    "train.learning_rate=0.005",
+    "evaluation.bootstrap_reps=100",
+    "data.target=SYN",
+]
+
+
+@pytest.fixture
+def engine(db_url):
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.mark.slow
+def test_strong_ar1_is_learned_and_beats_zero(engine, write_returns, ar1_returns):
+    write_returns(engine, "SYN", ar1_returns(900, phi=0.6, seed=1))
+    summary = run_experiment(engine, load_config(None, FAST), name="ar1")
+    lstm, zero = summary["models"]["lstm"], summary["models"]["baseline:zero"]
+    assert summary["status"] == "succeeded"
+    assert lstm["r2_oos"] > 0.15
+    assert lstm["mse"] < zero["mse"]
+    assert summary["n_test"] == len(
+        registry.load_predictions(engine, summary["run_id"], models=["lstm"])
+    )
+    # the stored run says the same as the returned summary
+    stored = registry.get_run(engine, summary["run_id"])
+    assert stored["status"] == "succeeded"
+    assert stored["summary"]["models"]["lstm"]["mse"] == pytest.approx(lstm["mse"])
+
+
+@pytest.mark.slow
+def test_pure_noise_is_not_reported_as_predictable(engine, write_returns):
+    rng = np.random.default_rng(7)
+    write_returns(engine, "SYN", rng.normal(0.0003, 0.01, 900))
+    summary = run_experiment(engine, load_config(None, FAST))
+    models = summary["models"]
+    zero_mse = models["baseline:zero"]["mse"]
+    for name, m in models.items():
+        assert m["r2_oos"] < 0.05, name
+        assert m["mse"] > 0.9 * zero_mse, name
+    assert summary["verdict"]["tradeable"] is False
+    assert summary["verdict"]["reasons"]
+
+
+def test_walk_forward_interrupt_then_resume_equals_uninterrupted(
+    engine, write_returns, ar1_returns
+):
+    write_returns(engine, "SYN", ar1_returns(420, phi=0.3, seed=3))
+    config = load_config(
+        None,
+        [
+            *FAST,
+            "train.epochs=3",
+            "split.scheme=walk_forward",
+            "split.initial_train_days=200",
+            "split.retrain_every_days=70",
+            "train.batch_folds=false",
+        ],
+    )
+
+    def stop_after_first_fold(event, **info):
+        if event == "fold" and info["fold"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(engine, config, progress=stop_after_first_fold)
+    (failed,) = registry.list_runs(engine)["id"]
+    run = registry.get_run(engine, int(failed))
+    assert run["status"] == "failed" and "interrupted" in run["error"]
+    assert registry.completed_folds(engine, int(failed)) == {0}
+    assert run["summary"] is None  # a failed run never carries results
+
+    resumed = run_experiment(engine, resume=int(failed))
+    assert resumed["run_id"] == failed and resumed["status"] == "succeeded"
+    with pytest.raises(RunError, match="only failed runs"):
+        run_experiment(engine, resume=int(failed))
+
+    fresh = run_experiment(engine, config)
+    a = registry.load_predictions(engine, int(failed))
+    b = registry.load_predictions(engine, fresh["run_id"])
+    assert len(a) == len(b) > 0
+    np.testing.assert_array_equal(a["y_pred"].to_numpy(), b["y_pred"].to_numpy())
+
+
+def test_same_seed_same_predictions_and_batched_folds_match_sequential(
+    engine, write_returns, ar1_returns
+):
+    write_returns(engine, "SYN", ar1_returns(400, phi=0.3, seed=5))
+    args = [
+        *FAST,
+        "train.epochs=4",
+        "split.scheme=walk_forward",
+        "split.initial_train_days=200",
+        "split.retrain_every_days=100",
+    ]
+    one = run_experiment(engine, load_config(None, args))
+    two = run_experiment(engine, load_config(None, args))
+    seq = run_experiment(engine, load_config(None, [*args, "train.batch_folds=false"]))
+    p = [
+        registry.load_predictions(engine, r["run_id"], models=["lstm"])["y_pred"].to_numpy()
+        for r in (one, two, seq)
+    ]
+    np.testing.assert_array_equal(p[0], p[1])
+    np.testing.assert_allclose(p[0], p[2], rtol=1e-4, atol=1e-6)
+
+
+def test_missing_data_fails_the_run_with_the_reason(engine, write_returns, ar1_returns):
+    write_returns(engine, "SYN", ar1_returns(300, phi=0.3))
+    with pytest.raises(Exception, match="NOPE"):
+        run_experiment(engine, load_config(None, [*FAST, "data.target=NOPE"]))
+    run = registry.get_run(engine, int(registry.list_runs(engine)["id"].iloc[0]))
+    assert run["status"] == "failed" and "NOPE" in run["error"]
