@@ -56,8 +56,7 @@ class RunProgress:
         elif event == "epoch":
             if self.epochs is None:
                 self.epochs = self.bar.add_task("epochs", total=info["epochs"], info="")
-            val = info.get("val")
-            text = f"loss {info['loss']:.4g}" + (f"  val {val:.4g}" if val is not None else "")
+            text = f"{info['active']}/{info['models']} nets training"
             self.bar.update(self.epochs, completed=info["epoch"], total=info["epochs"], info=text)
         elif event == "done" and self.folds is not None:
             self.bar.update(self.folds, completed=self.bar.tasks[self.folds].total)

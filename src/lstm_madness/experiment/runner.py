@@ -33,7 +33,8 @@ from lstm_madness.experiment.folds import Fold, plan_folds
 from lstm_madness.models.baselines import make_baseline
 from lstm_madness.models.lstm import LSTMForecaster
 
-#: progress(event, **info): "fold" (fold, n_folds), "epoch" (epoch, epochs, loss, val)
+#: progress(event, **info): "fold" (fold, n_folds); "epoch" (epoch, epochs, active, models):
+#: after each epoch of a (batched) training call, how many of its models still train
 Progress = Callable[..., None]
 
 
@@ -164,15 +165,15 @@ def _train_networks(
     progress: Progress | None,
 ) -> list[np.ndarray]:
     """Fit one network per job (config index, fold arrays); return test predictions."""
-    from lstm_madness.models.batched import fit_forecasters
+    from lstm_madness.models.group import fit_forecasters
 
     estimators = [lstm_estimator(configs[c]) for c, _ in jobs]
     callback = None
     if progress is not None:
         epochs = configs[0].train.epochs
 
-        def callback(epoch: int, loss: float, val: float | None) -> None:
-            progress("epoch", epoch=epoch, epochs=epochs, loss=loss, val=val)
+        def callback(epoch: int, active: int) -> None:
+            progress("epoch", epoch=epoch, epochs=epochs, active=active, models=len(jobs))
 
     start = time.perf_counter()
     fit_forecasters(estimators, [(a.X_train, a.y_train) for _, a in jobs], progress=callback)
