@@ -401,7 +401,7 @@ def sweep_significance(engine: sa.Engine, sweep_id: int) -> dict[str, Any]:
         "best_run_id": best_id,
         "trials": len(peers),
         "summary": summary,
-        "pbo": pbo,
+        "pbo": _jsonable(pbo.to_dict()),
         "seed_spread": spread.reset_index(),
     }
 

@@ -180,8 +180,12 @@ def show(sweep_id: int, db: str | None, as_json: bool) -> None:
                 f"{row._4:.2f} max {row._5:.2f} (sd {_fmt(row.std, '.2f')})"
             )
     pbo = result["pbo"]
-    if pbo:
-        value = pbo.get("pbo") if isinstance(pbo, dict) else pbo
-        console.print(f"probability of backtest overfitting across the sweep: {_fmt(value, '.2f')}")
+    if pbo["pbo"] is not None:
+        console.print(
+            f"probability of backtest overfitting (CSCV, {pbo['n_strategies']} runs): "
+            f"{pbo['pbo']:.2f}"
+        )
+    else:
+        console.print(f"probability of backtest overfitting: not computed ({pbo['reason']})")
     console.print(f"\nbest run {result['best_run_id']} after counting {result['trials']} trials:")
     print_summary(result["summary"])

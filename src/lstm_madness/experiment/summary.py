@@ -16,9 +16,9 @@ import pandas as pd
 import sqlalchemy as sa
 
 from lstm_madness.errors import RunError
+from lstm_madness.evaluation.backtest import backtest, positions_from_predictions
 from lstm_madness.evaluation.metrics import forecast_metrics
 from lstm_madness.evaluation.study import Evaluation, EvaluationSettings, evaluate
-from lstm_madness.evaluation.verdict import VerdictThresholds
 from lstm_madness.experiment import registry
 from lstm_madness.experiment.config import ExperimentConfig, from_dict
 
@@ -27,19 +27,28 @@ PRIMARY = "lstm"
 
 def evaluation_settings(config: ExperimentConfig) -> EvaluationSettings:
     """The evaluation settings of ``config``'s [backtest] and [evaluation] tables."""
-    b, e = config.backtest, config.evaluation
-    return EvaluationSettings(
-        rule=b.rule,
-        threshold=b.threshold,
-        cap=b.cap,
-        cost_bps=b.cost_bps,
-        slippage_bps=b.slippage_bps,
-        risk_free=b.risk_free,
-        bootstrap_reps=e.bootstrap_reps,
-        seed=config.train.seed,
-        min_test_days=e.min_test_days,
-        thresholds=VerdictThresholds(min_dsr=e.min_dsr, max_spa_p=e.max_spa_p, alpha=e.alpha),
+    return EvaluationSettings.from_config(config, seed=config.train.seed)
+
+
+def strategy_net_returns(
+    predictions: np.ndarray, realized: np.ndarray, task: str, settings: EvaluationSettings
+) -> np.ndarray:
+    """Daily net returns of trading ``predictions`` under ``settings`` (see backtest)."""
+    positions = positions_from_predictions(
+        predictions,
+        task=task,
+        rule=settings.rule,
+        threshold=settings.threshold,
+        cap=settings.cap,
+        scale=settings.scale,
     )
+    return backtest(
+        positions,
+        realized,
+        cost_bps=settings.cost_bps,
+        slippage_bps=settings.slippage_bps,
+        risk_free=settings.risk_free,
+    ).net_returns
 
 
 def test_frame(predictions: pd.DataFrame) -> pd.DataFrame:
@@ -72,18 +81,17 @@ def strategy_returns_matrix(
     Each run is backtested under ``settings`` (default: its own config's), so peers are
     compared under identical costs and position rules.
     """
-    from lstm_madness.evaluation.backtest import backtest
-
     columns = {}
     for run_id in run_ids:
         config = from_dict(registry.get_run(engine, run_id)["config"])
         frame = test_frame(registry.load_predictions(engine, run_id, models=[PRIMARY]))
-        result = backtest(
+        net = strategy_net_returns(
             frame[PRIMARY].to_numpy(),
             frame["realized"].to_numpy(),
-            **(settings or evaluation_settings(config)).backtest_kwargs(config.task),
+            config.task,
+            settings or evaluation_settings(config),
         )
-        columns[run_id] = pd.Series(result.net_returns, index=frame.index)
+        columns[run_id] = pd.Series(net, index=frame.index)
     return pd.DataFrame(columns)
 
 

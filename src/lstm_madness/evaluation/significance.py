@@ -1,0 +1,535 @@
+"""Significance of a strategy's performance when many configurations were tried.
+
+Inputs are daily simple net returns on identical test dates. Sharpe ratios are quoted
+annualized (x sqrt(252)) unless a name says ``_daily``; the formulas of Bailey and López de
+Prado use the per-period (daily) Sharpe ratio, and the conversion is done here.
+
+References
+----------
+.. [1] Bailey, D. H., López de Prado, M. (2012). The Sharpe ratio efficient frontier.
+   *Journal of Risk* 15(2), 3-44. (Probabilistic Sharpe Ratio.)
+.. [2] Bailey, D. H., López de Prado, M. (2014). The deflated Sharpe ratio: correcting for
+   selection bias, backtest overfitting and non-normality. *Journal of Portfolio
+   Management* 40(5), 94-107.
+.. [3] Bailey, D. H., Borwein, J., López de Prado, M., Zhu, Q. J. (2017). The probability of
+   backtest overfitting. *Journal of Computational Finance* 20(4), 39-69 (SSRN 2326253, 2015).
+.. [4] Hansen, P. R. (2005). A test for superior predictive ability. *Journal of Business &
+   Economic Statistics* 23(4), 365-380.
+.. [5] Politis, D. N., Romano, J. P. (1994). The stationary bootstrap. *JASA* 89(428),
+   1303-1313; Politis, D. N., White, H. (2004), Patton, A., Politis, D. N., White, H.
+   (2009). Automatic block-length selection for the dependent bootstrap.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from arch.bootstrap import SPA, StationaryBootstrap, optimal_block_length
+from scipy import special, stats
+
+from lstm_madness.errors import DataError
+from lstm_madness.evaluation.backtest import PERIODS_PER_YEAR, daily_risk_free, sharpe_ratio
+
+EULER_GAMMA = float(np.euler_gamma)
+
+__all__ = [
+    "ConfidenceInterval",
+    "DSRResult",
+    "PBOResult",
+    "SPAResult",
+    "SeedSpread",
+    "SharpeTest",
+    "block_length",
+    "deflated_sharpe_ratio",
+    "excess_return_ci",
+    "expected_max_sharpe",
+    "probabilistic_sharpe_ratio",
+    "probability_of_backtest_overfitting",
+    "seed_spread",
+    "sharpe_ci",
+    "sharpe_tstat",
+    "spa_test",
+]
+
+
+def _returns(x: Any, name: str = "returns") -> np.ndarray:
+    r = np.asarray(x, dtype=np.float64)
+    if r.ndim != 1 or r.size < 3:
+        raise DataError(f"{name} must be 1-D with at least 3 values, got shape {r.shape}")
+    if not np.all(np.isfinite(r)):
+        raise DataError(f"{name} contains non-finite values")
+    return r
+
+
+def _moments(ex: np.ndarray) -> tuple[float, float, float]:
+    """Daily Sharpe, skewness and (non-excess) kurtosis; population moments as in [1]_."""
+    sd = float(ex.std(ddof=1))
+    if sd <= 1e-14:
+        return (0.0 if abs(ex.mean()) <= 1e-14 else math.nan), 0.0, 3.0
+    return (float(ex.mean()) / sd, float(stats.skew(ex)),
+            float(stats.kurtosis(ex, fisher=False)))
+
+
+# --------------------------------------------------------------------------- Sharpe tests
+
+
+@dataclass(frozen=True)
+class SharpeTest:
+    r"""t-test of a positive mean excess return: :math:`t = \widehat{SR}_{daily}\sqrt{n}`.
+
+    ``pvalue`` is one-sided (H1: Sharpe > 0) from Student's t with ``n - 1`` degrees of
+    freedom. ``sharpe`` is annualized.
+    """
+
+    sharpe: float
+    tstat: float
+    pvalue: float
+    n: int
+    skew: float
+    kurtosis: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sharpe_tstat(
+    returns: np.ndarray, risk_free: float = 0.0, periods: int = PERIODS_PER_YEAR
+) -> SharpeTest:
+    """:class:`SharpeTest` of daily simple returns against the risk-free rate (annual)."""
+    r = _returns(returns)
+    sr_d, skew, kurt = _moments(r - daily_risk_free(risk_free, periods))
+    t = sr_d * math.sqrt(r.size)
+    p = float(stats.t.sf(t, r.size - 1)) if math.isfinite(t) else math.nan
+    return SharpeTest(sr_d * math.sqrt(periods), t, p, int(r.size), skew, kurt)
+
+
+def probabilistic_sharpe_ratio(
+    sharpe: float, n: int, *, skew: float = 0.0, kurtosis: float = 3.0, benchmark: float = 0.0
+) -> float:
+    r"""Probabilistic Sharpe Ratio (Bailey & López de Prado 2012), per-period Sharpe inputs.
+
+    .. math::
+
+        PSR(SR^*) = \Phi\!\left(\frac{(\widehat{SR} - SR^*)\sqrt{n - 1}}
+        {\sqrt{1 - \hat\gamma_3 \widehat{SR} + \frac{\hat\gamma_4 - 1}{4}\widehat{SR}^2}}\right)
+
+    Parameters
+    ----------
+    sharpe : float
+        Observed Sharpe ratio :math:`\widehat{SR}` **per period** (not annualized).
+    n : int
+        Number of returns.
+    skew, kurtosis : float
+        :math:`\hat\gamma_3` and :math:`\hat\gamma_4` (non-excess: 3 for a normal).
+    benchmark : float
+        :math:`SR^*`, per period.
+    """
+    if not math.isfinite(sharpe) or n < 2:
+        return math.nan
+    var = 1.0 - skew * sharpe + (kurtosis - 1.0) / 4.0 * sharpe**2
+    if var <= 0:
+        return math.nan
+    return float(stats.norm.cdf((sharpe - benchmark) * math.sqrt(n - 1) / math.sqrt(var)))
+
+
+def expected_max_sharpe(trials: int, variance: float) -> float:
+    r"""Expected maximum Sharpe of ``trials`` unskilled strategies (Bailey & López de Prado 2014).
+
+    .. math::
+
+        SR_0 = \sqrt{V}\left((1 - \gamma)\,\Phi^{-1}\!\left(1 - \tfrac1N\right)
+               + \gamma\,\Phi^{-1}\!\left(1 - \tfrac{1}{N e}\right)\right)
+
+    with :math:`\gamma` the Euler–Mascheroni constant and ``V`` the variance of the trials'
+    Sharpe ratios (same units as the result). ``N = 1`` gives 0.
+    """
+    if trials < 1:
+        raise DataError(f"trials must be >= 1, got {trials}")
+    if trials == 1:
+        return 0.0
+    z1 = stats.norm.ppf(1.0 - 1.0 / trials)
+    z2 = stats.norm.ppf(1.0 - 1.0 / (trials * math.e))
+    return float(math.sqrt(variance) * ((1.0 - EULER_GAMMA) * z1 + EULER_GAMMA * z2))
+
+
+@dataclass(frozen=True)
+class DSRResult:
+    """Deflated Sharpe Ratio and its ingredients (Sharpe ratios annualized).
+
+    ``variance_source`` says where the variance of the trials' Sharpe ratios came from:
+    ``"trial_sharpes"`` (their sample variance), ``"null"`` (only the number of trials is
+    known: the sampling variance of a Sharpe estimate under no skill, ``1/(n-1)`` per day)
+    or ``"single_trial"`` (``trials = 1``: DSR equals PSR against 0).
+    """
+
+    dsr: float
+    psr: float
+    sharpe: float
+    benchmark_sharpe: float
+    trials: int
+    sharpe_variance: float
+    variance_source: str
+    n: int
+    skew: float
+    kurtosis: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        tr = "trial" if self.trials == 1 else "trials"
+        return (f"DSR {self.dsr:.3f} after {self.trials} {tr} (Sharpe {self.sharpe:.2f} vs "
+                f"expected max {self.benchmark_sharpe:.2f}); PSR(0) {self.psr:.3f}")
+
+
+def deflated_sharpe_ratio(
+    returns: np.ndarray,
+    *,
+    trials: int = 1,
+    trial_sharpes: np.ndarray | None = None,
+    risk_free: float = 0.0,
+    periods: int = PERIODS_PER_YEAR,
+    floor_at_null: bool = False,
+) -> DSRResult:
+    r"""Deflated Sharpe Ratio of daily returns after ``trials`` configurations were tried.
+
+    :math:`DSR = PSR(SR_0)` with :math:`SR_0` from :func:`expected_max_sharpe`, the
+    strategy's own skewness and kurtosis and ``n`` returns.
+
+    Parameters
+    ----------
+    returns : ndarray of shape (n,)
+        Daily simple net returns of the selected strategy.
+    trials : int, default 1
+        ``N``, the number of configurations tried (>= 1).
+    trial_sharpes : ndarray, optional
+        **Annualized** Sharpe ratios of the trials (any subset); with at least two finite
+        values their sample variance (``ddof=1``) is ``V``. Otherwise, when only ``N`` is
+        known, ``V`` falls back to the sampling variance of a Sharpe estimate of a strategy
+        without skill, ``1/(n-1)`` per day (Lo 2002; Bailey & López de Prado 2012).
+    risk_free : float
+        Annual risk-free rate.
+    floor_at_null : bool, default False
+        Use ``max(V, 1/(n-1))``: the variance of a handful of (often strongly correlated)
+        trials can understate the dispersion of ``N`` trials and so inflate the DSR; the
+        null sampling variance is the dispersion of independent unskilled trials. The
+        source then ends in ``"+null_floor"`` when the floor binds.
+    """
+    r = _returns(returns)
+    n = r.size
+    sr_d, skew, kurt = _moments(r - daily_risk_free(risk_free, periods))
+    psr0 = probabilistic_sharpe_ratio(sr_d, n, skew=skew, kurtosis=kurt)
+    ts = np.asarray([] if trial_sharpes is None else trial_sharpes, dtype=np.float64).ravel()
+    ts = ts[np.isfinite(ts)]
+    if trials <= 1:
+        var_d, source = 0.0, "single_trial"
+    elif ts.size >= 2:
+        var_d, source = float(np.var(ts / math.sqrt(periods), ddof=1)), "trial_sharpes"
+    else:
+        var_d, source = 1.0 / (n - 1), "null"
+    if floor_at_null and trials > 1 and var_d < 1.0 / (n - 1):
+        var_d, source = 1.0 / (n - 1), source + "+null_floor"
+    sr0_d = expected_max_sharpe(max(int(trials), 1), var_d)
+    dsr = probabilistic_sharpe_ratio(sr_d, n, skew=skew, kurtosis=kurt, benchmark=sr0_d)
+    ann = math.sqrt(periods)
+    return DSRResult(dsr, psr0, sr_d * ann, sr0_d * ann, max(int(trials), 1), var_d * periods,
+                     source, n, skew, kurt)
+
+
+# --------------------------------------------------------------------------- bootstrap CIs
+
+
+def block_length(x: np.ndarray) -> float:
+    """Politis–White (Patton et al. 2009) stationary-bootstrap block length, at least 1.
+
+    From :func:`arch.bootstrap.optimal_block_length` (stationary column); 1 when undefined
+    (e.g. a constant series); at most ``n / 4``.
+    """
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim == 2:
+        arr = arr.mean(axis=1)
+    if arr.size < 8 or np.ptp(arr) == 0:
+        return 1.0
+    with np.errstate(all="ignore"):
+        table = optimal_block_length(arr)  # columns "stationary" (arch >= 8) or "b_sb"
+        b = float(table.iloc[0, 0])
+    if not math.isfinite(b):
+        return 1.0
+    return float(min(max(b, 1.0), arr.size / 4))
+
+
+@dataclass(frozen=True)
+class ConfidenceInterval:
+    """Percentile confidence interval from the stationary bootstrap."""
+
+    estimate: float
+    low: float
+    high: float
+    level: float
+    block_length: float
+    reps: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        return (f"{self.estimate:.3f} [{self.low:.3f}, {self.high:.3f}] "
+                f"({self.level:.0%}, block {self.block_length:.1f}, {self.reps} reps)")
+
+
+def _bootstrap_ci(x: np.ndarray, func, *, reps: int, block: float | None, level: float,
+                  seed: int | None) -> ConfidenceInterval:
+    b = block_length(x) if block is None else float(block)
+    bs = StationaryBootstrap(b, x, seed=seed)
+    ci = bs.conf_int(func, reps=reps, method="percentile", size=level)
+    return ConfidenceInterval(float(func(x)[0]), float(ci[0, 0]), float(ci[1, 0]), level, b, reps)
+
+
+def sharpe_ci(
+    returns: np.ndarray,
+    *,
+    risk_free: float = 0.0,
+    reps: int = 1000,
+    block: float | None = None,
+    level: float = 0.95,
+    seed: int | None = 0,
+) -> ConfidenceInterval:
+    """Stationary-bootstrap percentile CI of the annualized Sharpe ratio of daily returns.
+
+    ``block`` is the expected block length in days; ``None`` = :func:`block_length`.
+    """
+    r = _returns(returns)
+    return _bootstrap_ci(r, lambda x: np.array([sharpe_ratio(x, risk_free)]), reps=reps,
+                         block=block, level=level, seed=seed)
+
+
+def excess_return_ci(
+    returns: np.ndarray,
+    benchmark_returns: np.ndarray,
+    *,
+    reps: int = 1000,
+    block: float | None = None,
+    level: float = 0.95,
+    seed: int | None = 0,
+    periods: int = PERIODS_PER_YEAR,
+) -> ConfidenceInterval:
+    r"""Stationary-bootstrap CI of the annualized mean excess return over a benchmark.
+
+    The statistic is :math:`252\,\overline{(r_t - b_t)}` (arithmetic, annualized); the
+    daily differences are resampled in blocks, which keeps the pairing of the two series.
+    """
+    d = _returns(returns) - _returns(benchmark_returns, "benchmark_returns")
+    return _bootstrap_ci(d, lambda x: np.array([periods * x.mean()]), reps=reps, block=block,
+                         level=level, seed=seed)
+
+
+# --------------------------------------------------------------------------- SPA
+
+
+@dataclass(frozen=True)
+class SPAResult:
+    """Hansen's SPA test: H0 = no strategy beats the benchmark (expected net return)."""
+
+    pvalue: float
+    pvalue_lower: float
+    pvalue_upper: float
+    n_models: int
+    block_length: float
+    reps: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def spa_test(
+    strategy_returns: np.ndarray,
+    benchmark_returns: np.ndarray,
+    *,
+    reps: int = 1000,
+    block: float | None = None,
+    seed: int | None = 0,
+) -> SPAResult:
+    """Hansen's SPA test (:class:`arch.bootstrap.SPA`) of strategies against a benchmark.
+
+    Losses are negative daily net returns, so a "better" model earns more on average.
+
+    Parameters
+    ----------
+    strategy_returns : ndarray of shape (n_days,) or (n_days, n_strategies)
+        Net daily returns of every strategy tried on the same target and dates.
+    benchmark_returns : ndarray of shape (n_days,)
+        Net daily returns of buy-and-hold.
+    reps : int
+        Stationary-bootstrap replications.
+    block : float, optional
+        Expected block length; ``None`` = :func:`block_length` of the mean loss differential.
+
+    Returns
+    -------
+    SPAResult
+        ``pvalue`` is Hansen's consistent p-value; ``pvalue_lower`` / ``pvalue_upper`` bracket it.
+    """
+    models = np.asarray(strategy_returns, dtype=np.float64)
+    models = models[:, None] if models.ndim == 1 else models
+    bench = _returns(benchmark_returns, "benchmark_returns")
+    if models.shape[0] != bench.size:
+        raise DataError(f"strategy_returns ({models.shape[0]} days) and benchmark "
+                        f"({bench.size} days) differ in length")
+    if not np.all(np.isfinite(models)):
+        raise DataError("strategy_returns contain non-finite values")
+    b = block_length(models - bench[:, None]) if block is None else float(block)
+    spa = SPA(-bench, -models, block_size=max(round(b), 1), reps=reps, seed=seed)
+    spa.compute()
+    p = spa.pvalues
+    return SPAResult(float(p["consistent"]), float(p["lower"]), float(p["upper"]),
+                     int(models.shape[1]), b, reps)
+
+
+# --------------------------------------------------------------------------- PBO (CSCV)
+
+
+@dataclass(frozen=True, eq=False)
+class PBOResult:
+    """Probability of Backtest Overfitting by CSCV.
+
+    ``pbo`` is ``nan`` with a ``reason`` when it cannot be computed. ``logits`` holds
+    :math:`\\lambda_c` for every combination; ``degradation`` is the slope of OOS on IS
+    Sharpe of the IS-best strategy (negative = performance decays out of sample).
+    """
+
+    pbo: float
+    n_strategies: int
+    n_blocks: int
+    n_combinations: int
+    reason: str | None = None
+    logits: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+    degradation: float = math.nan
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "logits"}
+        return d
+
+
+def _block_stats(m: np.ndarray, n_blocks: int) -> tuple[np.ndarray, np.ndarray, int]:
+    t = m.shape[0] - m.shape[0] % n_blocks  # drop the oldest rows that do not fill a block
+    blocks = m[m.shape[0] - t:].reshape(n_blocks, t // n_blocks, m.shape[1])
+    return blocks.sum(axis=1), (blocks**2).sum(axis=1), t // n_blocks
+
+
+def _combo_sharpe(mask: np.ndarray, sums: np.ndarray, sq: np.ndarray, per: int) -> np.ndarray:
+    """Sharpe (mean / sd, ddof=1) of every strategy on the blocks selected by ``mask``."""
+    k = mask.sum(axis=1, keepdims=True) * per  # (C, 1) rows
+    s, q = mask @ sums, mask @ sq  # (C, N)
+    mean = s / k
+    var = np.maximum(q - k * mean**2, 0.0) / (k - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(var > 0, mean / np.sqrt(var), 0.0)
+
+
+def probability_of_backtest_overfitting(
+    returns: np.ndarray,
+    *,
+    n_blocks: int = 16,
+    min_block_days: int = 20,
+    max_combinations: int = 20_000,
+    seed: int | None = 0,
+) -> PBOResult:
+    r"""Probability of Backtest Overfitting via combinatorially symmetric cross-validation.
+
+    The ``(T, N)`` matrix of daily returns of ``N`` strategies is cut into ``S`` equal
+    blocks (the oldest ``T mod S`` rows are dropped). For every split ``c`` of the blocks
+    into an in-sample half and its complementary out-of-sample half, the strategy with the
+    best in-sample Sharpe :math:`n^*` is located in the out-of-sample ranking:
+    :math:`\bar\omega_c = \text{rank}_{OOS}(n^*) / (N + 1)`,
+    :math:`\lambda_c = \ln(\bar\omega_c / (1 - \bar\omega_c))`, and
+
+    .. math:: PBO = \frac{1}{|C|}\sum_c \mathbb 1[\lambda_c \le 0]
+
+    Parameters
+    ----------
+    returns : ndarray of shape (T, N)
+        Daily returns; one column per strategy (e.g. the runs of a sweep on one target and
+        test period).
+    n_blocks : int, default 16
+        ``S`` (even). Reduced to the largest even number with at least ``min_block_days``
+        rows per block; fewer than 4 blocks is "too short".
+    max_combinations : int, default 20000
+        All :math:`\binom{S}{S/2}` splits are used up to this number; beyond it this many
+        are sampled at random (``seed``).
+
+    Returns
+    -------
+    PBOResult
+        ``pbo`` is ``nan`` with ``reason`` when ``N < 2`` or ``T`` is too short.
+    """
+    m = np.asarray(returns, dtype=np.float64)
+    if m.ndim != 2:
+        raise DataError(f"returns must be (T, N), got shape {m.shape}")
+    t_days, n = m.shape
+    if n < 2:
+        return PBOResult(math.nan, n, 0, 0, f"PBO needs at least 2 strategies, got {n}")
+    if not np.all(np.isfinite(m)):
+        raise DataError("returns contain non-finite values")
+    s = min(n_blocks, t_days // max(min_block_days, 2))
+    s -= s % 2
+    if s < 4:
+        return PBOResult(math.nan, n, s, 0, f"PBO needs at least 4 blocks of {min_block_days} "
+                         f"days ({4 * min_block_days} days), got {t_days}")
+    sums, sq, per = _block_stats(m, s)
+    total = math.comb(s, s // 2)
+    if total <= max_combinations:
+        idx = np.array(list(itertools.combinations(range(s), s // 2)))
+        mask = np.zeros((total, s))
+        np.put_along_axis(mask, idx, 1.0, axis=1)
+    else:
+        rng = np.random.default_rng(seed)
+        order = np.argsort(rng.random((max_combinations, s)), axis=1)[:, : s // 2]
+        mask = np.zeros((max_combinations, s))
+        np.put_along_axis(mask, order, 1.0, axis=1)
+    is_sr = _combo_sharpe(mask, sums, sq, per)  # (C, N)
+    oos_sr = _combo_sharpe(1.0 - mask, sums, sq, per)
+    best = np.argmax(is_sr, axis=1)
+    ranks = stats.rankdata(oos_sr, axis=1)  # 1 = worst, N = best (ties averaged)
+    omega = ranks[np.arange(best.size), best] / (n + 1)
+    logits = special.logit(omega)
+    rows = np.arange(best.size)
+    slope = np.polyfit(is_sr[rows, best], oos_sr[rows, best], 1)[0] if best.size > 1 else np.nan
+    return PBOResult(float(np.mean(logits <= 0)), n, s, int(mask.shape[0]), None, logits,
+                     float(slope))
+
+
+# --------------------------------------------------------------------------- seeds
+
+
+@dataclass(frozen=True)
+class SeedSpread:
+    """Distribution of the net Sharpe ratio across seeds of one configuration."""
+
+    n: int
+    min: float
+    median: float
+    max: float
+    mean: float
+    std: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        return (f"{self.n} seeds: net Sharpe min {self.min:.2f}, median {self.median:.2f}, "
+                f"max {self.max:.2f} (mean {self.mean:.2f} ± {self.std:.2f})")
+
+
+def seed_spread(sharpes: np.ndarray) -> SeedSpread:
+    """Min, median, max, mean and sample standard deviation (``ddof=1``) of the finite values."""
+    x = np.asarray(sharpes, dtype=np.float64).ravel()
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return SeedSpread(0, math.nan, math.nan, math.nan, math.nan, math.nan)
+    std = float(x.std(ddof=1)) if x.size > 1 else math.nan
+    return SeedSpread(int(x.size), float(x.min()), float(np.median(x)), float(x.max()),
+                      float(x.mean()), std)

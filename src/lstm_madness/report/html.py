@@ -1,0 +1,372 @@
+"""The self-contained HTML report of one run, and the side-by-side table of several runs.
+
+:func:`write_report` writes the PNG files and one HTML file with the same images embedded
+as base64, so the HTML can be mailed or archived alone. Every piece of text that reaches
+the HTML goes through :func:`html.escape` (tables through ``DataFrame.to_html(escape=True)``).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import json
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from lstm_madness.evaluation.backtest import Performance
+from lstm_madness.evaluation.study import Evaluation, jsonable, short_name
+from lstm_madness.report import plots
+
+__all__ = ["PLOT_FILES", "compare_table", "write_report"]
+
+#: PNG file names written next to the HTML, in report order.
+PLOT_FILES = (
+    "predicted_vs_actual.png",
+    "cumulative_returns.png",
+    "pnl_vs_buy_hold.png",
+    "drawdown.png",
+    "rolling_hit_rate.png",
+    "rolling_sharpe.png",
+)
+REPORT_FILE = "report.html"
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;
+margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;
+margin-top:1.8em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
+th,td{border:1px solid #ddd;padding:.25em .6em;text-align:right}
+th{background:#f5f5f5}td:first-child,th:first-child{text-align:left}
+.verdict{padding:1em 1.2em;border-radius:6px;margin:1em 0}
+.verdict h2{margin:0;border:none;font-size:1.5em}
+.no{background:#fdecea;border:2px solid #c62828}.yes{background:#e8f5e9;border:2px solid #2e7d32}
+.fail{color:#b71c1c}.pass{color:#1b5e20}.warn{color:#e65100}
+img{max-width:100%;border:1px solid #eee;margin:.5em 0}
+pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}
+.muted{color:#666;font-size:.9em}
+"""
+
+
+# ---------------------------------------------------------------------- formatting
+
+
+def _e(x: Any) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def _num(x: Any, fmt: str = "{:.3f}") -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, float | np.floating):
+        if math.isnan(x):
+            return "–"
+        if math.isinf(x):
+            return "∞" if x > 0 else "−∞"
+    try:
+        return fmt.format(x)
+    except (TypeError, ValueError):
+        return str(x)
+
+
+def _pct(x: Any) -> str:
+    return _num(x, "{:.2%}")
+
+
+def _p(x: Any) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if x == 0:
+        return "≈ 0"
+    return f"{x:.2g}" if x < 0.001 else f"{x:.3f}"
+
+
+def _plural(n: int, word: str) -> str:
+    if n == 1:
+        return f"1 {word}"
+    return f"{n} {word[:-1]}ies" if word.endswith("y") else f"{n} {word}s"
+
+
+def _kv_table(rows: list[tuple[str, str]], header: tuple[str, str] | None = None) -> str:
+    head = f"<tr><th>{_e(header[0])}</th><th>{_e(header[1])}</th></tr>" if header else ""
+    body = "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in rows)
+    return f"<table>{head}{body}</table>"
+
+
+def _frame_html(df: pd.DataFrame | None, empty: str) -> str:
+    if df is None or df.empty:
+        return f"<p class='muted'>{_e(empty)}</p>"
+    return df.to_html(escape=True, na_rep="–", border=0, float_format=lambda v: f"{v:.4g}",
+                      index=not isinstance(df.index, pd.RangeIndex))
+
+
+# ---------------------------------------------------------------------- sections
+
+_PERF_ROWS: list[tuple[str, str, Callable[[Any], str]]] = [
+    ("total return", "total_return", _pct),
+    ("CAGR", "cagr", _pct),
+    ("volatility (annualized)", "volatility", _pct),
+    ("Sharpe (annualized)", "sharpe", _num),
+    ("Sortino (annualized)", "sortino", _num),
+    ("max drawdown", "max_drawdown", _pct),
+    ("max drawdown duration (days)", "max_drawdown_days", lambda v: _num(v, "{:d}")),
+    ("Calmar", "calmar", _num),
+    ("hit rate (days in the market)", "hit_rate", _pct),
+    ("turnover (mean per day)", "turnover", lambda v: _num(v, "{:.3f}")),
+    ("exposure (mean |position|)", "exposure", lambda v: _num(v, "{:.2f}")),
+    ("average holding period (days)", "avg_holding_days", lambda v: _num(v, "{:.1f}")),
+]
+
+
+def _performance_table(columns: Mapping[str, Performance]) -> str:
+    head = "<tr><th>metric</th>" + "".join(f"<th>{_e(c)}</th>" for c in columns) + "</tr>"
+    rows = []
+    for label, attr, fmt in _PERF_ROWS:
+        cells = "".join(f"<td>{_e(fmt(getattr(p, attr)))}</td>" for p in columns.values())
+        rows.append(f"<tr><td>{_e(label)}</td>{cells}</tr>")
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _verdict_html(ev: Evaluation) -> str:
+    v = ev.verdict
+    items = [f"<li class='fail'>✗ {_e(m)}</li>" for m in v.reasons]
+    items += [f"<li class='warn'>! {_e(m)}</li>" for m in v.warnings]
+    items += [f"<li class='pass'>✓ {_e(m)}</li>" for m in v.passed]
+    cls = "yes" if v.tradeable else "no"
+    return (f"<div class='verdict {cls}'><h2>Verdict: {_e(v.label)}</h2>"
+            f"<ul>{''.join(items)}</ul>"
+            "<p class='muted'>TRADEABLE needs, out of sample and net of costs: a test period "
+            "long enough to decide, net Sharpe above buy-and-hold, a forecast significantly "
+            "better than the zero forecast with positive net P&amp;L, a Deflated Sharpe Ratio "
+            "at or above the threshold, and a significant SPA test.</p></div>")
+
+
+def _tests_rows(ev: Evaluation) -> list[tuple[str, str]]:
+    rows = [(f"Diebold–Mariano vs {name} ({r.loss} loss)", f"stat {_num(r.statistic, '{:.2f}')}"
+             f", p = {_p(r.pvalue)}") for name, r in ev.dm.items()]
+    rows += [
+        ("Pesaran–Timmermann (direction)", f"stat {_num(ev.pt.statistic, '{:.2f}')}, "
+         f"p = {_p(ev.pt.pvalue)}"),
+        ("hit rate (binomial vs 50%)", f"{_pct(ev.hit.hit_rate)} ({ev.hit.hits}/{ev.hit.n}), "
+         f"p = {_p(ev.hit.pvalue)}"),
+        ("Campbell–Thompson R²_oos", _num(ev.r2_oos, "{:.4f}")),
+    ]
+    return rows
+
+
+def _significance_rows(ev: Evaluation) -> list[tuple[str, str]]:
+    d, sc, ec, spa, pbo = ev.dsr, ev.sharpe_ci, ev.excess_ci, ev.spa, ev.pbo
+    lvl = f"{sc.level:.0%}"
+    rows = [
+        ("Sharpe t-statistic", f"{_num(ev.sharpe_test.tstat, '{:.2f}')} "
+         f"(p = {_p(ev.sharpe_test.pvalue)})"),
+        ("Probabilistic Sharpe Ratio (vs 0)", _num(d.psr)),
+        (f"Deflated Sharpe Ratio ({_plural(d.trials, 'trial')})",
+         f"{_num(d.dsr)} (expected max Sharpe {_num(d.benchmark_sharpe, '{:.2f}')}, "
+         f"variance from {d.variance_source})"),
+        (f"net Sharpe, {lvl} bootstrap CI", f"{_num(sc.estimate, '{:.2f}')} "
+         f"[{_num(sc.low, '{:.2f}')}, {_num(sc.high, '{:.2f}')}]"),
+        (f"excess return over buy-and-hold (ann.), {lvl} CI", f"{_pct(ec.estimate)} "
+         f"[{_pct(ec.low)}, {_pct(ec.high)}]"),
+        ("bootstrap", f"stationary, mean block {sc.block_length:.1f} days, {sc.reps} reps"),
+        (f"Hansen SPA vs buy-and-hold ({_plural(spa.n_models, 'strategy')})",
+         f"p = {_p(spa.pvalue)}"),
+        ("Probability of Backtest Overfitting", _num(pbo.pbo) if pbo.reason is None
+         else f"not computed: {pbo.reason}"),
+        ("break-even cost (bps per unit turnover)", _num(ev.break_even_bps, "{:.1f}")),
+    ]
+    if ev.seeds is not None:
+        rows.append(("net Sharpe across seeds", ev.seeds.summary()))
+    return rows
+
+
+def _run_rows(run: Mapping[str, Any]) -> list[tuple[str, str]]:
+    rows = [(k, str(run.get(k, "–"))) for k in ("id", "name", "status", "started")]
+    timings = run.get("timings") or {}
+    if isinstance(timings, Mapping):
+        rows += [(f"time: {k}", _num(v, "{:.1f} s")) for k, v in timings.items()]
+    return rows
+
+
+def _img(fig: Figure, path: Path, alt: str) -> str:
+    plots.save_figure(fig, path)
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return (f"<figure><img src='data:image/png;base64,{data}' alt='{_e(alt)}'>"
+            f"<figcaption class='muted'>{_e(alt)} ({_e(path.name)})</figcaption></figure>")
+
+
+def _figures(ev: Evaluation, test_frame: pd.DataFrame,
+             train_frame: pd.DataFrame | None) -> list[tuple[str, Figure]]:
+    p, task = ev.primary, ev.task
+    yt = test_frame["y_true"].to_numpy(dtype=float)
+    yp = test_frame[p].to_numpy(dtype=float)
+    tr = train_frame if train_frame is not None and p in train_frame else None
+    # classification scatter: probability vs the realised return the position earned
+    scatter_y = ev.strategy.asset_returns if task == "classification" else yt
+    scatter_tr = None if tr is None or task == "classification" else tr["y_true"].to_numpy()
+    bt, label = ev.strategy, f"{p} ({ev.settings.rule})"
+    return [
+        ("Predicted vs actual next-day return", plots.plot_predicted_vs_actual(
+            scatter_y, yp, task=task, model=p, train_true=scatter_tr,
+            train_pred=None if scatter_tr is None else tr[p].to_numpy())),
+        ("Cumulative actual vs predicted returns", plots.plot_cumulative_returns(
+            test_frame.index, yt, yp, task=task, model=p,
+            train_dates=None if tr is None else tr.index,
+            train_true=None if tr is None else tr["y_true"].to_numpy(),
+            train_pred=None if tr is None else tr[p].to_numpy())),
+        ("Cumulative P&L vs buy-and-hold", plots.plot_pnl(
+            ev.dates, bt.net_returns, bt.gross_returns, ev.buy_hold_returns, label=label,
+            cost_bps=ev.settings.cost_bps + ev.settings.slippage_bps)),
+        ("Drawdown", plots.plot_drawdown(ev.dates, bt.net_returns, ev.buy_hold_returns,
+                                         label=label)),
+        ("Rolling one-year hit rate", plots.plot_rolling_hit_rate(
+            test_frame.index, yt, yp, task=task, model=p)),
+        ("Rolling one-year Sharpe ratio", plots.plot_rolling_sharpe(
+            ev.dates, bt.net_returns, ev.buy_hold_returns, label=label)),
+    ]
+
+
+def write_report(
+    out_dir: Path,
+    *,
+    run: Mapping[str, Any],
+    evaluation: Evaluation,
+    test_frame: pd.DataFrame,
+    fold_table: pd.DataFrame,
+    model_table: pd.DataFrame,
+    train_frame: pd.DataFrame | None = None,
+) -> Path:
+    """Write the report of one run: the PNGs of :data:`PLOT_FILES` and ``report.html``.
+
+    Parameters
+    ----------
+    out_dir : Path
+        Created if missing; existing files of the same names are overwritten.
+    run : mapping
+        ``id``, ``name``, ``status``, ``started``, ``config`` (dict) and ``timings``
+        (dict of phase -> seconds).
+    evaluation : Evaluation
+        From :func:`lstm_madness.evaluation.study.evaluate`.
+    test_frame : DataFrame
+        Index ``date`` (test dates); column ``y_true`` and one column per model's
+        prediction, including ``evaluation.primary``.
+    fold_table, model_table : DataFrame
+        Per-fold results and the model comparison (shown as given, escaped).
+    train_frame : DataFrame, optional
+        Same columns on the training period; drawn grey and labelled in-sample.
+
+    Returns
+    -------
+    Path
+        The HTML file.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ev = evaluation
+    for col in ("y_true", ev.primary):
+        if col not in test_frame:
+            raise KeyError(f"test_frame lacks column {col!r}")
+    imgs = [_img(fig, out / name, alt)
+            for name, (alt, fig) in zip(PLOT_FILES, _figures(ev, test_frame, train_frame),
+                                        strict=True)]
+    perf = {f"{ev.primary} net": ev.strategy.net, f"{ev.primary} gross": ev.strategy.gross,
+            "buy-and-hold": ev.buy_hold.net}
+    perf.update({f"{short_name(k)} net": b.net for k, b in ev.baselines.items()})
+    title = f"Run {run.get('id', '?')}: {run.get('name') or ''}".strip().rstrip(":")
+    start, end = pd.Timestamp(ev.dates[0]).date(), pd.Timestamp(ev.dates[-1]).date()
+    config = json.dumps(jsonable(run.get("config") or {}), indent=2, sort_keys=True)
+    body = [
+        f"<h1>{_e(title)}</h1>",
+        f"<p class='muted'>Test period {_e(start)} to {_e(end)} ({ev.n_days} days), task "
+        f"{_e(ev.task)}, rule {_e(ev.settings.rule)}, costs {_e(ev.settings.cost_bps)} + "
+        f"{_e(ev.settings.slippage_bps)} bps per unit turnover. Generated "
+        f"{_e(dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC'))}.</p>",
+        _verdict_html(ev),
+        "<h2>Backtest (test period, out of sample)</h2>",
+        "<p class='muted'>A prediction dated t sets the position held from close t to close "
+        "t+1. Net = gross − turnover × cost; buy-and-hold pays one entry cost.</p>",
+        _performance_table(perf),
+        "<h2>Forecast tests</h2>", _kv_table(_tests_rows(ev), ("test", "result")),
+        "<h2>Significance, counting the tries</h2>",
+        _kv_table(_significance_rows(ev), ("statistic", "value")),
+        "<h2>Plots</h2>", *imgs,
+        "<h2>Model comparison</h2>", _frame_html(model_table, "no model table"),
+        "<h2>Per-fold results</h2>", _frame_html(fold_table, "no fold table"),
+        "<h2>Run</h2>", _kv_table(_run_rows(run)),
+        "<h2>Configuration</h2>", f"<pre>{_e(config)}</pre>",
+    ]
+    doc = ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+           f"<title>{_e(title)} – {_e(ev.verdict.label)}</title><style>{_CSS}</style></head>"
+           f"<body>{''.join(body)}</body></html>\n")
+    path = out / REPORT_FILE
+    path.write_text(doc, encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------- compare
+
+_COMPARE_ROWS: list[tuple[str, str]] = [
+    ("target", "target"),
+    ("status", "status"),
+    ("test days", "backtest.n_days"),
+    ("net Sharpe", "backtest.sharpe_net"),
+    ("gross Sharpe", "backtest.sharpe_gross"),
+    ("buy-and-hold Sharpe", "backtest.buy_hold_sharpe"),
+    ("net total return", "backtest.total_return_net"),
+    ("max drawdown", "backtest.max_drawdown"),
+    ("turnover / day", "backtest.turnover"),
+    ("cost (bps)", "backtest.cost_bps"),
+    ("break-even cost (bps)", "backtest.break_even_cost_bps"),
+    ("DM p vs zero", "tests.dm_p_vs_zero"),
+    ("PT p", "tests.pt_p"),
+    ("hit rate", "tests.hit_rate"),
+    ("hit rate p", "tests.hit_rate_p"),
+    ("R²_oos", "tests.r2_oos"),
+    ("PSR", "significance.psr"),
+    ("DSR", "significance.dsr"),
+    ("trials", "significance.trials"),
+    ("SPA p", "significance.spa_p"),
+    ("PBO", "significance.pbo"),
+    ("tradeable", "verdict.tradeable"),
+]
+
+
+def _dig(d: Mapping[str, Any], path: str) -> Any:
+    cur: Any = d
+    for part in path.split("."):
+        if not isinstance(cur, Mapping) or part not in cur:
+            return None
+        cur = cur[part]
+    return cur
+
+
+def compare_table(summaries: list[dict]) -> pd.DataFrame:
+    """Side-by-side table of runs for ``madness compare``: one column per run.
+
+    Parameters
+    ----------
+    summaries : list of dict
+        Run summaries as in ``madness runs show --json``: ``id``, ``name`` and the
+        sections ``backtest``, ``tests``, ``significance`` and ``verdict`` (missing
+        values show as ``None``).
+
+    Returns
+    -------
+    DataFrame
+        Index: metric labels; columns: ``"<id> <name>"`` per run, in the given order.
+    """
+    cols: dict[str, list[Any]] = {}
+    for i, s in enumerate(summaries):
+        label = " ".join(str(x) for x in (s.get("id", i + 1), s.get("name")) if x)
+        while label in cols:
+            label += "'"
+        cols[label] = [_dig(s, path) for _, path in _COMPARE_ROWS]
+    index = pd.Index([lbl for lbl, _ in _COMPARE_ROWS], name="metric")
+    return pd.DataFrame(cols, index=index, dtype=object)

@@ -1,0 +1,271 @@
+"""Report figures: one function per plot, each returning a :class:`matplotlib.figure.Figure`.
+
+Figures are built with the object-oriented API (``Figure`` + Agg canvas), never through
+``pyplot``: no display, no global state, safe in worker processes. Returns are daily
+simple returns; axes show percent; dates on the x axis use a concise date formatter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
+
+__all__ = [
+    "plot_cumulative_returns",
+    "plot_drawdown",
+    "plot_pnl",
+    "plot_predicted_vs_actual",
+    "plot_rolling_hit_rate",
+    "plot_rolling_sharpe",
+    "save_figure",
+]
+
+WINDOW = 252  #: one trading year
+COLORS = {"strategy": "#1f77b4", "gross": "#9ecae1", "buy_hold": "#ff7f0e", "pred": "#2ca02c",
+          "train": "#9e9e9e"}
+TRAIN_LABEL = "training period (in-sample)"
+
+
+def _figure(title: str, size: tuple[float, float] = (9.0, 4.5)) -> tuple[Figure, Axes]:
+    fig = Figure(figsize=size, dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.set_title(title, fontsize=12)
+    ax.grid(True, alpha=0.3)
+    return fig, ax
+
+
+def _date_axis(ax: Axes) -> None:
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.set_xlabel("date")
+
+
+def _dates(d: Sequence | np.ndarray | pd.Index) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(pd.to_datetime(np.asarray(d)))
+
+
+def _shade_training(ax: Axes, train_dates: pd.DatetimeIndex | None) -> None:
+    if train_dates is not None and len(train_dates):
+        ax.axvspan(train_dates[0], train_dates[-1], color=COLORS["train"], alpha=0.15,
+                   label=TRAIN_LABEL)
+
+
+def save_figure(fig: Figure, path) -> None:
+    """Write ``fig`` as PNG to ``path``."""
+    fig.savefig(path, format="png")
+
+
+def plot_predicted_vs_actual(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    *,
+    task: str = "regression",
+    model: str = "lstm",
+    train_true: np.ndarray | None = None,
+    train_pred: np.ndarray | None = None,
+) -> Figure:
+    """Scatter of predicted against realised values on the test period.
+
+    Regression: predicted vs actual next-day return (%), with the 45° line and an OLS
+    fit. Classification: predicted probability of an up day vs the realised next-day
+    return (%). Training points, if given, are grey and labelled as in-sample.
+    """
+    clf = task == "classification"
+    fig, ax = _figure(f"Predicted vs actual ({model}, test period)", (6.5, 5.5))
+    scale_x = 1.0 if clf else 100.0
+    if train_true is not None and train_pred is not None:
+        ax.scatter(np.asarray(train_pred) * scale_x, np.asarray(train_true) * 100, s=6,
+                   color=COLORS["train"], alpha=0.3, label=TRAIN_LABEL)
+    x, y = np.asarray(y_pred, dtype=float) * scale_x, np.asarray(y_true, dtype=float) * 100
+    ax.scatter(x, y, s=8, alpha=0.5, color=COLORS["strategy"], label=f"test ({x.size} days)")
+    ax.axhline(0, color="black", lw=0.7)
+    ax.axvline(0.5 if clf else 0.0, color="black", lw=0.7)
+    if not clf:
+        lim = np.nanmax(np.abs(np.concatenate([x, y]))) if x.size else 1.0
+        ax.plot([-lim, lim], [-lim, lim], ls="--", color="grey", lw=1, label="perfect forecast")
+        if x.size > 2 and np.ptp(x) > 0:
+            slope, icpt = np.polyfit(x, y, 1)
+            xs = np.linspace(x.min(), x.max(), 2)
+            ax.plot(xs, slope * xs + icpt, color="red", lw=1.2,
+                    label=f"OLS fit (slope {slope:.2f}, corr {np.corrcoef(x, y)[0, 1]:.2f})")
+        ax.set_xlabel("predicted next-day return (%)")
+        ax.xaxis.set_major_formatter(PercentFormatter(decimals=1))
+    else:
+        ax.set_xlabel("predicted probability of an up day")
+    ax.set_ylabel("actual next-day return (%)")
+    ax.yaxis.set_major_formatter(PercentFormatter(decimals=1))
+    ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+def plot_cumulative_returns(
+    dates: Sequence | np.ndarray,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    *,
+    task: str = "regression",
+    model: str = "lstm",
+    train_dates: Sequence | np.ndarray | None = None,
+    train_true: np.ndarray | None = None,
+    train_pred: np.ndarray | None = None,
+) -> Figure:
+    """Cumulative actual vs predicted returns over time (compounded, %).
+
+    For classification the curves count directions instead: cumulative (up days − down
+    days), actual vs predicted. With a training period it is drawn first on a grey band.
+    """
+    clf = task == "classification"
+    fig, ax = _figure(f"Cumulative actual vs predicted ({model})")
+
+    def curve(v: np.ndarray) -> np.ndarray:
+        v = np.asarray(v, dtype=float)
+        if clf:
+            return np.cumsum(np.where(v > 0.5, 1.0, -1.0))
+        return (np.cumprod(1.0 + v) - 1.0) * 100
+
+    if train_dates is not None and train_true is not None and train_pred is not None:
+        td = _dates(train_dates)
+        _shade_training(ax, td)
+        ax.plot(td, curve(train_true), color="black", lw=1, alpha=0.5)
+        ax.plot(td, curve(train_pred), color=COLORS["pred"], lw=1, alpha=0.5)
+    d = _dates(dates)
+    ax.plot(d, curve(y_true), color="black", lw=1.3, label="actual (test)")
+    ax.plot(d, curve(y_pred), color=COLORS["pred"], lw=1.3, label=f"predicted by {model} (test)")
+    if clf:
+        ax.set_ylabel("cumulative up − down days")
+    else:
+        ax.set_ylabel("cumulative return (%)")
+        ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+    _date_axis(ax)
+    ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+def _growth_axis(ax: Axes, curves: list[np.ndarray]) -> None:
+    lo = min(float(np.min(c)) for c in curves)
+    hi = max(float(np.max(c)) for c in curves)
+    if lo > 0 and hi / lo > 20:
+        ax.set_yscale("log")
+        ax.set_ylabel("growth of 1 (log scale)")
+    else:
+        ax.set_ylabel("growth of 1")
+
+
+def plot_pnl(
+    dates: Sequence | np.ndarray,
+    net_returns: np.ndarray,
+    gross_returns: np.ndarray,
+    buy_hold_returns: np.ndarray,
+    *,
+    label: str = "strategy",
+    cost_bps: float | None = None,
+) -> Figure:
+    """Cumulative P&L (growth of 1) of the strategy, net and gross of costs, vs buy-and-hold."""
+    cost = f", {cost_bps:g} bps per unit turnover" if cost_bps is not None else ""
+    fig, ax = _figure(f"Cumulative P&L vs buy-and-hold (test period{cost})")
+    d = _dates(dates)
+    curves = [np.cumprod(1.0 + np.asarray(r, dtype=float))
+              for r in (net_returns, gross_returns, buy_hold_returns)]
+    ax.plot(d, curves[1], color=COLORS["gross"], lw=1, label=f"{label}, gross of costs")
+    ax.plot(d, curves[0], color=COLORS["strategy"], lw=1.5, label=f"{label}, net of costs")
+    ax.plot(d, curves[2], color=COLORS["buy_hold"], lw=1.5, label="buy-and-hold (net)")
+    ax.axhline(1.0, color="black", lw=0.7)
+    _growth_axis(ax, curves)
+    _date_axis(ax)
+    ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+def _drawdown(r: np.ndarray) -> np.ndarray:
+    eq = np.cumprod(1.0 + np.asarray(r, dtype=float))
+    return eq / np.maximum.accumulate(np.maximum(eq, 1.0)) - 1.0
+
+
+def plot_drawdown(
+    dates: Sequence | np.ndarray, net_returns: np.ndarray, buy_hold_returns: np.ndarray,
+    *, label: str = "strategy",
+) -> Figure:
+    """Drawdown from the running peak (%), strategy net of costs vs buy-and-hold."""
+    fig, ax = _figure("Drawdown from running peak (test period)")
+    d = _dates(dates)
+    dd_s, dd_b = _drawdown(net_returns) * 100, _drawdown(buy_hold_returns) * 100
+    ax.fill_between(d, dd_s, 0, color=COLORS["strategy"], alpha=0.35,
+                    label=f"{label}, net (max {dd_s.min():.1f}%)")
+    ax.plot(d, dd_b, color=COLORS["buy_hold"], lw=1.2,
+            label=f"buy-and-hold (max {dd_b.min():.1f}%)")
+    ax.set_ylabel("drawdown (%)")
+    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+    _date_axis(ax)
+    ax.legend(loc="lower left", fontsize=8)
+    return fig
+
+
+def _window(n: int, window: int) -> int:
+    return max(min(window, n // 2), 2)
+
+
+def plot_rolling_hit_rate(
+    dates: Sequence | np.ndarray,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    *,
+    task: str = "regression",
+    window: int = WINDOW,
+    model: str = "lstm",
+) -> Figure:
+    """Rolling share of correctly called directions over ``window`` days (one year).
+
+    A hit is ``sign(pred) == sign(actual)`` (regression) or ``(p > 0.5) == (label = 1)``
+    (classification), as in :func:`lstm_madness.evaluation.metrics.hit_rate`.
+    """
+    yt, yp = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
+    hits = ((yp > 0.5) == (yt > 0.5)) if task == "classification" else (np.sign(yp) == np.sign(yt))
+    w = _window(yt.size, window)
+    roll = pd.Series(hits.astype(float), index=_dates(dates)).rolling(w).mean() * 100
+    fig, ax = _figure(f"Rolling {w}-day hit rate ({model}, test period)")
+    ax.plot(roll.index, roll.to_numpy(), color=COLORS["strategy"], lw=1.3, label="hit rate")
+    ax.axhline(50, color="black", ls="--", lw=1, label="50% (coin flip)")
+    ax.axhline(hits.mean() * 100, color="red", ls=":", lw=1,
+               label=f"whole test period {hits.mean():.1%}")
+    ax.set_ylabel("hit rate (%)")
+    ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+    _date_axis(ax)
+    ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+def plot_rolling_sharpe(
+    dates: Sequence | np.ndarray,
+    net_returns: np.ndarray,
+    buy_hold_returns: np.ndarray,
+    *,
+    window: int = WINDOW,
+    label: str = "strategy",
+) -> Figure:
+    """Rolling annualized Sharpe ratio over ``window`` days, net strategy vs buy-and-hold."""
+    idx = _dates(dates)
+    w = _window(len(idx), window)
+
+    def roll(r: np.ndarray) -> pd.Series:
+        s = pd.Series(np.asarray(r, dtype=float), index=idx).rolling(w)
+        sd = s.std()
+        return (s.mean() / sd.where(sd > 0)) * np.sqrt(252)
+
+    fig, ax = _figure(f"Rolling {w}-day Sharpe ratio, annualized (test period)")
+    a, b = roll(net_returns), roll(buy_hold_returns)
+    ax.plot(a.index, a.to_numpy(), color=COLORS["strategy"], lw=1.3, label=f"{label}, net")
+    ax.plot(b.index, b.to_numpy(), color=COLORS["buy_hold"], lw=1.3, label="buy-and-hold")
+    ax.axhline(0, color="black", lw=0.7)
+    ax.set_ylabel("Sharpe ratio (annualized)")
+    _date_axis(ax)
+    ax.legend(loc="best", fontsize=8)
+    return fig

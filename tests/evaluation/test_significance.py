@@ -1,0 +1,189 @@
+"""Sharpe tests, PSR/DSR (paper example), bootstrap CIs, SPA, PBO and seed spread."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+from lstm_madness.evaluation.significance import (
+    deflated_sharpe_ratio,
+    excess_return_ci,
+    expected_max_sharpe,
+    probabilistic_sharpe_ratio,
+    probability_of_backtest_overfitting,
+    seed_spread,
+    sharpe_ci,
+    sharpe_tstat,
+    spa_test,
+)
+
+# --------------------------------------------------------------------------- Sharpe, PSR, DSR
+
+
+def test_sharpe_tstat_is_the_one_sample_t_test() -> None:
+    r = np.random.default_rng(0).normal(0.0004, 0.01, 750)
+    res = sharpe_tstat(r, risk_free=0.02)
+    rf_d = 1.02 ** (1 / 252) - 1
+    ref = stats.ttest_1samp(r - rf_d, 0.0, alternative="greater")
+    assert res.tstat == pytest.approx(ref.statistic, rel=1e-10)
+    assert res.pvalue == pytest.approx(ref.pvalue, rel=1e-10)
+    assert res.sharpe == pytest.approx(ref.statistic / math.sqrt(750) * math.sqrt(252))
+
+
+def test_dsr_paper_example() -> None:
+    """Bailey & López de Prado (2014), numerical example: annualized SR 2.5 over 1250 daily
+    returns (250 a year), skewness -3, kurtosis 10, N = 100 trials with annualized
+    V[SR] = 1/2: E[max SR] ≈ 0.1132 per day and DSR ≈ 0.9004."""
+    sr, v = 2.5 / math.sqrt(250), 0.5 / 250
+    sr0 = expected_max_sharpe(100, v)
+    assert sr0 == pytest.approx(0.1132, abs=5e-5)
+    dsr = probabilistic_sharpe_ratio(sr, 1250, skew=-3, kurtosis=10, benchmark=sr0)
+    assert dsr == pytest.approx(0.9004, abs=5e-5)
+
+
+def test_psr_normal_case_is_lo_2002() -> None:
+    # with skew 0, kurtosis 3: Var(SR) = (1 + SR^2 / 2) / (n - 1) (Lo 2002)
+    sr, n = 0.08, 500
+    expected = stats.norm.cdf((sr - 0.02) / math.sqrt((1 + sr**2 / 2) / (n - 1)))
+    assert probabilistic_sharpe_ratio(sr, n, benchmark=0.02) == pytest.approx(expected)
+
+
+def test_expected_max_sharpe_approximates_the_max_of_normals() -> None:
+    for n in (10, 100, 1000):
+        exact = integrate.quad(lambda x, n=n: x * n * stats.norm.pdf(x)
+                               * stats.norm.cdf(x) ** (n - 1), -10, 10)[0]
+        assert expected_max_sharpe(n, 1.0) == pytest.approx(exact, rel=0.03)  # an approximation
+    assert expected_max_sharpe(1, 1.0) == 0.0
+    assert expected_max_sharpe(50, 4.0) == pytest.approx(2 * expected_max_sharpe(50, 1.0))
+
+
+def test_deflated_sharpe_from_returns() -> None:
+    r = np.random.default_rng(1).normal(0.0008, 0.01, 1000)
+    one = deflated_sharpe_ratio(r, trials=1)
+    sr_d = r.mean() / r.std(ddof=1)
+    psr = probabilistic_sharpe_ratio(sr_d, 1000, skew=stats.skew(r),
+                                     kurtosis=stats.kurtosis(r, fisher=False))
+    assert one.dsr == pytest.approx(psr) and one.psr == pytest.approx(psr)
+    assert one.variance_source == "single_trial" and one.benchmark_sharpe == 0
+    ts = np.array([0.2, 0.9, -0.4, 1.3, 0.1])
+    many = deflated_sharpe_ratio(r, trials=40, trial_sharpes=ts)
+    assert many.variance_source == "trial_sharpes"
+    assert many.benchmark_sharpe == pytest.approx(
+        ts.std(ddof=1) * ((1 - np.euler_gamma) * stats.norm.ppf(1 - 1 / 40)
+                          + np.euler_gamma * stats.norm.ppf(1 - 1 / (40 * math.e))))
+    assert many.dsr < one.dsr
+    null = deflated_sharpe_ratio(r, trials=40)
+    assert null.variance_source == "null"
+    assert null.sharpe_variance == pytest.approx(252 / 999)
+    floored = deflated_sharpe_ratio(r, trials=40, trial_sharpes=[0.5, 0.51], floor_at_null=True)
+    assert floored.variance_source == "trial_sharpes+null_floor"
+    assert floored.dsr == pytest.approx(null.dsr)
+
+
+# --------------------------------------------------------------------------- bootstrap
+
+
+def test_sharpe_ci_width_matches_asymptotics() -> None:
+    r = np.random.default_rng(2).normal(0.0005, 0.01, 1000)
+    ci = sharpe_ci(r, reps=400, seed=1)
+    se = math.sqrt(252 / 1000)  # annualized SE of a Sharpe estimate of iid normal returns
+    assert ci.low < ci.estimate < ci.high
+    assert ci.high - ci.low == pytest.approx(2 * 1.96 * se, rel=0.25)
+    again = sharpe_ci(r, reps=400, seed=1)
+    assert (again.low, again.high) == (ci.low, ci.high)
+
+
+def test_excess_return_ci() -> None:
+    rng = np.random.default_rng(3)
+    b = rng.normal(0.0003, 0.01, 800)
+    shifted = excess_return_ci(b + 0.001, b, reps=200, seed=0)
+    assert shifted.estimate == pytest.approx(0.252)
+    assert shifted.low == pytest.approx(0.252) and shifted.high == pytest.approx(0.252)
+    s = b + rng.normal(0.0, 0.005, 800)
+    ci = excess_return_ci(s, b, reps=300, seed=0)
+    assert ci.low < ci.estimate < ci.high
+    assert ci.estimate == pytest.approx(252 * (s - b).mean())
+
+
+# --------------------------------------------------------------------------- SPA
+
+
+def test_spa_detects_a_real_edge_and_not_noise() -> None:
+    rng = np.random.default_rng(4)
+    bench = rng.normal(0.0003, 0.01, 1000)
+    noise = bench[:, None] + rng.normal(0, 0.01, (1000, 5)) - 0.0002
+    res_noise = spa_test(noise, bench, reps=300, seed=0)
+    assert res_noise.pvalue > 0.2 and res_noise.n_models == 5
+    edge = np.column_stack([noise, bench + 0.002 + rng.normal(0, 0.005, 1000)])
+    res_edge = spa_test(edge, bench, reps=300, seed=0)
+    assert res_edge.pvalue < 0.05
+    assert res_edge.pvalue_lower <= res_edge.pvalue <= res_edge.pvalue_upper
+
+
+# --------------------------------------------------------------------------- PBO
+
+
+def _pbo_reference(m: np.ndarray, s: int) -> tuple[float, list[float]]:
+    """CSCV written out with a loop over the combinations."""
+    t = m.shape[0] - m.shape[0] % s
+    blocks = np.array_split(m[m.shape[0] - t:], s)
+    logits = []
+    for combo in itertools.combinations(range(s), s // 2):
+        is_ = np.vstack([blocks[i] for i in combo])
+        oos = np.vstack([blocks[i] for i in range(s) if i not in combo])
+        sr_is = is_.mean(0) / is_.std(0, ddof=1)
+        sr_oos = oos.mean(0) / oos.std(0, ddof=1)
+        best = int(np.argmax(sr_is))
+        rank = stats.rankdata(sr_oos)[best]
+        w = rank / (m.shape[1] + 1)
+        logits.append(math.log(w / (1 - w)))
+    return float(np.mean(np.array(logits) <= 0)), logits
+
+
+def test_pbo_matches_a_reference_loop() -> None:
+    m = np.random.default_rng(5).normal(0, 0.01, (125, 5))  # odd N: a median rank, logit 0
+    res = probability_of_backtest_overfitting(m, n_blocks=6, min_block_days=10)
+    pbo, logits = _pbo_reference(m, 6)
+    assert res.n_blocks == 6 and res.n_combinations == math.comb(6, 3)
+    assert res.pbo == pytest.approx(pbo)
+    np.testing.assert_allclose(res.logits, logits)
+
+
+def test_pbo_noise_is_near_one_half() -> None:
+    values = [probability_of_backtest_overfitting(
+        np.random.default_rng(seed).normal(0, 0.01, (480, 8)), n_blocks=8).pbo
+        for seed in range(30)]
+    assert 0.35 < np.mean(values) < 0.65
+
+
+def test_pbo_real_persistent_edge_is_low() -> None:
+    m = np.random.default_rng(6).normal(0, 0.01, (1000, 10))
+    m[:, 3] += 0.002
+    assert probability_of_backtest_overfitting(m).pbo < 0.05
+
+
+def test_pbo_needs_strategies_and_length() -> None:
+    one = probability_of_backtest_overfitting(np.zeros((500, 1)))
+    assert math.isnan(one.pbo) and "2 strategies" in one.reason
+    short = probability_of_backtest_overfitting(np.zeros((60, 5)))
+    assert math.isnan(short.pbo) and "60" in short.reason
+    sampled = probability_of_backtest_overfitting(
+        np.random.default_rng(0).normal(size=(2000, 3)), n_blocks=20, max_combinations=500)
+    assert sampled.n_combinations == 500 and 0 <= sampled.pbo <= 1
+
+
+# --------------------------------------------------------------------------- seeds
+
+
+def test_seed_spread() -> None:
+    x = np.array([0.3, -0.1, 0.5, np.nan, 0.2])
+    s = seed_spread(x)
+    v = x[~np.isnan(x)]
+    assert (s.n, s.min, s.max) == (4, v.min(), v.max())
+    assert s.median == pytest.approx(np.median(v)) and s.mean == pytest.approx(v.mean())
+    assert s.std == pytest.approx(v.std(ddof=1))
+    assert seed_spread(np.array([])).n == 0

@@ -1,0 +1,119 @@
+"""The HTML report renders: every plot present, valid HTML, verdict and escaping."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lstm_madness.evaluation.study import EvaluationSettings, evaluate
+from lstm_madness.report import PLOT_FILES, compare_table, write_report
+
+VOID = {"meta", "img", "br", "hr", "link", "input", "col", "area", "base", "source", "wbr"}
+
+
+class _Checker(HTMLParser):
+    """Fails on mismatched tags; collects images and visible text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.images: list[str] = []
+        self.tags: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        if tag == "img":
+            self.images.append(dict(attrs).get("src", ""))
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        assert self.stack and self.stack[-1] == tag, f"</{tag}> closes {self.stack[-1:]}"
+        self.stack.pop()
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def _inputs(task: str, n: int = 600, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    r = rng.normal(0.0003, 0.012, n)
+    dates = pd.bdate_range("2016-01-04", periods=n)
+    if task == "regression":
+        y = r
+        preds = {"lstm": 0.5 * (r + rng.normal(0, 0.012, n)), "baseline:zero": np.zeros(n)}
+    else:
+        y = (r > 0).astype(float)
+        preds = {"lstm": np.clip(0.5 + 20 * (r + rng.normal(0, 0.02, n)), 0, 1),
+                 "baseline:always_up": np.full(n, 0.55)}
+    ev = evaluate(dates=dates.to_numpy(), asset_returns=r, y_true=y, predictions=preds,
+                  task=task, settings=EvaluationSettings(bootstrap_reps=200))
+    test_frame = pd.DataFrame({"y_true": y, **preds}, index=pd.Index(dates, name="date"))
+    train_idx = pd.bdate_range("2014-01-01", periods=300, name="date")
+    ty = rng.normal(0, 0.012, 300)
+    train = pd.DataFrame({"y_true": ty if task == "regression" else (ty > 0) * 1.0,
+                          "lstm": 0.3 * ty + (0.5 if task == "classification" else 0)},
+                         index=train_idx)
+    return ev, test_frame, train
+
+
+RUN = {"id": 42, "name": "xlf <script>alert(1)</script>", "status": "succeeded",
+       "started": "2024-05-01T10:00:00", "config": {"data": {"target": "XLF & co"}},
+       "timings": {"train": 12.5, "evaluate": 0.8}}
+
+
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_report_renders(tmp_path: Path, task: str) -> None:
+    ev, test_frame, train = _inputs(task)
+    folds = pd.DataFrame({"fold": [0, 1], "test_start": ["2016-01-04", "2017-01-02"],
+                          "mse": [1.1e-4, 0.9e-4]})
+    models = pd.DataFrame({"model": ["lstm", "zero <b>"], "mse": [1e-4, 1.2e-4]})
+    path = write_report(tmp_path / "out", run=RUN, evaluation=ev, test_frame=test_frame,
+                        fold_table=folds, model_table=models, train_frame=train)
+    assert path.exists() and path.parent == tmp_path / "out"
+    for name in PLOT_FILES:
+        png = tmp_path / "out" / name
+        assert png.stat().st_size > 1000
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    doc = path.read_text(encoding="utf-8")
+    checker = _Checker()
+    checker.feed(doc)
+    checker.close()
+    assert checker.stack == []
+    assert len(checker.images) == len(PLOT_FILES)
+    assert all(src.startswith("data:image/png;base64,") and len(src) > 2000
+               for src in checker.images)
+    text = " ".join(checker.text)
+    assert ev.verdict.label in text
+    for reason in ev.verdict.reasons + ev.verdict.passed:
+        assert reason in text
+    assert "script" not in checker.tags  # the run name is escaped, not executed
+    assert "<script>" in text and "zero <b>" in text and "XLF & co" in text
+    assert "Per-fold results" in text and "Model comparison" in text
+
+
+def test_report_without_training_frame(tmp_path: Path) -> None:
+    ev, test_frame, _ = _inputs("regression", n=200, seed=1)  # shorter than a year
+    path = write_report(tmp_path, run={"id": 1}, evaluation=ev, test_frame=test_frame,
+                        fold_table=pd.DataFrame(), model_table=pd.DataFrame())
+    doc = path.read_text(encoding="utf-8")
+    assert "NOT TRADEABLE" in doc
+    assert "test period of 200 days is too short to decide (need ≥ 250)" in doc
+    assert all((tmp_path / n).stat().st_size > 0 for n in PLOT_FILES)
+
+
+def test_compare_table() -> None:
+    ev, _, _ = _inputs("regression", n=300)
+    a = {"id": 1, "name": "small", **ev.to_json()}
+    b = {"id": 2, "backtest": {"sharpe_net": 0.5}}
+    table = compare_table([a, b])
+    assert list(table.columns) == ["1 small", "2"]
+    assert table.loc["net Sharpe", "1 small"] == pytest.approx(ev.strategy.net.sharpe)
+    assert table.loc["net Sharpe", "2"] == 0.5
+    assert table.loc["DSR", "2"] is None
+    assert table.loc["tradeable", "1 small"] == ev.verdict.tradeable
