@@ -65,6 +65,8 @@ class RunProgress:
 def _fmt(value: Any, spec: str = ".4g") -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     return format(value, spec) if isinstance(value, int | float) else str(value)
 
 
@@ -77,13 +79,15 @@ def print_summary(summary: dict[str, Any]) -> None:
     )
     table = Table(title="out-of-sample forecasts", title_justify="left")
     for column in ("model", "MSE", "MAE", "R²_oos", "hit rate", "test days", "train s"):
-        table.add_column(column, justify="left" if column == "model" else "right")
+        table.add_column(
+            column, justify="left" if column == "model" else "right", no_wrap=column == "model"
+        )
     for name, m in summary["models"].items():
         hit = m.get("hit_rate")
         table.add_row(
             name,
-            _fmt(m.get("mse")),
-            _fmt(m.get("mae")),
+            _fmt(m.get("mse"), ".3e"),
+            _fmt(m.get("mae"), ".3e"),
             _fmt(m.get("r2_oos"), ".4f"),
             _fmt(hit * 100 if hit is not None else None, ".1f") + "%",
             _fmt(m.get("n")),
@@ -103,7 +107,7 @@ def print_summary(summary: dict[str, Any]) -> None:
         word = "[bold green]TRADEABLE[/]" if verdict["tradeable"] else "[bold red]NOT TRADEABLE[/]"
         console.print(f"verdict: {word}")
         for reason in verdict.get("reasons", []):
-            console.print(f"  • {reason}", highlight=False)
+            console.print(f"  • {reason}", highlight=False, soft_wrap=True)
 
 
 @app.command("run")

@@ -43,7 +43,7 @@ def compare(
         run = registry.get_run(engine, run_id)
         if run["summary"] is None:
             raise RunError(f"run {run_id} is {run['status']} and has no summary")
-        summaries.append({**run["summary"], "name": run["name"]})
+        summaries.append({**run["summary"], "id": run_id, "name": run["name"]})
     frame = compare_table(summaries)
     table = Table()
     table.add_column("")
@@ -97,5 +97,5 @@ def demo(
     word = "[bold green]TRADEABLE[/]" if verdict["tradeable"] else "[bold red]NOT TRADEABLE[/]"
     console.print(f"verdict: {word}")
     for reason in verdict["reasons"]:
-        console.print(f"  • {reason}", highlight=False)
+        console.print(f"  • {reason}", highlight=False, soft_wrap=True)
     console.print(f"report: {result['report']}")
