@@ -57,11 +57,15 @@ def run_demo(
     *,
     seeds: int = DEMO_SEEDS,
     overrides: dict[str, Any] | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[..., None] | None = None,
 ) -> dict[str, Any]:
-    """Run the demo study; return ``{"sweep", "run_id", "summary", "report", "ingest"}``."""
+    """Run the demo study; return ``{"sweep", "run_id", "summary", "report", "ingest"}``.
+
+    ``progress`` receives the runner's fold and epoch events (see
+    :data:`lstm_madness.experiment.runner.Progress`).
+    """
     from lstm_madness.data.db import resolve_url
-    from lstm_madness.data.sources import ingest_sample
+    from lstm_madness.data.ingest import ingest_sample
 
     url = resolve_url(db_url)
     engine = make_engine(url)
@@ -73,14 +77,14 @@ def run_demo(
         raw.setdefault(section, {})[name] = value
     base = from_dict(raw)
     sweep = (
-        run_sweep(url, base, SweepSpace({}, seeds), progress=progress, name="demo")
+        run_sweep(url, base, SweepSpace({}, seeds), run_progress=progress, name="demo")
         if seeds > 1
         else None
     )
     if sweep is None:
         from lstm_madness.experiment.runner import run_experiment
 
-        run_id = int(run_experiment(engine, base)["run_id"])
+        run_id = int(run_experiment(engine, base, progress=progress)["run_id"])
     else:
         run_id = int(sweep["runs"][0])
     report, summary = write_run_report(engine, run_id, out_dir)

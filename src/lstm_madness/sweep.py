@@ -131,7 +131,11 @@ def _group_by_shape(configs: Sequence[ExperimentConfig], max_group: int) -> list
 
 
 def _run_group_task(
-    db_url: str, raw_configs: list[dict], names: list[str], sweep_id: int
+    db_url: str,
+    raw_configs: list[dict],
+    names: list[str],
+    sweep_id: int,
+    run_progress: Callable[..., None] | None = None,
 ) -> list[int]:
     """Body of a Ray task (and of the local engine): run a group, return run ids."""
     from lstm_madness.experiment.runner import run_experiments
@@ -139,7 +143,11 @@ def _run_group_task(
     engine = make_engine(db_url)
     try:
         summaries = run_experiments(
-            engine, [from_dict(c) for c in raw_configs], names=names, sweep_id=sweep_id
+            engine,
+            [from_dict(c) for c in raw_configs],
+            names=names,
+            sweep_id=sweep_id,
+            progress=run_progress,
         )
     finally:
         engine.dispose()
@@ -156,8 +164,13 @@ def _execute(
     address: str | None,
     max_parallel: int,
     progress: Callable[[int, int], None] | None,
+    run_progress: Callable[..., None] | None = None,
 ) -> list[int]:
-    """Run every config; return their run ids in the order of ``configs``."""
+    """Run every config; return their run ids in the order of ``configs``.
+
+    ``progress(groups_done, n_groups)``; ``run_progress`` gets the runner's fold and epoch
+    events (local engine only).
+    """
     groups = _group_by_shape(configs, max_group=0)
     payloads = [([configs[i].to_dict() for i in g], [labels[i] for i in g]) for g in groups]
     run_ids: list[int] = [0] * len(configs)
@@ -168,7 +181,7 @@ def _execute(
 
     if engine_name == "local":
         for k, (raw, names) in enumerate(payloads):
-            place(groups[k], _run_group_task(db_url, raw, names, sweep_id))
+            place(groups[k], _run_group_task(db_url, raw, names, sweep_id, run_progress))
             if progress:
                 progress(k + 1, len(payloads))
         return run_ids
@@ -218,6 +231,7 @@ def run_sweep(
     n_trials: int = 0,
     name: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    run_progress: Callable[..., None] | None = None,
 ) -> dict[str, Any]:
     """Run a sweep; return ``{"sweep_id", "runs", "n_runs", "wall_s", "best"}``.
 
@@ -241,6 +255,7 @@ def run_sweep(
             address=address,
             max_parallel=max_parallel,
             progress=progress,
+            run_progress=run_progress,
         )
     elif search == "optuna":
         run_ids = _optuna(

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-import typer
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
-from lstm_madness.cli._app import DbOption, app, console
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from lstm_madness.cli._app import DbOption, app, console, err_console
 from lstm_madness.data.db import make_engine, redact, resolve_url
+from lstm_madness.errors import MadnessError
+
+if TYPE_CHECKING:
+    from lstm_madness.data.ingest import IngestResult
 
 db_app = typer.Typer(help="Create and inspect the database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -19,3 +29,168 @@ def db_init(db: DbOption = None) -> None:
     url = resolve_url(db)
     version = init_db(make_engine(url))
     console.print(f"database ready at {redact(url)} (schema version {version})")
+
+
+def _summary(result: IngestResult) -> str:
+    symbols = ",".join(result.symbols)
+    head = f"{escape(result.path)} [bold]{escape(symbols)}[/]"
+    if not result.changed:
+        again = ""
+        if result.previously_loaded is not None:
+            again = f"; same file loaded {result.previously_loaded:%Y-%m-%d %H:%M}"
+        text = f"{head}: no change ({result.unchanged} rows already stored{again})"
+    else:
+        text = (
+            f"{head}: {result.rows_read} read, [green]{result.inserted} inserted[/], "
+            f"{result.updated} updated, {result.unchanged} unchanged"
+        )
+    if result.rejected:
+        text += f", [red]{result.rejected} rejected[/]"
+    if result.collapsed:
+        text += f", {result.collapsed} identical duplicates collapsed"
+    return text + f" (sha256 {result.checksum[:12]})"
+
+
+def _report(result: IngestResult) -> None:
+    console.print(_summary(result), highlight=False, soft_wrap=True)
+    for problem in result.problems:
+        err_console.print(
+            f"[yellow]rejected:[/] {escape(str(problem))}", highlight=False, soft_wrap=True
+        )
+    for warning in result.warnings:
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
+
+
+@app.command("ingest")
+def ingest(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Price CSV files.", show_default=False)
+    ] = None,
+    symbol: Annotated[
+        str | None,
+        typer.Option("--symbol", help="Symbol of the rows (default: from the file name)."),
+    ] = None,
+    fmt: Annotated[
+        str,
+        typer.Option("--format", help="auto | yahoo | stooq | generic | long."),
+    ] = "auto",
+    skip_bad_rows: Annotated[
+        bool,
+        typer.Option("--skip-bad-rows", help="Load the good rows and list the rejected ones."),
+    ] = False,
+    sample: Annotated[
+        str | None,
+        typer.Option("--sample", help="Load a bundled sample: sp500 (S&P 500, 1999-2018)."),
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Load daily bars from CSV files (one transaction per file) or a bundled sample."""
+    from lstm_madness.data.ingest import ingest_file, ingest_sample
+    from lstm_madness.data.store import init_db
+
+    paths = paths or []
+    if not paths and sample is None:
+        raise typer.BadParameter("give at least one PATH or --sample sp500")
+    if symbol is not None and len(paths) > 1:
+        raise typer.BadParameter("--symbol applies to a single file")
+    engine = make_engine(db)
+    init_db(engine)
+    failed = 0
+    if sample is not None:
+        _report(ingest_sample(engine, sample))
+    for path in paths:
+        try:
+            result = ingest_file(engine, path, symbol=symbol, fmt=fmt, skip_bad_rows=skip_bad_rows)
+        except MadnessError as exc:
+            failed += 1
+            err_console.print(
+                f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+            )
+            continue
+        _report(result)
+    if failed:
+        err_console.print(f"[bold red]{failed} of {len(paths)} file(s) not loaded[/]")
+        raise typer.Exit(1)
+
+
+@app.command("fetch")
+def fetch(
+    symbols: Annotated[
+        list[str] | None, typer.Argument(help="Yahoo tickers, e.g. XLF BRK-B ^GSPC.")
+    ] = None,
+    start: Annotated[str | None, typer.Option("--start", help="First date, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Last date, YYYY-MM-DD.")] = None,
+    universe: Annotated[
+        str | None,
+        typer.Option("--universe", help="Add a bundled universe: xlf (XLF + 30 components)."),
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Download daily bars from Yahoo Finance (yfinance) into the store."""
+    from lstm_madness.data.fetch import fetch as fetch_bars
+    from lstm_madness.data.fetch import load_universe
+    from lstm_madness.data.store import as_date, init_db
+
+    wanted = list(symbols or [])
+    if universe is not None:
+        wanted += load_universe(universe)
+    if not wanted:
+        raise typer.BadParameter("give at least one SYMBOL or --universe xlf")
+    first, last = as_date(start, "--start"), as_date(end, "--end")
+    engine = make_engine(db)
+    init_db(engine)
+    for result in fetch_bars(engine, wanted, first, last):
+        _report(result)
+
+
+@app.command("symbols")
+def symbols(db: DbOption = None) -> None:
+    """List stored symbols with their first date, last date and number of rows."""
+    from lstm_madness.data.store import list_symbols
+
+    frame = list_symbols(make_engine(db))
+    if frame.empty:
+        console.print("no symbols stored yet (`madness ingest` or `madness fetch`)")
+        return
+    table = Table("symbol", "first date", "last date", "rows")
+    for row in frame.itertuples(index=False):
+        table.add_row(
+            row.symbol, f"{row.first_date:%Y-%m-%d}", f"{row.last_date:%Y-%m-%d}", str(row.rows)
+        )
+    console.print(table)
+
+
+def _cell(value: object, digits: int) -> str:
+    """Table text of a value: dates as YYYY-MM-DD, floats with ``digits`` decimals."""
+    if hasattr(value, "strftime"):
+        return value.strftime("%Y-%m-%d")  # type: ignore[union-attr]
+    if isinstance(value, float):  # numpy.float64 is a float
+        return "" if math.isnan(value) else f"{value:.{digits}f}"
+    return str(value)
+
+
+@app.command("prices")
+def prices(
+    symbol: Annotated[str, typer.Argument(help="Stored symbol.")],
+    start: Annotated[str | None, typer.Option("--start", help="First date, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Last date, YYYY-MM-DD.")] = None,
+    returns: Annotated[
+        bool, typer.Option("--returns", help="Show date,ret,next_ret (simple returns).")
+    ] = False,
+    csv: Annotated[bool, typer.Option("--csv", help="Write CSV to stdout.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Print the stored bars of a symbol, or its daily returns with --returns."""
+    from lstm_madness.data.store import read_bars, read_returns
+
+    engine = make_engine(db)
+    reader = read_returns if returns else read_bars
+    frame = reader(engine, symbol, start, end)
+    if csv:
+        typer.echo(frame.to_csv(index=False, date_format="%Y-%m-%d", lineterminator="\n"), nl=False)
+        return
+    digits = 6 if returns else 4
+    table = Table(*frame.columns, title=f"{symbol}: {len(frame)} rows")
+    for row in frame.itertuples(index=False):
+        table.add_row(*(_cell(v, digits) for v in row))
+    console.print(table)

@@ -52,7 +52,7 @@ class RunProgress:
         if event == "fold":
             if self.folds is None:
                 self.folds = self.bar.add_task("folds", total=info["n_folds"], info="")
-            self.bar.update(self.folds, completed=info["fold"], info=f"fold {info['fold'] + 1}")
+            self.bar.update(self.folds, completed=info["fold"], total=info["n_folds"])
         elif event == "epoch":
             if self.epochs is None:
                 self.epochs = self.bar.add_task("epochs", total=info["epochs"], info="")

@@ -62,25 +62,12 @@ def demo(
 ) -> None:
     """The whole study offline on the bundled S&P 500 sample: ingest, walk-forward LSTM
     with baselines, backtest after costs, verdict, report."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from lstm_madness.cli._app import err_console
+    from lstm_madness.cli.experiment import RunProgress
     from lstm_madness.demo import run_demo
 
-    with Progress(
-        TextColumn("[bold]training"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} batched groups"),
-        TimeElapsedColumn(),
-        console=err_console,
-    ) as bar:
-        task = bar.add_task("demo", total=None)
-        result = run_demo(
-            db,
-            out,
-            seeds=seeds,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
+    with RunProgress() as progress:
+        result = run_demo(db, out, seeds=seeds, progress=progress)
+        progress("done")
     summary = result["summary"]
     models = summary["models"]
     console.print(

@@ -53,7 +53,7 @@ def resolve_inputs(config: ExperimentConfig) -> list[str]:
     if isinstance(inputs, str):
         if not inputs.startswith("universe:"):
             raise DataError(f"data.inputs: expected a list or 'universe:NAME', got {inputs!r}")
-        from lstm_madness.data.fetch import load_universe
+        from lstm_madness.data.universe import load_universe
 
         symbols = load_universe(inputs.split(":", 1)[1])
     else:

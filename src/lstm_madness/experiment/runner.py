@@ -33,7 +33,8 @@ from lstm_madness.experiment.folds import Fold, plan_folds
 from lstm_madness.models.baselines import make_baseline
 from lstm_madness.models.lstm import LSTMForecaster
 
-#: progress(event, **info): "fold" (fold, n_folds); "epoch" (epoch, epochs, active, models):
+#: progress(event, **info): "fold" (fold, n_folds) before training fold ``fold`` (and with
+#: fold = n_folds at the end); "epoch" (epoch, epochs, active, models):
 #: after each epoch of a (batched) training call, how many of its models still train
 Progress = Callable[..., None]
 
@@ -274,6 +275,8 @@ def _run_data_group(
             for (i, k), y_pred in zip(jobs, nets, strict=True):
                 frame = _fold_frame(symbol, arrays[k], {"lstm": y_pred, **baselines[k]})
                 registry.save_fold(engine, run_ids[i], k, frame)
+    if progress is not None:
+        progress("fold", fold=len(folds), n_folds=len(folds))
     for t in timings[1:]:  # baselines were fitted once for the whole group
         for name, entry in timings[0].models.items():
             if name.startswith("baseline:"):
