@@ -9,13 +9,13 @@ costs, decide the verdict and write the report.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from lstm_madness.data.db import make_engine
 from lstm_madness.data.store import init_db
-from lstm_madness.experiment.config import from_dict
+from lstm_madness.experiment.config import apply_overrides, from_dict
 from lstm_madness.experiment.reporting import write_run_report
 from lstm_madness.sweep import SweepSpace, run_sweep
 
@@ -56,7 +56,7 @@ def run_demo(
     out_dir: Path,
     *,
     seeds: int = DEMO_SEEDS,
-    overrides: dict[str, Any] | None = None,
+    overrides: Sequence[str] = (),
     progress: Callable[..., None] | None = None,
 ) -> dict[str, Any]:
     """Run the demo study; return ``{"sweep", "run_id", "summary", "report", "ingest"}``.
@@ -71,11 +71,7 @@ def run_demo(
     engine = make_engine(url)
     init_db(engine)
     ingest = ingest_sample(engine, "sp500")
-    raw = tomllib.loads(DEMO_TOML)
-    for key, value in (overrides or {}).items():
-        section, name = key.split(".")
-        raw.setdefault(section, {})[name] = value
-    base = from_dict(raw)
+    base = from_dict(apply_overrides(tomllib.loads(DEMO_TOML), list(overrides)))
     sweep = (
         run_sweep(url, base, SweepSpace({}, seeds), run_progress=progress, name="demo")
         if seeds > 1

@@ -131,27 +131,17 @@ def _group_by_shape(configs: Sequence[ExperimentConfig], max_group: int) -> list
 
 
 def _run_group_task(
-    db_url: str,
-    raw_configs: list[dict],
-    names: list[str],
-    sweep_id: int,
-    run_progress: Callable[..., None] | None = None,
+    db_url: str, run_ids: list[int], run_progress: Callable[..., None] | None = None
 ) -> list[int]:
-    """Body of a Ray task (and of the local engine): run a group, return run ids."""
+    """Body of a Ray task (and of the local engine): carry out registered runs."""
     from lstm_madness.experiment.runner import run_experiments
 
     engine = make_engine(db_url)
     try:
-        summaries = run_experiments(
-            engine,
-            [from_dict(c) for c in raw_configs],
-            names=names,
-            sweep_id=sweep_id,
-            progress=run_progress,
-        )
+        run_experiments(engine, [], existing=run_ids, progress=run_progress)
     finally:
         engine.dispose()
-    return [int(s["run_id"]) for s in summaries]
+    return run_ids
 
 
 def _execute(
@@ -171,22 +161,59 @@ def _execute(
     ``progress(groups_done, n_groups)``; ``run_progress`` gets the runner's fold and epoch
     events (local engine only).
     """
-    groups = _group_by_shape(configs, max_group=0)
-    payloads = [([configs[i].to_dict() for i in g], [labels[i] for i in g]) for g in groups]
-    run_ids: list[int] = [0] * len(configs)
-
-    def place(group: list[int], ids: list[int]) -> None:
-        for i, run_id in zip(group, ids, strict=True):
-            run_ids[i] = run_id
-
-    if engine_name == "local":
-        for k, (raw, names) in enumerate(payloads):
-            place(groups[k], _run_group_task(db_url, raw, names, sweep_id, run_progress))
-            if progress:
-                progress(k + 1, len(payloads))
-        return run_ids
-    if engine_name != "ray":
+    if engine_name not in ("local", "ray"):
         raise ConfigError(f"--engine must be local or ray, got {engine_name!r}")
+    engine = make_engine(db_url)
+    # register every point first: each run then counts all of the sweep's trials
+    run_ids = [
+        registry.create_run(engine, c, name=label, sweep_id=sweep_id)
+        for c, label in zip(configs, labels, strict=True)
+    ]
+    engine.dispose()
+    groups = [[run_ids[i] for i in g] for g in _group_by_shape(configs, max_group=0)]
+    try:
+        _dispatch(
+            db_url,
+            groups,
+            engine_name=engine_name,
+            address=address,
+            max_parallel=max_parallel,
+            progress=progress,
+            run_progress=run_progress,
+        )
+    except BaseException as exc:
+        _fail_unfinished(db_url, run_ids, f"sweep stopped: {type(exc).__name__}: {exc}")
+        raise
+    return run_ids
+
+
+def _fail_unfinished(db_url: str, run_ids: list[int], reason: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        for run_id in run_ids:
+            if registry.get_run(engine, run_id)["status"] == "running":
+                registry.finish_run(engine, run_id, "failed", error=reason)
+    finally:
+        engine.dispose()
+
+
+def _dispatch(
+    db_url: str,
+    groups: list[list[int]],
+    *,
+    engine_name: str,
+    address: str | None,
+    max_parallel: int,
+    progress: Callable[[int, int], None] | None,
+    run_progress: Callable[..., None] | None,
+) -> None:
+    """Carry out groups of registered runs in-process or as Ray tasks."""
+    if engine_name == "local":
+        for k, group in enumerate(groups):
+            _run_group_task(db_url, group, run_progress)
+            if progress:
+                progress(k + 1, len(groups))
+        return
     try:
         import ray
     except ImportError as exc:  # pragma: no cover - ray is in the dev extras
@@ -204,19 +231,15 @@ def _execute(
         ray.init(**init)
     try:
         task = ray.remote(num_cpus=1)(_run_group_task)
-        futures = {
-            task.remote(db_url, raw, names, sweep_id): k for k, (raw, names) in enumerate(payloads)
-        }
-        pending = list(futures)
+        pending = [task.remote(db_url, group) for group in groups]
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
-            place(groups[futures[ready[0]]], ray.get(ready[0]))
+            ray.get(ready[0])  # raises the task's error, if any
             if progress:
-                progress(len(futures) - len(pending), len(payloads))
+                progress(len(groups) - len(pending), len(groups))
     finally:
         if started:
             ray.shutdown()
-    return run_ids
 
 
 def run_sweep(

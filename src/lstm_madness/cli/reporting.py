@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from lstm_madness.cli._app import DbOption, app, console
-from lstm_madness.cli.experiment import _fmt
+from lstm_madness.cli.experiment import SetOption, _fmt
 from lstm_madness.data.db import make_engine
 
 
@@ -59,6 +59,7 @@ def demo(
     db: DbOption = None,
     out: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("report"),
     seeds: Annotated[int, typer.Option("--seeds", help="Seeds of the study (each a run).")] = 3,
+    set_: SetOption = None,
 ) -> None:
     """The whole study offline on the bundled S&P 500 sample: ingest, walk-forward LSTM
     with baselines, backtest after costs, verdict, report."""
@@ -66,7 +67,7 @@ def demo(
     from lstm_madness.demo import run_demo
 
     with RunProgress() as progress:
-        result = run_demo(db, out, seeds=seeds, progress=progress)
+        result = run_demo(db, out, seeds=seeds, overrides=set_ or [], progress=progress)
         progress("done")
     summary = result["summary"]
     models = summary["models"]

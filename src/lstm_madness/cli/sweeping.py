@@ -174,10 +174,10 @@ def show(sweep_id: int, db: str | None, as_json: bool) -> None:
     spread = result["seed_spread"]
     if (spread["count"] > 1).any():
         console.print("net Sharpe across seeds of each configuration:")
-        for row in spread.itertuples():
+        for row in spread.to_dict("records"):
             console.print(
-                f"  {row.family}: n={int(row.count)} min {row._3:.2f} median "
-                f"{row._4:.2f} max {row._5:.2f} (sd {_fmt(row.std, '.2f')})"
+                f"  config {row['family']}: n={int(row['count'])} min {row['min']:.2f} "
+                f"median {row['50%']:.2f} max {row['max']:.2f} (sd {_fmt(row['std'], '.2f')})"
             )
     pbo = result["pbo"]
     if pbo["pbo"] is not None:

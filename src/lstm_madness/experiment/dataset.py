@@ -4,7 +4,9 @@ Alignment (see ``docs/architecture.md``): the feature row dated t uses prices up
 close of t; the label dated t is the target's return from close t to close t+horizon; the
 trading return dated t is the target's return from close t to close t+1 (``next_ret``
 from the store's ``returns`` view). Samples are the dates whose whole window of
-``time_steps`` feature rows and label exist.
+``time_steps`` feature rows and label exist. Folds are cut on the target's trading days,
+not on samples, so the test period does not depend on ``time_steps`` or on which
+features need a warm-up: runs that differ only there are trials on the same test period.
 """
 
 from __future__ import annotations
@@ -37,14 +39,16 @@ class StudyData:
     features: pd.DataFrame  #: (dates, n_features) feature rows dated t, known at close t
     labels: pd.Series  #: label dated t: target return (or direction) from t to t+horizon
     asset_returns: pd.Series  #: traded return dated t: close t -> close t+1
-    sample_rows: np.ndarray  #: feature-row index of each sample's last row (its date)
+    #: feature rows (dates) whose whole window, label and traded return exist: the samples
+    sample_rows: np.ndarray
     time_steps: int
     horizon: int  #: label horizon in trading days
     target_column: int  #: column of the target's own ``ret`` feature (for persistence)
 
     @property
-    def sample_dates(self) -> pd.DatetimeIndex:
-        return pd.DatetimeIndex(self.features.index[self.sample_rows])
+    def dates(self) -> pd.DatetimeIndex:
+        """The target's trading days from ``data.start``: the rows folds are cut from."""
+        return pd.DatetimeIndex(self.features.index)
 
 
 def resolve_inputs(config: ExperimentConfig) -> list[str]:
@@ -131,8 +135,15 @@ class FoldArrays(FoldData):
     asset_test: np.ndarray = field(default_factory=lambda: np.empty(0))
 
 
+def rows_in(data: StudyData, rows: slice) -> np.ndarray:
+    """Feature-row indices of the complete samples inside the row range ``rows``."""
+    r = data.sample_rows
+    return r[(r >= rows.start) & (r < rows.stop)]
+
+
 def fold_arrays(data: StudyData, train: slice, test: slice) -> FoldArrays:
-    """Windows of the samples in ``train`` and ``test`` (sample-index slices).
+    """Windows of the complete samples whose dates fall in the row ranges ``train`` and
+    ``test`` (indices into ``data.features``, i.e. the target's trading days).
 
     :func:`~lstm_madness.features.build_fold` fits the scaler on the feature rows up to
     the last training sample's date only, so nothing dated after it (test rows, rows in
@@ -140,9 +151,9 @@ def fold_arrays(data: StudyData, train: slice, test: slice) -> FoldArrays:
     """
     n = len(data.features)
     train_mask = np.zeros(n, dtype=bool)
-    train_mask[data.sample_rows[train]] = True
+    train_mask[rows_in(data, train)] = True
     test_mask = np.zeros(n, dtype=bool)
-    test_mask[data.sample_rows[test]] = True
+    test_mask[rows_in(data, test)] = True
     fold = build_fold(
         data.features,
         data.labels,

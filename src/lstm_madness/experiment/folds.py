@@ -1,7 +1,8 @@
-"""Out-of-sample folds over time-ordered samples: hold-out and walk-forward.
+"""Out-of-sample folds over the target's trading days: hold-out and walk-forward.
 
-Samples are indexed 0..n-1 in date order; sample i is dated t_i and labelled with the
-return from close t_i to close t_{i+h}. A model that predicts at the close of the first
+Days are indexed 0..n-1 in date order; the sample of day i is labelled with the return
+from close t_i to close t_{i+h} (days without a complete sample are skipped inside each
+range). A model that predicts at the close of the first
 test date t_s may only have seen labels known by then, i.e. samples with i + h <= s.
 Every fold therefore ends its training range ``horizon - 1`` samples before its test
 range (a purge of overlapping labels; none for one-day horizons).
@@ -33,11 +34,11 @@ class Fold:
 
 
 def plan_folds(n_samples: int, split: SplitConfig, horizon: int = 1) -> list[Fold]:
-    """Folds for ``n_samples`` time-ordered samples.
+    """Folds over ``n_samples`` time-ordered days.
 
-    ``holdout``: the first ``train_fraction`` of samples train, the rest test (one fold).
-    ``walk_forward``: the first test block starts after ``initial_train_days`` samples; each
-    block has ``retrain_every_days`` samples (the last may be shorter) and the model is
+    ``holdout``: the first ``train_fraction`` of days train, the rest test (one fold).
+    ``walk_forward``: the first test block starts after ``initial_train_days`` days; each
+    block has ``retrain_every_days`` days (the last may be shorter) and the model is
     refit before each block on all earlier samples (``expanding``) or on the last
     ``rolling_days`` of them (``rolling``).
     """

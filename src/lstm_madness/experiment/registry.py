@@ -373,3 +373,29 @@ def peer_runs(
         return pd.DataFrame(
             conn.execute(query).all(), columns=["id", "family_hash", "seed", "summary_json"]
         )
+
+
+def pending_trials(engine: sa.Engine, run_id: int) -> int:
+    """Runs of the same sweep, still running, that will be trials beside ``run_id``: same
+    target and the same test period (or none recorded yet)."""
+    r = schema.runs
+    run = get_run(engine, run_id)
+    if run["sweep_id"] is None:
+        return 0
+    same_period = sa.or_(
+        r.c.test_start.is_(None),
+        sa.and_(r.c.test_start == run["test_start"], r.c.test_end == run["test_end"]),
+    )
+    query = (
+        sa.select(sa.func.count())
+        .select_from(r)
+        .where(
+            r.c.sweep_id == run["sweep_id"],
+            r.c.status == "running",
+            r.c.id != run_id,
+            r.c.target == run["target"],
+            same_period,
+        )
+    )
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())

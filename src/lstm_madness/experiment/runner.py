@@ -25,10 +25,16 @@ import pandas as pd
 import sqlalchemy as sa
 
 from lstm_madness.data.store import init_db
-from lstm_madness.errors import RunError
+from lstm_madness.errors import DataError, RunError
 from lstm_madness.experiment import registry
 from lstm_madness.experiment.config import ExperimentConfig, from_dict
-from lstm_madness.experiment.dataset import FoldArrays, StudyData, fold_arrays, load_study_data
+from lstm_madness.experiment.dataset import (
+    FoldArrays,
+    StudyData,
+    fold_arrays,
+    load_study_data,
+    rows_in,
+)
 from lstm_madness.experiment.folds import Fold, plan_folds
 from lstm_madness.models.baselines import make_baseline
 from lstm_madness.models.lstm import LSTMForecaster
@@ -219,22 +225,32 @@ def _fold_frame(
     )
 
 
-def _fold_table(data: StudyData, folds: Sequence[Fold]) -> pd.DataFrame:
-    dates = data.sample_dates
-    return pd.DataFrame(
-        [
+def _fold_table(data: StudyData, folds: Sequence[Fold]) -> tuple[list[Fold], pd.DataFrame]:
+    """Folds that hold samples, and their table (dates of the first and last samples)."""
+    dates = data.dates
+    kept, rows = [], []
+    for fold in folds:
+        train, test = rows_in(data, fold.train), rows_in(data, fold.test)
+        if len(test) == 0:  # e.g. a last block of days without a known label
+            continue
+        if len(train) < 20:
+            raise DataError(
+                f"fold {fold.index} has {len(train)} complete training samples; "
+                "start the test period later (split.*) or use more data"
+            )
+        kept.append(fold)
+        rows.append(
             {
-                "fold": f.index,
-                "train_start": dates[f.train.start].date(),
-                "train_end": dates[f.train.stop - 1].date(),
-                "test_start": dates[f.test.start].date(),
-                "test_end": dates[f.test.stop - 1].date(),
-                "n_train": f.n_train,
-                "n_test": f.n_test,
+                "fold": fold.index,
+                "train_start": dates[train[0]].date(),
+                "train_end": dates[train[-1]].date(),
+                "test_start": dates[test[0]].date(),
+                "test_end": dates[test[-1]].date(),
+                "n_train": len(train),
+                "n_test": len(test),
             }
-            for f in folds
-        ]
-    )
+        )
+    return kept, pd.DataFrame(rows)
 
 
 def _run_data_group(
@@ -246,8 +262,8 @@ def _run_data_group(
 ) -> None:
     """Train and store every fold of runs that share data and folds."""
     data = load_study_data(engine, configs[0])
-    folds = plan_folds(len(data.sample_rows), configs[0].split, configs[0].target.horizon)
-    table = _fold_table(data, folds)
+    planned = plan_folds(len(data.dates), configs[0].split, configs[0].target.horizon)
+    folds, table = _fold_table(data, planned)
     done = []
     for run_id in run_ids:
         registry.record_folds(engine, run_id, table)
@@ -290,13 +306,16 @@ def run_experiments(
     names: Sequence[str | None] | None = None,
     sweep_id: int | None = None,
     resume: Sequence[int] | None = None,
+    existing: Sequence[int] | None = None,
     progress: Progress | None = None,
     trials: int | None = None,
 ) -> list[dict[str, Any]]:
     """Train, predict, store and summarize several runs; return their summaries.
 
     With ``resume`` (run ids of failed runs) their stored configs are used and only the
-    folds not yet completed are trained. Runs that raise (or are interrupted by SIGINT or
+    folds not yet completed are trained. ``existing`` names runs already created (status
+    ``running``, e.g. by a sweep that registers all its points first) to carry out.
+    Runs that raise (or are interrupted by SIGINT or
     SIGTERM) are marked ``failed`` with the reason before the exception propagates; a
     failed run keeps the predictions of its completed folds for ``--resume`` but is never
     summarized or counted as a trial.
@@ -305,7 +324,10 @@ def run_experiments(
 
     init_db(engine)
     registry.mark_stale_runs(engine)
-    if resume:
+    if existing:
+        run_ids = list(existing)
+        configs = [from_dict(registry.get_run(engine, run_id)["config"]) for run_id in run_ids]
+    elif resume:
         configs, run_ids = [], list(resume)
         for run_id in run_ids:
             run = registry.get_run(engine, run_id)

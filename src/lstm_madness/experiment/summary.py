@@ -131,8 +131,9 @@ def evaluate_run(
 
     The number of trials behind the Deflated Sharpe Ratio is ``trials`` if given, else
     ``evaluation.trials`` of the config if non-zero, else the succeeded runs in the
-    registry with the same target and test period, plus this run and ``extra_trials``
-    (runs of the same batch that are about to finish).
+    registry with the same target and test period, plus this run and the runs still in
+    progress beside it: ``extra_trials`` (its batch) or, for a sweep, the sweep's runs
+    that are still running on the same target and test period.
     """
     run = registry.get_run(engine, run_id)
     config = from_dict(run["config"])
@@ -179,7 +180,8 @@ def evaluate_run(
     )
     peer_sharpes = np.array([_sharpe_of(row) for _, row in peers.iterrows()], dtype=float)
     family = peers[peers["family_hash"] == config.hash(without_seed=True)]
-    n_trials = trials or config.evaluation.trials or (len(peers) + 1 + extra_trials)
+    pending = max(extra_trials, registry.pending_trials(engine, run_id))
+    n_trials = trials or config.evaluation.trials or (len(peers) + 1 + pending)
     models = {name: frame[name].to_numpy() for name in metrics}
     evaluation = evaluate(
         dates=frame.index.to_numpy(),

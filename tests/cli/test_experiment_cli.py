@@ -1,0 +1,310 @@
+"""The experiment commands through Typer's runner (and real processes for signals)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from lstm_madness.cli import app
+from lstm_madness.data.db import make_engine
+from lstm_madness.experiment import registry
+
+runner = CliRunner()
+QUICK = [
+    "--set",
+    "model.units=[8]",
+    "--set",
+    "train.epochs=3",
+    "--set",
+    "data.target=SYN",
+    "--set",
+    "evaluation.bootstrap_reps=50",
+]
+
+
+def _write(db_url: str, n: int = 420, seed: int = 0) -> None:
+    import datetime as dt
+
+    import pandas as pd
+
+    from lstm_madness.data import schema
+    from lstm_madness.data.bulk import insert_frame
+    from lstm_madness.data.store import init_db
+
+    rng = np.random.default_rng(seed)
+    close = 100 * np.cumprod(1 + rng.normal(0, 0.01, n))
+    engine = make_engine(db_url)
+    init_db(engine)
+    frame = pd.DataFrame(
+        {
+            "symbol": "SYN",
+            "date": pd.bdate_range("2002-01-01", periods=n).date,
+            "open": close,
+            "high": close,
+            "low": close,
+            "close": close,
+            "adj_close": close,
+            "volume": 1000,
+            "source": "test",
+            "ingested_at": dt.datetime.now(dt.UTC),
+        }
+    )
+    with engine.begin() as conn:
+        insert_frame(conn, schema.bars, frame)
+    engine.dispose()
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "exp.toml"
+    path.write_text(
+        'name = "cli"\n[split]\nscheme = "walk_forward"\ninitial_train_days = 250\n'
+        "retrain_every_days = 80\n"
+    )
+    return path
+
+
+def test_run_json_then_runs_list_show_report_compare_delete(db_url, config, tmp_path):
+    _write(db_url)
+    result = runner.invoke(app, ["run", str(config), "--db", db_url, "--json", *QUICK])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)  # exactly one JSON object on stdout
+    assert summary["status"] == "succeeded" and summary["n_test"] > 0
+    assert set(summary["models"]) == {
+        "lstm",
+        "baseline:zero",
+        "baseline:mean",
+        "baseline:persistence",
+        "baseline:ridge",
+    }
+    for key in ("mse", "mae", "r2_oos", "hit_rate", "n_train", "epochs_run", "train_s"):
+        assert key in summary["models"]["lstm"], key
+    assert set(summary["timings"]) >= {"total_s", "train_s", "predict_s"}
+    assert set(summary["backtest"]) >= {
+        "sharpe_net",
+        "sharpe_gross",
+        "buy_hold_sharpe",
+        "max_drawdown",
+        "turnover",
+        "cost_bps",
+    }
+    assert set(summary["tests"]) >= {"dm_p_vs_zero", "pt_p", "hit_rate_p"}
+    assert set(summary["significance"]) >= {"psr", "dsr", "trials", "spa_p"}
+    assert summary["verdict"]["tradeable"] is False and summary["verdict"]["reasons"]
+    run_id = summary["run_id"]
+
+    listed = runner.invoke(app, ["runs", "list", "--db", db_url])
+    assert listed.exit_code == 0 and "succeeded" in listed.output
+    shown = runner.invoke(app, ["runs", "show", str(run_id), "--db", db_url, "--json"])
+    assert json.loads(shown.stdout)["models"] == summary["models"]
+    human = runner.invoke(app, ["runs", "show", str(run_id), "--db", db_url])
+    assert "NOT TRADEABLE" in human.output and "baseline:zero" in human.output
+
+    out = tmp_path / "report"
+    reported = runner.invoke(app, ["report", str(run_id), "--db", db_url, "--out", str(out)])
+    assert reported.exit_code == 0, reported.output
+    html = (out / f"run-{run_id}" / "report.html").read_text()
+    HTMLParser().feed(html)
+    assert "NOT TRADEABLE" in html and html.count("data:image/png;base64,") >= 6
+
+    second = runner.invoke(
+        app, ["run", str(config), "--db", db_url, "--json", *QUICK, "--set", "train.seed=1"]
+    )
+    other = json.loads(second.stdout)["run_id"]
+    assert json.loads(second.stdout)["significance"]["trials"] == 2  # the registry counts tries
+    compared = runner.invoke(app, ["compare", str(run_id), str(other), "--db", db_url])
+    assert compared.exit_code == 0 and f"{run_id} cli" in compared.output
+
+    deleted = runner.invoke(app, ["runs", "delete", str(run_id), "--db", db_url])
+    assert deleted.exit_code == 0
+    gone = runner.invoke(app, ["runs", "show", str(run_id), "--db", db_url])
+    assert gone.exit_code == 1 and f"no run with id {run_id}" in gone.output
+
+
+def test_config_errors_are_one_line_messages(sqlite_url, config):
+    result = runner.invoke(app, ["run", str(config), "--db", sqlite_url, "--set", "model.unit=3"])
+    assert result.exit_code == 1
+    assert "unknown key 'model.unit'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_sweep_grid_seeds_and_show(sqlite_url, config):
+    _write(sqlite_url)
+    result = runner.invoke(
+        app,
+        [
+            "sweep",
+            str(config),
+            "--db",
+            sqlite_url,
+            "--json",
+            "--quiet",
+            "--grid",
+            "model.time_steps=[3,5]",
+            "--seeds",
+            "2",
+            *QUICK,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    sweep = json.loads(result.stdout)
+    assert sweep["n_runs"] == 4 and len(sweep["runs"]) == 4
+    assert sweep["best"]["run_id"] in sweep["runs"]
+    engine = make_engine(sqlite_url)
+    runs = registry.list_runs(engine, sweep_id=sweep["sweep_id"])
+    assert set(runs["status"]) == {"succeeded"} and len(runs) == 4
+    trials = [
+        registry.get_run(engine, int(i))["summary"]["significance"]["trials"] for i in sweep["runs"]
+    ]
+    assert min(trials) == 4  # every run of the sweep counts every other one
+    shown = runner.invoke(app, ["sweep", "show", str(sweep["sweep_id"]), "--db", sqlite_url])
+    assert shown.exit_code == 0, shown.output
+    assert "after counting 4 trials" in shown.output
+    assert "net Sharpe across seeds" in shown.output
+
+
+@pytest.mark.slow
+def test_sweep_on_ray_matches_local(sqlite_url, config):
+    _write(sqlite_url)
+    args = ["--db", sqlite_url, "--json", "--quiet", "--grid", "model.units=[[4],[8]]", *QUICK]
+    local = json.loads(runner.invoke(app, ["sweep", str(config), *args]).stdout)
+    result = runner.invoke(
+        app, ["sweep", str(config), *args, "--engine", "ray", "--max-parallel", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    remote = json.loads(result.stdout)
+    assert remote["n_runs"] == 2
+    engine = make_engine(sqlite_url)
+    for a, b in zip(local["runs"], remote["runs"], strict=True):
+        pa = registry.load_predictions(engine, a, models=["lstm"])["y_pred"].to_numpy()
+        pb = registry.load_predictions(engine, b, models=["lstm"])["y_pred"].to_numpy()
+        np.testing.assert_allclose(pa, pb, rtol=1e-5, atol=1e-7)
+
+
+def test_optuna_search_counts_every_trial(sqlite_url, config):
+    _write(sqlite_url)
+    result = runner.invoke(
+        app,
+        [
+            "sweep",
+            str(config),
+            "--db",
+            sqlite_url,
+            "--json",
+            "--quiet",
+            "--grid",
+            "model.units=[[4],[8],[12]]",
+            "--search",
+            "optuna",
+            "--trials",
+            "3",
+            *QUICK,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    sweep = json.loads(result.stdout)
+    assert sweep["n_runs"] == 3
+
+
+def _spawn_run(db_url: str, config: Path, epochs: int = 400) -> subprocess.Popen:
+    cmd = [
+        sys.executable,
+        "-c",
+        "from lstm_madness.cli import main; main()",
+        "run",
+        str(config),
+        "--db",
+        db_url,
+        "--quiet",
+        *QUICK,
+        "--set",
+        f"train.epochs={epochs}",
+        "--set",
+        "train.patience=0",
+    ]
+    return subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def _wait_for_run(db_url: str, proc: subprocess.Popen) -> int:
+    engine = make_engine(db_url)
+    try:
+        for _ in range(600):
+            if proc.poll() is not None:
+                raise AssertionError(proc.stderr.read().decode())
+            from lstm_madness.data.store import init_db
+
+            init_db(engine)
+            runs = registry.list_runs(engine)
+            if len(runs) and len(registry.load_folds(engine, int(runs["id"].iloc[0]))):
+                return int(runs["id"].iloc[0])
+            time.sleep(0.1)
+    finally:
+        engine.dispose()
+    raise AssertionError("the run never started")
+
+
+@pytest.mark.slow
+def test_sigterm_marks_the_run_failed(sqlite_url, config):
+    _write(sqlite_url)
+    proc = _spawn_run(sqlite_url, config)
+    run_id = _wait_for_run(sqlite_url, proc)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 1
+    assert b"interrupted by SIGTERM" in proc.stderr.read()
+    run = registry.get_run(make_engine(sqlite_url), run_id)
+    assert run["status"] == "failed" and run["error"] == "RunInterrupted: interrupted by SIGTERM"
+
+
+@pytest.mark.slow
+def test_sigkill_is_detected_as_stale_on_the_next_command(sqlite_url, config):
+    _write(sqlite_url)
+    proc = _spawn_run(sqlite_url, config)
+    run_id = _wait_for_run(sqlite_url, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert registry.get_run(make_engine(sqlite_url), run_id)["status"] == "running"
+    listed = runner.invoke(app, ["runs", "list", "--db", sqlite_url])
+    assert listed.exit_code == 0 and "stale" in listed.output
+    run = registry.get_run(make_engine(sqlite_url), run_id)
+    assert run["status"] == "failed" and run["error"].startswith("stale:")
+    shown = runner.invoke(app, ["runs", "show", str(run_id), "--db", sqlite_url])
+    assert shown.exit_code == 1 and "stale" in shown.output
+
+
+def test_demo_end_to_end_small(sqlite_url, tmp_path):
+    result = runner.invoke(
+        app,
+        [
+            "demo",
+            "--db",
+            sqlite_url,
+            "--out",
+            str(tmp_path / "r"),
+            "--seeds",
+            "2",
+            "--set",
+            "train.epochs=2",
+            "--set",
+            "data.start=2010-01-04",
+            "--set",
+            "split.initial_train_days=500",
+            "--set",
+            "evaluation.bootstrap_reps=50",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "verdict: " in result.output and "report:" in result.output
+    assert (tmp_path / "r" / "report.html").is_file()
