@@ -63,7 +63,6 @@ def yahoo_download(symbols: list[str], start: date | None, end: date | None) -> 
         actions=False,
         progress=False,
         group_by="ticker",
-        threads=False,
         **window,
     )
 

@@ -26,7 +26,7 @@ from lstm_madness.data.store import (
     upsert_bars,
     upsert_securities,
 )
-from lstm_madness.data.universe import known_kind
+from lstm_madness.data.universe import known_security
 from lstm_madness.data.validation import Problem, check_bars
 from lstm_madness.errors import DataError, ValidationError
 
@@ -141,7 +141,8 @@ def ingest_payload(
     source : str, optional
         Provenance stored with each bar (default ``"csv:<format>"``).
     kind, security_name : str, optional
-        Recorded in ``securities`` (default kind: :func:`~lstm_madness.data.universe.known_kind`).
+        Recorded in ``securities`` (default: what
+        :func:`~lstm_madness.data.universe.known_security` knows).
 
     Raises
     ------
@@ -168,10 +169,16 @@ def ingest_payload(
     symbols = tuple(pd.unique(frame["symbol"]).tolist())
     previous = last_load(conn, checksum)
     counts = upsert_bars(conn, frame, source)
+    known = {s: known_security(s) for s in symbols}
     upsert_securities(
         conn,
         [
-            {"symbol": s, "kind": kind or known_kind(s), "source": source, "name": security_name}
+            {
+                "symbol": s,
+                "kind": kind or known[s][0],
+                "name": security_name or known[s][1],
+                "source": source,
+            }
             for s in symbols
         ],
     )

@@ -48,13 +48,14 @@ def load_universe(name: str) -> list[str]:
     return universe_table(name)["symbol"].tolist()
 
 
-def known_kind(symbol: str) -> str | None:
-    """``index`` for ``^`` symbols, else the kind a bundled universe gives it, else None."""
-    if symbol.startswith("^"):
-        return "index"
+def known_security(symbol: str) -> tuple[str | None, str | None]:
+    """(kind, name) of a symbol: from a bundled universe, else ``index`` for ``^`` symbols.
+
+    Unknown symbols give ``(None, None)``.
+    """
     for name in available_universes():
         table = universe_table(name)
-        hit = table.loc[table["symbol"] == symbol, "kind"]
+        hit = table.loc[table["symbol"] == symbol]
         if len(hit):
-            return str(hit.iloc[0]) or None
-    return None
+            return hit["kind"].iloc[0] or None, hit["name"].iloc[0] or None
+    return ("index" if symbol.startswith("^") else None), None
