@@ -80,6 +80,9 @@ class TrainConfig:
     device: str = "auto"  #: "auto" (CUDA when available), "cpu" or "cuda"
     #: train all walk-forward folds of a run as one batched computation
     batch_folds: bool = True
+    #: memory bound (MiB) of the training windows trained together in one batched call;
+    #: folds are grouped to stay under it (a single larger fold still runs alone)
+    batch_memory_mb: int = 256
 
 
 @dataclass(frozen=True)
@@ -305,6 +308,7 @@ def _validate(config: ExperimentConfig) -> ExperimentConfig:
             "must be in [0, 0.5)",
         ),
         ("train.clip_norm", config.train.clip_norm >= 0, "must be >= 0"),
+        ("train.batch_memory_mb", config.train.batch_memory_mb >= 1, "must be >= 1"),
         (
             "train.loss",
             (config.loss == "bce") == (config.task == "classification"),

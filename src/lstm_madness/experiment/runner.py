@@ -253,6 +253,28 @@ def _fold_table(data: StudyData, folds: Sequence[Fold]) -> tuple[list[Fold], pd.
     return kept, pd.DataFrame(rows)
 
 
+def _fold_groups(
+    configs: Sequence[ExperimentConfig], folds: Sequence[Fold], table: pd.DataFrame, n_features: int
+) -> list[list[Fold]]:
+    """Consecutive folds trained together: all of them while their float32 training
+    windows (for every config of the group) fit in ``train.batch_memory_mb``; one at a
+    time when ``train.batch_folds`` is off."""
+    if not all(c.train.batch_folds for c in configs):
+        return [[f] for f in folds]
+    budget = min(c.train.batch_memory_mb for c in configs) * 2**20
+    per_row = 4 * configs[0].model.time_steps * n_features * len(configs)
+    groups: list[list[Fold]] = [[]]
+    used = 0
+    for fold, n_train in zip(folds, table["n_train"], strict=True):
+        size = int(n_train) * per_row
+        if groups[-1] and used + size > budget:
+            groups.append([])
+            used = 0
+        groups[-1].append(fold)
+        used += size
+    return groups
+
+
 def _run_data_group(
     engine: sa.Engine,
     configs: list[ExperimentConfig],
@@ -271,8 +293,7 @@ def _run_data_group(
     shapes: dict[str, list[int]] = {}
     for i, config in enumerate(configs):
         shapes.setdefault(_shape_key(config), []).append(i)
-    batch_folds = all(c.train.batch_folds for c in configs)
-    fold_groups = [list(folds)] if batch_folds else [[f] for f in folds]
+    fold_groups = _fold_groups(configs, folds, table, n_features=data.features.shape[1])
     symbol = configs[0].data.target
     for group in fold_groups:
         if progress is not None:
