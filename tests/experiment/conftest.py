@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from lstm_madness.data.store import init_db
 
 from lstm_madness.data import schema
 from lstm_madness.data.bulk import insert_frame
+from lstm_madness.data.store import init_db
 
 
 def ar1_returns(n: int, phi: float, sigma: float = 0.01, seed: int = 0) -> np.ndarray:
