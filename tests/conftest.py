@@ -8,17 +8,22 @@ pass by skipping the PostgreSQL tests. The same holds for ``../shared/data/price
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-PG_URL = os.environ.get(
-    "MADNESS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+from lstm_madness.data import schema
+from lstm_madness.data.bulk import insert_frame
+from lstm_madness.data.store import init_db
+
+PG_URL = os.environ.get("MADNESS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 SHARED_PRICES = Path(__file__).resolve().parents[2] / "shared" / "data" / "prices"
 
@@ -48,9 +53,7 @@ def _fresh_pg_url(admin: sa.Engine) -> tuple[str, str]:
     schema = f"t_{uuid.uuid4().hex[:16]}"
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = sa.engine.make_url(PG_URL).update_query_dict(
-        {"options": f"-csearch_path={schema}"}
-    )
+    url = sa.engine.make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
     return url.render_as_string(hide_password=False), schema
 
 
@@ -67,7 +70,6 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     try:
         yield url
     finally:
-
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
 
@@ -97,3 +99,55 @@ def _one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+# synthetic daily bars written straight into the store, for end-to-end tests
+
+
+def ar1_returns(n: int, phi: float, sigma: float = 0.01, seed: int = 0) -> np.ndarray:
+    """r_t = phi * r_{t-1} + e_t, e_t ~ N(0, sigma²)."""
+    rng = np.random.default_rng(seed)
+    eps = rng.normal(0.0, sigma, n)
+    r = np.empty(n)
+    r[0] = eps[0]
+    for t in range(1, n):
+        r[t] = phi * r[t - 1] + eps[t]
+    return r
+
+
+def write_returns(
+    engine: sa.Engine, symbol: str, returns: np.ndarray, start: str = "2001-01-02"
+) -> pd.DatetimeIndex:
+    """Store bars whose close-to-close returns are ``returns[1:]`` (first close = 100)."""
+    init_db(engine)
+    dates = pd.bdate_range(start, periods=len(returns))
+    close = 100.0 * np.cumprod(1.0 + np.asarray(returns))
+    frame = pd.DataFrame(
+        {
+            "symbol": symbol,
+            "date": dates.date,
+            "open": close,
+            "high": close * 1.001,
+            "low": close * 0.999,
+            "close": close,
+            "adj_close": close,
+            "volume": 1_000_000,
+            "source": "synthetic",
+            "ingested_at": dt.datetime.now(dt.UTC),
+        }
+    )
+    with engine.begin() as conn:
+        insert_frame(conn, schema.bars, frame)
+    return dates
+
+
+@pytest.fixture(name="write_returns")
+def _write_returns_fixture():
+    """``write_returns(engine, symbol, returns, start=...)`` (see :func:`write_returns`)."""
+    return write_returns
+
+
+@pytest.fixture(name="ar1_returns")
+def _ar1_fixture():
+    """``ar1_returns(n, phi, sigma=0.01, seed=0)`` (see :func:`ar1_returns`)."""
+    return ar1_returns

@@ -30,36 +30,17 @@ QUICK = [
 ]
 
 
-def _write(db_url: str, n: int = 420, seed: int = 0) -> None:
-    import datetime as dt
+@pytest.fixture
+def _write(write_returns):
+    """``_write(db_url)``: 420 days of noise for symbol SYN."""
 
-    import pandas as pd
+    def write(db_url: str, n: int = 420, seed: int = 0) -> None:
+        engine = make_engine(db_url)
+        returns = np.random.default_rng(seed).normal(0, 0.01, n)
+        write_returns(engine, "SYN", returns, "2002-01-01")
+        engine.dispose()
 
-    from lstm_madness.data import schema
-    from lstm_madness.data.bulk import insert_frame
-    from lstm_madness.data.store import init_db
-
-    rng = np.random.default_rng(seed)
-    close = 100 * np.cumprod(1 + rng.normal(0, 0.01, n))
-    engine = make_engine(db_url)
-    init_db(engine)
-    frame = pd.DataFrame(
-        {
-            "symbol": "SYN",
-            "date": pd.bdate_range("2002-01-01", periods=n).date,
-            "open": close,
-            "high": close,
-            "low": close,
-            "close": close,
-            "adj_close": close,
-            "volume": 1000,
-            "source": "test",
-            "ingested_at": dt.datetime.now(dt.UTC),
-        }
-    )
-    with engine.begin() as conn:
-        insert_frame(conn, schema.bars, frame)
-    engine.dispose()
+    return write
 
 
 @pytest.fixture
@@ -72,7 +53,7 @@ def config(tmp_path: Path) -> Path:
     return path
 
 
-def test_run_json_then_runs_list_show_report_compare_delete(db_url, config, tmp_path):
+def test_run_json_then_runs_list_show_report_compare_delete(db_url, config, tmp_path, _write):
     _write(db_url)
     result = runner.invoke(app, ["run", str(config), "--db", db_url, "--json", *QUICK])
     assert result.exit_code == 0, result.output
@@ -136,7 +117,7 @@ def test_config_errors_are_one_line_messages(sqlite_url, config):
     assert "Traceback" not in result.output
 
 
-def test_sweep_grid_seeds_and_show(sqlite_url, config):
+def test_sweep_grid_seeds_and_show(sqlite_url, config, _write):
     _write(sqlite_url)
     result = runner.invoke(
         app,
@@ -172,7 +153,7 @@ def test_sweep_grid_seeds_and_show(sqlite_url, config):
 
 
 @pytest.mark.slow
-def test_sweep_on_ray_matches_local(sqlite_url, config):
+def test_sweep_on_ray_matches_local(sqlite_url, config, _write):
     _write(sqlite_url)
     args = ["--db", sqlite_url, "--json", "--quiet", "--grid", "model.units=[[4],[8]]", *QUICK]
     local = json.loads(runner.invoke(app, ["sweep", str(config), *args]).stdout)
@@ -189,7 +170,7 @@ def test_sweep_on_ray_matches_local(sqlite_url, config):
         np.testing.assert_allclose(pa, pb, rtol=1e-5, atol=1e-7)
 
 
-def test_optuna_search_counts_every_trial(sqlite_url, config):
+def test_optuna_search_counts_every_trial(sqlite_url, config, _write):
     _write(sqlite_url)
     result = runner.invoke(
         app,
@@ -257,7 +238,7 @@ def _wait_for_run(db_url: str, proc: subprocess.Popen) -> int:
 
 
 @pytest.mark.slow
-def test_sigterm_marks_the_run_failed(sqlite_url, config):
+def test_sigterm_marks_the_run_failed(sqlite_url, config, _write):
     _write(sqlite_url)
     proc = _spawn_run(sqlite_url, config)
     run_id = _wait_for_run(sqlite_url, proc)
@@ -269,7 +250,7 @@ def test_sigterm_marks_the_run_failed(sqlite_url, config):
 
 
 @pytest.mark.slow
-def test_sigkill_is_detected_as_stale_on_the_next_command(sqlite_url, config):
+def test_sigkill_is_detected_as_stale_on_the_next_command(sqlite_url, config, _write):
     _write(sqlite_url)
     proc = _spawn_run(sqlite_url, config)
     run_id = _wait_for_run(sqlite_url, proc)
