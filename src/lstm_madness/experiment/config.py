@@ -82,7 +82,9 @@ class TrainConfig:
     batch_folds: bool = True
     #: memory bound (MiB) of the training windows trained together in one batched call;
     #: folds are grouped to stay under it (a single larger fold still runs alone)
-    batch_memory_mb: int = 256
+    batch_memory_mb: int = 64
+    #: most networks trained together in one batched call (memory grows with it)
+    batch_models: int = 16
 
 
 @dataclass(frozen=True)
@@ -309,6 +311,7 @@ def _validate(config: ExperimentConfig) -> ExperimentConfig:
         ),
         ("train.clip_norm", config.train.clip_norm >= 0, "must be >= 0"),
         ("train.batch_memory_mb", config.train.batch_memory_mb >= 1, "must be >= 1"),
+        ("train.batch_models", config.train.batch_models >= 1, "must be >= 1"),
         (
             "train.loss",
             (config.loss == "bce") == (config.task == "classification"),

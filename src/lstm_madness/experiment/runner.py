@@ -308,10 +308,15 @@ def _run_data_group(
         }
         for members in shapes.values():
             jobs = [(i, f.index) for i in members for f in todo if f.index not in done[i]]
-            nets = _train_networks(configs, [(i, arrays[k]) for i, k in jobs], timings, progress)
-            for (i, k), y_pred in zip(jobs, nets, strict=True):
-                frame = _fold_frame(symbol, arrays[k], {"lstm": y_pred, **baselines[k]})
-                registry.save_fold(engine, run_ids[i], k, frame)
+            size = max(1, configs[members[0]].train.batch_models)
+            for start in range(0, len(jobs), size):
+                chunk = jobs[start : start + size]
+                nets = _train_networks(
+                    configs, [(i, arrays[k]) for i, k in chunk], timings, progress
+                )
+                for (i, k), y_pred in zip(chunk, nets, strict=True):
+                    frame = _fold_frame(symbol, arrays[k], {"lstm": y_pred, **baselines[k]})
+                    registry.save_fold(engine, run_ids[i], k, frame)
     if progress is not None:
         progress("fold", fold=len(folds), n_folds=len(folds))
     for t in timings[1:]:  # baselines were fitted once for the whole group
