@@ -24,8 +24,9 @@ from lstm_madness.models.batched import TrainSpec, train_many
 class RefNet(nn.Module):
     """The RecurrentNet contract: a stack of 1-layer nn.LSTM/nn.GRU, dropout, linear head."""
 
-    def __init__(self, n_features: int, units: Sequence[int], cell: str = "lstm",
-                 dropout: float = 0.0) -> None:
+    def __init__(
+        self, n_features: int, units: Sequence[int], cell: str = "lstm", dropout: float = 0.0
+    ) -> None:
         super().__init__()
         rnn = nn.LSTM if cell == "lstm" else nn.GRU
         sizes = [n_features, *units]
@@ -50,9 +51,23 @@ LOSS_FNS = {
 }
 
 
-def solo_train(net, X, y, seed, *, epochs, batch_size, learning_rate, loss, clip_norm=1.0,
-               patience=0, validation_fraction=0.0, validation_gap=0, min_delta=0.0,
-               device="cpu"):
+def solo_train(
+    net,
+    X,
+    y,
+    seed,
+    *,
+    epochs,
+    batch_size,
+    learning_rate,
+    loss,
+    clip_norm=1.0,
+    patience=0,
+    validation_fraction=0.0,
+    validation_gap=0,
+    min_delta=0.0,
+    device="cpu",
+):
     """The reference protocol for one model (``net`` already on ``device``); returns the
     number of epochs run."""
     X, y = torch.from_numpy(X).to(device), torch.from_numpy(y).to(device)
@@ -114,8 +129,15 @@ def flat(net: nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().reshape(-1) for p in net.parameters()])
 
 
-KW = dict(epochs=6, batch_size=8, learning_rate=0.01, clip_norm=0.5, patience=2,
-          validation_fraction=0.2, validation_gap=2)
+KW = dict(
+    epochs=6,
+    batch_size=8,
+    learning_rate=0.01,
+    clip_norm=0.5,
+    patience=2,
+    validation_fraction=0.2,
+    validation_gap=2,
+)
 SEEDS, LENGTHS, T, NF = [3, 11, 7], [61, 40, 53], 4, 2
 
 
@@ -144,8 +166,12 @@ def assert_same(net, ref, X):
 
 @pytest.mark.parametrize(
     ("cell", "units", "loss"),
-    [("lstm", (8,), "mse"), ("gru", (8,), "huber"), ("lstm", (8, 6), "bce"),
-     ("gru", (6, 5), "mse")],
+    [
+        ("lstm", (8,), "mse"),
+        ("gru", (8,), "huber"),
+        ("lstm", (8, 6), "bce"),
+        ("gru", (6, 5), "mse"),
+    ],
 )
 def test_batched_equals_solo(cell, units, loss):
     runs = run_both(cell, units, loss)
@@ -162,8 +188,9 @@ def test_batched_equals_solo(cell, units, loss):
 
 
 def test_batched_equals_solo_without_validation_or_clipping():
-    for net, ref, res, epochs_run, X in run_both("lstm", (8,), "mse", patience=0,
-                                                  clip_norm=None, epochs=3):
+    for net, ref, res, epochs_run, X in run_both(
+        "lstm", (8,), "mse", patience=0, clip_norm=None, epochs=3
+    ):
         assert res.epochs_run == epochs_run == 3
         assert res.best_epoch == 3
         assert all("val_loss" not in h for h in res.history)
@@ -214,8 +241,15 @@ def test_shared_and_prefix_data_equals_solo():
 
 def test_matches_lstm_forecaster():
     lstm = pytest.importorskip("lstm_madness.models.lstm", reason="lstm.py not available")
-    kw = dict(epochs=5, batch_size=8, learning_rate=0.01, patience=2,
-              validation_fraction=0.2, validation_gap=1, clip_norm=1.0)
+    kw = dict(
+        epochs=5,
+        batch_size=8,
+        learning_rate=0.01,
+        patience=2,
+        validation_fraction=0.2,
+        validation_gap=1,
+        clip_norm=1.0,
+    )
     ests, nets, specs, data = [], [], [], []
     for n, s in zip(LENGTHS, SEEDS, strict=True):
         X, y = make_data(n, T, NF, s, "mse")
@@ -231,10 +265,12 @@ def test_matches_lstm_forecaster():
     results = train_many(nets, specs, loss="mse", **kw)
     for est, net, res, (X, mean, scale) in zip(ests, nets, results, data, strict=True):
         assert (res.epochs_run, res.best_epoch) == (est.epochs_run_, est.best_epoch_)
-        np.testing.assert_allclose([h["loss"] for h in res.history],
-                                   est.history_["train_loss"], rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose([h["val_loss"] for h in res.history],
-                                   est.history_["val_loss"], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            [h["loss"] for h in res.history], est.history_["train_loss"], rtol=1e-5, atol=1e-6
+        )
+        np.testing.assert_allclose(
+            [h["val_loss"] for h in res.history], est.history_["val_loss"], rtol=1e-5, atol=1e-6
+        )
         torch.testing.assert_close(flat(net), flat(est.net_), atol=1e-5, rtol=1e-4)
         net.eval()
         with torch.no_grad():
@@ -269,8 +305,11 @@ def test_invalid_input_is_rejected():
     X, y = make_data(20, T, NF, 0, "mse")
     kw = dict(epochs=1, batch_size=4, learning_rate=0.01, loss="mse")
     with pytest.raises(ConfigError, match="architecture"):
-        train_many([build(0, NF, (4,), "lstm"), build(1, NF, (5,), "lstm")],
-                   [TrainSpec(X, y, 0), TrainSpec(X, y, 1)], **kw)
+        train_many(
+            [build(0, NF, (4,), "lstm"), build(1, NF, (5,), "lstm")],
+            [TrainSpec(X, y, 0), TrainSpec(X, y, 1)],
+            **kw,
+        )
     with pytest.raises(ConfigError, match="loss"):
         train_many([build(0, NF, (4,), "lstm")], [TrainSpec(X, y, 0)], **{**kw, "loss": "l1"})
     with pytest.raises(ConfigError, match="specs"):
@@ -278,14 +317,22 @@ def test_invalid_input_is_rejected():
     with pytest.raises(DataError, match="shape"):
         train_many([build(0, NF, (4,), "lstm")], [TrainSpec(X[:, :, :1], y, 0)], **kw)
     with pytest.raises(DataError):
-        train_many([build(0, NF, (4,), "lstm")], [TrainSpec(X[:2], y[:2], 0)],
-                   **kw, patience=1, validation_fraction=0.5, validation_gap=1)
+        train_many(
+            [build(0, NF, (4,), "lstm")],
+            [TrainSpec(X[:2], y[:2], 0)],
+            **kw,
+            patience=1,
+            validation_fraction=0.5,
+            validation_gap=1,
+        )
 
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-@pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None,
-                    reason="torch.compile (inductor) needs a C++ compiler")
+@pytest.mark.skipif(
+    shutil.which("g++") is None and shutil.which("c++") is None,
+    reason="torch.compile (inductor) needs a C++ compiler",
+)
 def test_compiled_step_equals_solo():
     kw = {**KW, "loss": "mse", "epochs": 3}
     data = [make_data(n, T, NF, s + 100, "mse") for n, s in zip(LENGTHS, SEEDS, strict=True)]
@@ -330,3 +377,31 @@ def test_cuda_matches_cpu(cell, monkeypatch):
         ref = build(s, NF, (8, 6), cell).cuda()
         assert res.epochs_run == solo_train(ref, X, y, s, **kw, device="cuda")
         torch.testing.assert_close(flat(net).cpu(), flat(ref).cpu(), atol=1e-4, rtol=1e-3)
+
+
+def test_fit_forecasters_equals_fit_alone_and_checks_inputs():
+    from lstm_madness.models.group import fit_forecasters
+    from lstm_madness.models.lstm import LSTMForecaster
+
+    rng = np.random.default_rng(3)
+    data = [
+        (rng.normal(size=(n, 4, 2)).astype(np.float32), rng.normal(size=n) * 0.01)
+        for n in (90, 130)
+    ]
+    kw = dict(
+        units=(6,),
+        time_steps=4,
+        epochs=4,
+        batch_size=16,
+        patience=2,
+        validation_fraction=0.2,
+        device="cpu",
+    )
+    together = fit_forecasters([LSTMForecaster(seed=s, **kw) for s in (0, 1)], data)
+    for seed, est, (X, y) in zip((0, 1), together, data, strict=True):
+        alone = LSTMForecaster(seed=seed, **kw).fit(X, y)
+        assert est.epochs_run_ == alone.epochs_run_
+        np.testing.assert_allclose(est.predict(X), alone.predict(X), rtol=1e-4, atol=1e-7)
+    bad = [(X, np.full(len(X), 0.5)) for X, _ in data]
+    with pytest.raises(DataError, match="0 or 1"):
+        fit_forecasters([LSTMForecaster(task="classification", **kw) for _ in bad], bad)

@@ -86,7 +86,11 @@ def fit_forecasters(
         y = np.asarray(y, dtype=np.float64).reshape(-1)
         if len(y) != len(X) or not np.isfinite(y).all():
             raise DataError("y must be finite and as long as X")
+        if first.task == "classification" and not np.isin(y, (0.0, 1.0)).all():
+            raise DataError("classification labels must be 0 or 1")
         n, steps, n_features = X.shape
+        if est.time_steps is not None and steps != est.time_steps:
+            raise DataError(f"X windows have {steps} time steps, expected {est.time_steps}")
         n_fit, n_val = split_validation(
             n, first.validation_fraction, int(first.validation_gap), int(first.patience)
         )
