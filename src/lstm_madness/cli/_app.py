@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
@@ -20,7 +19,7 @@ err_console = Console(stderr=True)
 class _MadnessGroup(TyperGroup):
     """Turns library errors into a one-line message and exit code 1 (also under CliRunner)."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except MadnessError as exc:
