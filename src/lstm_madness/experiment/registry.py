@@ -399,3 +399,28 @@ def pending_trials(engine: sa.Engine, run_id: int) -> int:
     )
     with engine.connect() as conn:
         return int(conn.execute(query).scalar_one())
+
+
+def load_model_predictions(
+    engine: sa.Engine, run_ids: Sequence[int], model: str
+) -> tuple[dict[int, dict[str, Any]], pd.DataFrame]:
+    """Configs and test predictions of one model for many runs, in two queries.
+
+    Returns ``({run_id: config}, frame)`` where frame has columns run_id, date, y_pred,
+    realized, ordered by run and date.
+    """
+    ids = [int(i) for i in run_ids]
+    p, r = schema.predictions, schema.runs
+    with engine.connect() as conn:
+        configs = {
+            int(i): json.loads(c)
+            for i, c in conn.execute(sa.select(r.c.id, r.c.config_json).where(r.c.id.in_(ids)))
+        }
+        rows = conn.execute(
+            sa.select(p.c.run_id, p.c.date, p.c.y_pred, p.c.realized)
+            .where(p.c.run_id.in_(ids), p.c.model == model, p.c.split == "test")
+            .order_by(p.c.run_id, p.c.date)
+        ).all()
+    frame = pd.DataFrame(rows, columns=["run_id", "date", "y_pred", "realized"])
+    frame["date"] = pd.to_datetime(frame["date"])
+    return configs, frame

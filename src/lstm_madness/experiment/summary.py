@@ -81,18 +81,18 @@ def strategy_returns_matrix(
     Each run is backtested under ``settings`` (default: its own config's), so peers are
     compared under identical costs and position rules.
     """
+    configs, frame = registry.load_model_predictions(engine, run_ids, PRIMARY)
     columns = {}
-    for run_id in run_ids:
-        config = from_dict(registry.get_run(engine, run_id)["config"])
-        frame = test_frame(registry.load_predictions(engine, run_id, models=[PRIMARY]))
+    for run_id, rows in frame.groupby("run_id", sort=False):
+        config = from_dict(configs[int(run_id)])
         net = strategy_net_returns(
-            frame[PRIMARY].to_numpy(),
-            frame["realized"].to_numpy(),
+            rows["y_pred"].to_numpy(),
+            rows["realized"].to_numpy(),
             config.task,
             settings or evaluation_settings(config),
         )
-        columns[run_id] = pd.Series(net, index=frame.index)
-    return pd.DataFrame(columns)
+        columns[int(run_id)] = pd.Series(net, index=pd.DatetimeIndex(rows["date"]))
+    return pd.DataFrame(columns, columns=[int(i) for i in run_ids if int(i) in columns])
 
 
 @dataclass(frozen=True)
