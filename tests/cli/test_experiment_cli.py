@@ -117,26 +117,17 @@ def test_config_errors_are_one_line_messages(sqlite_url, config):
     assert "Traceback" not in result.output
 
 
-def test_sweep_grid_seeds_and_show(sqlite_url, config, _write):
-    _write(sqlite_url)
+def _sweep(db_url: str, config: Path, *extra: str) -> dict:
     result = runner.invoke(
-        app,
-        [
-            "sweep",
-            str(config),
-            "--db",
-            sqlite_url,
-            "--json",
-            "--quiet",
-            "--grid",
-            "model.time_steps=[3,5]",
-            "--seeds",
-            "2",
-            *QUICK,
-        ],
+        app, ["sweep", str(config), "--db", db_url, "--json", "--quiet", *extra, *QUICK]
     )
     assert result.exit_code == 0, result.output
-    sweep = json.loads(result.stdout)
+    return json.loads(result.stdout)
+
+
+def test_sweep_grid_seeds_and_show(sqlite_url, config, _write):
+    _write(sqlite_url)
+    sweep = _sweep(sqlite_url, config, "--grid", "model.time_steps=[3,5]", "--seeds", "2")
     assert sweep["n_runs"] == 4 and len(sweep["runs"]) == 4
     assert sweep["best"]["run_id"] in sweep["runs"]
     engine = make_engine(sqlite_url)
@@ -155,13 +146,9 @@ def test_sweep_grid_seeds_and_show(sqlite_url, config, _write):
 @pytest.mark.slow
 def test_sweep_on_ray_matches_local(sqlite_url, config, _write):
     _write(sqlite_url)
-    args = ["--db", sqlite_url, "--json", "--quiet", "--grid", "model.units=[[4],[8]]", *QUICK]
-    local = json.loads(runner.invoke(app, ["sweep", str(config), *args]).stdout)
-    result = runner.invoke(
-        app, ["sweep", str(config), *args, "--engine", "ray", "--max-parallel", "2"]
-    )
-    assert result.exit_code == 0, result.output
-    remote = json.loads(result.stdout)
+    grid = ["--grid", "model.units=[[4],[8]]"]
+    local = _sweep(sqlite_url, config, *grid)
+    remote = _sweep(sqlite_url, config, *grid, "--engine", "ray", "--max-parallel", "2")
     assert remote["n_runs"] == 2
     engine = make_engine(sqlite_url)
     for a, b in zip(local["runs"], remote["runs"], strict=True):
@@ -172,27 +159,26 @@ def test_sweep_on_ray_matches_local(sqlite_url, config, _write):
 
 def test_optuna_search_counts_every_trial(sqlite_url, config, _write):
     _write(sqlite_url)
-    result = runner.invoke(
-        app,
-        [
-            "sweep",
-            str(config),
-            "--db",
-            sqlite_url,
-            "--json",
-            "--quiet",
-            "--grid",
-            "model.units=[[4],[8],[12]]",
-            "--search",
-            "optuna",
-            "--trials",
-            "3",
-            *QUICK,
-        ],
+    sweep = _sweep(
+        sqlite_url,
+        config,
+        "--grid",
+        "model.units=[[4],[8],[12]]",
+        "--search",
+        "optuna",
+        "--trials",
+        "3",
     )
-    assert result.exit_code == 0, result.output
-    sweep = json.loads(result.stdout)
     assert sweep["n_runs"] == 3
+    engine = make_engine(sqlite_url)
+    runs = [registry.get_run(engine, i) for i in sweep["runs"]]
+    assert all(r["status"] == "succeeded" and r["sweep_id"] == sweep["sweep_id"] for r in runs)
+    assert all(r["name"].startswith(f"optuna#{k} ") for k, r in enumerate(runs))
+    assert {tuple(r["config"]["model"]["units"]) for r in runs} <= {(4,), (8,), (12,)}
+    # trials are asked one at a time: the last run counts the two before it
+    assert runs[-1]["summary"]["significance"]["trials"] == 3
+    # the objective is the validation loss, a training-window number, stored per run
+    assert all(r["summary"]["timings"]["models"]["lstm"]["val_loss"] > 0 for r in runs)
 
 
 def _spawn_run(db_url: str, config: Path, epochs: int = 400) -> subprocess.Popen:
