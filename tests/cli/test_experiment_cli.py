@@ -117,6 +117,16 @@ def test_config_errors_are_one_line_messages(sqlite_url, config):
     assert "Traceback" not in result.output
 
 
+def test_config_error_keeps_its_section_name(sqlite_url, config):
+    """Messages are printed literally: Rich must not eat ``[evaluation]`` as markup."""
+    result = runner.invoke(
+        app, ["run", str(config), "--db", sqlite_url, "--set", "evaluation.trails=3"]
+    )
+    assert result.exit_code == 1
+    assert "valid keys in [evaluation]:" in result.output
+    assert "unknown key 'evaluation.trails'" in result.output
+
+
 def _sweep(db_url: str, config: Path, *extra: str) -> dict:
     result = runner.invoke(
         app, ["sweep", str(config), "--db", db_url, "--json", "--quiet", *extra, *QUICK]

@@ -37,6 +37,7 @@ def _write(path: Path, rows: list[str], header: str = HEADER) -> Path:
         ("2020-01-06,10,11,9,10.5,10,-1", "volume", "-1", "volume is negative"),
         ("2020-01-03,10.5,11,10,10.9,10.3,200", "date", "2020-01-03", "conflicting values"),
         ("2020-01-06,10,11,9,10.5,10", None, "2020-01-06,10,11,9,10.5,10", "expected 7 fields"),
+        ("2999-01-06,10,11,9,10.5,10,1", "date", "2999-01-06", "date is in the future"),
     ],
 )
 def test_a_bad_row_rejects_the_whole_file_and_writes_nothing(

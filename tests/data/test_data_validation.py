@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lstm_madness.data.validation import OHLC_RTOL, Problem, check_bars
+from lstm_madness.data.validation import OHLC_RTOL, Problem, _future_problems, check_bars
 
 COLS = ["open", "high", "low", "close", "adj_close", "volume"]
 
@@ -121,6 +123,30 @@ def test_output_is_sorted_by_symbol_and_date() -> None:
 
 
 # ---------------------------------------------------------------- property-based
+
+
+def test_a_bar_after_today_plus_one_day_is_rejected() -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    tomorrow, later = today + dt.timedelta(days=1), today + dt.timedelta(days=2)
+    rows = [
+        (str(today), *GOOD[1:]),
+        (str(tomorrow), *GOOD[1:]),  # time zones: one day of slack
+        (str(later), *GOOD[1:]),
+    ]
+    checked = check_bars(_frame(rows), "f.csv", has_adj_close=True)
+    assert [(p.file, p.line, p.column, p.value) for p in checked.problems] == [
+        ("f.csv", 4, "date", str(later))
+    ]
+    assert "date is in the future" in checked.problems[0].reason
+    assert len(checked.frame) == 2
+
+
+def test_future_rule_uses_the_given_day() -> None:
+    frame = _frame([GOOD, GOOD2])
+    assert _future_problems(frame, "f.csv", today=dt.date(2020, 1, 2)) == []
+    (problem,) = _future_problems(frame, "f.csv", today=dt.date(2020, 1, 1))
+    assert (problem.line, problem.value) == (3, "2020-01-03")
+
 
 _positive = st.floats(min_value=1e-3, max_value=1e5, allow_nan=False)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -107,7 +108,7 @@ def print_summary(summary: dict[str, Any]) -> None:
         word = "[bold green]TRADEABLE[/]" if verdict["tradeable"] else "[bold red]NOT TRADEABLE[/]"
         console.print(f"verdict: {word}")
         for reason in verdict.get("reasons", []):
-            console.print(f"  • {reason}", highlight=False, soft_wrap=True)
+            console.print(f"  • {escape(reason)}", highlight=False, soft_wrap=True)
 
 
 @app.command("run")
@@ -230,7 +231,7 @@ def runs_show(
                 json.dumps({"run_id": run_id, "status": run["status"], "error": run["error"]})
             )
             return
-        console.print(message, highlight=False)
+        console.print(escape(message), highlight=False)
         raise typer.Exit(1 if run["status"] == "failed" else 0)
     summary = {**summary, "status": run["status"]}
     if as_json:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from lstm_madness.cli._app import DbOption, app, console
@@ -85,5 +86,5 @@ def demo(
     word = "[bold green]TRADEABLE[/]" if verdict["tradeable"] else "[bold red]NOT TRADEABLE[/]"
     console.print(f"verdict: {word}")
     for reason in verdict["reasons"]:
-        console.print(f"  • {reason}", highlight=False, soft_wrap=True)
+        console.print(f"  • {escape(reason)}", highlight=False, soft_wrap=True)
     console.print(f"report: {result['report']}")

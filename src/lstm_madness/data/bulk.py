@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 
-import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
@@ -39,7 +38,3 @@ def insert_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> i
     conn.execute(table.insert(), records)
     return len(records)
 
-
-def to_python_dates(values: pd.Series | np.ndarray) -> list:
-    """``datetime.date`` objects for a date-like array (for SQLAlchemy ``Date`` columns)."""
-    return list(pd.to_datetime(values).date)

@@ -35,9 +35,8 @@ from lstm_madness.data.validation import Problem
 from lstm_madness.errors import DataError
 
 if TYPE_CHECKING:
-    import sqlalchemy as sa
 
-    from lstm_madness.data.ingest import IngestResult
+    pass
 
 FORMATS: tuple[str, ...] = ("auto", "yahoo", "stooq", "generic", "long")
 NUMERIC_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "adj_close", "volume")
@@ -424,12 +423,3 @@ def _check_single_ticker(data: bytes, layout: _Layout, name: str) -> None:
             f"({', '.join(sorted(distinct)[:5])}...)"
         )
 
-
-def ingest_sample(engine: sa.Engine, name: str = "sp500") -> IngestResult:
-    """Load a bundled sample into the store; see :func:`lstm_madness.data.ingest.ingest_sample`.
-
-    ``sp500``: the S&P 500 index daily bars 1999–2018 that ``arch`` ships (symbol ``^GSPC``).
-    """
-    from lstm_madness.data.ingest import ingest_sample as load
-
-    return load(engine, name)

@@ -11,6 +11,8 @@ Rejection rules (each rejected row becomes a :class:`Problem`):
 - ``high`` below ``max(open, close)`` or ``low`` above ``min(open, close)`` by more than the
   relative tolerance :data:`OHLC_RTOL`;
 - negative volume;
+- a date after today (UTC) plus :data:`FUTURE_SLACK_DAYS` (a bar that cannot exist yet:
+  a typo, a wrong century or a day-first date read month-first);
 - the same (symbol, date) on several lines with conflicting values (every such line is
   rejected); identical duplicates are collapsed onto the first line.
 
@@ -22,6 +24,7 @@ split), and gaps of more than :data:`MAX_GAP_BDAYS` business days between consec
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +38,8 @@ OHLC_RTOL = 1e-6
 SPLIT_MOVE = 0.40
 #: Gaps with more business days than this between consecutive rows are reported.
 MAX_GAP_BDAYS = 5
+#: Bars dated later than today (UTC) plus this many days are rejected.
+FUTURE_SLACK_DAYS = 1
 #: How many dates a warning lists before it says "and N more".
 _LIST_LIMIT = 8
 
@@ -134,7 +139,21 @@ def _value_problems(frame: pd.DataFrame, file: str) -> list[Problem]:
     problems += _problems_from_mask(
         frame, frame["volume"].to_numpy() < 0, file, "volume", "volume is negative"
     )
-    return problems
+    return problems + _future_problems(frame, file)
+
+
+def _future_problems(frame: pd.DataFrame, file: str, today: dt.date | None = None) -> list[Problem]:
+    """Bars dated after ``today`` (default: today in UTC) + :data:`FUTURE_SLACK_DAYS`."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    limit = np.datetime64(today + dt.timedelta(days=FUTURE_SLACK_DAYS), "D")
+    days = frame["date"].to_numpy().astype("datetime64[D]")
+    idx = np.flatnonzero(days > limit)
+    lines = frame["line"].to_numpy()[idx]
+    reason = f"date is in the future (after {limit}, today {today} UTC + {FUTURE_SLACK_DAYS} day)"
+    return [
+        Problem(file, int(line), "date", str(day), reason)
+        for line, day in zip(lines, days[idx], strict=True)
+    ]
 
 
 def _duplicate_problems(frame: pd.DataFrame, file: str) -> tuple[list[Problem], np.ndarray]:

@@ -27,10 +27,10 @@ import numpy as np
 from scipy.optimize import brentq
 
 from lstm_madness.errors import ConfigError, DataError
+from lstm_madness.evaluation.metrics import TASKS
 
 PERIODS_PER_YEAR = 252
 RULES = ("sign", "long_flat", "threshold", "proportional")
-TASKS = ("regression", "classification")
 
 __all__ = [
     "PERIODS_PER_YEAR",

@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from lstm_madness.errors import ConfigError
+from lstm_madness.features import FEATURE_FIELDS
 
-FEATURES = ("ret", "log_volume_change", "range", "vol_20")
+#: Feature names a config may list (owned by :data:`lstm_madness.features.FEATURE_FIELDS`).
+FEATURES = tuple(FEATURE_FIELDS)
 
 
 @dataclass(frozen=True)
