@@ -37,4 +37,3 @@ def insert_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> i
     records = frame.astype(object).where(frame.notna(), None).to_dict("records")
     conn.execute(table.insert(), records)
     return len(records)
-

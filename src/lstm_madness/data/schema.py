@@ -1,8 +1,9 @@
 """Database schema (SQLAlchemy Core), shared by both backends.
 
-Price tables: ``securities``, ``bars``, ``ingest_log``. Experiment tables: ``sweeps``,
-``runs``, ``folds``, ``predictions``, ``metrics``. ``schema_version`` records the version
-that :func:`lstm_madness.data.store.init_db` created.
+Price tables: ``securities``, ``bars``, ``ingest_log``, ``universe_members``. Experiment
+tables: ``sweeps``, ``runs``, ``folds``, ``predictions``, ``metrics``. ``schema_version``
+records every version :func:`lstm_madness.data.store.init_db` created or upgraded to; the
+steps from one version to the next live in :mod:`lstm_madness.data.migrations`.
 
 Dates are calendar dates of the close (exchange local); timestamps are UTC.
 """
@@ -24,7 +25,8 @@ from sqlalchemy import (
     Text,
 )
 
-SCHEMA_VERSION = 1
+#: Bump together with a new step in :data:`lstm_madness.data.migrations.STEPS`.
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -76,6 +78,17 @@ ingest_log = Table(
     Column("loaded_at", DateTime(timezone=True), nullable=False),
 )
 
+#: Which symbols belong to a universe over which dates (for cross-sectional studies);
+#: ``end`` NULL = still a member.
+universe_members = Table(
+    "universe_members",
+    metadata,
+    Column("universe", Text, primary_key=True),
+    Column("symbol", Text, primary_key=True),
+    Column("start", Date, primary_key=True),
+    Column("end", Date, nullable=True),
+)
+
 sweeps = Table(
     "sweeps",
     metadata,
@@ -101,7 +114,8 @@ runs = Table(
     Column("test_start", Date),
     Column("test_end", Date),
     Column("git_commit", String(40)),
-    Column("status", String(16), nullable=False),  # running | succeeded | failed
+    # queued (registered by a sweep, not yet claimed) | running | succeeded | failed
+    Column("status", String(16), nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
     Column("heartbeat_at", DateTime(timezone=True)),
@@ -109,6 +123,12 @@ runs = Table(
     Column("pid", Integer),
     Column("error", Text),
     Column("summary_json", Text),
+    # version 2
+    Column("kind", Text, nullable=False, server_default="trained"),  # trained | imported
+    Column("primary_model", Text),  # the model judged: config.model.kind ("lstm", "gru")
+    Column("objective", Float),  # mean validation loss of the network, stored at training
+    Column("checksum", Text),  # sha256 of an imported forecast file
+    Column("trainer", Text),  # training engine used
 )
 Index("ix_runs_target_period", runs.c.target, runs.c.test_start, runs.c.test_end)
 

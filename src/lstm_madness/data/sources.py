@@ -35,7 +35,6 @@ from lstm_madness.data.validation import Problem
 from lstm_madness.errors import DataError
 
 if TYPE_CHECKING:
-
     pass
 
 FORMATS: tuple[str, ...] = ("auto", "yahoo", "stooq", "generic", "long")
@@ -422,4 +421,3 @@ def _check_single_ticker(data: bytes, layout: _Layout, name: str) -> None:
             f"{name}: --symbol cannot rename a file with several symbols "
             f"({', '.join(sorted(distinct)[:5])}...)"
         )
-

@@ -26,14 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from lstm_madness.data import pgcopy
 from lstm_madness.data.db import backend
-from lstm_madness.data.schema import (
-    SCHEMA_VERSION,
-    bars,
-    ingest_log,
-    metadata,
-    schema_version,
-    securities,
-)
+from lstm_madness.data.schema import bars, ingest_log, securities
 from lstm_madness.errors import DataError, StoreError
 
 #: Bar columns as stored (prices in the source's units, volume in shares).
@@ -82,7 +75,10 @@ def _create_returns_view(conn: sa.Connection) -> None:
 
 
 def init_db(engine: sa.Engine) -> int:
-    """Create every table of ``schema.metadata`` and the ``returns`` view (idempotent).
+    """Create every table and the ``returns`` view, or upgrade an older store in place.
+
+    Idempotent. A store of an older schema version is upgraded step by step (see
+    :mod:`lstm_madness.data.migrations`), keeping every stored bar and run.
 
     Parameters
     ----------
@@ -92,25 +88,17 @@ def init_db(engine: sa.Engine) -> int:
     Returns
     -------
     int
-        The schema version recorded in ``schema_version``.
+        The schema version the store is at (:data:`~lstm_madness.data.schema.SCHEMA_VERSION`).
 
     Raises
     ------
     StoreError
         The database is unreachable or was created by a newer version of this package.
     """
-    with store_errors("initialize"), engine.begin() as conn:
-        metadata.create_all(conn)
-        newest = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
-        if newest is not None and newest > SCHEMA_VERSION:
-            raise StoreError(
-                f"the database has schema version {newest}, newer than this "
-                f"lstm-madness ({SCHEMA_VERSION}); upgrade the package"
-            )
-        if newest != SCHEMA_VERSION:
-            conn.execute(schema_version.insert().values(version=SCHEMA_VERSION, applied_at=_now()))
-        _create_returns_view(conn)
-    return SCHEMA_VERSION
+    from lstm_madness.data.migrations import upgrade
+
+    with store_errors("initialize"):
+        return upgrade(engine, after=_create_returns_view)
 
 
 @contextmanager
