@@ -36,6 +36,7 @@ from lstm_madness.errors import ConfigError, RunError
 from lstm_madness.experiment import registry
 from lstm_madness.experiment.config import ExperimentConfig, apply_overrides, from_dict
 from lstm_madness.experiment.config import parse_assignment as _parse
+from lstm_madness.experiment.plan import shape_chunks
 
 
 @dataclass(frozen=True)
@@ -116,32 +117,24 @@ def create_sweep(
         return int(result.inserted_primary_key[0])
 
 
-def _group_by_shape(configs: Sequence[ExperimentConfig], max_group: int) -> list[list[int]]:
-    """Indices of configs that one batched call can train together (same data and shape)."""
-    from lstm_madness.experiment.runner import _shape_key
-
-    groups: dict[str, list[int]] = {}
-    for i, config in enumerate(configs):
-        groups.setdefault(_shape_key(config), []).append(i)
-    chunks = []
-    for members in groups.values():
-        size = max_group if max_group > 0 else len(members)
-        chunks += [members[i : i + size] for i in range(0, len(members), size)]
-    return chunks
-
-
 def _run_group_task(
-    db_url: str, run_ids: list[int], run_progress: Callable[..., None] | None = None
-) -> list[int]:
-    """Body of a Ray task (and of the local engine): carry out registered runs."""
+    db_url: str,
+    run_ids: list[int],
+    run_progress: Callable[..., None] | None = None,
+    evaluate: bool = False,
+) -> list[dict[str, Any]]:
+    """Body of a Ray task (and of the local engine): claim queued runs, train and store
+    them; evaluate and finish them too when ``evaluate``. Returns the runner's result
+    (``{"run_id", "timings"}`` per run without evaluation)."""
     from lstm_madness.experiment.runner import run_experiments
 
     engine = make_engine(db_url)
     try:
-        run_experiments(engine, [], existing=run_ids, progress=run_progress)
+        return run_experiments(
+            engine, [], existing=run_ids, progress=run_progress, evaluate=evaluate
+        )
     finally:
         engine.dispose()
-    return run_ids
 
 
 def _execute(
@@ -155,26 +148,27 @@ def _execute(
     max_parallel: int,
     progress: Callable[[int, int], None] | None,
     run_progress: Callable[..., None] | None = None,
+    timings: dict[int, dict[str, Any]] | None = None,
 ) -> list[int]:
-    """Run every config; return their run ids in the order of ``configs``.
+    """Train and store every config as a run, left ``running`` (owned by this process)
+    for :func:`_evaluate`; return their run ids in the order of ``configs``.
 
-    ``progress(groups_done, n_groups)``; ``run_progress`` gets the runner's fold and epoch
-    events (local engine only).
+    Every point is registered (``queued``) first, so each run counts all of the sweep's
+    trials. ``progress(groups_done, n_groups)``; ``run_progress`` gets the runner's fold
+    and epoch events (local engine only). Each run's timings go into ``timings``.
     """
     if engine_name not in ("local", "ray"):
         raise ConfigError(f"--engine must be local or ray, got {engine_name!r}")
     engine = make_engine(db_url)
-    # register every point first: each run then counts all of the sweep's trials
-    run_ids = [
-        registry.create_run(engine, c, name=label, sweep_id=sweep_id)
-        for c, label in zip(configs, labels, strict=True)
-    ]
-    engine.dispose()
-    groups = [[run_ids[i] for i in g] for g in _group_by_shape(configs, max_group=0)]
     try:
-        _dispatch(
+        run_ids = registry.create_runs(engine, configs, names=labels, sweep_id=sweep_id)
+    finally:
+        engine.dispose()
+    try:
+        results = _dispatch(
             db_url,
-            groups,
+            configs,
+            run_ids,
             engine_name=engine_name,
             address=address,
             max_parallel=max_parallel,
@@ -184,40 +178,65 @@ def _execute(
     except BaseException as exc:
         _fail_unfinished(db_url, run_ids, f"sweep stopped: {type(exc).__name__}: {exc}")
         raise
+    if timings is not None:
+        timings.update({int(r["run_id"]): r["timings"] for r in results})
     return run_ids
+
+
+def _evaluate(db_url: str, run_ids: list[int], timings: dict[int, dict[str, Any]]) -> float:
+    """Evaluate every trained run of the sweep in one pass and finish them; return the
+    seconds it took."""
+    from lstm_madness.experiment.runner import finish_runs
+
+    engine = make_engine(db_url)
+    start = time.perf_counter()
+    try:
+        finish_runs(engine, run_ids, timings=timings)
+    except BaseException as exc:
+        _fail_unfinished(db_url, run_ids, f"sweep stopped: {type(exc).__name__}: {exc}")
+        raise
+    finally:
+        engine.dispose()
+    return time.perf_counter() - start
 
 
 def _fail_unfinished(db_url: str, run_ids: list[int], reason: str) -> None:
     engine = make_engine(db_url)
     try:
-        for run_id in run_ids:
-            if registry.get_run(engine, run_id)["status"] == "running":
-                registry.finish_run(engine, run_id, "failed", error=reason)
+        registry.fail_runs(engine, run_ids, reason)
     finally:
         engine.dispose()
 
 
 def _dispatch(
     db_url: str,
-    groups: list[list[int]],
+    configs: list[ExperimentConfig],
+    run_ids: list[int],
     *,
     engine_name: str,
     address: str | None,
     max_parallel: int,
     progress: Callable[[int, int], None] | None,
     run_progress: Callable[..., None] | None,
-) -> None:
-    """Carry out groups of registered runs in-process or as Ray tasks."""
+) -> list[dict[str, Any]]:
+    """Train and store queued runs: in-process (one call: the plan shares data loads and
+    baselines across the whole sweep) or as one Ray task per shape group (each task loads
+    its data and fits its baselines once). Runs trained by Ray workers are claimed back by
+    this process as each task returns."""
     if engine_name == "local":
-        for k, group in enumerate(groups):
-            _run_group_task(db_url, group, run_progress)
-            if progress:
-                progress(k + 1, len(groups))
-        return
+
+        def relay(event: str, **info: Any) -> None:
+            if event == "group" and progress:
+                progress(info["done"], info["groups"])
+            if run_progress is not None:
+                run_progress(event, **info)
+
+        return _run_group_task(db_url, run_ids, relay)
     try:
         import ray
     except ImportError as exc:  # pragma: no cover - ray is in the dev extras
         raise ConfigError("--engine ray needs Ray: pip install 'lstm-madness[ray]'") from exc
+    groups = [[run_ids[i] for i in chunk] for chunk in shape_chunks(configs)]
     started = not ray.is_initialized()
     if started:
         init: dict[str, Any] = {
@@ -229,17 +248,25 @@ def _dispatch(
         if address is None and max_parallel > 0:
             init["num_cpus"] = max_parallel
         ray.init(**init)
+    results: list[dict[str, Any]] = []
+    engine = make_engine(db_url)
     try:
-        task = ray.remote(num_cpus=1)(_run_group_task)
-        pending = [task.remote(db_url, group) for group in groups]
+        # no retries: a retried task would find its runs claimed by the dead worker
+        task = ray.remote(num_cpus=1, max_retries=0)(_run_group_task)
+        pending = {task.remote(db_url, group): group for group in groups}
         while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            ray.get(ready[0])  # raises the task's error, if any
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            group = pending.pop(ready[0])
+            results += ray.get(ready[0])  # raises the task's error, if any
+            # take the trained runs back while their worker still lives
+            registry.claim_runs(engine, group, expect=("running",))
             if progress:
                 progress(len(groups) - len(pending), len(groups))
     finally:
+        engine.dispose()
         if started:
             ray.shutdown()
+    return results
 
 
 def run_sweep(
@@ -256,44 +283,37 @@ def run_sweep(
     progress: Callable[[int, int], None] | None = None,
     run_progress: Callable[..., None] | None = None,
 ) -> dict[str, Any]:
-    """Run a sweep; return ``{"sweep_id", "runs", "n_runs", "wall_s", "best"}``.
+    """Run a sweep; return ``{"sweep_id", "runs", "n_runs", "wall_s", "best", "timings"}``.
 
+    Every point is trained and stored first, then all are evaluated in one pass.
     ``best`` is the run with the lowest mean validation loss of its network (chosen without
     the test period), with its test metrics; ``madness sweep show`` ranks by net Sharpe
-    and deflates the best one by the number of runs tried.
+    and deflates the best one by the number of runs tried. ``timings`` (seconds):
+    ``total_s`` (wall), ``train_s``, ``predict_s`` and ``store_s`` (summed over runs; a
+    batched training call counts once) and ``evaluate_s`` (the evaluation pass).
     """
     if not space.axes and space.seeds == 1 and search == "grid":
         raise ConfigError("a sweep needs at least one --grid axis or --seeds > 1")
+    if search not in ("grid", "optuna"):
+        raise ConfigError(f"--search must be grid or optuna, got {search!r}")
     engine = make_engine(db_url)
     start = time.perf_counter()
     sweep_id = create_sweep(engine, base, space, engine_name=engine_name, name=name, search=search)
+    options: dict[str, Any] = dict(
+        engine_name=engine_name, address=address, max_parallel=max_parallel, progress=progress
+    )
+    timings: dict[int, dict[str, Any]] = {}
     if search == "grid":
         configs = grid_configs(base, space)
+        labels = [_label(c, base, space) for c in configs]
         run_ids = _execute(
-            db_url,
-            configs,
-            [_label(c, base, space) for c in configs],
-            sweep_id,
-            engine_name=engine_name,
-            address=address,
-            max_parallel=max_parallel,
-            progress=progress,
-            run_progress=run_progress,
-        )
-    elif search == "optuna":
-        run_ids = _optuna(
-            db_url,
-            base,
-            space,
-            sweep_id,
-            n_trials=n_trials,
-            engine_name=engine_name,
-            address=address,
-            max_parallel=max_parallel,
-            progress=progress,
+            db_url, configs, labels, sweep_id, run_progress=run_progress, timings=timings, **options
         )
     else:
-        raise ConfigError(f"--search must be grid or optuna, got {search!r}")
+        run_ids = _optuna(
+            db_url, base, space, sweep_id, n_trials=n_trials, timings=timings, **options
+        )
+    evaluate_s = _evaluate(db_url, run_ids, timings)
     ranked = rank_sweep(engine, sweep_id)
     best = (
         ranked.sort_values("val_loss", na_position="last").iloc[0].to_dict()
@@ -301,12 +321,18 @@ def run_sweep(
         else None
     )
     engine.dispose()
+    wall = time.perf_counter() - start
+    totals = {
+        key: float(sum(t.get(key, 0.0) for t in timings.values()))
+        for key in ("train_s", "predict_s", "store_s")
+    }
     return {
         "sweep_id": sweep_id,
         "runs": run_ids,
         "n_runs": len(run_ids),
-        "wall_s": time.perf_counter() - start,
+        "wall_s": wall,
         "best": _jsonable(best) if best else None,
+        "timings": {"total_s": wall, **totals, "evaluate_s": evaluate_s},
     }
 
 
@@ -321,7 +347,10 @@ def _optuna(
     address: str | None,
     max_parallel: int,
     progress: Callable[[int, int], None] | None,
+    timings: dict[int, dict[str, Any]],
 ) -> list[int]:
+    """Ask Optuna for points, train them, tell it their objective (the mean validation
+    loss stored at training time: no evaluation in the loop)."""
     import optuna
 
     if n_trials < 1:
@@ -335,41 +364,45 @@ def _optuna(
     raw = base.to_dict()
     run_ids: list[int] = []
     batch = max(1, max_parallel) if engine_name == "ray" else 1
-    for start in range(0, n_trials, batch):
-        trials = [study.ask() for _ in range(min(batch, n_trials - start))]
-        configs, labels, owners = [], [], []
-        for trial in trials:
-            point = {}
-            for key, values in space.axes.items():
-                choices = [json.dumps(v) for v in values]
-                point[key] = json.loads(trial.suggest_categorical(key, choices))
-            for seed in seeds_for(base, space.seeds):
-                configs.append(_with_seed(raw, point, seed))
-                labels.append(f"optuna#{trial.number} " + _label(configs[-1], base, space))
-                owners.append(trial)
-        ids = _execute(
-            db_url,
-            configs,
-            labels,
-            sweep_id,
-            engine_name=engine_name,
-            address=address,
-            max_parallel=max_parallel,
-            progress=None,
-        )
-        run_ids += ids
-        losses: dict[int, list[float]] = {}
-        ranked = rank_sweep(engine, sweep_id).set_index("run_id")
-        for run_id, trial in zip(ids, owners, strict=True):
-            loss = ranked.loc[run_id, "val_loss"] if run_id in ranked.index else None
-            losses.setdefault(trial.number, []).append(
-                float(loss) if loss is not None and pd.notna(loss) else float("inf")
+    try:
+        for start in range(0, n_trials, batch):
+            trials = [study.ask() for _ in range(min(batch, n_trials - start))]
+            configs, labels, owners = [], [], []
+            for trial in trials:
+                point = {}
+                for key, values in space.axes.items():
+                    choices = [json.dumps(v) for v in values]
+                    point[key] = json.loads(trial.suggest_categorical(key, choices))
+                for seed in seeds_for(base, space.seeds):
+                    configs.append(_with_seed(raw, point, seed))
+                    labels.append(f"optuna#{trial.number} " + _label(configs[-1], base, space))
+                    owners.append(trial)
+            ids = _execute(
+                db_url,
+                configs,
+                labels,
+                sweep_id,
+                engine_name=engine_name,
+                address=address,
+                max_parallel=max_parallel,
+                progress=None,
+                timings=timings,
             )
-        for trial in trials:
-            study.tell(trial, sum(losses[trial.number]) / len(losses[trial.number]))
-        if progress:
-            progress(len(run_ids), n_trials * space.seeds)
-    engine.dispose()
+            run_ids += ids
+            stored = registry.objectives(engine, ids)
+            losses: dict[int, list[float]] = {}
+            for run_id, trial in zip(ids, owners, strict=True):
+                loss = stored.get(run_id)
+                losses.setdefault(trial.number, []).append(float("inf") if loss is None else loss)
+            for trial in trials:
+                study.tell(trial, sum(losses[trial.number]) / len(losses[trial.number]))
+            if progress:
+                progress(len(run_ids), n_trials * space.seeds)
+    except BaseException as exc:
+        _fail_unfinished(db_url, run_ids, f"sweep stopped: {type(exc).__name__}: {exc}")
+        raise
+    finally:
+        engine.dispose()
     return run_ids
 
 
@@ -382,7 +415,7 @@ def rank_sweep(engine: sa.Engine, sweep_id: int) -> pd.DataFrame:
         s = run["summary"]
         if run["status"] != "succeeded" or not s:
             continue
-        lstm = s["models"].get("lstm", {})
+        lstm = s["models"].get(registry.primary_model(run), {})
         zero = s["models"].get("baseline:zero", {})
         rows.append(
             {

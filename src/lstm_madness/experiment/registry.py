@@ -1,19 +1,29 @@
 """The run registry: runs, their folds, every prediction and per-model metrics.
 
-A run is ``running`` while its process lives (it refreshes ``heartbeat_at``), then
-``succeeded`` or ``failed`` (with the reason). A run whose process died without a word
-(SIGKILL, power loss) is found by :func:`mark_stale_runs` and marked ``failed`` with
-``error = "stale: ..."``. Only succeeded runs count as evidence (trials, SPA peers).
+A run's lifecycle (the write side):
+
+- ``queued``: registered by a sweep driver (:func:`create_runs`), not yet executed. Its
+  ``host``/``pid`` are the driver's, so it is never stale while the driver lives.
+- ``running``: claimed by the process that executes it (:func:`claim_runs`: its host and
+  pid), which refreshes ``heartbeat_at`` while it trains (:class:`Heartbeat`).
+- ``succeeded`` (with its summary) or ``failed`` (with the reason), set by
+  :func:`finish_run` / :func:`fail_runs`.
+
+A run whose process died without a word (SIGKILL, power loss) is found by
+:func:`mark_stale_runs` and marked ``failed`` with ``error = "stale: ..."``. Only
+succeeded runs count as evidence (trials, SPA peers).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import socket
 import subprocess
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +37,10 @@ from lstm_madness.experiment.config import ExperimentConfig
 
 #: A running run whose heartbeat is older than this, on another host, is stale.
 STALE_AFTER = dt.timedelta(minutes=30)
+#: Seconds between two heartbeats of a training process (well under STALE_AFTER).
+HEARTBEAT_EVERY_S = 30.0
+#: Statuses of runs that are not finished.
+UNFINISHED = ("queued", "running")
 
 
 def utcnow() -> dt.datetime:
@@ -50,16 +64,21 @@ def git_commit() -> str | None:
     return commit if len(commit) == 40 else None
 
 
-def create_run(
-    engine: sa.Engine,
+def primary_model(run: Mapping[str, Any]) -> str:
+    """Name of the model a run is judged by (its network's ``model.kind``); runs stored
+    before schema version 2 named it ``"lstm"``."""
+    return run.get("primary_model") or "lstm"
+
+
+def _run_values(
     config: ExperimentConfig,
-    *,
-    name: str | None = None,
-    sweep_id: int | None = None,
-) -> int:
-    """Insert a ``running`` run for ``config`` and return its id."""
+    name: str | None,
+    sweep_id: int | None,
+    status: str,
+    commit: str | None,
+) -> dict[str, Any]:
     now = utcnow()
-    values = dict(
+    return dict(
         name=name or config.name or None,
         sweep_id=sweep_id,
         config_json=json.dumps(config.to_dict(), sort_keys=True),
@@ -67,24 +86,75 @@ def create_run(
         family_hash=config.hash(without_seed=True),
         target=config.data.target,
         seed=config.train.seed,
-        git_commit=git_commit(),
-        status="running",
+        git_commit=commit,
+        status=status,
         started_at=now,
         heartbeat_at=now,
         host=socket.gethostname(),
         pid=os.getpid(),
+        kind="trained",
+        primary_model=config.model.kind,
     )
+
+
+def create_run(
+    engine: sa.Engine,
+    config: ExperimentConfig,
+    *,
+    name: str | None = None,
+    sweep_id: int | None = None,
+) -> int:
+    """Insert a ``running`` run for ``config``, owned by this process; return its id."""
+    (run_id,) = create_runs(engine, [config], names=[name], sweep_id=sweep_id, status="running")
+    return run_id
+
+
+def create_runs(
+    engine: sa.Engine,
+    configs: Sequence[ExperimentConfig],
+    *,
+    names: Sequence[str | None] | None = None,
+    sweep_id: int | None = None,
+    status: str = "queued",
+) -> list[int]:
+    """Register many runs in one transaction; return their ids in the order of ``configs``.
+
+    ``queued`` runs (a sweep's points) belong to this process until an executor claims
+    them with :func:`claim_runs`.
+    """
+    if status not in UNFINISHED:
+        raise ValueError(status)
+    if not configs:
+        return []
+    commit = git_commit()
+    names = list(names) if names is not None else [None] * len(configs)
+    rows = [
+        _run_values(c, n, sweep_id, status, commit) for c, n in zip(configs, names, strict=True)
+    ]
+    r = schema.runs
     with engine.begin() as conn:
-        return int(conn.execute(schema.runs.insert().values(**values)).inserted_primary_key[0])
+        result = conn.execute(r.insert().returning(r.c.id, sort_by_parameter_order=True), rows)
+        return [int(i) for i in result.scalars().all()]
 
 
-def claim_run(engine: sa.Engine, run_id: int) -> None:
-    """Mark a failed run ``running`` again, owned by this process (for ``--resume``)."""
+def claim_runs(
+    engine: sa.Engine, run_ids: Sequence[int], *, expect: Sequence[str] = ("queued",)
+) -> None:
+    """Make this process (host, pid) the owner of ``run_ids``, now ``running``.
+
+    Only runs whose status is in ``expect`` are claimed (``("failed",)`` to resume,
+    ``("running",)`` for a sweep driver taking back runs its workers trained); if any is
+    not, nothing is claimed and :class:`RunError` says which.
+    """
+    ids = [int(i) for i in run_ids]
+    if not ids:
+        return
+    r = schema.runs
     now = utcnow()
     with engine.begin() as conn:
-        conn.execute(
-            schema.runs.update()
-            .where(schema.runs.c.id == run_id)
+        updated = conn.execute(
+            r.update()
+            .where(r.c.id.in_(ids), r.c.status.in_(list(expect)))
             .values(
                 status="running",
                 error=None,
@@ -93,44 +163,110 @@ def claim_run(engine: sa.Engine, run_id: int) -> None:
                 host=socket.gethostname(),
                 pid=os.getpid(),
             )
-        )
+        ).rowcount
+        if updated != len(set(ids)):
+            rows = conn.execute(sa.select(r.c.id, r.c.status).where(r.c.id.in_(ids))).all()
+            found = dict(rows)
+            bad = [
+                f"run {i} is {found[i]}" if i in found else f"no run with id {i}"
+                for i in ids
+                if found.get(i) not in expect
+            ]
+            raise RunError(f"cannot claim: {'; '.join(bad)} (expected {'/'.join(expect)})")
 
 
-def heartbeat(engine: sa.Engine, run_id: int) -> None:
+def claim_run(engine: sa.Engine, run_id: int) -> None:
+    """Mark a failed run ``running`` again, owned by this process (for ``--resume``)."""
+    claim_runs(engine, [run_id], expect=("failed",))
+
+
+def heartbeat(engine: sa.Engine, run_ids: int | Sequence[int]) -> None:
+    """Refresh ``heartbeat_at`` of running runs."""
+    ids = [int(run_ids)] if isinstance(run_ids, int) else [int(i) for i in run_ids]
+    r = schema.runs
     with engine.begin() as conn:
         conn.execute(
-            schema.runs.update().where(schema.runs.c.id == run_id).values(heartbeat_at=utcnow())
+            r.update().where(r.c.id.in_(ids), r.c.status == "running").values(heartbeat_at=utcnow())
         )
 
 
-def record_folds(engine: sa.Engine, run_id: int, folds: pd.DataFrame) -> None:
+class Heartbeat:
+    """Rate-limited heartbeats of the runs a process executes: call it as often as you
+    like (e.g. after every epoch); it writes at most every ``every_s`` seconds."""
+
+    def __init__(
+        self, engine: sa.Engine, run_ids: Sequence[int], every_s: float = HEARTBEAT_EVERY_S
+    ) -> None:
+        self.engine, self.run_ids, self.every_s = engine, list(run_ids), every_s
+        self.last = time.monotonic()
+
+    def __call__(self, *_args: object, **_kwargs: object) -> None:
+        now = time.monotonic()
+        if now - self.last >= self.every_s:
+            heartbeat(self.engine, self.run_ids)
+            self.last = now
+
+
+def set_objectives(engine: sa.Engine, objectives: Mapping[int, float | None]) -> None:
+    """Store each run's optimization objective (the network's mean validation loss), the
+    number a search (Optuna) minimizes; NaN is stored as NULL."""
+    r = schema.runs
+    with engine.begin() as conn:
+        for run_id, value in objectives.items():
+            clean = None if value is None or not math.isfinite(value) else float(value)
+            conn.execute(r.update().where(r.c.id == int(run_id)).values(objective=clean))
+
+
+def objectives(engine: sa.Engine, run_ids: Sequence[int]) -> dict[int, float | None]:
+    """Stored objectives of ``run_ids`` (None where none was stored)."""
+    r = schema.runs
+    ids = [int(i) for i in run_ids]
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(r.c.id, r.c.objective).where(r.c.id.in_(ids))).all()
+    return {int(i): (None if v is None else float(v)) for i, v in rows}
+
+
+def record_folds(engine: sa.Engine, run_id: int | Sequence[int], folds: pd.DataFrame) -> None:
     """Store the fold plan (columns fold, train_start, train_end, test_start, test_end,
-    n_train, n_test) unless it is already stored (resume)."""
+    n_train, n_test) of one run or many (one transaction), unless already stored (resume).
+    """
+    ids = [int(run_id)] if isinstance(run_id, int) else [int(i) for i in run_id]
+    f, r = schema.folds, schema.runs
     with engine.begin() as conn:
-        have = conn.execute(
-            sa.select(sa.func.count())
-            .select_from(schema.folds)
-            .where(schema.folds.c.run_id == run_id)
-        ).scalar_one()
-        if have:
+        have = {
+            int(i)
+            for (i,) in conn.execute(sa.select(f.c.run_id).distinct().where(f.c.run_id.in_(ids)))
+        }
+        todo = [i for i in ids if i not in have]
+        if not todo:
             return
-        rows = folds.assign(run_id=run_id).to_dict("records")
-        conn.execute(schema.folds.insert(), rows)
+        rows = [{**row, "run_id": i} for i in todo for row in folds.to_dict("records")]
+        conn.execute(f.insert(), rows)
         conn.execute(
-            schema.runs.update()
-            .where(schema.runs.c.id == run_id)
+            r.update()
+            .where(r.c.id.in_(todo))
             .values(test_start=folds["test_start"].min(), test_end=folds["test_end"].max())
         )
 
 
 def completed_folds(engine: sa.Engine, run_id: int) -> set[int]:
+    return completed_folds_of(engine, [run_id])[int(run_id)]
+
+
+def completed_folds_of(engine: sa.Engine, run_ids: Sequence[int]) -> dict[int, set[int]]:
+    """Completed folds of each run, in one query."""
+    ids = [int(i) for i in run_ids]
+    f = schema.folds
+    out: dict[int, set[int]] = {i: set() for i in ids}
     with engine.connect() as conn:
         rows = conn.execute(
-            sa.select(schema.folds.c.fold).where(
-                schema.folds.c.run_id == run_id, schema.folds.c.completed_at.is_not(None)
+            sa.select(f.c.run_id, f.c.fold).where(
+                f.c.run_id.in_(ids), f.c.completed_at.is_not(None)
             )
         )
-        return {int(r[0]) for r in rows}
+        for run_id, fold in rows:
+            out[int(run_id)].add(int(fold))
+    return out
 
 
 def save_fold(engine: sa.Engine, run_id: int, fold: int, predictions: pd.DataFrame) -> None:
@@ -138,22 +274,37 @@ def save_fold(engine: sa.Engine, run_id: int, fold: int, predictions: pd.DataFra
 
     ``predictions`` has columns model, split, date, symbol, y_true, y_pred, realized.
     """
-    frame = predictions.assign(run_id=run_id, fold=fold)[
-        ["run_id", "model", "fold", "split", "date", "symbol", "y_true", "y_pred", "realized"]
-    ]
+    save_folds(engine, [(run_id, fold, predictions)])
+
+
+def save_folds(engine: sa.Engine, items: Sequence[tuple[int, int, pd.DataFrame]]) -> None:
+    """Store the predictions of many (run, fold) pairs in one transaction and one bulk
+    insert, marking those folds completed (replacing anything stored for them).
+
+    Each item is ``(run_id, fold, predictions)`` with the columns of :func:`save_fold`.
+    """
+    if not items:
+        return
+    columns = ["run_id", "model", "fold", "split", "date", "symbol", "y_true", "y_pred"]
+    frame = pd.concat(
+        [p.assign(run_id=run_id, fold=fold) for run_id, fold, p in items], ignore_index=True
+    )[[*columns, "realized"]]
     frame = frame.assign(date=pd.to_datetime(frame["date"]).dt.date)
-    p = schema.predictions
+    p, f, r = schema.predictions, schema.folds, schema.runs
+    now = utcnow()
+    by_run: dict[int, list[int]] = {}
+    for run_id, fold, _ in items:
+        by_run.setdefault(int(run_id), []).append(int(fold))
     with engine.begin() as conn:
-        conn.execute(p.delete().where(p.c.run_id == run_id, p.c.fold == fold))
+        for run_id, run_folds in by_run.items():
+            conn.execute(p.delete().where(p.c.run_id == run_id, p.c.fold.in_(run_folds)))
+            conn.execute(
+                f.update()
+                .where(f.c.run_id == run_id, f.c.fold.in_(run_folds))
+                .values(completed_at=now)
+            )
         insert_frame(conn, p, frame)
-        conn.execute(
-            schema.folds.update()
-            .where(schema.folds.c.run_id == run_id, schema.folds.c.fold == fold)
-            .values(completed_at=utcnow())
-        )
-        conn.execute(
-            schema.runs.update().where(schema.runs.c.id == run_id).values(heartbeat_at=utcnow())
-        )
+        conn.execute(r.update().where(r.c.id.in_(list(by_run))).values(heartbeat_at=now))
 
 
 def save_metrics(engine: sa.Engine, run_id: int, metrics: pd.DataFrame) -> None:
@@ -183,6 +334,29 @@ def finish_run(
         conn.execute(schema.runs.update().where(schema.runs.c.id == run_id).values(**values))
 
 
+def fail_runs(engine: sa.Engine, run_ids: Sequence[int], reason: str) -> list[int]:
+    """Mark the unfinished (queued or running) runs among ``run_ids`` ``failed`` with
+    ``reason``; return their ids. Finished runs are left alone."""
+    ids = [int(i) for i in run_ids]
+    if not ids:
+        return []
+    r = schema.runs
+    with engine.begin() as conn:
+        hit = [
+            int(i)
+            for (i,) in conn.execute(
+                sa.select(r.c.id).where(r.c.id.in_(ids), r.c.status.in_(UNFINISHED))
+            )
+        ]
+        if hit:
+            conn.execute(
+                r.update()
+                .where(r.c.id.in_(hit), r.c.status.in_(UNFINISHED))
+                .values(status="failed", finished_at=utcnow(), error=reason)
+            )
+    return hit
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -193,11 +367,19 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def mark_stale_runs(engine: sa.Engine) -> list[int]:
-    """Mark ``running`` runs whose process is gone as ``failed`` (stale); return their ids.
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
 
-    On this host a run is stale when its pid no longer exists; elsewhere when its heartbeat
-    is older than :data:`STALE_AFTER`.
+
+def mark_stale_runs(engine: sa.Engine) -> list[int]:
+    """Mark unfinished runs whose process is gone as ``failed`` (stale); return their ids.
+
+    On this host a run is stale when its owner's pid no longer exists (a ``queued`` run's
+    owner is the sweep driver that registered it). On another host: a ``running`` run when
+    its heartbeat is older than :data:`STALE_AFTER`; a ``queued`` run when no run of its
+    sweep has had a heartbeat for that long (a sweep is alive while any member trains).
     """
     r = schema.runs
     host = socket.gethostname()
@@ -205,11 +387,22 @@ def mark_stale_runs(engine: sa.Engine) -> list[int]:
     stale: list[int] = []
     with engine.begin() as conn:
         rows = conn.execute(
-            sa.select(r.c.id, r.c.host, r.c.pid, r.c.heartbeat_at).where(r.c.status == "running")
+            sa.select(r.c.id, r.c.status, r.c.sweep_id, r.c.host, r.c.pid, r.c.heartbeat_at).where(
+                r.c.status.in_(UNFINISHED)
+            )
         ).all()
-        for run_id, run_host, pid, beat in rows:
-            if beat is not None and beat.tzinfo is None:
-                beat = beat.replace(tzinfo=dt.UTC)
+        sweep_beats: dict[int, dt.datetime] = {}
+        if any(row.status == "queued" and row.host != host for row in rows):
+            for sweep_id, beat in conn.execute(
+                sa.select(r.c.sweep_id, sa.func.max(r.c.heartbeat_at))
+                .where(r.c.sweep_id.is_not(None))
+                .group_by(r.c.sweep_id)
+            ):
+                sweep_beats[int(sweep_id)] = _aware(beat)
+        for run_id, status, sweep_id, run_host, pid, beat in rows:
+            beat = _aware(beat)
+            if status == "queued" and sweep_id is not None:
+                beat = sweep_beats.get(int(sweep_id), beat)
             if run_host == host:
                 dead = pid is None or not _pid_alive(int(pid))
             else:
@@ -217,7 +410,7 @@ def mark_stale_runs(engine: sa.Engine) -> list[int]:
             if dead:
                 conn.execute(
                     r.update()
-                    .where(r.c.id == run_id, r.c.status == "running")
+                    .where(r.c.id == run_id, r.c.status == status)
                     .values(
                         status="failed",
                         finished_at=now,
@@ -376,7 +569,7 @@ def peer_runs(
 
 
 def pending_trials(engine: sa.Engine, run_id: int) -> int:
-    """Runs of the same sweep, still running, that will be trials beside ``run_id``: same
+    """Runs of the same sweep, queued or running, that will be trials beside ``run_id``: same
     target and the same test period (or none recorded yet)."""
     r = schema.runs
     run = get_run(engine, run_id)
@@ -391,7 +584,7 @@ def pending_trials(engine: sa.Engine, run_id: int) -> int:
         .select_from(r)
         .where(
             r.c.sweep_id == run["sweep_id"],
-            r.c.status == "running",
+            r.c.status.in_(UNFINISHED),
             r.c.id != run_id,
             r.c.target == run["target"],
             same_period,

@@ -1,13 +1,21 @@
-"""Run experiments: folds → train the networks and the baselines → store → summarize.
+"""Run experiments: plan → load data → baselines → train → store → evaluate → finish.
 
-:func:`run_experiments` takes several configs at once (a sweep's grid points and seeds).
-Configs that read the same data and cut the same folds share one data load; configs whose
-networks also share a shape are trained together, all their folds and seeds as one batched
-computation (:mod:`lstm_madness.models.batched`). Each config is still its own run, with
-its own seed, weights, early stopping and stored predictions.
+:func:`run_experiments` carries out several configs at once (a sweep's grid points and
+seeds), in the order the plan (:mod:`lstm_madness.experiment.plan`) gives:
 
-Predictions are written fold by fold (each fold in one transaction, then marked
-completed), so a failed walk-forward run resumes from its last completed fold with
+1. **Claim** the runs: this process (host, pid) owns them and sends heartbeats while it
+   trains (:mod:`lstm_madness.experiment.registry`).
+2. Per **data group** (configs sharing data, folds and baselines): load the data once.
+3. Per **fold group**: fit the baselines once per fold for the whole data group, train the
+   networks of each shape group as batched computations, then store every member's
+   predictions of the fold group in one transaction (the folds are then completed).
+4. Store each run's **objective** (mean validation loss of its network) as soon as its
+   training ends, so a search (Optuna) can use it without waiting for evaluation.
+5. **Evaluate** all runs in one pass (:func:`lstm_madness.experiment.summary.evaluate_runs`)
+   and finish them with their summaries.
+
+Each config is still its own run, with its own seed, weights, early stopping and stored
+predictions. A failed run resumes (``--resume``) from its last completed fold group with
 identical results: each fold's models are seeded by the config alone.
 """
 
@@ -16,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,12 +44,14 @@ from lstm_madness.experiment.dataset import (
     rows_in,
 )
 from lstm_madness.experiment.folds import Fold, plan_folds
+from lstm_madness.experiment.plan import DataGroup, fold_groups, plan_runs, training_jobs
 from lstm_madness.models.baselines import make_baseline
 from lstm_madness.models.lstm import LSTMForecaster
 
 #: progress(event, **info): "fold" (fold, n_folds) before training fold ``fold`` (and with
 #: fold = n_folds at the end); "epoch" (epoch, epochs, active, models):
-#: after each epoch of a (batched) training call, how many of its models still train
+#: after each epoch of a (batched) training call, how many of its models still train;
+#: "group" (done, groups) after each data group is trained and stored
 Progress = Callable[..., None]
 
 
@@ -51,10 +61,14 @@ class RunInterrupted(RunError):
 
 @dataclass
 class Timings:
-    """Wall time spent training and predicting, in seconds, per model."""
+    """Wall time of one run, in seconds: training and predicting (per model), storing its
+    predictions and evaluating it. Shared work (a batched training call, one store of a
+    fold group, the evaluation pass) is split between runs by their share of it."""
 
     train_s: float = 0.0
     predict_s: float = 0.0
+    store_s: float = 0.0
+    evaluate_s: float = 0.0
     models: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def add(
@@ -73,6 +87,11 @@ class Timings:
         if val_loss is not None:
             entry.setdefault("val_losses", []).append(val_loss)
 
+    def objective(self, model: str) -> float | None:
+        """Mean validation loss of ``model`` over the folds trained here (None if none)."""
+        losses = self.models.get(model, {}).get("val_losses")
+        return float(np.mean(losses)) if losses else None
+
     def to_dict(self, total_s: float) -> dict[str, Any]:
         models = {}
         for name, entry in self.models.items():
@@ -85,6 +104,8 @@ class Timings:
             "total_s": total_s,
             "train_s": self.train_s,
             "predict_s": self.predict_s,
+            "store_s": self.store_s,
+            "evaluate_s": self.evaluate_s,
             "models": models,
         }
 
@@ -130,19 +151,6 @@ def lstm_estimator(config: ExperimentConfig, progress: Callable | None = None) -
     )
 
 
-def _data_key(config: ExperimentConfig) -> str:
-    """Configs with equal keys read the same data and cut the same folds."""
-    d = config.to_dict()
-    return repr((d["data"], d["target"], d["split"], d["model"]["time_steps"]))
-
-
-def _shape_key(config: ExperimentConfig) -> str:
-    """Configs with equal keys can be trained as one batched computation."""
-    d = config.to_dict()
-    train = {k: v for k, v in d["train"].items() if k != "seed"}
-    return repr((_data_key(config), d["model"], train))
-
-
 def _baseline_predictions(
     config: ExperimentConfig, data: StudyData, arrays: FoldArrays, timings: Timings
 ) -> dict[str, np.ndarray]:
@@ -170,16 +178,19 @@ def _train_networks(
     jobs: Sequence[tuple[int, FoldArrays]],
     timings: Sequence[Timings],
     progress: Progress | None,
+    beat: Callable[[], None],
 ) -> list[np.ndarray]:
-    """Fit one network per job (config index, fold arrays); return test predictions."""
+    """Fit one network per job (config index, fold arrays); return test predictions.
+
+    ``beat()`` runs after every epoch (the rate-limited heartbeat of the runs)."""
     from lstm_madness.models.group import fit_forecasters
 
     estimators = [lstm_estimator(configs[c]) for c, _ in jobs]
-    callback = None
-    if progress is not None:
-        epochs = configs[0].train.epochs
+    epochs = configs[jobs[0][0]].train.epochs
 
-        def callback(epoch: int, active: int) -> None:
+    def callback(epoch: int, active: int) -> None:
+        beat()
+        if progress is not None:
             progress("epoch", epoch=epoch, epochs=epochs, active=active, models=len(jobs))
 
     start = time.perf_counter()
@@ -253,76 +264,88 @@ def _fold_table(data: StudyData, folds: Sequence[Fold]) -> tuple[list[Fold], pd.
     return kept, pd.DataFrame(rows)
 
 
-def _fold_groups(
-    configs: Sequence[ExperimentConfig], folds: Sequence[Fold], table: pd.DataFrame, n_features: int
-) -> list[list[Fold]]:
-    """Consecutive folds trained together: all of them while their float32 training
-    windows (for every config of the group) fit in ``train.batch_memory_mb``; one at a
-    time when ``train.batch_folds`` is off."""
-    if not all(c.train.batch_folds for c in configs):
-        return [[f] for f in folds]
-    budget = min(c.train.batch_memory_mb for c in configs) * 2**20
-    per_row = 4 * configs[0].model.time_steps * n_features * len(configs)
-    groups: list[list[Fold]] = [[]]
-    used = 0
-    for fold, n_train in zip(folds, table["n_train"], strict=True):
-        size = int(n_train) * per_row
-        if groups[-1] and used + size > budget:
-            groups.append([])
-            used = 0
-        groups[-1].append(fold)
-        used += size
-    return groups
-
-
-def _run_data_group(
+def _train_data_group(
     engine: sa.Engine,
-    configs: list[ExperimentConfig],
-    run_ids: list[int],
-    timings: list[Timings],
+    group: DataGroup,
+    configs: Sequence[ExperimentConfig],
+    run_ids: Sequence[int],
+    timings: Sequence[Timings],
+    beat: registry.Heartbeat,
     progress: Progress | None,
 ) -> None:
-    """Train and store every fold of runs that share data and folds."""
-    data = load_study_data(engine, configs[0])
-    planned = plan_folds(len(data.dates), configs[0].split, configs[0].target.horizon)
+    """Train and store every fold of the runs of one data group (``group.members`` index
+    ``configs``, ``run_ids`` and ``timings``)."""
+    members = list(group.members)
+    first = configs[members[0]]
+    data = load_study_data(engine, first)
+    planned = plan_folds(len(data.dates), first.split, first.target.horizon)
     folds, table = _fold_table(data, planned)
-    done = []
-    for run_id in run_ids:
-        registry.record_folds(engine, run_id, table)
-        done.append(registry.completed_folds(engine, run_id))
-    shapes: dict[str, list[int]] = {}
-    for i, config in enumerate(configs):
-        shapes.setdefault(_shape_key(config), []).append(i)
-    fold_groups = _fold_groups(configs, folds, table, n_features=data.features.shape[1])
-    symbol = configs[0].data.target
-    for group in fold_groups:
+    registry.record_folds(engine, [run_ids[i] for i in members], table)
+    completed = registry.completed_folds_of(engine, [run_ids[i] for i in members])
+    done = {i: completed[run_ids[i]] for i in members}
+    baseline_timings = Timings()
+    symbol = first.data.target
+    positions = fold_groups(
+        [configs[i] for i in members], list(table["n_train"]), data.features.shape[1]
+    )
+    for position in positions:
+        todo = [folds[k] for k in position if any(folds[k].index not in done[i] for i in members)]
         if progress is not None:
-            progress("fold", fold=group[0].index, n_folds=len(folds))
-        todo = [f for f in group if any(f.index not in d for d in done)]
+            progress("fold", fold=folds[position[0]].index, n_folds=len(folds))
         if not todo:
             continue
         arrays = {f.index: fold_arrays(data, f.train, f.test) for f in todo}
+        # once per data group and fold: every member stores these same predictions
         baselines = {
-            f.index: _baseline_predictions(configs[0], data, arrays[f.index], timings[0])
-            for f in todo
+            k: _baseline_predictions(first, data, a, baseline_timings) for k, a in arrays.items()
         }
-        for members in shapes.values():
-            jobs = [(i, f.index) for i in members for f in todo if f.index not in done[i]]
-            size = max(1, configs[members[0]].train.batch_models)
-            for start in range(0, len(jobs), size):
-                chunk = jobs[start : start + size]
+        items: list[tuple[int, int, pd.DataFrame]] = []
+        for shape in group.shapes:
+            for job in training_jobs(configs, shape, list(arrays), done):
                 nets = _train_networks(
-                    configs, [(i, arrays[k]) for i, k in chunk], timings, progress
+                    configs, [(i, arrays[k]) for i, k in job], timings, progress, beat
                 )
-                for (i, k), y_pred in zip(chunk, nets, strict=True):
-                    frame = _fold_frame(symbol, arrays[k], {"lstm": y_pred, **baselines[k]})
-                    registry.save_fold(engine, run_ids[i], k, frame)
+                for (i, k), y_pred in zip(job, nets, strict=True):
+                    network = {configs[i].model.kind: y_pred}
+                    items.append(
+                        (i, k, _fold_frame(symbol, arrays[k], {**network, **baselines[k]}))
+                    )
+        start = time.perf_counter()
+        registry.save_folds(engine, [(run_ids[i], k, frame) for i, k, frame in items])
+        elapsed = time.perf_counter() - start
+        for i, _, _ in items:
+            timings[i].store_s += elapsed / len(items)
+        beat()
     if progress is not None:
         progress("fold", fold=len(folds), n_folds=len(folds))
-    for t in timings[1:]:  # baselines were fitted once for the whole group
-        for name, entry in timings[0].models.items():
-            if name.startswith("baseline:"):
-                t.models[name] = dict(entry)
+    for i in members:  # the baselines were fitted once for the whole group
+        for name, entry in baseline_timings.models.items():
+            timings[i].models[name] = dict(entry)
+
+
+def _claim(
+    engine: sa.Engine,
+    configs: Sequence[ExperimentConfig],
+    names: Sequence[str | None] | None,
+    sweep_id: int | None,
+    resume: Sequence[int] | None,
+    existing: Sequence[int] | None,
+) -> tuple[list[ExperimentConfig], list[int]]:
+    """The runs this process carries out, claimed by it: new, resumed or queued ones."""
+    if existing or resume:
+        run_ids = [int(i) for i in (existing or resume or [])]
+        runs = [registry.get_run(engine, run_id) for run_id in run_ids]
+        if resume:
+            for run in runs:
+                if run["status"] != "failed":
+                    raise RunError(f"run {run['id']} is {run['status']}; only failed runs resume")
+        registry.claim_runs(engine, run_ids, expect=("queued",) if existing else ("failed",))
+        return [from_dict(run["config"]) for run in runs], run_ids
+    configs = list(configs)
+    run_ids = registry.create_runs(
+        engine, configs, names=names, sweep_id=sweep_id, status="running"
+    )
+    return configs, run_ids
 
 
 def run_experiments(
@@ -335,82 +358,92 @@ def run_experiments(
     existing: Sequence[int] | None = None,
     progress: Progress | None = None,
     trials: int | None = None,
+    evaluate: bool = True,
 ) -> list[dict[str, Any]]:
-    """Train, predict, store and summarize several runs; return their summaries.
+    """Train, predict, store and evaluate several runs; return their summaries.
 
     With ``resume`` (run ids of failed runs) their stored configs are used and only the
-    folds not yet completed are trained. ``existing`` names runs already created (status
-    ``running``, e.g. by a sweep that registers all its points first) to carry out.
-    Runs that raise (or are interrupted by SIGINT or
-    SIGTERM) are marked ``failed`` with the reason before the exception propagates; a
-    failed run keeps the predictions of its completed folds for ``--resume`` but is never
-    summarized or counted as a trial.
-    """
-    from lstm_madness.experiment.summary import summarize_run
+    folds not yet completed are trained (a run resumes per fold group). ``existing``
+    names ``queued`` runs (registered by a sweep driver) to carry out. Either way this
+    process claims the runs. With ``evaluate=False`` the runs are trained and stored but
+    left ``running`` for the caller to evaluate (:func:`finish_runs`); the return value
+    is then ``[{"run_id", "timings"}]``.
 
+    Runs that raise (or are interrupted by SIGINT or SIGTERM) are marked ``failed`` with
+    the reason before the exception propagates; a failed run keeps the predictions of its
+    completed folds for ``--resume`` but is never summarized or counted as a trial.
+    """
     init_db(engine)
     registry.mark_stale_runs(engine)
-    if existing:
-        run_ids = list(existing)
-        configs = [from_dict(registry.get_run(engine, run_id)["config"]) for run_id in run_ids]
-    elif resume:
-        configs, run_ids = [], list(resume)
-        for run_id in run_ids:
-            run = registry.get_run(engine, run_id)
-            if run["status"] != "failed":
-                raise RunError(f"run {run_id} is {run['status']}; only failed runs resume")
-            configs.append(from_dict(run["config"]))
-            registry.claim_run(engine, run_id)
-    else:
-        configs = list(configs)
-        names = list(names or [None] * len(configs))
-        run_ids = [
-            registry.create_run(engine, c, name=n, sweep_id=sweep_id)
-            for c, n in zip(configs, names, strict=True)
-        ]
-    finished: set[int] = set()
+    configs, run_ids = _claim(engine, configs, names, sweep_id, resume, existing)
     wall = time.perf_counter()
     timings = [Timings() for _ in configs]
-    summaries = []
     try:
         with _signals_raise():
-            groups: dict[str, list[int]] = {}
-            for i, config in enumerate(configs):
-                groups.setdefault(_data_key(config), []).append(i)
-            for members in groups.values():
-                _run_data_group(
+            plan = plan_runs(configs)
+            beat = registry.Heartbeat(engine, run_ids)
+            for k, group in enumerate(plan.groups):
+                _train_data_group(engine, group, configs, run_ids, timings, beat, progress)
+                registry.set_objectives(
                     engine,
-                    [configs[i] for i in members],
-                    [run_ids[i] for i in members],
-                    [timings[i] for i in members],
-                    progress,
+                    {
+                        run_ids[i]: timings[i].objective(configs[i].model.kind)
+                        for i in group.members
+                    },
                 )
-            total = time.perf_counter() - wall
-            for run_id, timing in zip(run_ids, timings, strict=True):
-                pending = len(run_ids) - len(finished) - 1  # batch runs not yet counted
-                summary = summarize_run(
-                    engine,
-                    run_id,
-                    timings=timing.to_dict(total),
-                    trials=trials,
-                    extra_trials=pending,
-                )
-                summary["status"] = "succeeded"
-                registry.finish_run(engine, run_id, "succeeded", summary=summary)
-                finished.add(run_id)
-                summaries.append(summary)
-            return summaries
+                if progress is not None:
+                    progress("group", done=k + 1, groups=len(plan.groups))
+            trained = {
+                run_id: t.to_dict(time.perf_counter() - wall)
+                for run_id, t in zip(run_ids, timings, strict=True)
+            }
+            if not evaluate:
+                return [{"run_id": run_id, "timings": trained[run_id]} for run_id in run_ids]
+            return finish_runs(engine, run_ids, timings=trained, trials=trials, started=wall)
     except BaseException as exc:
-        reason = (
-            "interrupted (Ctrl-C)"
-            if isinstance(exc, KeyboardInterrupt)
-            else f"{type(exc).__name__}: {exc}"
-        )
-        for run_id in run_ids:
-            if run_id not in finished:
-                with contextlib.suppress(Exception):
-                    registry.finish_run(engine, run_id, "failed", error=reason)
+        registry.fail_runs(engine, run_ids, _reason(exc))
         raise
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (Ctrl-C)"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def finish_runs(
+    engine: sa.Engine,
+    run_ids: Sequence[int],
+    *,
+    timings: Mapping[int, dict[str, Any]],
+    trials: int | None = None,
+    started: float | None = None,
+) -> list[dict[str, Any]]:
+    """Evaluate trained runs in one pass and mark them ``succeeded`` with their summaries.
+
+    ``timings[run_id]`` is each run's timings dict; its ``evaluate_s`` gets the run's share
+    of the pass and ``total_s`` runs until the run is finished when ``started`` (a
+    ``time.perf_counter()`` value) is given. Returns the summaries in the order of
+    ``run_ids``.
+    """
+    from lstm_madness.experiment.summary import evaluate_runs
+
+    ids = [int(i) for i in run_ids]
+    start = time.perf_counter()
+    evaluations = evaluate_runs(engine, ids, trials=trials, timings=timings)
+    share = (time.perf_counter() - start) / max(1, len(ids))
+    summaries = []
+    for run_id in ids:
+        summary = dict(evaluations[run_id].summary)
+        times = dict(summary.get("timings") or {})
+        times["evaluate_s"] = share
+        if started is not None:
+            times["total_s"] = time.perf_counter() - started
+        summary["timings"] = times
+        summary["status"] = "succeeded"
+        registry.finish_run(engine, run_id, "succeeded", summary=summary)
+        summaries.append(summary)
+    return summaries
 
 
 def run_experiment(

@@ -8,6 +8,7 @@ Everything here reads the predictions table, never in-memory state of the run, s
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,6 +138,7 @@ def evaluate_run(
     """
     run = registry.get_run(engine, run_id)
     config = from_dict(run["config"])
+    primary = registry.primary_model(run)
     predictions = registry.load_predictions(engine, run_id)
     if predictions.empty:
         raise RunError(f"run {run_id} has no stored test predictions")
@@ -146,7 +148,7 @@ def evaluate_run(
     timings = timings or (run.get("summary") or {}).get("timings") or {}
     per_model = timings.get("models", {})
     for name, values in metrics.items():
-        key = config.model.kind if name == PRIMARY else name
+        key = config.model.kind if name == primary else name
         values.update(
             {
                 k: per_model.get(key, previous.get(name, {})).get(k)
@@ -189,7 +191,7 @@ def evaluate_run(
         y_true=frame["y_true"].to_numpy(),
         predictions=models,
         task=config.task,
-        primary=PRIMARY,
+        primary=primary,
         settings=settings,
         trials=n_trials,
         trial_sharpes=peer_sharpes[np.isfinite(peer_sharpes)] if len(peer_sharpes) else None,
@@ -212,6 +214,30 @@ def evaluate_run(
     }
     summary.update(evaluation.to_json())
     return RunEvaluation(summary, evaluation, frame, config)
+
+
+def evaluate_runs(
+    engine: sa.Engine,
+    run_ids: Sequence[int],
+    *,
+    trials: int | None = None,
+    timings: Mapping[int, dict] | None = None,
+) -> dict[int, RunEvaluation]:
+    """Evaluate stored runs that finished training together (a batch or a sweep).
+
+    Each run counts the others of ``run_ids`` on its target and test period as trials
+    (they are not succeeded yet). ``timings[run_id]`` is stored in its summary.
+    """
+    timings = timings or {}
+    rows = {int(i): registry.get_run(engine, int(i)) for i in run_ids}
+    periods = {i: (r["target"], r["test_start"], r["test_end"]) for i, r in rows.items()}
+    out = {}
+    for run_id in rows:
+        batch = sum(1 for j in rows if j != run_id and periods[j] == periods[run_id])
+        out[run_id] = evaluate_run(
+            engine, run_id, timings=timings.get(run_id), trials=trials, extra_trials=batch
+        )
+    return out
 
 
 def _sharpe_of(row: pd.Series) -> float:
