@@ -140,6 +140,9 @@ def test_sweep_grid_seeds_and_show(sqlite_url, config, _write):
     sweep = _sweep(sqlite_url, config, "--grid", "model.time_steps=[3,5]", "--seeds", "2")
     assert sweep["n_runs"] == 4 and len(sweep["runs"]) == 4
     assert sweep["best"]["run_id"] in sweep["runs"]
+    timings = sweep["timings"]
+    assert set(timings) == {"total_s", "train_s", "predict_s", "store_s", "evaluate_s"}
+    assert 0 < timings["train_s"] + timings["store_s"] + timings["evaluate_s"] <= timings["total_s"]
     engine = make_engine(sqlite_url)
     runs = registry.list_runs(engine, sweep_id=sweep["sweep_id"])
     assert set(runs["status"]) == {"succeeded"} and len(runs) == 4
@@ -188,7 +191,12 @@ def test_optuna_search_counts_every_trial(sqlite_url, config, _write):
     # trials are asked one at a time: the last run counts the two before it
     assert runs[-1]["summary"]["significance"]["trials"] == 3
     # the objective is the validation loss, a training-window number, stored per run
-    assert all(r["summary"]["timings"]["models"]["lstm"]["val_loss"] > 0 for r in runs)
+    # when its training ends (Optuna is told it without waiting for evaluation)
+    for r in runs:
+        assert r["objective"] == pytest.approx(
+            r["summary"]["timings"]["models"]["lstm"]["val_loss"]
+        )
+        assert r["objective"] > 0
 
 
 def _spawn_run(db_url: str, config: Path, epochs: int = 400) -> subprocess.Popen:

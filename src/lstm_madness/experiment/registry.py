@@ -379,7 +379,8 @@ def mark_stale_runs(engine: sa.Engine) -> list[int]:
     On this host a run is stale when its owner's pid no longer exists (a ``queued`` run's
     owner is the sweep driver that registered it). On another host: a ``running`` run when
     its heartbeat is older than :data:`STALE_AFTER`; a ``queued`` run when no run of its
-    sweep has had a heartbeat for that long (a sweep is alive while any member trains).
+    unfinished run of its sweep has had a heartbeat for that long (a sweep is alive while
+    any member trains).
     """
     r = schema.runs
     host = socket.gethostname()
@@ -395,7 +396,7 @@ def mark_stale_runs(engine: sa.Engine) -> list[int]:
         if any(row.status == "queued" and row.host != host for row in rows):
             for sweep_id, beat in conn.execute(
                 sa.select(r.c.sweep_id, sa.func.max(r.c.heartbeat_at))
-                .where(r.c.sweep_id.is_not(None))
+                .where(r.c.sweep_id.is_not(None), r.c.status.in_(UNFINISHED))
                 .group_by(r.c.sweep_id)
             ):
                 sweep_beats[int(sweep_id)] = _aware(beat)

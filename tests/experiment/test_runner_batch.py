@@ -1,0 +1,65 @@
+"""Several configs in one batch: own baselines per data group, the primary model's name,
+the objective stored at training time, one evaluation pass."""
+
+import numpy as np
+import pytest
+
+from lstm_madness.data.db import make_engine
+from lstm_madness.experiment import registry
+from lstm_madness.experiment.config import load_config
+from lstm_madness.experiment.runner import run_experiments
+
+QUICK = [
+    "data.target=SYN",
+    "model.units=[4]",
+    "model.time_steps=5",
+    "train.epochs=2",
+    "evaluation.bootstrap_reps=20",
+]
+
+
+@pytest.fixture
+def engine(sqlite_url, write_returns, ar1_returns):
+    engine = make_engine(sqlite_url)
+    write_returns(engine, "SYN", ar1_returns(360, phi=0.2, seed=4))
+    yield engine
+    engine.dispose()
+
+
+def _models(engine, run_id):
+    return set(registry.load_predictions(engine, run_id)["model"])
+
+
+def test_configs_differing_only_in_baselines_each_store_their_own(engine):
+    one = load_config(None, [*QUICK, "baselines.models=['zero']"])
+    two = load_config(None, [*QUICK, "baselines.models=['zero', 'mean']"])
+    a, b = (s["run_id"] for s in run_experiments(engine, [one, two]))
+    assert _models(engine, a) == {"lstm", "baseline:zero"}
+    assert _models(engine, b) == {"lstm", "baseline:zero", "baseline:mean"}
+
+
+def test_baselines_are_fitted_once_and_shared_by_the_data_group(engine):
+    configs = [load_config(None, [*QUICK, f"train.seed={s}"]) for s in range(2)]
+    a, b = run_experiments(engine, configs)
+    pa, pb = (registry.load_predictions(engine, s["run_id"]) for s in (a, b))
+    for name in ("baseline:zero", "baseline:mean", "baseline:ridge"):
+        np.testing.assert_array_equal(
+            pa.loc[pa["model"] == name, "y_pred"], pb.loc[pb["model"] == name, "y_pred"]
+        )
+    assert a["timings"]["models"]["baseline:ridge"] == b["timings"]["models"]["baseline:ridge"]
+    # both runs were evaluated with the other counted as a trial
+    assert a["significance"]["trials"] == b["significance"]["trials"] == 2
+
+
+def test_a_gru_run_names_its_primary_model_and_stores_its_objective(engine):
+    (summary,) = run_experiments(engine, [load_config(None, [*QUICK, "model.kind=gru"])])
+    run = registry.get_run(engine, summary["run_id"])
+    assert run["primary_model"] == "gru" and registry.primary_model(run) == "gru"
+    assert "gru" in _models(engine, run["id"]) and "lstm" not in _models(engine, run["id"])
+    assert "gru" in summary["models"] and summary["models"]["gru"]["epochs_run"] == 2
+    val_loss = summary["timings"]["models"]["gru"]["val_loss"]
+    assert run["objective"] == pytest.approx(val_loss) and val_loss > 0
+    timings = summary["timings"]
+    assert {"total_s", "train_s", "predict_s", "store_s", "evaluate_s"} <= set(timings)
+    assert timings["store_s"] > 0 and timings["evaluate_s"] > 0
+    assert timings["total_s"] >= timings["train_s"] + timings["store_s"]
