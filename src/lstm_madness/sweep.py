@@ -186,12 +186,13 @@ def _execute(
 def _evaluate(db_url: str, run_ids: list[int], timings: dict[int, dict[str, Any]]) -> float:
     """Evaluate every trained run of the sweep in one pass and finish them; return the
     seconds it took."""
-    from lstm_madness.experiment.runner import finish_runs
+    from lstm_madness.experiment.runner import _signals_raise, finish_runs
 
     engine = make_engine(db_url)
     start = time.perf_counter()
     try:
-        finish_runs(engine, run_ids, timings=timings)
+        with _signals_raise():  # SIGTERM fails the runs with the reason, as in training
+            finish_runs(engine, run_ids, timings=timings)
     except BaseException as exc:
         _fail_unfinished(db_url, run_ids, f"sweep stopped: {type(exc).__name__}: {exc}")
         raise

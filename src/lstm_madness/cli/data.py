@@ -23,7 +23,7 @@ app.add_typer(db_app, name="db")
 
 @db_app.command("init")
 def db_init(db: DbOption = None) -> None:
-    """Create the schema (idempotent) and record its version."""
+    """Create the schema, or upgrade an older store in place keeping its data (idempotent)."""
     from lstm_madness.data.store import init_db
 
     url = resolve_url(db)
