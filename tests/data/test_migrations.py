@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from typer.testing import CliRunner
 
+from lstm_madness.cli import app
 from lstm_madness.data import migrations, schema
 from lstm_madness.data.db import make_engine
 from lstm_madness.data.store import _create_returns_view, init_db, read_bars
@@ -118,7 +120,9 @@ def test_a_version_1_store_is_upgraded_in_place(db_url: str) -> None:
     bars_before = read_bars(engine, "XLF")
     assert "kind" not in {c["name"] for c in sa.inspect(engine).get_columns("runs")}
 
-    assert init_db(engine) == schema.SCHEMA_VERSION == 2
+    upgraded = CliRunner().invoke(app, ["db", "init", "--db", db_url])
+    assert upgraded.exit_code == 0, upgraded.output
+    assert "schema version 2" in upgraded.output
 
     pd_bars = read_bars(engine, "XLF")
     assert pd_bars.equals(bars_before)
