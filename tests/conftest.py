@@ -166,6 +166,7 @@ def synthetic_universe(
     day 200 and join on day 260; S04-S05 are delisted (data end on day 1100, membership
     open); S06-S07 leave on day 900; S08 leaves on day 500 and rejoins on day 700.
     """
+    assert n_days > 1101 and n_symbols > 8, "the membership events need these"
     rng = np.random.default_rng(seed)
     dates = pd.bdate_range("2010-01-04", periods=n_days, name="date")
     symbols = [f"S{j:02d}" for j in range(n_symbols)]

@@ -53,8 +53,8 @@ def _frame(symbols: list[str], starts: list, ends: list, lines: list) -> pd.Data
     return pd.DataFrame(
         {
             "symbol": pd.Series(symbols, dtype=object),
-            "start": pd.to_datetime(pd.Series(starts, dtype=object)),
-            "end": pd.to_datetime(pd.Series(ends, dtype=object)),
+            "start": pd.to_datetime(pd.Series(starts, dtype=object)).astype("datetime64[ns]"),
+            "end": pd.to_datetime(pd.Series(ends, dtype=object)).astype("datetime64[ns]"),
             "line": pd.array(lines, dtype="Int64"),
         }
     )
