@@ -261,3 +261,19 @@ def test_plain_features_without_extras(universe) -> None:
     # a member without 20 days of returns has no complete vol_20 window yet
     assert not panel.scored[:23].any() and panel.scored[23].any()
     assert isinstance(panel.frame("labels"), pd.DataFrame)
+
+
+def test_predictions_frame_is_one_row_per_test_sample(universe) -> None:
+    panel = _panel(universe)
+    dates = panel.dates
+    fold = build_cross_section_fold(panel, train=(None, dates[799]), test=(dates[800], None))
+    pred = np.arange(len(fold.test[0]), dtype=float)
+    frame = fold.predictions_frame(pred)
+    assert frame.columns.tolist() == ["date", "symbol", "y_true", "y_pred", "realized"]
+    assert len(frame) == len(pred) and not frame.duplicated(["date", "symbol"]).any()
+    row = frame.iloc[17]
+    d, s = fold.test[0][17], fold.test[1][17]
+    assert (row["date"], row["symbol"], row["y_pred"]) == (dates[d], panel.symbols[s], 17.0)
+    np.testing.assert_array_equal(frame["realized"], fold.realized_test)
+    with pytest.raises(DataError, match="predictions for"):
+        fold.predictions_frame(pred[1:])

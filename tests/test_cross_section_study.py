@@ -35,15 +35,19 @@ def _fold(make_universe, reversal: float) -> CrossSectionFold:
 
 
 def _evaluate(fold: CrossSectionFold, predictions: np.ndarray):
-    """Predictions of the test samples -> (D_test, S) panels -> IC, book, panel tests."""
-    panel = fold.panel
-    pred = np.full(panel.labels.shape, np.nan)
-    pred[fold.test] = predictions
-    rows = slice(SPLIT, None)
-    ic = rank_ic(pred[rows], panel.realized[rows])
-    book = long_short_backtest(pred[rows], panel.realized[rows], top_k=5, cost_bps=0.0)
-    tests = panel_forecast_tests(panel.labels[rows], pred[rows])
-    return ic, book, tests, quantile_returns(pred[rows], panel.realized[rows])
+    """Test predictions -> the stored long format -> (dates, members) panels -> statistics."""
+    frame = fold.predictions_frame(predictions)
+    calendar = fold.panel.dates[SPLIT:]
+    wide = {
+        name: frame.pivot(index="date", columns="symbol", values=name).reindex(calendar)
+        for name in ("y_pred", "y_true", "realized")
+    }
+    pred, real = wide["y_pred"].to_numpy(), wide["realized"].to_numpy()
+    assert np.isfinite(pred).sum() == np.isfinite(frame["y_pred"].to_numpy()).sum()
+    ic = rank_ic(pred, real)
+    book = long_short_backtest(pred, real, top_k=5, cost_bps=0.0)
+    tests = panel_forecast_tests(wide["y_true"].to_numpy(), pred)
+    return ic, book, tests, quantile_returns(pred, real)
 
 
 def _significant(book: LongShortResult) -> bool:

@@ -402,6 +402,29 @@ class CrossSectionFold:
         """Each test sample's next-day return (NaN where none)."""
         return self.panel.realized[self.test]
 
+    def predictions_frame(self, y_pred: np.ndarray) -> pd.DataFrame:
+        """One row per test sample: ``date``, ``symbol``, ``y_true``, ``y_pred``, ``realized``.
+
+        The long format a run stores (one row per (date, symbol, model)); ``y_true`` is
+        the label, ``realized`` the member's next-day return (both NaN where the next-day
+        price does not exist). ``frame.pivot(index="date", columns="symbol",
+        values="y_pred")`` gives back the (dates, members) panel of the evaluation; reindex
+        it on the test calendar so that days without a scored member stay in.
+        """
+        pred = np.asarray(y_pred, dtype=np.float64)
+        d, s = self.test
+        if pred.shape != d.shape:
+            raise DataError(f"{pred.size} predictions for {d.size} test samples")
+        return pd.DataFrame(
+            {
+                "date": self.panel.dates[d],
+                "symbol": np.asarray(self.panel.symbols, dtype=object)[s],
+                "y_true": self.panel.labels[d, s],
+                "y_pred": pred,
+                "realized": self.panel.realized[d, s],
+            }
+        )
+
 
 def build_cross_section_fold(
     panel: CrossSectionPanel, *, train: Any, test: Any

@@ -93,6 +93,43 @@ def _overlaps(frame: pd.DataFrame, file: str) -> list[Problem]:
     return problems
 
 
+def _header(rows: list[tuple[int, list[str]]], file: str) -> dict[str, int]:
+    """Column positions from the first row; ValidationError when it is not the header."""
+    if not rows:
+        raise ValidationError(f"{file}: no header; expected {','.join(MEMBERSHIP_COLUMNS)}")
+    line, header = rows[0]
+    names = [cell.strip().lower() for cell in header]
+    if sorted(names) != sorted(MEMBERSHIP_COLUMNS):
+        reason = f"header must name the columns {','.join(MEMBERSHIP_COLUMNS)}"
+        problem = Problem(file, line, None, ",".join(header), reason)
+        raise ValidationError(f"{file}: {reason}:\n  {problem}", [problem])
+    return {name: names.index(name) for name in MEMBERSHIP_COLUMNS}
+
+
+def _parse_row(
+    file: str, line: int, row: list[str], at: dict[str, int]
+) -> tuple[tuple | None, list[Problem]]:
+    """``((symbol, start, end), [])`` for a good row, ``(None, problems)`` for a bad one."""
+    if len(row) != len(at):
+        reason = f"expected {len(at)} fields, found {len(row)}"
+        return None, [Problem(file, line, None, ",".join(row), reason)]
+    symbol = row[at["symbol"]].strip().upper()
+    start_text, end_text = row[at["start"]].strip(), row[at["end"]].strip()
+    start = _parse_date(start_text)
+    end = _parse_date(end_text) if end_text else None
+    bad = []
+    if not symbol:
+        bad.append(Problem(file, line, "symbol", row[at["symbol"]], "empty symbol"))
+    if start is None:
+        reason = "missing start date" if not start_text else "not a date (YYYY-MM-DD)"
+        bad.append(Problem(file, line, "start", start_text, reason))
+    if end_text and end is None:
+        bad.append(Problem(file, line, "end", end_text, "not a date (YYYY-MM-DD)"))
+    if start is not None and end is not None and end < start:
+        bad.append(Problem(file, line, "end", end_text, f"end is before start {start.date()}"))
+    return (None, bad) if bad else ((symbol, start, end), [])
+
+
 def parse_membership(text: str, file: str = "<membership>") -> pd.DataFrame:
     """Parse membership CSV text into a membership frame (see the module docstring).
 
@@ -120,50 +157,18 @@ def parse_membership(text: str, file: str = "<membership>") -> pd.DataFrame:
         for number, row in enumerate(csv.reader(io.StringIO(text)), start=1)
         if row and any(cell.strip() for cell in row) and not row[0].lstrip().startswith("#")
     ]
-    if not rows:
-        raise ValidationError(f"{file}: no header; expected {','.join(MEMBERSHIP_COLUMNS)}")
-    header_line, header = rows[0]
-    names = [cell.strip().lower() for cell in header]
-    if sorted(names) != sorted(MEMBERSHIP_COLUMNS):
-        problem = Problem(
-            file, header_line, None, ",".join(header),
-            f"header must name the columns {','.join(MEMBERSHIP_COLUMNS)}",
-        )  # fmt: skip
-        raise ValidationError(f"{file}: {problem.reason}:\n  {problem}", [problem])
-    at = {name: names.index(name) for name in MEMBERSHIP_COLUMNS}
+    at = _header(rows, file)
     problems: list[Problem] = []
-    symbols, starts, ends, lines = [], [], [], []
+    good: list[tuple] = []
     for line, row in rows[1:]:
-        if len(row) != len(names):
-            problems.append(
-                Problem(file, line, None, ",".join(row),
-                        f"expected {len(names)} fields, found {len(row)}")
-            )  # fmt: skip
-            continue
-        symbol = row[at["symbol"]].strip().upper()
-        start_text, end_text = row[at["start"]].strip(), row[at["end"]].strip()
-        start = _parse_date(start_text)
-        end = _parse_date(end_text) if end_text else None
-        bad = []
-        if not symbol:
-            bad.append(Problem(file, line, "symbol", row[at["symbol"]], "empty symbol"))
-        if start is None:
-            reason = "missing start date" if not start_text else "not a date (YYYY-MM-DD)"
-            bad.append(Problem(file, line, "start", start_text, reason))
-        if end_text and end is None:
-            bad.append(Problem(file, line, "end", end_text, "not a date (YYYY-MM-DD)"))
-        if start is not None and end is not None and end < start:
-            bad.append(Problem(file, line, "end", end_text, f"end is before start {start.date()}"))
-        if bad:
-            problems.extend(bad)
-            continue
-        symbols.append(symbol)
-        starts.append(start)
-        ends.append(end)
-        lines.append(line)
-    frame = _frame(symbols, starts, ends, lines)
-    problems.extend(_overlaps(frame, file))
-    if not problems and frame.empty:
+        interval, bad = _parse_row(file, line, row, at)
+        problems.extend(bad)
+        if interval is not None:
+            good.append((*interval, line))
+    frame = _frame(*(list(column) for column in zip(*good, strict=True))) if good else None
+    if frame is not None:
+        problems.extend(_overlaps(frame, file))
+    if not problems and frame is None:
         raise ValidationError(f"{file}: no membership interval")
     if problems:
         problems.sort(key=lambda p: (p.line or 0, p.column or ""))
