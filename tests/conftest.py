@@ -151,3 +151,47 @@ def _write_returns_fixture():
 def _ar1_fixture():
     """``ar1_returns(n, phi, sigma=0.01, seed=0)`` (see :func:`ar1_returns`)."""
     return ar1_returns
+
+
+# ------------------------------------------------------------- a synthetic universe
+
+
+def synthetic_universe(
+    n_symbols: int = 30, n_days: int = 1500, reversal: float = 0.1, seed: int = 0
+) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.Series]:
+    """Returns panel, membership intervals and market returns of a synthetic universe.
+
+    ``ret[t, s] = market[t] - reversal * (ret[t-1, s] - mean_s ret[t-1]) + noise`` (a planted
+    cross-sectional reversal; 0 gives pure noise). Point in time: S00-S03 have data from
+    day 200 and join on day 260; S04-S05 are delisted (data end on day 1100, membership
+    open); S06-S07 leave on day 900; S08 leaves on day 500 and rejoins on day 700.
+    """
+    assert n_days > 1101 and n_symbols > 8, "the membership events need these"
+    rng = np.random.default_rng(seed)
+    dates = pd.bdate_range("2010-01-04", periods=n_days, name="date")
+    symbols = [f"S{j:02d}" for j in range(n_symbols)]
+    market = rng.normal(0.0003, 0.01, n_days)
+    noise = rng.normal(0.0, 0.02, (n_days, n_symbols))
+    ret = np.empty((n_days, n_symbols))
+    ret[0] = market[0] + noise[0]
+    for t in range(1, n_days):
+        dev = ret[t - 1] - ret[t - 1].mean()
+        ret[t] = market[t] - reversal * dev + noise[t]
+    ret[:200, :4] = np.nan
+    ret[1101:, 4:6] = np.nan
+    frame = pd.DataFrame(ret, index=dates, columns=symbols)
+    rows = [(s, dates[0], None) for s in symbols[4:]]
+    rows = [r for r in rows if r[0] not in ("S06", "S07", "S08")]
+    rows += [(s, dates[260], None) for s in symbols[:4]]
+    rows += [(s, dates[0], dates[900]) for s in ("S06", "S07")]
+    rows += [("S08", dates[0], dates[500]), ("S08", dates[700], None)]
+    intervals = pd.DataFrame(rows, columns=["symbol", "start", "end"])
+    intervals["start"] = pd.to_datetime(intervals["start"])
+    intervals["end"] = pd.to_datetime(intervals["end"])
+    return {"ret": frame}, intervals, pd.Series(market, index=dates, name="market")
+
+
+@pytest.fixture
+def make_universe():
+    """Factory of :func:`synthetic_universe` (tests import no helper modules)."""
+    return synthetic_universe

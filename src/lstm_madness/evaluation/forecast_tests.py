@@ -40,6 +40,7 @@ __all__ = [
     "DMResult",
     "PTResult",
     "diebold_mariano",
+    "diebold_mariano_losses",
     "directions",
     "hit_rate_test",
     "newey_west_variance",
@@ -160,13 +161,42 @@ def diebold_mariano(
         the statistic is ``nan`` and the p-value is 1 (no evidence for the alternative)
         unless ``d`` is a non-zero constant in its direction (then 0).
     """
+    y, fm = _pair(y_true, pred_model, ("y_true", "pred_model"))
+    _, fb = _pair(y_true, pred_benchmark, ("y_true", "pred_benchmark"))
+    return diebold_mariano_losses(
+        _loss(y - fm, loss), _loss(y - fb, loss), h=h, alternative=alternative, loss=loss
+    )
+
+
+def diebold_mariano_losses(
+    loss_model: np.ndarray,
+    loss_benchmark: np.ndarray,
+    *,
+    h: int = 1,
+    alternative: str = "less",
+    loss: str = "given",
+) -> DMResult:
+    r"""The Diebold–Mariano test of :func:`diebold_mariano` on given loss series.
+
+    For losses that are not a function of one forecast error, e.g. each day's mean
+    squared error across the members of a panel. ``d_t = loss_model_t -
+    loss_benchmark_t``; ``loss`` only labels the result.
+
+    Parameters
+    ----------
+    loss_model, loss_benchmark : ndarray of shape (n,)
+        The two forecasts' losses on the same dates.
+    h : int, default 1
+    alternative : {"less", "greater", "two-sided"}, default "less"
+    loss : str
+        Name of the loss, stored on the result.
+    """
     if alternative not in ALTERNATIVES:
         raise ConfigError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
     if h < 1:
         raise ConfigError(f"h must be >= 1, got {h}")
-    y, fm = _pair(y_true, pred_model, ("y_true", "pred_model"))
-    _, fb = _pair(y_true, pred_benchmark, ("y_true", "pred_benchmark"))
-    d = _loss(y - fm, loss) - _loss(y - fb, loss)
+    lm, lb = _pair(loss_model, loss_benchmark, ("loss_model", "loss_benchmark"))
+    d = lm - lb
     n = d.size
     if n < 3:
         raise DataError(f"Diebold–Mariano needs at least 3 observations, got {n}")

@@ -1,0 +1,152 @@
+"""Rank IC, HAC t, quantile returns and panel forecast tests: references, signal vs noise."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+from scipy import stats
+
+from lstm_madness.errors import ConfigError, DataError
+from lstm_madness.evaluation.cross_section_stats import (
+    daily_mse,
+    daily_rank_ic,
+    hac_mean,
+    newey_west_lags,
+    panel_forecast_tests,
+    quantile_returns,
+    rank_ic,
+)
+from lstm_madness.evaluation.forecast_tests import diebold_mariano, diebold_mariano_losses
+
+
+def _panel(signal: float, D: int = 500, S: int = 25, seed: int = 0):
+    """Realized next-day returns and predictions that carry ``signal`` of them."""
+    rng = np.random.default_rng(seed)
+    real = rng.normal(0.0, 0.02, (D, S))
+    pred = signal * real + rng.normal(0.0, 0.02, (D, S))
+    holes = rng.random((D, S)) < 0.1
+    pred[holes] = np.nan
+    real[rng.random((D, S)) < 0.05] = np.nan
+    return pred, real
+
+
+def test_daily_ic_matches_scipy_spearman() -> None:
+    pred, real = _panel(0.3, D=40, S=12)
+    pred[3, :] = 1.0  # no ranking
+    pred[4, 2:] = np.nan  # two pairs only
+    ic = daily_rank_ic(pred, real)
+    for t in range(40):
+        ok = np.isfinite(pred[t]) & np.isfinite(real[t])
+        if t in (3, 4):
+            assert np.isnan(ic[t])
+            continue
+        expected = stats.spearmanr(pred[t, ok], real[t, ok]).statistic
+        assert ic[t] == pytest.approx(expected, abs=1e-12)
+
+
+def test_daily_ic_with_ties_uses_average_ranks() -> None:
+    pred = np.array([[1.0, 1.0, 2.0, 3.0, 3.0]])
+    real = np.array([[0.1, 0.3, 0.2, 0.5, 0.4]])
+    expected = stats.spearmanr(pred[0], real[0]).statistic
+    assert daily_rank_ic(pred, real)[0] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("lags", [0, 3, None])
+def test_hac_t_matches_statsmodels(lags: int | None) -> None:
+    rng = np.random.default_rng(2)
+    e = rng.normal(size=400)
+    x = 0.05 + e + 0.5 * np.roll(e, 1)  # autocorrelated
+    res = hac_mean(x, lags)
+    used = newey_west_lags(400) if lags is None else lags
+    fit = sm.OLS(x, np.ones_like(x)).fit(cov_type="HAC", cov_kwds={"maxlags": used})
+    assert res.lags == used and res.n == 400
+    assert res.mean == pytest.approx(float(fit.params[0]))
+    assert res.t_stat == pytest.approx(float(fit.tvalues[0]), rel=1e-10)
+
+
+def test_hac_mean_degenerate() -> None:
+    assert math.isnan(hac_mean(np.array([1.0, np.nan])).t_stat)
+    assert math.isnan(hac_mean(np.ones(10)).t_stat)
+    with pytest.raises(ConfigError):
+        hac_mean(np.arange(10.0), -1)
+
+
+def test_planted_signal_gives_a_significant_ic_and_noise_does_not() -> None:
+    good = rank_ic(*_panel(0.5))
+    assert good.mean > 0.1 and good.t_stat > 5 and good.pvalue < 1e-6
+    assert good.positive_share > 0.7 and good.n_days == 500
+    noise = [rank_ic(*_panel(0.0, seed=s)) for s in range(5)]
+    assert all(abs(n.t_stat) < 3 for n in noise)
+    assert sum(n.pvalue < 0.05 for n in noise) <= 1
+    out = good.to_dict()
+    assert out["rank_ic"] == good.mean and out["rank_ic_t"] == good.t_stat
+    assert out["rank_ic_positive_share"] == good.positive_share
+    assert "rank IC" in good.summary()
+
+
+def _slow_quantiles(pred, real, q):
+    per_day = []
+    for t in range(pred.shape[0]):
+        ok = [
+            j for j in range(pred.shape[1]) if np.isfinite(pred[t, j]) and np.isfinite(real[t, j])
+        ]
+        if len(ok) < q or len({pred[t, j] for j in ok}) == 1:
+            continue
+        ranked = sorted(ok, key=lambda j: (pred[t, j], j))
+        bins = [[] for _ in range(q)]
+        for r, j in enumerate(ranked):
+            bins[r * q // len(ranked)].append(real[t, j])
+        per_day.append([np.mean(b) for b in bins])
+    return np.mean(per_day, axis=0)
+
+
+def test_quantile_returns_match_loop_and_are_monotone_with_signal() -> None:
+    pred, real = _panel(0.5, D=60, S=13)
+    pred[7] = np.where(np.isfinite(pred[7]), 0.0, np.nan)  # skipped: no ranking
+    np.testing.assert_allclose(quantile_returns(pred, real), _slow_quantiles(pred, real, 5))
+    np.testing.assert_allclose(quantile_returns(pred, real, 3), _slow_quantiles(pred, real, 3))
+    big = quantile_returns(*_panel(0.5))
+    assert np.all(np.diff(big) > 0)
+    assert np.isnan(quantile_returns(pred[:, :3], real[:, :3])).all()
+    with pytest.raises(ConfigError):
+        quantile_returns(pred, real, 1)
+
+
+def test_daily_mse_and_panel_tests_against_loops() -> None:
+    labels, _ = _panel(0.0, D=30, S=8, seed=3)
+    pred = 0.5 * np.nan_to_num(labels) + np.random.default_rng(4).normal(0, 0.01, labels.shape)
+    pred[2, :5] = np.nan
+    mse = daily_mse(labels, pred)
+    for t in range(30):
+        ok = np.isfinite(labels[t]) & np.isfinite(pred[t])
+        assert mse[t] == pytest.approx(np.mean((labels[t, ok] - pred[t, ok]) ** 2))
+    res = panel_forecast_tests(labels, pred)
+    zero = daily_mse(labels, np.where(np.isfinite(pred), 0.0, np.nan))
+    assert res.r2_oos == pytest.approx(1 - mse.sum() / zero.sum())
+    expected = diebold_mariano_losses(mse, zero)
+    assert res.dm is not None and res.dm.statistic == pytest.approx(expected.statistic)
+    assert res.n_days == 30 and res.to_dict()["dm"]["pvalue"] == res.dm.pvalue
+
+
+def test_panel_tests_signal_vs_noise() -> None:
+    rng = np.random.default_rng(8)
+    real = rng.normal(0, 0.02, (400, 20))
+    labels = real - real.mean(axis=1, keepdims=True)
+    good = panel_forecast_tests(labels, 0.3 * labels + rng.normal(0, 0.003, labels.shape))
+    assert good.r2_oos > 0.2 and good.dm.pvalue < 1e-6
+    noise = panel_forecast_tests(labels, rng.normal(0, 0.003, labels.shape))
+    assert noise.r2_oos < 0 and noise.dm.pvalue > 0.5
+    with pytest.raises(DataError):
+        panel_forecast_tests(labels, np.full(labels.shape, np.nan))
+
+
+def test_dm_on_losses_equals_dm_on_errors() -> None:
+    rng = np.random.default_rng(1)
+    y, a, b = rng.normal(size=(3, 200))
+    for h in (1, 3):
+        direct = diebold_mariano(y, a, b, h=h)
+        losses = diebold_mariano_losses((y - a) ** 2, (y - b) ** 2, h=h, loss="squared")
+        assert direct == losses
