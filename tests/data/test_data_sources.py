@@ -237,7 +237,10 @@ def test_parse_round_trips_every_value(rows: list[tuple], fmt: str) -> None:
 
 
 _junk = st.text(
-    alphabet=st.characters(blacklist_characters=",\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"),
+    alphabet=st.characters(
+        blacklist_categories=("Cs",),  # lone surrogates cannot be written as UTF-8
+        blacklist_characters=",\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029",
+    ),
     min_size=1,
     max_size=8,
 ).filter(lambda s: not _looks_numeric(s.strip()))
