@@ -151,3 +151,15 @@ def _write_returns_fixture():
 def _ar1_fixture():
     """``ar1_returns(n, phi, sigma=0.01, seed=0)`` (see :func:`ar1_returns`)."""
     return ar1_returns
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _trial_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Trial-set evidence is cached under a throw-away folder, never the user's cache."""
+    previous = os.environ.get("MADNESS_CACHE_DIR")
+    os.environ["MADNESS_CACHE_DIR"] = str(tmp_path_factory.mktemp("madness-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("MADNESS_CACHE_DIR", None)
+    else:
+        os.environ["MADNESS_CACHE_DIR"] = previous

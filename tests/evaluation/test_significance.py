@@ -11,8 +11,10 @@ from scipy import integrate, stats
 
 from lstm_madness.evaluation.significance import (
     deflated_sharpe_ratio,
+    effective_trials,
     excess_return_ci,
     expected_max_sharpe,
+    mean_pairwise_correlation,
     probabilistic_sharpe_ratio,
     probability_of_backtest_overfitting,
     seed_spread,
@@ -82,6 +84,62 @@ def test_deflated_sharpe_from_returns() -> None:
     floored = deflated_sharpe_ratio(r, trials=40, trial_sharpes=[0.5, 0.51], floor_at_null=True)
     assert floored.variance_source == "trial_sharpes+null_floor"
     assert floored.dsr == pytest.approx(null.dsr)
+
+
+def _returns_with_sharpe(sharpe: float, n: int = 1000) -> np.ndarray:
+    """Daily returns with exactly this annualized Sharpe, zero skew and near-normal kurtosis."""
+    z = stats.norm.ppf((np.arange(n) + 0.5) / n)
+    z = (z - z.mean()) / z.std(ddof=1)
+    return 0.01 * z + 0.01 * sharpe / math.sqrt(252)
+
+
+def test_dsr_reproducer_counts_the_judged_run_in_its_variance() -> None:
+    """Issue 8: Sharpe 0.735 over 1,000 days, two other trials at 0.1. V over all three
+    trials' Sharpe ratios gives DSR 0.7996 (the paper's formula); V over the other two
+    alone is 0, which removed the deflation (DSR = PSR = 0.9282)."""
+    r = _returns_with_sharpe(0.735)
+    res = deflated_sharpe_ratio(r, trials=3, trial_sharpes=[0.735, 0.1, 0.1])
+    assert res.sharpe == pytest.approx(0.735)
+    assert res.dsr == pytest.approx(0.7996, abs=1e-4)
+    assert res.psr == pytest.approx(0.9282, abs=1e-4)
+    # sharpe_variance is V in annualized units: the variance of annualized Sharpe ratios
+    assert res.sharpe_variance == pytest.approx(np.var([0.735, 0.1, 0.1], ddof=1))
+    daily = np.array([0.735, 0.1, 0.1]) / math.sqrt(252)
+    sr0 = np.sqrt(np.var(daily, ddof=1)) * (
+        (1 - np.euler_gamma) * stats.norm.ppf(1 - 1 / 3)
+        + np.euler_gamma * stats.norm.ppf(1 - 1 / (3 * math.e))
+    )
+    assert res.benchmark_sharpe == pytest.approx(sr0 * math.sqrt(252))
+    # one trial: no deflation at all
+    assert deflated_sharpe_ratio(r, trials=1, trial_sharpes=[0.735]).dsr == pytest.approx(
+        res.psr
+    )
+
+
+def test_effective_trials_and_mean_correlation() -> None:
+    rng = np.random.default_rng(3)
+    common = rng.normal(0, 0.01, (500, 1))
+    m = common + rng.normal(0, 0.01, (500, 4))  # pairwise correlation about 0.5
+    rho = mean_pairwise_correlation(m)
+    c = np.corrcoef(m, rowvar=False)
+    assert rho == pytest.approx(c[np.triu_indices(4, 1)].mean())
+    assert 0.35 < rho < 0.65
+    assert effective_trials(4, rho) == pytest.approx(rho + (1 - rho) * 4)
+    assert effective_trials(4, 1.0) == 1.0 and effective_trials(4, 0.0) == 4.0
+    assert effective_trials(4, -0.3) == 4.0  # clipped to [0, 1]
+    same = np.column_stack([common[:, 0]] * 3)
+    assert mean_pairwise_correlation(same) == pytest.approx(1.0)
+    anti = np.column_stack([common[:, 0], -common[:, 0]])
+    assert mean_pairwise_correlation(anti) == 0.0
+    assert mean_pairwise_correlation(common) == 0.0  # one column: independent by default
+    # fractional N: SR0 floored at 0 when the formula turns negative (N close to 1)
+    assert expected_max_sharpe(1.1, 1.0) == 0.0
+    assert 0 < expected_max_sharpe(2.5, 1.0) < expected_max_sharpe(3, 1.0)
+    r = _returns_with_sharpe(0.735)
+    ts = [0.735, 0.1, 0.1]
+    eff = deflated_sharpe_ratio(r, trials=effective_trials(3, 0.5), trial_sharpes=ts)
+    raw = deflated_sharpe_ratio(r, trials=3, trial_sharpes=ts)
+    assert raw.dsr < eff.dsr < raw.psr and eff.trials == pytest.approx(2.0)
 
 
 # --------------------------------------------------------------------------- bootstrap

@@ -139,8 +139,8 @@ def _zero_checks(dm_p: float | None, net_pnl: float | None, alpha: float) -> lis
     return [dm, pnl]
 
 
-def _dsr_check(dsr: float | None, trials: int, min_dsr: float) -> Check:
-    tr = f"{trials} trial" + ("s" if trials != 1 else "")
+def _dsr_check(dsr: float | None, trials: float, min_dsr: float) -> Check:
+    tr = f"{trials:.4g} trial" + ("s" if trials != 1 else "")
     if not _ok(dsr):
         return Check("deflated_sharpe", False, f"DSR could not be computed ({tr})")
     word = "≥" if dsr >= min_dsr else "<"
@@ -187,7 +187,7 @@ def decide(
     net_pnl: float | None,
     dm_p_vs_zero: float | None,
     dsr: float | None,
-    trials: int,
+    trials: float,
     spa_p: float | None,
     spa_models: int | None = None,
     hit_rate: float | None = None,
