@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
+from lstm_madness.evaluation.backtest import sharpe_ratio
 from lstm_madness.evaluation.significance import (
     deflated_sharpe_ratio,
     effective_trials,
@@ -21,6 +22,7 @@ from lstm_madness.evaluation.significance import (
     sharpe_ci,
     sharpe_tstat,
     spa_test,
+    stationary_bootstrap_indices,
 )
 
 # --------------------------------------------------------------------------- Sharpe, PSR, DSR
@@ -153,6 +155,19 @@ def test_sharpe_ci_width_matches_asymptotics() -> None:
     assert ci.high - ci.low == pytest.approx(2 * 1.96 * se, rel=0.25)
     again = sharpe_ci(r, reps=400, seed=1)
     assert (again.low, again.high) == (ci.low, ci.high)
+
+
+def test_stationary_bootstrap_indices() -> None:
+    idx = stationary_bootstrap_indices(500, 10.0, 400, seed=1)
+    assert idx.shape == (400, 500) and idx.min() >= 0 and idx.max() < 500
+    starts = np.diff(idx, axis=1) != 1  # a new block (or a wrap) starts here
+    assert (starts.sum() + 400) / idx.size == pytest.approx(1 / 10, rel=0.05)
+    np.testing.assert_array_equal(idx, stationary_bootstrap_indices(500, 10.0, 400, seed=1))
+    assert np.bincount(idx.ravel(), minlength=500).min() > 0.8 * 400  # every day is drawn
+    r = np.random.default_rng(5).normal(0.0005, 0.01, 300)
+    assert sharpe_ci(r, reps=50, risk_free=0.02).estimate == pytest.approx(
+        sharpe_ratio(r, 0.02), rel=1e-12
+    )
 
 
 def test_excess_return_ci() -> None:

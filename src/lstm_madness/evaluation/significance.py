@@ -28,11 +28,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from arch.bootstrap import SPA, StationaryBootstrap, optimal_block_length
+from arch.bootstrap import SPA, optimal_block_length
 from scipy import special, stats
 
 from lstm_madness.errors import DataError
-from lstm_madness.evaluation.backtest import PERIODS_PER_YEAR, daily_risk_free, sharpe_ratio
+from lstm_madness.evaluation.backtest import PERIODS_PER_YEAR, daily_risk_free
 
 EULER_GAMMA = float(np.euler_gamma)
 
@@ -55,6 +55,7 @@ __all__ = [
     "sharpe_ci",
     "sharpe_tstat",
     "spa_test",
+    "stationary_bootstrap_indices",
 ]
 
 
@@ -323,13 +324,47 @@ class ConfidenceInterval:
         )
 
 
+def stationary_bootstrap_indices(
+    n: int, block: float, reps: int, seed: int | None = 0
+) -> np.ndarray:
+    """Row indices of ``reps`` stationary-bootstrap resamples of ``n`` days, shape (reps, n).
+
+    Politis & Romano (1994) [5]_: day ``t`` of a resample starts a new block at a uniformly
+    drawn day with probability ``1 / block`` (always at ``t = 0``), else it takes the day
+    after the previous one, wrapping around the end; block lengths are geometric with mean
+    ``block``. All resamples are drawn at once (no loop over replications).
+    """
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, n, size=(reps, n))
+    jump = rng.random((reps, n)) < 1.0 / max(float(block), 1.0)
+    jump[:, 0] = True
+    t = np.arange(n)
+    last = np.maximum.accumulate(np.where(jump, t, 0), axis=1)
+    return (np.take_along_axis(starts, last, axis=1) + (t - last)) % n
+
+
 def _bootstrap_ci(
     x: np.ndarray, func, *, reps: int, block: float | None, level: float, seed: int | None
 ) -> ConfidenceInterval:
+    """Percentile CI of ``func`` (a statistic of the rows of a (reps, n) array)."""
     b = block_length(x) if block is None else float(block)
-    bs = StationaryBootstrap(b, x, seed=seed)
-    ci = bs.conf_int(func, reps=reps, method="percentile", size=level)
-    return ConfidenceInterval(float(func(x)[0]), float(ci[0, 0]), float(ci[1, 0]), level, b, reps)
+    samples = x[stationary_bootstrap_indices(x.size, b, reps, seed)]
+    values = func(samples)
+    values = values[np.isfinite(values)]
+    alpha = (1.0 - level) / 2.0
+    low, high = (
+        np.percentile(values, [100 * alpha, 100 * (1 - alpha)]) if values.size else (np.nan,) * 2
+    )
+    return ConfidenceInterval(float(func(x[None, :])[0]), float(low), float(high), level, b, reps)
+
+
+def _sharpe_rows(x: np.ndarray, risk_free: float, periods: int = PERIODS_PER_YEAR) -> np.ndarray:
+    """Annualized Sharpe ratio of each row, as :func:`.backtest.sharpe_ratio` of one series."""
+    ex = x - daily_risk_free(risk_free, periods)
+    mean, sd = ex.mean(axis=1), ex.std(axis=1, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(sd > 1e-14, mean / sd, np.where(np.abs(mean) <= 1e-14, 0.0, np.nan))
+    return math.sqrt(periods) * ratio
 
 
 def sharpe_ci(
@@ -347,12 +382,7 @@ def sharpe_ci(
     """
     r = _returns(returns)
     return _bootstrap_ci(
-        r,
-        lambda x: np.array([sharpe_ratio(x, risk_free)]),
-        reps=reps,
-        block=block,
-        level=level,
-        seed=seed,
+        r, lambda x: _sharpe_rows(x, risk_free), reps=reps, block=block, level=level, seed=seed
     )
 
 
@@ -373,7 +403,7 @@ def excess_return_ci(
     """
     d = _returns(returns) - _returns(benchmark_returns, "benchmark_returns")
     return _bootstrap_ci(
-        d, lambda x: np.array([periods * x.mean()]), reps=reps, block=block, level=level, seed=seed
+        d, lambda x: periods * x.mean(axis=1), reps=reps, block=block, level=level, seed=seed
     )
 
 
