@@ -186,6 +186,14 @@ def test_sweep_grid_seeds_and_show(sqlite_url, config, _write):
     assert shown.exit_code == 0, shown.output
     assert "after counting 4 trials" in shown.output
     assert "net Sharpe across seeds" in shown.output
+    # sweep show, runs show and compare judge against the same ledger: identical numbers
+    as_json = runner.invoke(
+        app, ["sweep", "show", str(sweep["sweep_id"]), "--db", sqlite_url, "--json"]
+    )
+    best = json.loads(as_json.stdout)["best"]
+    alone = runner.invoke(app, ["runs", "show", str(best["run_id"]), "--db", sqlite_url, "--json"])
+    assert json.loads(alone.stdout) == best
+    assert json.loads(as_json.stdout)["pbo"]["n_strategies"] == 4
 
 
 @pytest.mark.slow
