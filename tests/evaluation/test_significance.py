@@ -58,8 +58,9 @@ def test_psr_normal_case_is_lo_2002() -> None:
 
 def test_expected_max_sharpe_approximates_the_max_of_normals() -> None:
     for n in (10, 100, 1000):
-        exact = integrate.quad(lambda x, n=n: x * n * stats.norm.pdf(x)
-                               * stats.norm.cdf(x) ** (n - 1), -10, 10)[0]
+        exact = integrate.quad(
+            lambda x, n=n: x * n * stats.norm.pdf(x) * stats.norm.cdf(x) ** (n - 1), -10, 10
+        )[0]
         assert expected_max_sharpe(n, 1.0) == pytest.approx(exact, rel=0.03)  # an approximation
     assert expected_max_sharpe(1, 1.0) == 0.0
     assert expected_max_sharpe(50, 4.0) == pytest.approx(2 * expected_max_sharpe(50, 1.0))
@@ -69,16 +70,21 @@ def test_deflated_sharpe_from_returns() -> None:
     r = np.random.default_rng(1).normal(0.0008, 0.01, 1000)
     one = deflated_sharpe_ratio(r, trials=1)
     sr_d = r.mean() / r.std(ddof=1)
-    psr = probabilistic_sharpe_ratio(sr_d, 1000, skew=stats.skew(r),
-                                     kurtosis=stats.kurtosis(r, fisher=False))
+    psr = probabilistic_sharpe_ratio(
+        sr_d, 1000, skew=stats.skew(r), kurtosis=stats.kurtosis(r, fisher=False)
+    )
     assert one.dsr == pytest.approx(psr) and one.psr == pytest.approx(psr)
     assert one.variance_source == "single_trial" and one.benchmark_sharpe == 0
     ts = np.array([0.2, 0.9, -0.4, 1.3, 0.1])
     many = deflated_sharpe_ratio(r, trials=40, trial_sharpes=ts)
     assert many.variance_source == "trial_sharpes"
     assert many.benchmark_sharpe == pytest.approx(
-        ts.std(ddof=1) * ((1 - np.euler_gamma) * stats.norm.ppf(1 - 1 / 40)
-                          + np.euler_gamma * stats.norm.ppf(1 - 1 / (40 * math.e))))
+        ts.std(ddof=1)
+        * (
+            (1 - np.euler_gamma) * stats.norm.ppf(1 - 1 / 40)
+            + np.euler_gamma * stats.norm.ppf(1 - 1 / (40 * math.e))
+        )
+    )
     assert many.dsr < one.dsr
     null = deflated_sharpe_ratio(r, trials=40)
     assert null.variance_source == "null"
@@ -113,9 +119,7 @@ def test_dsr_reproducer_counts_the_judged_run_in_its_variance() -> None:
     )
     assert res.benchmark_sharpe == pytest.approx(sr0 * math.sqrt(252))
     # one trial: no deflation at all
-    assert deflated_sharpe_ratio(r, trials=1, trial_sharpes=[0.735]).dsr == pytest.approx(
-        res.psr
-    )
+    assert deflated_sharpe_ratio(r, trials=1, trial_sharpes=[0.735]).dsr == pytest.approx(res.psr)
 
 
 def test_effective_trials_and_mean_correlation() -> None:
@@ -203,7 +207,7 @@ def test_spa_detects_a_real_edge_and_not_noise() -> None:
 def _pbo_reference(m: np.ndarray, s: int) -> tuple[float, list[float]]:
     """CSCV written out with a loop over the combinations."""
     t = m.shape[0] - m.shape[0] % s
-    blocks = np.array_split(m[m.shape[0] - t:], s)
+    blocks = np.array_split(m[m.shape[0] - t :], s)
     logits = []
     for combo in itertools.combinations(range(s), s // 2):
         is_ = np.vstack([blocks[i] for i in combo])
@@ -227,9 +231,12 @@ def test_pbo_matches_a_reference_loop() -> None:
 
 
 def test_pbo_noise_is_near_one_half() -> None:
-    values = [probability_of_backtest_overfitting(
-        np.random.default_rng(seed).normal(0, 0.01, (480, 8)), n_blocks=8).pbo
-        for seed in range(30)]
+    values = [
+        probability_of_backtest_overfitting(
+            np.random.default_rng(seed).normal(0, 0.01, (480, 8)), n_blocks=8
+        ).pbo
+        for seed in range(30)
+    ]
     assert 0.35 < np.mean(values) < 0.65
 
 
@@ -245,7 +252,8 @@ def test_pbo_needs_strategies_and_length() -> None:
     short = probability_of_backtest_overfitting(np.zeros((60, 5)))
     assert math.isnan(short.pbo) and "60" in short.reason
     sampled = probability_of_backtest_overfitting(
-        np.random.default_rng(0).normal(size=(2000, 3)), n_blocks=20, max_combinations=500)
+        np.random.default_rng(0).normal(size=(2000, 3)), n_blocks=20, max_combinations=500
+    )
     assert sampled.n_combinations == 500 and 0 <= sampled.pbo <= 1
 
 

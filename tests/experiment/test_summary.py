@@ -264,3 +264,18 @@ def test_export_has_positions_and_returns_of_the_backtest(engine):
     assert summary["backtest"]["sharpe_net"] == pytest.approx(
         net.mean() / net.std(ddof=1) * math.sqrt(252)
     )
+
+
+def test_run_result_object(engine, tmp_path):
+    run_id = _store(engine, _preds(5))
+    result = load_run(engine, run_id)
+    assert result.run_id == run_id and result.primary == "lstm"
+    assert result.verdict.tradeable == result.to_json()["verdict"]["tradeable"]
+    assert result.metrics["lstm"]["n"] == N_DAYS
+    assert result.backtest["sharpe_net"] == result.to_json()["backtest"]["sharpe_net"]
+    assert result.significance["trials"] == 1 and result.trial_ids == (run_id,)
+    pd.testing.assert_frame_equal(result.predictions, prediction_table(engine, run_id))
+    text = result.summary()
+    assert text.startswith(f"run {run_id} succeeded") and "verdict: NOT TRADEABLE" in text
+    path = result.report(tmp_path / "report")
+    assert path.is_file() and "NOT TRADEABLE" in path.read_text()
