@@ -1,4 +1,4 @@
-"""Run the benchmarks: ``python -m bench [ingest] [training] [study] [sweep]`` (default: all).
+"""Run the benchmarks: ``python -m bench [NAME ...]`` (default: all of ``ALL``).
 
 Each benchmark prints a table and writes its figures as JSON under ``bench/results/``.
 Benchmarks measure; they never assert a time.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ("ingest", "training", "study", "sweep")
+ALL = ("ingest", "training", "study", "sweep", "ledger")
 
 
 def main(argv: list[str]) -> None:

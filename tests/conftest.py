@@ -195,3 +195,13 @@ def synthetic_universe(
 def make_universe():
     """Factory of :func:`synthetic_universe` (tests import no helper modules)."""
     return synthetic_universe
+@pytest.fixture(autouse=True, scope="session")
+def _trial_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Trial-set evidence is cached under a throw-away folder, never the user's cache."""
+    previous = os.environ.get("MADNESS_CACHE_DIR")
+    os.environ["MADNESS_CACHE_DIR"] = str(tmp_path_factory.mktemp("madness-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("MADNESS_CACHE_DIR", None)
+    else:
+        os.environ["MADNESS_CACHE_DIR"] = previous

@@ -37,6 +37,7 @@ from lstm_madness.experiment import registry
 from lstm_madness.experiment.config import ExperimentConfig, apply_overrides, from_dict
 from lstm_madness.experiment.config import parse_assignment as _parse
 from lstm_madness.experiment.plan import shape_chunks
+from lstm_madness.jsonable import jsonable
 
 
 @dataclass(frozen=True)
@@ -407,39 +408,54 @@ def _optuna(
     return run_ids
 
 
-def rank_sweep(engine: sa.Engine, sweep_id: int) -> pd.DataFrame:
-    """Succeeded runs of a sweep with their key figures, best net Sharpe first."""
-    runs = registry.list_runs(engine, sweep_id=sweep_id)
+def _rank_row(run: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
+    primary = summary.get("primary_model") or registry.primary_model(run)
+    net = summary["models"].get(primary, {})
+    zero = summary["models"].get("baseline:zero", {})
+    backtest = summary.get("backtest") or {}
+    return {
+        "run_id": int(run["id"]),
+        "name": run["name"],
+        "seed": run["seed"],
+        "family": run["family_hash"][:8],
+        "val_loss": (
+            (summary.get("timings") or {})
+            .get("models", {})
+            .get(run["config"]["model"]["kind"], {})
+            .get("val_loss")
+        ),
+        "mse": net.get("mse"),
+        "mse_zero": zero.get("mse"),
+        "r2_oos": net.get("r2_oos"),
+        "hit_rate": net.get("hit_rate"),
+        "sharpe_net": backtest.get("sharpe_net"),
+        "buy_hold_sharpe": backtest.get("buy_hold_sharpe"),
+        "dsr": (summary.get("significance") or {}).get("dsr"),
+        "trials": (summary.get("significance") or {}).get("trials"),
+        "tradeable": (summary.get("verdict") or {}).get("tradeable"),
+    }
+
+
+def rank_sweep(
+    engine: sa.Engine, sweep_id: int, evaluations: Mapping[int, Any] | None = None
+) -> pd.DataFrame:
+    """Succeeded runs of a sweep with their key figures, best net Sharpe first.
+
+    With ``evaluations`` (:func:`~lstm_madness.experiment.summary.evaluate_runs` of the
+    sweep's runs) the figures are those of the ledger now; without, those each run stored
+    when it finished (cheap: the validation loss an Optuna search needs is there).
+    """
     rows = []
-    for run_id in runs["id"]:
-        run = registry.get_run(engine, int(run_id))
-        s = run["summary"]
-        if run["status"] != "succeeded" or not s:
+    for run in registry.sweep_runs(engine, sweep_id):
+        if run["status"] != "succeeded":
             continue
-        lstm = s["models"].get(registry.primary_model(run), {})
-        zero = s["models"].get("baseline:zero", {})
-        rows.append(
-            {
-                "run_id": int(run_id),
-                "name": run["name"],
-                "seed": run["seed"],
-                "family": run["family_hash"][:8],
-                "val_loss": (
-                    s.get("timings", {})
-                    .get("models", {})
-                    .get(run["config"]["model"]["kind"], {})
-                    .get("val_loss")
-                ),
-                "mse": lstm.get("mse"),
-                "mse_zero": zero.get("mse"),
-                "r2_oos": lstm.get("r2_oos"),
-                "hit_rate": lstm.get("hit_rate"),
-                "sharpe_net": (s.get("backtest") or {}).get("sharpe_net"),
-                "buy_hold_sharpe": (s.get("backtest") or {}).get("buy_hold_sharpe"),
-                "dsr": (s.get("significance") or {}).get("dsr"),
-                "tradeable": (s.get("verdict") or {}).get("tradeable"),
-            }
+        summary = (
+            evaluations[int(run["id"])].summary
+            if evaluations is not None and int(run["id"]) in evaluations
+            else run["summary"]
         )
+        if summary:
+            rows.append(_rank_row(run, summary))
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
@@ -449,50 +465,41 @@ def rank_sweep(engine: sa.Engine, sweep_id: int) -> pd.DataFrame:
 
 
 def sweep_significance(engine: sa.Engine, sweep_id: int) -> dict[str, Any]:
-    """Significance of the sweep's best run (by net Sharpe) after counting every run of the
-    sweep and every other run with the same target and test period; PBO across the sweep;
-    the spread of net Sharpe across seeds of each configuration."""
-    from lstm_madness.evaluation.significance import probability_of_backtest_overfitting
-    from lstm_madness.experiment.summary import strategy_returns_matrix, summarize_run
+    """The sweep judged against the ledger now: its succeeded runs evaluated in one pass
+    and ranked by net Sharpe; the best one's summary (counting its whole trial set: every
+    run on the same target and test period); PBO over that trial set; the spread of net
+    Sharpe across seeds of each configuration."""
+    from lstm_madness.experiment.summary import evaluate_runs
 
-    ranked = rank_sweep(engine, sweep_id)
-    if ranked.empty:
+    ids = [
+        int(r["id"]) for r in registry.sweep_runs(engine, sweep_id) if r["status"] == "succeeded"
+    ]
+    if not ids:
         raise RunError(f"sweep {sweep_id} has no succeeded runs")
+    evaluations = evaluate_runs(engine, ids)
+    ranked = rank_sweep(engine, sweep_id, evaluations)
     best_id = int(ranked.iloc[0]["run_id"])
-    best = registry.get_run(engine, best_id)
-    peers = registry.peer_runs(
-        engine, target=best["target"], test_start=best["test_start"], test_end=best["test_end"]
-    )
-    summary = summarize_run(engine, best_id, trials=len(peers))
-    matrix = strategy_returns_matrix(engine, [int(i) for i in ranked["run_id"]])
-    pbo = probability_of_backtest_overfitting(matrix.to_numpy())
+    summary = evaluations[best_id].summary
+    sig = summary["significance"]
     spread = ranked.groupby("family")["sharpe_net"].describe()[
         ["count", "min", "50%", "max", "mean", "std"]
     ]
     return {
         "best_run_id": best_id,
-        "trials": len(peers),
+        "trials": sig["trials"],
         "summary": summary,
-        "pbo": _jsonable(pbo.to_dict()),
+        "ranked": ranked,
+        "pbo": {
+            "pbo": sig.get("pbo"),
+            "reason": sig.get("pbo_reason"),
+            "n_strategies": sig.get("pbo_strategies"),
+        },
         "seed_spread": spread.reset_index(),
     }
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, float) and value != value:
-        return None
-    if hasattr(value, "item"):
-        return value.item()
-    return value
+    return jsonable(value)
 
 
-def sweep_exists(engine: sa.Engine, sweep_id: int) -> bool:
-    with engine.connect() as conn:
-        return (
-            conn.execute(
-                sa.select(schema.sweeps.c.id).where(schema.sweeps.c.id == sweep_id)
-            ).first()
-            is not None
-        )
+sweep_exists = registry.sweep_exists

@@ -9,16 +9,20 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
+from lstm_madness.evaluation.backtest import sharpe_ratio
 from lstm_madness.evaluation.significance import (
     deflated_sharpe_ratio,
+    effective_trials,
     excess_return_ci,
     expected_max_sharpe,
+    mean_pairwise_correlation,
     probabilistic_sharpe_ratio,
     probability_of_backtest_overfitting,
     seed_spread,
     sharpe_ci,
     sharpe_tstat,
     spa_test,
+    stationary_bootstrap_indices,
 )
 
 # --------------------------------------------------------------------------- Sharpe, PSR, DSR
@@ -54,8 +58,9 @@ def test_psr_normal_case_is_lo_2002() -> None:
 
 def test_expected_max_sharpe_approximates_the_max_of_normals() -> None:
     for n in (10, 100, 1000):
-        exact = integrate.quad(lambda x, n=n: x * n * stats.norm.pdf(x)
-                               * stats.norm.cdf(x) ** (n - 1), -10, 10)[0]
+        exact = integrate.quad(
+            lambda x, n=n: x * n * stats.norm.pdf(x) * stats.norm.cdf(x) ** (n - 1), -10, 10
+        )[0]
         assert expected_max_sharpe(n, 1.0) == pytest.approx(exact, rel=0.03)  # an approximation
     assert expected_max_sharpe(1, 1.0) == 0.0
     assert expected_max_sharpe(50, 4.0) == pytest.approx(2 * expected_max_sharpe(50, 1.0))
@@ -65,16 +70,21 @@ def test_deflated_sharpe_from_returns() -> None:
     r = np.random.default_rng(1).normal(0.0008, 0.01, 1000)
     one = deflated_sharpe_ratio(r, trials=1)
     sr_d = r.mean() / r.std(ddof=1)
-    psr = probabilistic_sharpe_ratio(sr_d, 1000, skew=stats.skew(r),
-                                     kurtosis=stats.kurtosis(r, fisher=False))
+    psr = probabilistic_sharpe_ratio(
+        sr_d, 1000, skew=stats.skew(r), kurtosis=stats.kurtosis(r, fisher=False)
+    )
     assert one.dsr == pytest.approx(psr) and one.psr == pytest.approx(psr)
     assert one.variance_source == "single_trial" and one.benchmark_sharpe == 0
     ts = np.array([0.2, 0.9, -0.4, 1.3, 0.1])
     many = deflated_sharpe_ratio(r, trials=40, trial_sharpes=ts)
     assert many.variance_source == "trial_sharpes"
     assert many.benchmark_sharpe == pytest.approx(
-        ts.std(ddof=1) * ((1 - np.euler_gamma) * stats.norm.ppf(1 - 1 / 40)
-                          + np.euler_gamma * stats.norm.ppf(1 - 1 / (40 * math.e))))
+        ts.std(ddof=1)
+        * (
+            (1 - np.euler_gamma) * stats.norm.ppf(1 - 1 / 40)
+            + np.euler_gamma * stats.norm.ppf(1 - 1 / (40 * math.e))
+        )
+    )
     assert many.dsr < one.dsr
     null = deflated_sharpe_ratio(r, trials=40)
     assert null.variance_source == "null"
@@ -82,6 +92,60 @@ def test_deflated_sharpe_from_returns() -> None:
     floored = deflated_sharpe_ratio(r, trials=40, trial_sharpes=[0.5, 0.51], floor_at_null=True)
     assert floored.variance_source == "trial_sharpes+null_floor"
     assert floored.dsr == pytest.approx(null.dsr)
+
+
+def _returns_with_sharpe(sharpe: float, n: int = 1000) -> np.ndarray:
+    """Daily returns with exactly this annualized Sharpe, zero skew and near-normal kurtosis."""
+    z = stats.norm.ppf((np.arange(n) + 0.5) / n)
+    z = (z - z.mean()) / z.std(ddof=1)
+    return 0.01 * z + 0.01 * sharpe / math.sqrt(252)
+
+
+def test_dsr_reproducer_counts_the_judged_run_in_its_variance() -> None:
+    """Issue 8: Sharpe 0.735 over 1,000 days, two other trials at 0.1. V over all three
+    trials' Sharpe ratios gives DSR 0.7996 (the paper's formula); V over the other two
+    alone is 0, which removed the deflation (DSR = PSR = 0.9282)."""
+    r = _returns_with_sharpe(0.735)
+    res = deflated_sharpe_ratio(r, trials=3, trial_sharpes=[0.735, 0.1, 0.1])
+    assert res.sharpe == pytest.approx(0.735)
+    assert res.dsr == pytest.approx(0.7996, abs=1e-4)
+    assert res.psr == pytest.approx(0.9282, abs=1e-4)
+    # sharpe_variance is V in annualized units: the variance of annualized Sharpe ratios
+    assert res.sharpe_variance == pytest.approx(np.var([0.735, 0.1, 0.1], ddof=1))
+    daily = np.array([0.735, 0.1, 0.1]) / math.sqrt(252)
+    sr0 = np.sqrt(np.var(daily, ddof=1)) * (
+        (1 - np.euler_gamma) * stats.norm.ppf(1 - 1 / 3)
+        + np.euler_gamma * stats.norm.ppf(1 - 1 / (3 * math.e))
+    )
+    assert res.benchmark_sharpe == pytest.approx(sr0 * math.sqrt(252))
+    # one trial: no deflation at all
+    assert deflated_sharpe_ratio(r, trials=1, trial_sharpes=[0.735]).dsr == pytest.approx(res.psr)
+
+
+def test_effective_trials_and_mean_correlation() -> None:
+    rng = np.random.default_rng(3)
+    common = rng.normal(0, 0.01, (500, 1))
+    m = common + rng.normal(0, 0.01, (500, 4))  # pairwise correlation about 0.5
+    rho = mean_pairwise_correlation(m)
+    c = np.corrcoef(m, rowvar=False)
+    assert rho == pytest.approx(c[np.triu_indices(4, 1)].mean())
+    assert 0.35 < rho < 0.65
+    assert effective_trials(4, rho) == pytest.approx(rho + (1 - rho) * 4)
+    assert effective_trials(4, 1.0) == 1.0 and effective_trials(4, 0.0) == 4.0
+    assert effective_trials(4, -0.3) == 4.0  # clipped to [0, 1]
+    same = np.column_stack([common[:, 0]] * 3)
+    assert mean_pairwise_correlation(same) == pytest.approx(1.0)
+    anti = np.column_stack([common[:, 0], -common[:, 0]])
+    assert mean_pairwise_correlation(anti) == 0.0
+    assert mean_pairwise_correlation(common) == 0.0  # one column: independent by default
+    # fractional N: SR0 floored at 0 when the formula turns negative (N close to 1)
+    assert expected_max_sharpe(1.1, 1.0) == 0.0
+    assert 0 < expected_max_sharpe(2.5, 1.0) < expected_max_sharpe(3, 1.0)
+    r = _returns_with_sharpe(0.735)
+    ts = [0.735, 0.1, 0.1]
+    eff = deflated_sharpe_ratio(r, trials=effective_trials(3, 0.5), trial_sharpes=ts)
+    raw = deflated_sharpe_ratio(r, trials=3, trial_sharpes=ts)
+    assert raw.dsr < eff.dsr < raw.psr and eff.trials == pytest.approx(2.0)
 
 
 # --------------------------------------------------------------------------- bootstrap
@@ -95,6 +159,19 @@ def test_sharpe_ci_width_matches_asymptotics() -> None:
     assert ci.high - ci.low == pytest.approx(2 * 1.96 * se, rel=0.25)
     again = sharpe_ci(r, reps=400, seed=1)
     assert (again.low, again.high) == (ci.low, ci.high)
+
+
+def test_stationary_bootstrap_indices() -> None:
+    idx = stationary_bootstrap_indices(500, 10.0, 400, seed=1)
+    assert idx.shape == (400, 500) and idx.min() >= 0 and idx.max() < 500
+    starts = np.diff(idx, axis=1) != 1  # a new block (or a wrap) starts here
+    assert (starts.sum() + 400) / idx.size == pytest.approx(1 / 10, rel=0.05)
+    np.testing.assert_array_equal(idx, stationary_bootstrap_indices(500, 10.0, 400, seed=1))
+    assert np.bincount(idx.ravel(), minlength=500).min() > 0.8 * 400  # every day is drawn
+    r = np.random.default_rng(5).normal(0.0005, 0.01, 300)
+    assert sharpe_ci(r, reps=50, risk_free=0.02).estimate == pytest.approx(
+        sharpe_ratio(r, 0.02), rel=1e-12
+    )
 
 
 def test_excess_return_ci() -> None:
@@ -130,7 +207,7 @@ def test_spa_detects_a_real_edge_and_not_noise() -> None:
 def _pbo_reference(m: np.ndarray, s: int) -> tuple[float, list[float]]:
     """CSCV written out with a loop over the combinations."""
     t = m.shape[0] - m.shape[0] % s
-    blocks = np.array_split(m[m.shape[0] - t:], s)
+    blocks = np.array_split(m[m.shape[0] - t :], s)
     logits = []
     for combo in itertools.combinations(range(s), s // 2):
         is_ = np.vstack([blocks[i] for i in combo])
@@ -154,9 +231,12 @@ def test_pbo_matches_a_reference_loop() -> None:
 
 
 def test_pbo_noise_is_near_one_half() -> None:
-    values = [probability_of_backtest_overfitting(
-        np.random.default_rng(seed).normal(0, 0.01, (480, 8)), n_blocks=8).pbo
-        for seed in range(30)]
+    values = [
+        probability_of_backtest_overfitting(
+            np.random.default_rng(seed).normal(0, 0.01, (480, 8)), n_blocks=8
+        ).pbo
+        for seed in range(30)
+    ]
     assert 0.35 < np.mean(values) < 0.65
 
 
@@ -172,7 +252,8 @@ def test_pbo_needs_strategies_and_length() -> None:
     short = probability_of_backtest_overfitting(np.zeros((60, 5)))
     assert math.isnan(short.pbo) and "60" in short.reason
     sampled = probability_of_backtest_overfitting(
-        np.random.default_rng(0).normal(size=(2000, 3)), n_blocks=20, max_combinations=500)
+        np.random.default_rng(0).normal(size=(2000, 3)), n_blocks=20, max_combinations=500
+    )
     assert sampled.n_combinations == 500 and 0 <= sampled.pbo <= 1
 
 

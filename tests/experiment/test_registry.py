@@ -1,5 +1,3 @@
-import json
-
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -68,14 +66,45 @@ def test_lifecycle_and_bulk_predictions(engine):
     run = registry.get_run(engine, run_id)
     assert run["status"] == "succeeded" and run["summary"] == {"x": 1}
     assert run["test_start"] == pd.Timestamp("2001-07-02").date()
-    registry.delete_run(engine, run_id)
+    with engine.connect() as conn:  # finishing stores the per-model test metrics
+        assert conn.execute(sa.select(sa.func.count()).select_from(schema.metrics)).scalar() == 0
+    # a succeeded run is a trial: deleting it leaves a tombstone with its network's predictions
+    registry.save_fold(engine, run_id, 0, pd.concat([_predictions(), _predictions("x")]))
+    assert registry.delete_run(engine, run_id) == "tombstone"
+    run = registry.get_run(engine, run_id)
+    assert run["status"] == "deleted"
+    kept = registry.load_predictions(engine, run_id)
+    assert len(kept) == 5 and set(kept["model"]) == {"lstm"}
+    assert registry.delete_run(engine, run_id) == "tombstone"  # idempotent
+
+
+def test_failed_runs_are_removed_and_running_runs_refused(engine):
+    config = load_config()
+    failed, running = registry.create_run(engine, config), registry.create_run(engine, config)
+    registry.record_folds(engine, failed, _fold_table())
+    registry.save_fold(engine, failed, 0, _predictions())
+    registry.finish_run(engine, failed, "failed", error="boom")
+    assert registry.delete_run(engine, failed) == "removed"
     with pytest.raises(RunError, match="no run"):
-        registry.get_run(engine, run_id)
+        registry.get_run(engine, failed)
     with engine.connect() as conn:
         assert (
             conn.execute(sa.select(sa.func.count()).select_from(schema.predictions)).scalar_one()
             == 0
         )
+    with pytest.raises(RunError, match="running"):
+        registry.delete_run(engine, running)
+
+
+def test_finish_stores_the_test_metrics(engine):
+    run_id = registry.create_run(engine, load_config())
+    models = {"lstm": {"mse": 0.5, "n": 5, "train_s": None}, "baseline:zero": {"mse": 0.7}}
+    registry.finish_run(engine, run_id, "succeeded", summary={"models": models})
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(schema.metrics.c.model, schema.metrics.c.name, schema.metrics.c.value)
+        ).all()
+    assert sorted(rows) == [("baseline:zero", "mse", 0.7), ("lstm", "mse", 0.5), ("lstm", "n", 5.0)]
 
 
 def test_dead_process_is_marked_stale(engine):
@@ -89,14 +118,29 @@ def test_dead_process_is_marked_stale(engine):
     assert registry.get_run(engine, alive)["status"] == "running"
 
 
-def test_peer_runs_only_counts_succeeded_runs_on_the_same_period(engine):
+def test_trial_set_counts_succeeded_deleted_and_included_runs_on_the_same_period(engine):
     config = load_config()
-    ids = [registry.create_run(engine, config) for _ in range(3)]
-    for run_id in ids:
+    ids = [registry.create_run(engine, config) for _ in range(5)]
+    for run_id in ids[:4]:
         registry.record_folds(engine, run_id, _fold_table())
     registry.finish_run(engine, ids[0], "succeeded", summary={"backtest": {"sharpe_net": 0.1}})
     registry.finish_run(engine, ids[1], "failed", error="boom")
+    registry.finish_run(engine, ids[2], "succeeded", summary={})
+    registry.delete_run(engine, ids[2])  # a tombstone still counts
     start, end = pd.Timestamp("2001-07-02").date(), pd.Timestamp("2001-07-06").date()
-    peers = registry.peer_runs(engine, target="XLF", test_start=start, test_end=end)
-    assert list(peers["id"]) == [ids[0]]
-    assert json.loads(peers["summary_json"].iloc[0])["backtest"]["sharpe_net"] == 0.1
+    members, running = registry.trial_set_runs(
+        engine, target="XLF", test_start=start, test_end=end, include=[ids[3]]
+    )
+    assert [m["id"] for m in members] == [ids[0], ids[2], ids[3]]
+    assert [m["status"] for m in members] == ["succeeded", "deleted", "running"]
+    assert [r["id"] for r in running] == [ids[4]]  # no test period yet: may join
+    assert registry.pending_trials(members[2], running) == 0  # not in a sweep
+    assert "config_json" not in members[0] and "summary_json" not in members[0]
+    other = registry.trial_set_runs(engine, target="SPY", test_start=start, test_end=end)
+    assert other == ([], [])
+
+
+def test_primary_model_defaults_to_lstm():
+    assert registry.primary_model({"primary_model": None}) == "lstm"
+    assert registry.primary_model({}) == "lstm"
+    assert registry.primary_model({"primary_model": "gru"}) == "gru"

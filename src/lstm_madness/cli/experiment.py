@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -72,43 +71,10 @@ def _fmt(value: Any, spec: str = ".4g") -> str:
 
 
 def print_summary(summary: dict[str, Any]) -> None:
-    """Human-readable run summary: out-of-sample metrics per model, then the verdict."""
-    console.print(
-        f"run {summary['run_id']} [bold]{summary['status']}[/]  target "
-        f"{summary.get('target', '')}  test {summary['test_start']} → "
-        f"{summary['test_end']} ({summary['n_test']} days)"
-    )
-    table = Table(title="out-of-sample forecasts", title_justify="left")
-    for column in ("model", "MSE", "MAE", "R²_oos", "hit rate", "test days", "train s"):
-        table.add_column(
-            column, justify="left" if column == "model" else "right", no_wrap=column == "model"
-        )
-    for name, m in summary["models"].items():
-        hit = m.get("hit_rate")
-        table.add_row(
-            name,
-            _fmt(m.get("mse"), ".3e"),
-            _fmt(m.get("mae"), ".3e"),
-            _fmt(m.get("r2_oos"), ".4f"),
-            _fmt(hit * 100 if hit is not None else None, ".1f") + "%",
-            _fmt(m.get("n")),
-            _fmt(m.get("train_s"), ".2f"),
-        )
-    console.print(table)
-    backtest = summary.get("backtest")
-    if backtest:
-        console.print(
-            f"net Sharpe {_fmt(backtest.get('sharpe_net'), '.2f')} (gross "
-            f"{_fmt(backtest.get('sharpe_gross'), '.2f')}) vs buy-and-hold "
-            f"{_fmt(backtest.get('buy_hold_sharpe'), '.2f')} at "
-            f"{_fmt(backtest.get('cost_bps'))} bps per unit turnover"
-        )
-    verdict = summary.get("verdict")
-    if verdict:
-        word = "[bold green]TRADEABLE[/]" if verdict["tradeable"] else "[bold red]NOT TRADEABLE[/]"
-        console.print(f"verdict: {word}")
-        for reason in verdict.get("reasons", []):
-            console.print(f"  • {escape(reason)}", highlight=False, soft_wrap=True)
+    """Human-readable run summary (:func:`~lstm_madness.experiment.results.format_summary`)."""
+    from lstm_madness.experiment.results import format_summary
+
+    console.print(format_summary(summary), markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("run")
@@ -209,31 +175,37 @@ def runs_list(
 def runs_show(
     run_id: Annotated[int, typer.Argument(metavar="RUN_ID")],
     db: DbOption = None,
+    trials: Annotated[
+        int | None,
+        typer.Option("--trials", help="Number of configurations tried (overrides the count)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """A run's out-of-sample metrics, backtest and verdict (same JSON as ``run --json``)."""
+    """A run's out-of-sample metrics, backtest and verdict against the registry as it is
+    now (same JSON as ``run --json``; ``at_finish`` says what the run saw when it finished).
+    Reads only."""
     from lstm_madness.data.store import init_db
     from lstm_madness.experiment import registry
+    from lstm_madness.experiment.summary import evaluate_runs
 
     engine = make_engine(db)
     init_db(engine)
     registry.mark_stale_runs(engine)
     run = registry.get_run(engine, run_id)
-    summary = run["summary"]
-    if summary is None:
-        message = (
-            f"run {run_id} is {run['status']}"
-            + (f": {run['error']}" if run["error"] else "")
-            + "; no summary stored"
-        )
+    if run["status"] != "succeeded":
+        reason = {
+            "deleted": "deleted (a tombstone: its test predictions still count as a trial)",
+            "running": "still running",
+        }.get(run["status"], run["status"])
+        message = f"run {run_id} is {reason}" + (f": {run['error']}" if run["error"] else "")
         if as_json:
             typer.echo(
                 json.dumps({"run_id": run_id, "status": run["status"], "error": run["error"]})
             )
             return
-        console.print(escape(message), highlight=False)
-        raise typer.Exit(1 if run["status"] == "failed" else 0)
-    summary = {**summary, "status": run["status"]}
+        console.print(message + "; no summary", highlight=False, markup=False)
+        raise typer.Exit(0 if run["status"] in ("running", "queued") else 1)
+    summary = evaluate_runs(engine, [run_id], trials=trials)[run_id].summary
     if as_json:
         typer.echo(json.dumps(summary, default=str))
     else:
@@ -244,8 +216,42 @@ def runs_show(
 def runs_delete(
     run_id: Annotated[int, typer.Argument(metavar="RUN_ID")], db: DbOption = None
 ) -> None:
-    """Delete a run with its folds, predictions and metrics."""
+    """Delete a run. A succeeded run stays as a tombstone (status ``deleted``) with its
+    network's test predictions, so it still counts as a trial; a failed run is removed."""
     from lstm_madness.experiment import registry
 
-    registry.delete_run(make_engine(db), run_id)
-    console.print(f"deleted run {run_id}")
+    done = registry.delete_run(make_engine(db), run_id)
+    if done == "tombstone":
+        console.print(f"deleted run {run_id} (kept as a tombstone: it still counts as a trial)")
+    else:
+        console.print(f"deleted run {run_id}")
+
+
+@runs_app.command("predictions")
+def runs_predictions(
+    run_id: Annotated[int, typer.Argument(metavar="RUN_ID")],
+    db: DbOption = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Only this model (e.g. lstm, baseline:zero).")
+    ] = None,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print every row as CSV.")] = False,
+) -> None:
+    """A run's test predictions with positions and daily gross and net returns under its
+    [backtest] rule and costs. --csv prints all rows (date,symbol,fold,model,y_true,y_pred,
+    realized,position,gross_return,net_return); without it, the first and last rows and
+    the count."""
+    import pandas as pd
+
+    from lstm_madness.experiment.summary import prediction_table
+
+    table = prediction_table(make_engine(db), run_id, model)
+    if as_csv:
+        typer.echo(table.to_csv(index=False, lineterminator="\n"), nl=False)
+        return
+    shown = table if len(table) <= 10 else pd.concat([table.head(5), table.tail(5)])
+    out = Table(title=f"run {run_id}: {len(table)} rows (--csv for all)", title_justify="left")
+    for column in table.columns:
+        out.add_column(column, justify="left" if column in ("date", "symbol", "model") else "right")
+    for row in shown.itertuples(index=False):
+        out.add_row(*[_fmt(v, ".6g") for v in row])
+    console.print(out)

@@ -33,18 +33,20 @@ def compare(
     run_ids: Annotated[list[int], typer.Argument(metavar="RUN_ID RUN_ID...")],
     db: DbOption = None,
 ) -> None:
-    """Side-by-side table of runs: forecasts, backtest, significance, verdict."""
+    """Side-by-side table of runs: forecasts, backtest, significance, verdict, evaluated
+    against the registry as it is now (as ``runs show``)."""
     from lstm_madness.errors import RunError
     from lstm_madness.experiment import registry
+    from lstm_madness.experiment.summary import evaluate_runs
     from lstm_madness.report import compare_table
 
     engine = make_engine(db)
-    summaries = []
+    runs = registry.get_runs(engine, run_ids)
     for run_id in run_ids:
-        run = registry.get_run(engine, run_id)
-        if run["summary"] is None:
-            raise RunError(f"run {run_id} is {run['status']} and has no summary")
-        summaries.append({**run["summary"], "id": run_id, "name": run["name"]})
+        if runs[run_id]["status"] != "succeeded":
+            raise RunError(f"run {run_id} is {runs[run_id]['status']} and has no summary")
+    evaluations = evaluate_runs(engine, run_ids)
+    summaries = [{**evaluations[i].summary, "id": i, "name": runs[i]["name"]} for i in run_ids]
     frame = compare_table(summaries)
     table = Table()
     table.add_column("")

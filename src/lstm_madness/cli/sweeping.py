@@ -120,25 +120,30 @@ def sweep(
 
 
 def show(sweep_id: int, db: str | None, as_json: bool) -> None:
-    from lstm_madness.sweep import rank_sweep, sweep_exists, sweep_significance
+    from lstm_madness.experiment import registry
+    from lstm_madness.sweep import sweep_significance
 
     engine = make_engine(db)
-    if not sweep_exists(engine, sweep_id):
+    if not registry.sweep_exists(engine, sweep_id):
         raise RunError(f"no sweep with id {sweep_id}")
-    ranked = rank_sweep(engine, sweep_id)
     result = sweep_significance(engine, sweep_id)
+    ranked = result["ranked"]
     if as_json:
+        from lstm_madness.jsonable import jsonable
+
         typer.echo(
             json.dumps(
-                {
-                    "sweep_id": sweep_id,
-                    "runs": ranked.to_dict("records"),
-                    "best_run_id": result["best_run_id"],
-                    "trials": result["trials"],
-                    "pbo": result["pbo"],
-                    "best": result["summary"],
-                    "seed_spread": result["seed_spread"].to_dict("records"),
-                },
+                jsonable(
+                    {
+                        "sweep_id": sweep_id,
+                        "runs": ranked.to_dict("records"),
+                        "best_run_id": result["best_run_id"],
+                        "trials": result["trials"],
+                        "pbo": result["pbo"],
+                        "best": result["summary"],
+                        "seed_spread": result["seed_spread"].to_dict("records"),
+                    }
+                ),
                 default=str,
             )
         )
@@ -182,8 +187,8 @@ def show(sweep_id: int, db: str | None, as_json: bool) -> None:
     pbo = result["pbo"]
     if pbo["pbo"] is not None:
         console.print(
-            f"probability of backtest overfitting (CSCV, {pbo['n_strategies']} runs): "
-            f"{pbo['pbo']:.2f}"
+            f"probability of backtest overfitting (CSCV over the trial set, "
+            f"{pbo['n_strategies']} runs): {pbo['pbo']:.2f}"
         )
     else:
         console.print(f"probability of backtest overfitting: not computed ({pbo['reason']})")

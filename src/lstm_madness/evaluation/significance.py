@@ -28,11 +28,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from arch.bootstrap import SPA, StationaryBootstrap, optimal_block_length
+from arch.bootstrap import SPA, optimal_block_length
 from scipy import special, stats
 
 from lstm_madness.errors import DataError
-from lstm_madness.evaluation.backtest import PERIODS_PER_YEAR, daily_risk_free, sharpe_ratio
+from lstm_madness.evaluation.backtest import PERIODS_PER_YEAR, daily_risk_free
 
 EULER_GAMMA = float(np.euler_gamma)
 
@@ -45,14 +45,17 @@ __all__ = [
     "SharpeTest",
     "block_length",
     "deflated_sharpe_ratio",
+    "effective_trials",
     "excess_return_ci",
     "expected_max_sharpe",
+    "mean_pairwise_correlation",
     "probabilistic_sharpe_ratio",
     "probability_of_backtest_overfitting",
     "seed_spread",
     "sharpe_ci",
     "sharpe_tstat",
     "spa_test",
+    "stationary_bootstrap_indices",
 ]
 
 
@@ -70,8 +73,7 @@ def _moments(ex: np.ndarray) -> tuple[float, float, float]:
     sd = float(ex.std(ddof=1))
     if sd <= 1e-14:
         return (0.0 if abs(ex.mean()) <= 1e-14 else math.nan), 0.0, 3.0
-    return (float(ex.mean()) / sd, float(stats.skew(ex)),
-            float(stats.kurtosis(ex, fisher=False)))
+    return (float(ex.mean()) / sd, float(stats.skew(ex)), float(stats.kurtosis(ex, fisher=False)))
 
 
 # --------------------------------------------------------------------------- Sharpe tests
@@ -136,7 +138,7 @@ def probabilistic_sharpe_ratio(
     return float(stats.norm.cdf((sharpe - benchmark) * math.sqrt(n - 1) / math.sqrt(var)))
 
 
-def expected_max_sharpe(trials: int, variance: float) -> float:
+def expected_max_sharpe(trials: float, variance: float) -> float:
     r"""Expected maximum Sharpe of ``trials`` unskilled strategies (Bailey & López de Prado 2014).
 
     .. math::
@@ -145,32 +147,66 @@ def expected_max_sharpe(trials: int, variance: float) -> float:
                + \gamma\,\Phi^{-1}\!\left(1 - \tfrac{1}{N e}\right)\right)
 
     with :math:`\gamma` the Euler–Mascheroni constant and ``V`` the variance of the trials'
-    Sharpe ratios (same units as the result). ``N = 1`` gives 0.
+    Sharpe ratios (same units as the result). ``N = 1`` gives 0. ``N`` may be fractional
+    (an effective number of trials, see :func:`effective_trials`); below 2 the formula can
+    turn negative, and the result is then floored at 0.
     """
-    if trials < 1:
+    if not trials >= 1:
         raise DataError(f"trials must be >= 1, got {trials}")
     if trials == 1:
         return 0.0
     z1 = stats.norm.ppf(1.0 - 1.0 / trials)
     z2 = stats.norm.ppf(1.0 - 1.0 / (trials * math.e))
-    return float(math.sqrt(variance) * ((1.0 - EULER_GAMMA) * z1 + EULER_GAMMA * z2))
+    return max(0.0, float(math.sqrt(variance) * ((1.0 - EULER_GAMMA) * z1 + EULER_GAMMA * z2)))
+
+
+def mean_pairwise_correlation(returns: np.ndarray) -> float:
+    r"""Mean Pearson correlation over all pairs of columns of ``returns`` (T, N), in [0, 1].
+
+    Pairs with an undefined correlation (a constant column) are left out; with fewer than
+    two columns, or no defined pair, the result is 0 (the trials count as independent,
+    which never lowers the count). Negative means are clipped to 0.
+    """
+    m = np.asarray(returns, dtype=np.float64)
+    if m.ndim != 2 or m.shape[1] < 2 or m.shape[0] < 3:
+        return 0.0
+    if not np.all(np.isfinite(m)):
+        raise DataError("returns contain non-finite values")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr = np.corrcoef(m, rowvar=False)
+    upper = corr[np.triu_indices(m.shape[1], k=1)]
+    upper = upper[np.isfinite(upper)]
+    if upper.size == 0:
+        return 0.0
+    return float(min(max(upper.mean(), 0.0), 1.0))
+
+
+def effective_trials(trials: float, mean_correlation: float) -> float:
+    r""":math:`N_{eff} = \bar\rho + (1 - \bar\rho)\,N`: ``N`` trials whose daily returns have
+    mean pairwise correlation :math:`\bar\rho` (clipped to [0, 1]) count as this many
+    independent ones (1 when they are identical, ``N`` when uncorrelated)."""
+    rho = min(max(float(mean_correlation), 0.0), 1.0)
+    return rho + (1.0 - rho) * float(trials)
 
 
 @dataclass(frozen=True)
 class DSRResult:
     """Deflated Sharpe Ratio and its ingredients (Sharpe ratios annualized).
 
-    ``variance_source`` says where the variance of the trials' Sharpe ratios came from:
-    ``"trial_sharpes"`` (their sample variance), ``"null"`` (only the number of trials is
-    known: the sampling variance of a Sharpe estimate under no skill, ``1/(n-1)`` per day)
-    or ``"single_trial"`` (``trials = 1``: DSR equals PSR against 0).
+    ``sharpe_variance`` is ``V`` of the formula in **annualized** units: the sample variance
+    (``ddof=1``) of the trials' annualized Sharpe ratios, i.e. 252 × the variance of their
+    daily (non-annualized) Sharpe ratios. ``variance_source`` says where it came from:
+    ``"trial_sharpes"`` (the trials' Sharpe ratios, this strategy's included), ``"null"``
+    (only the number of trials is known: the sampling variance of a Sharpe estimate under
+    no skill, ``1/(n-1)`` per day) or ``"single_trial"`` (``trials = 1``: DSR equals PSR
+    against 0). ``trials`` may be fractional (effective trials).
     """
 
     dsr: float
     psr: float
     sharpe: float
     benchmark_sharpe: float
-    trials: int
+    trials: float
     sharpe_variance: float
     variance_source: str
     n: int
@@ -182,14 +218,16 @@ class DSRResult:
 
     def summary(self) -> str:
         tr = "trial" if self.trials == 1 else "trials"
-        return (f"DSR {self.dsr:.3f} after {self.trials} {tr} (Sharpe {self.sharpe:.2f} vs "
-                f"expected max {self.benchmark_sharpe:.2f}); PSR(0) {self.psr:.3f}")
+        return (
+            f"DSR {self.dsr:.3f} after {self.trials:.4g} {tr} (Sharpe {self.sharpe:.2f} vs "
+            f"expected max {self.benchmark_sharpe:.2f}); PSR(0) {self.psr:.3f}"
+        )
 
 
 def deflated_sharpe_ratio(
     returns: np.ndarray,
     *,
-    trials: int = 1,
+    trials: float = 1,
     trial_sharpes: np.ndarray | None = None,
     risk_free: float = 0.0,
     periods: int = PERIODS_PER_YEAR,
@@ -198,26 +236,27 @@ def deflated_sharpe_ratio(
     r"""Deflated Sharpe Ratio of daily returns after ``trials`` configurations were tried.
 
     :math:`DSR = PSR(SR_0)` with :math:`SR_0` from :func:`expected_max_sharpe`, the
-    strategy's own skewness and kurtosis and ``n`` returns.
+    strategy's own skewness and kurtosis and ``n`` returns, as published in [2]_.
 
     Parameters
     ----------
     returns : ndarray of shape (n,)
         Daily simple net returns of the selected strategy.
-    trials : int, default 1
-        ``N``, the number of configurations tried (>= 1).
+    trials : float, default 1
+        ``N``, the number of configurations tried (>= 1; fractional for effective trials).
     trial_sharpes : ndarray, optional
-        **Annualized** Sharpe ratios of the trials (any subset); with at least two finite
-        values their sample variance (``ddof=1``) is ``V``. Otherwise, when only ``N`` is
-        known, ``V`` falls back to the sampling variance of a Sharpe estimate of a strategy
-        without skill, ``1/(n-1)`` per day (Lo 2002; Bailey & López de Prado 2012).
+        **Annualized** Sharpe ratios of **all** the trials, **this strategy's own
+        included** (e.g. ``[0.735, 0.1, 0.1]`` for this strategy and two others). With at
+        least two finite values, their sample variance (``ddof=1``) in daily units is ``V``.
+        Otherwise, when only ``N`` is known, ``V`` falls back to the sampling variance of a
+        Sharpe estimate of a strategy without skill, ``1/(n-1)`` per day (Lo 2002; Bailey &
+        López de Prado 2012).
     risk_free : float
         Annual risk-free rate.
     floor_at_null : bool, default False
-        Use ``max(V, 1/(n-1))``: the variance of a handful of (often strongly correlated)
-        trials can understate the dispersion of ``N`` trials and so inflate the DSR; the
-        null sampling variance is the dispersion of independent unskilled trials. The
-        source then ends in ``"+null_floor"`` when the floor binds.
+        Use ``max(V, 1/(n-1))`` (not in the paper): the variance of a handful of strongly
+        correlated trials can understate the dispersion of ``N`` trials. The source then
+        ends in ``"+null_floor"`` when the floor binds.
     """
     r = _returns(returns)
     n = r.size
@@ -225,19 +264,21 @@ def deflated_sharpe_ratio(
     psr0 = probabilistic_sharpe_ratio(sr_d, n, skew=skew, kurtosis=kurt)
     ts = np.asarray([] if trial_sharpes is None else trial_sharpes, dtype=np.float64).ravel()
     ts = ts[np.isfinite(ts)]
-    if trials <= 1:
+    n_trials = max(trials, 1)
+    if n_trials == 1:
         var_d, source = 0.0, "single_trial"
     elif ts.size >= 2:
         var_d, source = float(np.var(ts / math.sqrt(periods), ddof=1)), "trial_sharpes"
     else:
         var_d, source = 1.0 / (n - 1), "null"
-    if floor_at_null and trials > 1 and var_d < 1.0 / (n - 1):
+    if floor_at_null and n_trials > 1 and var_d < 1.0 / (n - 1):
         var_d, source = 1.0 / (n - 1), source + "+null_floor"
-    sr0_d = expected_max_sharpe(max(int(trials), 1), var_d)
+    sr0_d = expected_max_sharpe(n_trials, var_d)
     dsr = probabilistic_sharpe_ratio(sr_d, n, skew=skew, kurtosis=kurt, benchmark=sr0_d)
     ann = math.sqrt(periods)
-    return DSRResult(dsr, psr0, sr_d * ann, sr0_d * ann, max(int(trials), 1), var_d * periods,
-                     source, n, skew, kurt)
+    return DSRResult(
+        dsr, psr0, sr_d * ann, sr0_d * ann, n_trials, var_d * periods, source, n, skew, kurt
+    )
 
 
 # --------------------------------------------------------------------------- bootstrap CIs
@@ -277,16 +318,53 @@ class ConfidenceInterval:
         return asdict(self)
 
     def summary(self) -> str:
-        return (f"{self.estimate:.3f} [{self.low:.3f}, {self.high:.3f}] "
-                f"({self.level:.0%}, block {self.block_length:.1f}, {self.reps} reps)")
+        return (
+            f"{self.estimate:.3f} [{self.low:.3f}, {self.high:.3f}] "
+            f"({self.level:.0%}, block {self.block_length:.1f}, {self.reps} reps)"
+        )
 
 
-def _bootstrap_ci(x: np.ndarray, func, *, reps: int, block: float | None, level: float,
-                  seed: int | None) -> ConfidenceInterval:
+def stationary_bootstrap_indices(
+    n: int, block: float, reps: int, seed: int | None = 0
+) -> np.ndarray:
+    """Row indices of ``reps`` stationary-bootstrap resamples of ``n`` days, shape (reps, n).
+
+    Politis & Romano (1994) [5]_: day ``t`` of a resample starts a new block at a uniformly
+    drawn day with probability ``1 / block`` (always at ``t = 0``), else it takes the day
+    after the previous one, wrapping around the end; block lengths are geometric with mean
+    ``block``. All resamples are drawn at once (no loop over replications).
+    """
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, n, size=(reps, n))
+    jump = rng.random((reps, n)) < 1.0 / max(float(block), 1.0)
+    jump[:, 0] = True
+    t = np.arange(n)
+    last = np.maximum.accumulate(np.where(jump, t, 0), axis=1)
+    return (np.take_along_axis(starts, last, axis=1) + (t - last)) % n
+
+
+def _bootstrap_ci(
+    x: np.ndarray, func, *, reps: int, block: float | None, level: float, seed: int | None
+) -> ConfidenceInterval:
+    """Percentile CI of ``func`` (a statistic of the rows of a (reps, n) array)."""
     b = block_length(x) if block is None else float(block)
-    bs = StationaryBootstrap(b, x, seed=seed)
-    ci = bs.conf_int(func, reps=reps, method="percentile", size=level)
-    return ConfidenceInterval(float(func(x)[0]), float(ci[0, 0]), float(ci[1, 0]), level, b, reps)
+    samples = x[stationary_bootstrap_indices(x.size, b, reps, seed)]
+    values = func(samples)
+    values = values[np.isfinite(values)]
+    alpha = (1.0 - level) / 2.0
+    low, high = (
+        np.percentile(values, [100 * alpha, 100 * (1 - alpha)]) if values.size else (np.nan,) * 2
+    )
+    return ConfidenceInterval(float(func(x[None, :])[0]), float(low), float(high), level, b, reps)
+
+
+def _sharpe_rows(x: np.ndarray, risk_free: float, periods: int = PERIODS_PER_YEAR) -> np.ndarray:
+    """Annualized Sharpe ratio of each row, as :func:`.backtest.sharpe_ratio` of one series."""
+    ex = x - daily_risk_free(risk_free, periods)
+    mean, sd = ex.mean(axis=1), ex.std(axis=1, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(sd > 1e-14, mean / sd, np.where(np.abs(mean) <= 1e-14, 0.0, np.nan))
+    return math.sqrt(periods) * ratio
 
 
 def sharpe_ci(
@@ -303,8 +381,9 @@ def sharpe_ci(
     ``block`` is the expected block length in days; ``None`` = :func:`block_length`.
     """
     r = _returns(returns)
-    return _bootstrap_ci(r, lambda x: np.array([sharpe_ratio(x, risk_free)]), reps=reps,
-                         block=block, level=level, seed=seed)
+    return _bootstrap_ci(
+        r, lambda x: _sharpe_rows(x, risk_free), reps=reps, block=block, level=level, seed=seed
+    )
 
 
 def excess_return_ci(
@@ -323,8 +402,9 @@ def excess_return_ci(
     daily differences are resampled in blocks, which keeps the pairing of the two series.
     """
     d = _returns(returns) - _returns(benchmark_returns, "benchmark_returns")
-    return _bootstrap_ci(d, lambda x: np.array([periods * x.mean()]), reps=reps, block=block,
-                         level=level, seed=seed)
+    return _bootstrap_ci(
+        d, lambda x: periods * x.mean(axis=1), reps=reps, block=block, level=level, seed=seed
+    )
 
 
 # --------------------------------------------------------------------------- SPA
@@ -377,16 +457,19 @@ def spa_test(
     models = models[:, None] if models.ndim == 1 else models
     bench = _returns(benchmark_returns, "benchmark_returns")
     if models.shape[0] != bench.size:
-        raise DataError(f"strategy_returns ({models.shape[0]} days) and benchmark "
-                        f"({bench.size} days) differ in length")
+        raise DataError(
+            f"strategy_returns ({models.shape[0]} days) and benchmark "
+            f"({bench.size} days) differ in length"
+        )
     if not np.all(np.isfinite(models)):
         raise DataError("strategy_returns contain non-finite values")
     b = block_length(models - bench[:, None]) if block is None else float(block)
     spa = SPA(-bench, -models, block_size=max(round(b), 1), reps=reps, seed=seed)
     spa.compute()
     p = spa.pvalues
-    return SPAResult(float(p["consistent"]), float(p["lower"]), float(p["upper"]),
-                     int(models.shape[1]), b, reps)
+    return SPAResult(
+        float(p["consistent"]), float(p["lower"]), float(p["upper"]), int(models.shape[1]), b, reps
+    )
 
 
 # --------------------------------------------------------------------------- PBO (CSCV)
@@ -416,7 +499,7 @@ class PBOResult:
 
 def _block_stats(m: np.ndarray, n_blocks: int) -> tuple[np.ndarray, np.ndarray, int]:
     t = m.shape[0] - m.shape[0] % n_blocks  # drop the oldest rows that do not fill a block
-    blocks = m[m.shape[0] - t:].reshape(n_blocks, t // n_blocks, m.shape[1])
+    blocks = m[m.shape[0] - t :].reshape(n_blocks, t // n_blocks, m.shape[1])
     return blocks.sum(axis=1), (blocks**2).sum(axis=1), t // n_blocks
 
 
@@ -477,8 +560,14 @@ def probability_of_backtest_overfitting(
     s = min(n_blocks, t_days // max(min_block_days, 2))
     s -= s % 2
     if s < 4:
-        return PBOResult(math.nan, n, s, 0, f"PBO needs at least 4 blocks of {min_block_days} "
-                         f"days ({4 * min_block_days} days), got {t_days}")
+        return PBOResult(
+            math.nan,
+            n,
+            s,
+            0,
+            f"PBO needs at least 4 blocks of {min_block_days} "
+            f"days ({4 * min_block_days} days), got {t_days}",
+        )
     sums, sq, per = _block_stats(m, s)
     total = math.comb(s, s // 2)
     if total <= max_combinations:
@@ -498,8 +587,9 @@ def probability_of_backtest_overfitting(
     logits = special.logit(omega)
     rows = np.arange(best.size)
     slope = np.polyfit(is_sr[rows, best], oos_sr[rows, best], 1)[0] if best.size > 1 else np.nan
-    return PBOResult(float(np.mean(logits <= 0)), n, s, int(mask.shape[0]), None, logits,
-                     float(slope))
+    return PBOResult(
+        float(np.mean(logits <= 0)), n, s, int(mask.shape[0]), None, logits, float(slope)
+    )
 
 
 # --------------------------------------------------------------------------- seeds
@@ -520,8 +610,10 @@ class SeedSpread:
         return asdict(self)
 
     def summary(self) -> str:
-        return (f"{self.n} seeds: net Sharpe min {self.min:.2f}, median {self.median:.2f}, "
-                f"max {self.max:.2f} (mean {self.mean:.2f} ± {self.std:.2f})")
+        return (
+            f"{self.n} seeds: net Sharpe min {self.min:.2f}, median {self.median:.2f}, "
+            f"max {self.max:.2f} (mean {self.mean:.2f} ± {self.std:.2f})"
+        )
 
 
 def seed_spread(sharpes: np.ndarray) -> SeedSpread:
@@ -531,5 +623,6 @@ def seed_spread(sharpes: np.ndarray) -> SeedSpread:
     if x.size == 0:
         return SeedSpread(0, math.nan, math.nan, math.nan, math.nan, math.nan)
     std = float(x.std(ddof=1)) if x.size > 1 else math.nan
-    return SeedSpread(int(x.size), float(x.min()), float(np.median(x)), float(x.max()),
-                      float(x.mean()), std)
+    return SeedSpread(
+        int(x.size), float(x.min()), float(np.median(x)), float(x.max()), float(x.mean()), std
+    )

@@ -12,7 +12,6 @@ that prediction forecasts (a return, or the 0/1 up label for classification).
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -49,7 +48,9 @@ from lstm_madness.evaluation.significance import (
     SharpeTest,
     SPAResult,
     deflated_sharpe_ratio,
+    effective_trials,
     excess_return_ci,
+    mean_pairwise_correlation,
     probability_of_backtest_overfitting,
     seed_spread,
     sharpe_ci,
@@ -57,8 +58,17 @@ from lstm_madness.evaluation.significance import (
     spa_test,
 )
 from lstm_madness.evaluation.verdict import Verdict, VerdictThresholds, decide
+from lstm_madness.jsonable import jsonable
 
-__all__ = ["Evaluation", "EvaluationSettings", "evaluate", "jsonable", "short_name"]
+__all__ = [
+    "Evaluation",
+    "EvaluationSettings",
+    "TrialEvidence",
+    "evaluate",
+    "jsonable",
+    "short_name",
+    "trial_evidence",
+]
 
 BASELINE_PREFIX = "baseline:"
 
@@ -92,6 +102,9 @@ class EvaluationSettings:
         Forecast horizon in days (lags of the DM variance: ``horizon - 1``).
     ci_level : float
         Level of the bootstrap confidence intervals.
+    trials_mode : {"raw", "effective"}
+        Which DSR the verdict uses: at the raw number of trials ``N`` or at the effective
+        number :func:`~lstm_madness.evaluation.significance.effective_trials`.
     """
 
     rule: str = "sign"
@@ -109,6 +122,7 @@ class EvaluationSettings:
     dm_loss: str = "squared"
     horizon: int = 1
     ci_level: float = 0.95
+    trials_mode: str = "raw"
 
     @classmethod
     def from_config(cls, config: Any, **overrides: Any) -> EvaluationSettings:
@@ -116,11 +130,16 @@ class EvaluationSettings:
         sections shaped like :class:`lstm_madness.experiment.config.ExperimentConfig`)."""
         b, e = config.backtest, config.evaluation
         kw: dict[str, Any] = dict(
-            rule=b.rule, threshold=b.threshold, cap=b.cap, cost_bps=b.cost_bps,
-            slippage_bps=b.slippage_bps, risk_free=b.risk_free,
-            bootstrap_reps=e.bootstrap_reps, min_test_days=e.min_test_days,
-            thresholds=VerdictThresholds(min_dsr=e.min_dsr, max_spa_p=e.max_spa_p,
-                                         alpha=e.alpha),
+            rule=b.rule,
+            threshold=b.threshold,
+            cap=b.cap,
+            cost_bps=b.cost_bps,
+            slippage_bps=b.slippage_bps,
+            risk_free=b.risk_free,
+            bootstrap_reps=e.bootstrap_reps,
+            min_test_days=e.min_test_days,
+            trials_mode=getattr(e, "trials_mode", "raw"),
+            thresholds=VerdictThresholds(min_dsr=e.min_dsr, max_spa_p=e.max_spa_p, alpha=e.alpha),
         )
         horizon = getattr(getattr(config, "target", None), "horizon", None)
         if horizon is not None:
@@ -131,30 +150,112 @@ class EvaluationSettings:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def backtest(
+        self,
+        predictions: np.ndarray,
+        asset_returns: np.ndarray,
+        task: str,
+        dates: np.ndarray | None = None,
+    ) -> BacktestResult:
+        """Positions from ``predictions`` under this rule, backtested with these costs: the
+        one place a forecast becomes positions and daily gross and net returns."""
+        pos = positions_from_predictions(
+            predictions,
+            task=task,
+            rule=self.rule,
+            threshold=self.threshold,
+            cap=self.cap,
+            scale=self.scale,
+        )
+        return backtest(
+            pos,
+            asset_returns,
+            dates=dates,
+            cost_bps=self.cost_bps,
+            slippage_bps=self.slippage_bps,
+            risk_free=self.risk_free,
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class TrialEvidence:
+    """What a trial set says about each of its members, computed once per trial set.
+
+    Attributes
+    ----------
+    trials : int
+        ``N``: configurations tried, the judged run included (also runs still in progress).
+    sharpes : ndarray
+        Annualized net Sharpe ratios of every member with stored predictions, the judged
+        run included, all backtested under the judged run's rule and costs, each over its
+        own test dates. Their variance is the DSR's ``V``.
+    mean_correlation : float
+        Mean pairwise correlation of the members' daily net returns on their common dates,
+        clipped to [0, 1].
+    spa, pbo : SPAResult, PBOResult
+        Hansen's SPA test of every member against buy-and-hold, and the PBO across the
+        members, on the common dates.
+    n_days : int
+        Common dates.
+    """
+
+    trials: int
+    sharpes: np.ndarray
+    mean_correlation: float
+    spa: SPAResult
+    pbo: PBOResult
+    n_days: int
+
+    @property
+    def n_members(self) -> int:
+        return int(self.sharpes.size)
+
+    @property
+    def trials_effective(self) -> float:
+        return effective_trials(self.trials, self.mean_correlation)
+
+
+def trial_evidence(
+    net_returns: np.ndarray,
+    benchmark_returns: np.ndarray,
+    *,
+    sharpes: np.ndarray,
+    trials: int,
+    reps: int = 1000,
+    block: float | None = None,
+    seed: int | None = 0,
+) -> TrialEvidence:
+    """:class:`TrialEvidence` from the members' daily net returns on their common dates.
+
+    Parameters
+    ----------
+    net_returns : ndarray of shape (n_days, n_members)
+        Daily net returns of every member with predictions, on common dates (no NaN).
+    benchmark_returns : ndarray of shape (n_days,)
+        Buy-and-hold net returns on the same dates.
+    sharpes : ndarray of shape (n_members,)
+        Annualized net Sharpe ratio of each member (over its own dates).
+    trials : int
+        ``N``; never taken below ``n_members``.
+    """
+    m = np.asarray(net_returns, dtype=np.float64)
+    m = m[:, None] if m.ndim == 1 else m
+    sh = np.asarray(sharpes, dtype=np.float64).ravel()
+    spa = spa_test(m, benchmark_returns, reps=reps, block=block, seed=seed)
+    pbo = probability_of_backtest_overfitting(m, seed=seed)
+    return TrialEvidence(
+        max(int(trials), m.shape[1], sh.size),
+        sh,
+        mean_pairwise_correlation(m),
+        spa,
+        pbo,
+        int(m.shape[0]),
+    )
+
 
 def short_name(name: str) -> str:
     """``"baseline:zero"`` -> ``"zero"``; other names unchanged."""
-    return name[len(BASELINE_PREFIX):] if name.startswith(BASELINE_PREFIX) else name
-
-
-def jsonable(value: Any) -> Any:
-    """Recursively convert to JSON-safe Python: numpy scalars/arrays to numbers/lists,
-    non-finite floats to ``None``, dates to ISO strings, tuples to lists."""
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
-        return [jsonable(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, dt.date | pd.Timestamp | np.datetime64):
-        return pd.Timestamp(value).date().isoformat()
-    if hasattr(value, "to_dict"):
-        return jsonable(value.to_dict())
-    return value
+    return name[len(BASELINE_PREFIX) :] if name.startswith(BASELINE_PREFIX) else name
 
 
 def _break_even_kind(x: float) -> str:
@@ -194,6 +295,9 @@ class Evaluation:
     model_metrics: Mapping[str, Mapping[str, Any]]
     sharpe_test: SharpeTest
     dsr: DSRResult
+    dsr_effective: DSRResult
+    mean_correlation: float
+    n_trial_runs: int
     sharpe_ci: ConfidenceInterval
     excess_ci: ConfidenceInterval
     spa: SPAResult
@@ -287,9 +391,12 @@ class Evaluation:
             out[f"dm_p_vs_{name}"] = res.pvalue
             out[f"dm_stat_vs_{name}"] = res.statistic
         out.update(
-            pt_stat=self.pt.statistic, hit_rate=self.hit.hit_rate, hit_rate_ci=[
-                self.hit.ci_low, self.hit.ci_high], r2_oos=self.r2_oos,
-            dm_loss=self.settings.dm_loss, dm_alternative="less (model more accurate)",
+            pt_stat=self.pt.statistic,
+            hit_rate=self.hit.hit_rate,
+            hit_rate_ci=[self.hit.ci_low, self.hit.ci_high],
+            r2_oos=self.r2_oos,
+            dm_loss=self.settings.dm_loss,
+            dm_alternative="less (model more accurate)",
             models=dict(self.model_metrics),
         )
         return out
@@ -300,6 +407,12 @@ class Evaluation:
             "psr": d.psr,
             "dsr": d.dsr,
             "trials": d.trials,
+            "trials_effective": self.dsr_effective.trials,
+            "dsr_effective": self.dsr_effective.dsr,
+            "dsr_benchmark_sharpe_effective": self.dsr_effective.benchmark_sharpe,
+            "trials_mode": self.settings.trials_mode,
+            "trial_runs": self.n_trial_runs,
+            "mean_correlation": self.mean_correlation,
             "spa_p": self.spa.pvalue,
             "spa_p_lower": self.spa.pvalue_lower,
             "spa_p_upper": self.spa.pvalue_upper,
@@ -326,12 +439,14 @@ class Evaluation:
     def to_json(self) -> dict[str, Any]:
         """JSON-safe dict with the sections ``backtest``, ``tests``, ``significance`` and
         ``verdict`` (non-finite numbers become ``null``)."""
-        return jsonable({
-            "backtest": self._backtest_json(),
-            "tests": self._tests_json(),
-            "significance": self._significance_json(),
-            "verdict": self.verdict.to_dict(),
-        })
+        return jsonable(
+            {
+                "backtest": self._backtest_json(),
+                "tests": self._tests_json(),
+                "significance": self._significance_json(),
+                "verdict": self.verdict.to_dict(),
+            }
+        )
 
     to_dict = to_json
 
@@ -361,8 +476,14 @@ class Evaluation:
 # ---------------------------------------------------------------------- evaluate
 
 
-def _check_inputs(dates: Any, asset_returns: Any, y_true: Any,
-                  predictions: Mapping[str, Any], task: str, primary: str) -> int:
+def _check_inputs(
+    dates: Any,
+    asset_returns: Any,
+    y_true: Any,
+    predictions: Mapping[str, Any],
+    task: str,
+    primary: str,
+) -> int:
     if task not in TASKS:
         raise ConfigError(f"task must be one of {TASKS}, got {task!r}")
     if primary not in predictions:
@@ -383,23 +504,6 @@ def _zero_forecast(task: str, n: int) -> np.ndarray:
     return np.full(n, 0.5 if task == "classification" else 0.0)
 
 
-def _trial_inputs(primary_sharpe: float, peers: np.ndarray | None, seeds: np.ndarray | None,
-                  trials: int, trial_sharpes: np.ndarray | None, risk_free: float
-                  ) -> tuple[int, np.ndarray | None, bool]:
-    """Trials N, the Sharpe ratios whose variance feeds the DSR, and whether to floor it."""
-    n_peers = 0 if peers is None else peers.shape[1]
-    seen = 1 + n_peers
-    if trial_sharpes is not None:
-        ts = np.asarray(trial_sharpes, dtype=np.float64).ravel()
-        return max(int(trials), seen, ts.size), ts, False
-    available = [primary_sharpe]
-    if peers is not None:
-        available += [sharpe_ratio(peers[:, j], risk_free) for j in range(n_peers)]
-    if seeds is not None:
-        available += list(np.asarray(seeds, dtype=np.float64).ravel())
-    return max(int(trials), seen), np.asarray(available), True
-
-
 def evaluate(
     *,
     dates: np.ndarray,
@@ -414,6 +518,7 @@ def evaluate(
     peer_net_returns: np.ndarray | None = None,
     seed_sharpes: np.ndarray | None = None,
     y_benchmark: np.ndarray | None = None,
+    trial_set: TrialEvidence | None = None,
 ) -> Evaluation:
     """Backtest, test and judge one run's out-of-sample predictions.
 
@@ -435,19 +540,22 @@ def evaluate(
     trials : int, default 1
         Configurations tried on this target and test period (for the DSR). Never taken
         below the number of strategies visible here (1 + peers, or ``len(trial_sharpes)``).
+        Ignored when ``trial_set`` is given.
     trial_sharpes : ndarray, optional
-        Annualized net Sharpe ratios of those trials; their variance feeds the DSR. When
-        omitted, the Sharpe ratios of this run, its peers and its seeds are used, floored
-        at the no-skill sampling variance (see
-        :func:`~lstm_madness.evaluation.significance.deflated_sharpe_ratio`).
+        Annualized net Sharpe ratios of **all** the trials, this run's included; their
+        sample variance is the DSR's ``V``. When omitted: this run's and its peers'.
     peer_net_returns : ndarray of shape (n_days, n_peers), optional
         Net daily returns of the other runs on the same target and test dates; SPA tests
         this run together with them against buy-and-hold, and PBO ranks them all.
+        Ignored when ``trial_set`` is given.
     seed_sharpes : ndarray, optional
         Annualized net Sharpe ratios of other seeds of this configuration (spread report).
     y_benchmark : ndarray of shape (n_days,), optional
         Historical-mean forecast for the Campbell–Thompson R²_oos; defaults to
         ``predictions["baseline:mean"]`` when present, else R²_oos is ``None``.
+    trial_set : TrialEvidence, optional
+        The trial set's evidence (see :func:`trial_evidence`), computed once for all its
+        members; it supplies ``N``, ``V``, the mean correlation, SPA and PBO.
 
     Returns
     -------
@@ -461,9 +569,7 @@ def evaluate(
     costs = dict(cost_bps=s.cost_bps, slippage_bps=s.slippage_bps, risk_free=s.risk_free)
 
     def run(pred: np.ndarray) -> BacktestResult:
-        pos = positions_from_predictions(pred, task=task, rule=s.rule, threshold=s.threshold,
-                                         cap=s.cap, scale=s.scale)
-        return backtest(pos, asset_returns, dates=dates_arr, **costs)
+        return s.backtest(pred, asset_returns, task, dates=dates_arr)
 
     strategy = run(preds[primary])
     bh = buy_and_hold(asset_returns, dates=dates_arr, **costs)
@@ -473,8 +579,10 @@ def evaluate(
     others = {short_name(k): v for k, v in preds.items() if k != primary}
     others.setdefault("zero", _zero_forecast(task, n))
     others = {"zero": others.pop("zero"), **others}
-    dm = {k: diebold_mariano(y, preds[primary], v, loss=s.dm_loss, h=s.horizon)
-          for k, v in others.items()}
+    dm = {
+        k: diebold_mariano(y, preds[primary], v, loss=s.dm_loss, h=s.horizon)
+        for k, v in others.items()
+    }
     pt = pesaran_timmermann(directions(y, task), directions(preds[primary], task))
     hit = hit_rate_test(y, preds[primary], task)
     bench = y_benchmark if y_benchmark is not None else preds.get(f"{BASELINE_PREFIX}mean")
@@ -488,29 +596,74 @@ def evaluate(
         peers = peers[:, None] if peers.ndim == 1 else peers
         if peers.shape[0] != n:
             raise DataError(f"peer_net_returns has {peers.shape[0]} rows, expected {n}")
-    n_trials, ts, floor = _trial_inputs(strategy.net.sharpe, peers, seed_sharpes, trials,
-                                        trial_sharpes, s.risk_free)
-    dsr = deflated_sharpe_ratio(net, trials=n_trials, trial_sharpes=ts, risk_free=s.risk_free,
-                                floor_at_null=floor)
     boot = dict(reps=s.bootstrap_reps, block=s.block_length, seed=s.seed)
+    if trial_set is None:
+        candidates = net[:, None] if peers is None else np.column_stack([net, peers])
+        sharpes = (
+            np.asarray(trial_sharpes, dtype=np.float64).ravel()
+            if trial_sharpes is not None
+            else np.array([sharpe_ratio(c, s.risk_free) for c in candidates.T])
+        )
+        trial_set = trial_evidence(
+            candidates, bh.net_returns, sharpes=sharpes, trials=trials, **boot
+        )
+    n_trials = trial_set.trials
+    dsr = deflated_sharpe_ratio(
+        net, trials=n_trials, trial_sharpes=trial_set.sharpes, risk_free=s.risk_free
+    )
+    dsr_eff = deflated_sharpe_ratio(
+        net,
+        trials=trial_set.trials_effective,
+        trial_sharpes=trial_set.sharpes,
+        risk_free=s.risk_free,
+    )
+    judged = dsr_eff if s.trials_mode == "effective" else dsr
     s_ci = sharpe_ci(net, risk_free=s.risk_free, level=s.ci_level, **boot)
     e_ci = excess_return_ci(net, bh.net_returns, level=s.ci_level, **boot)
-    candidates = net[:, None] if peers is None else np.column_stack([net, peers])
-    spa = spa_test(candidates, bh.net_returns, **boot)
-    pbo = probability_of_backtest_overfitting(candidates, seed=s.seed)
+    spa, pbo = trial_set.spa, trial_set.pbo
     seeds = None if seed_sharpes is None else seed_spread(seed_sharpes)
 
     verdict = decide(
-        n_days=n, sharpe_net=strategy.net.sharpe, buy_hold_sharpe=bh.net.sharpe,
-        net_pnl=strategy.net.total_return, dm_p_vs_zero=dm["zero"].pvalue, dsr=dsr.dsr,
-        trials=dsr.trials, spa_p=spa.pvalue, spa_models=spa.n_models,
-        hit_rate=hit.hit_rate, hit_rate_p=hit.pvalue, pt_p=pt.pvalue,
-        thresholds=s.thresholds, min_test_days=s.min_test_days,
+        n_days=n,
+        sharpe_net=strategy.net.sharpe,
+        buy_hold_sharpe=bh.net.sharpe,
+        net_pnl=strategy.net.total_return,
+        dm_p_vs_zero=dm["zero"].pvalue,
+        dsr=judged.dsr,
+        trials=judged.trials,
+        spa_p=spa.pvalue,
+        spa_models=spa.n_models,
+        hit_rate=hit.hit_rate,
+        hit_rate_p=hit.pvalue,
+        pt_p=pt.pvalue,
+        thresholds=s.thresholds,
+        min_test_days=s.min_test_days,
     )
     return Evaluation(
-        dates=dates_arr, task=task, primary=primary, settings=s, y_true=y, predictions=preds,
-        strategy=strategy, buy_hold=bh, baselines=baselines,
-        break_even_bps=break_even_cost(strategy, bh), dm=dm, pt=pt, hit=hit, r2_oos=r2,
-        model_metrics=metrics, sharpe_test=sharpe_tstat(net, s.risk_free), dsr=dsr,
-        sharpe_ci=s_ci, excess_ci=e_ci, spa=spa, pbo=pbo, seeds=seeds, verdict=verdict,
+        dates=dates_arr,
+        task=task,
+        primary=primary,
+        settings=s,
+        y_true=y,
+        predictions=preds,
+        strategy=strategy,
+        buy_hold=bh,
+        baselines=baselines,
+        break_even_bps=break_even_cost(strategy, bh),
+        dm=dm,
+        pt=pt,
+        hit=hit,
+        r2_oos=r2,
+        model_metrics=metrics,
+        sharpe_test=sharpe_tstat(net, s.risk_free),
+        dsr=dsr,
+        dsr_effective=dsr_eff,
+        mean_correlation=trial_set.mean_correlation,
+        n_trial_runs=trial_set.n_members,
+        sharpe_ci=s_ci,
+        excess_ci=e_ci,
+        spa=spa,
+        pbo=pbo,
+        seeds=seeds,
+        verdict=verdict,
     )

@@ -111,41 +111,61 @@ def _p(p: float) -> str:
 
 def _sharpe_check(sharpe_net: float | None, buy_hold: float | None) -> Check:
     if not (_ok(sharpe_net) and _ok(buy_hold)):
-        return Check("beats_buy_and_hold", False, f"net Sharpe ({sharpe_net}) or buy-and-hold "
-                     f"Sharpe ({buy_hold}) is undefined")
+        return Check(
+            "beats_buy_and_hold",
+            False,
+            f"net Sharpe ({sharpe_net}) or buy-and-hold Sharpe ({buy_hold}) is undefined",
+        )
     if sharpe_net > buy_hold:
-        return Check("beats_buy_and_hold", True,
-                     f"net Sharpe {sharpe_net:.2f} > buy-and-hold {buy_hold:.2f}")
-    return Check("beats_buy_and_hold", False,
-                 f"net Sharpe {sharpe_net:.2f} ≤ buy-and-hold {buy_hold:.2f}")
+        return Check(
+            "beats_buy_and_hold", True, f"net Sharpe {sharpe_net:.2f} > buy-and-hold {buy_hold:.2f}"
+        )
+    return Check(
+        "beats_buy_and_hold", False, f"net Sharpe {sharpe_net:.2f} ≤ buy-and-hold {buy_hold:.2f}"
+    )
 
 
 def _zero_checks(dm_p: float | None, net_pnl: float | None, alpha: float) -> list[Check]:
     if not _ok(dm_p):
-        dm = Check("beats_zero_forecast", False,
-                   "forecast loss vs the zero forecast could not be tested (DM p-value missing)")
+        dm = Check(
+            "beats_zero_forecast",
+            False,
+            "forecast loss vs the zero forecast could not be tested (DM p-value missing)",
+        )
     elif dm_p < alpha:
-        dm = Check("beats_zero_forecast", True, f"forecast loss is significantly below the "
-                   f"zero forecast's (Diebold–Mariano p = {_p(dm_p)} < {alpha:g})")
+        dm = Check(
+            "beats_zero_forecast",
+            True,
+            f"forecast loss is significantly below the "
+            f"zero forecast's (Diebold–Mariano p = {_p(dm_p)} < {alpha:g})",
+        )
     else:
-        dm = Check("beats_zero_forecast", False, f"forecast loss is not significantly below "
-                   f"the zero forecast's (Diebold–Mariano p = {_p(dm_p)} ≥ {alpha:g})")
+        dm = Check(
+            "beats_zero_forecast",
+            False,
+            f"forecast loss is not significantly below "
+            f"the zero forecast's (Diebold–Mariano p = {_p(dm_p)} ≥ {alpha:g})",
+        )
     if not _ok(net_pnl):
         pnl = Check("positive_net_pnl", False, "net P&L is undefined")
     else:
         word = ">" if net_pnl > 0 else "≤"
-        pnl = Check("positive_net_pnl", net_pnl > 0,
-                    f"net P&L {net_pnl:+.2%} {word} 0 (the zero baseline stays flat)")
+        pnl = Check(
+            "positive_net_pnl",
+            net_pnl > 0,
+            f"net P&L {net_pnl:+.2%} {word} 0 (the zero baseline stays flat)",
+        )
     return [dm, pnl]
 
 
-def _dsr_check(dsr: float | None, trials: int, min_dsr: float) -> Check:
-    tr = f"{trials} trial" + ("s" if trials != 1 else "")
+def _dsr_check(dsr: float | None, trials: float, min_dsr: float) -> Check:
+    tr = f"{trials:.4g} trial" + ("s" if trials != 1 else "")
     if not _ok(dsr):
         return Check("deflated_sharpe", False, f"DSR could not be computed ({tr})")
     word = "≥" if dsr >= min_dsr else "<"
-    return Check("deflated_sharpe", dsr >= min_dsr,
-                 f"DSR {dsr:.2f} after {tr} ({word} {min_dsr:g} needed)")
+    return Check(
+        "deflated_sharpe", dsr >= min_dsr, f"DSR {dsr:.2f} after {tr} ({word} {min_dsr:g} needed)"
+    )
 
 
 def _spa_check(spa_p: float | None, n_models: int | None, max_p: float) -> Check:
@@ -153,29 +173,50 @@ def _spa_check(spa_p: float | None, n_models: int | None, max_p: float) -> Check
     if not _ok(spa_p):
         return Check("spa", False, f"SPA test against buy-and-hold is missing{what}")
     if spa_p < max_p:
-        return Check("spa", True,
-                     f"SPA p-value {_p(spa_p)} < {max_p:g} against buy-and-hold{what}")
-    return Check("spa", False,
-                 f"SPA p-value {_p(spa_p)} ≥ {max_p:g}: no strategy{what} reliably beats "
-                 "buy-and-hold")
+        return Check("spa", True, f"SPA p-value {_p(spa_p)} < {max_p:g} against buy-and-hold{what}")
+    return Check(
+        "spa",
+        False,
+        f"SPA p-value {_p(spa_p)} ≥ {max_p:g}: no strategy{what} reliably beats buy-and-hold",
+    )
 
 
-def _supporting(hit_rate: float | None, hit_p: float | None, pt_p: float | None,
-                alpha: float) -> list[Check]:
+def _supporting(
+    hit_rate: float | None, hit_p: float | None, pt_p: float | None, alpha: float
+) -> list[Check]:
     out = []
     if _ok(hit_rate) and _ok(hit_p):
         sig = hit_p < alpha
-        out.append(Check("hit_rate", sig, f"hit rate {hit_rate:.1%} is "
-                         f"{'' if sig else 'not '}significant (p = {_p(hit_p)})", False))
+        out.append(
+            Check(
+                "hit_rate",
+                sig,
+                f"hit rate {hit_rate:.1%} is {'' if sig else 'not '}significant (p = {_p(hit_p)})",
+                False,
+            )
+        )
     if pt_p is not None:
         if not _ok(pt_p):
-            out.append(Check("pesaran_timmermann", False, "directional accuracy cannot be "
-                             "tested: the forecast always calls the same direction", False))
+            out.append(
+                Check(
+                    "pesaran_timmermann",
+                    False,
+                    "directional accuracy cannot be "
+                    "tested: the forecast always calls the same direction",
+                    False,
+                )
+            )
         else:
             sig = pt_p < alpha
-            out.append(Check("pesaran_timmermann", sig,
-                             f"directional accuracy is {'' if sig else 'not '}better than "
-                             f"chance by Pesaran–Timmermann (p = {_p(pt_p)})", False))
+            out.append(
+                Check(
+                    "pesaran_timmermann",
+                    sig,
+                    f"directional accuracy is {'' if sig else 'not '}better than "
+                    f"chance by Pesaran–Timmermann (p = {_p(pt_p)})",
+                    False,
+                )
+            )
     return out
 
 
@@ -187,7 +228,7 @@ def decide(
     net_pnl: float | None,
     dm_p_vs_zero: float | None,
     dsr: float | None,
-    trials: int,
+    trials: float,
     spa_p: float | None,
     spa_models: int | None = None,
     hit_rate: float | None = None,
@@ -226,11 +267,17 @@ def decide(
     t = thresholds
     checks: list[Check] = []
     if n_days < min_test_days:
-        checks.append(Check("test_length", False, f"test period of {n_days} days is too short "
-                            f"to decide (need ≥ {min_test_days})"))
+        checks.append(
+            Check(
+                "test_length",
+                False,
+                f"test period of {n_days} days is too short to decide (need ≥ {min_test_days})",
+            )
+        )
     else:
-        checks.append(Check("test_length", True, f"test period of {n_days} days "
-                            f"(≥ {min_test_days})"))
+        checks.append(
+            Check("test_length", True, f"test period of {n_days} days (≥ {min_test_days})")
+        )
     checks.append(_sharpe_check(sharpe_net, buy_hold_sharpe))
     checks.extend(_zero_checks(dm_p_vs_zero, net_pnl, t.alpha))
     checks.append(_dsr_check(dsr, trials, t.min_dsr))

@@ -21,6 +21,7 @@ from typing import Any
 
 from lstm_madness.errors import ConfigError
 from lstm_madness.features import FEATURE_FIELDS
+from lstm_madness.jsonable import jsonable
 
 #: Feature names a config may list (owned by :data:`lstm_madness.features.FEATURE_FIELDS`).
 FEATURES = tuple(FEATURE_FIELDS)
@@ -131,7 +132,12 @@ class EvaluationConfig:
     alpha: float = 0.05  #: level of the forecast tests quoted in the verdict
     min_test_days: int = 250  #: shorter test periods are "too short to decide"
     bootstrap_reps: int = 1000  #: stationary-bootstrap replications
-    trials: int = 0  #: number of configurations tried for the DSR; 0 = count runs in the registry
+    #: number of configurations tried for the DSR; 0 = the size of the run's trial set
+    #: (runs on the same target and test period, deleted ones included)
+    trials: int = 0
+    #: which DSR the verdict uses: "raw" (N trials) or "effective" (N_eff = ρ̄ + (1 − ρ̄)·N,
+    #: ρ̄ the trials' mean pairwise return correlation); a non-zero trials overrides both
+    trials_mode: str = "raw"
 
 
 @dataclass(frozen=True)
@@ -169,7 +175,7 @@ class ExperimentConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-safe dict (dates as ISO strings, tuples as lists)."""
-        return _jsonable(dataclasses.asdict(self))
+        return jsonable(dataclasses.asdict(self))
 
     def hash(self, *, without_seed: bool = False) -> str:
         """SHA-256 of the canonical config without ``name`` (and without ``train.seed``)."""
@@ -189,17 +195,8 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "split.scheme": ("holdout", "walk_forward"),
     "split.window": ("expanding", "rolling"),
     "backtest.rule": ("sign", "long_flat", "threshold", "proportional"),
+    "evaluation.trials_mode": ("raw", "effective"),
 }
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return value
 
 
 def _coerce(key: str, annotation: Any, value: Any) -> Any:
@@ -435,7 +432,7 @@ def reference_markdown() -> str:
             pending = [] if not s.startswith("#:") else pending
         defaults = cls()
         for sub in dataclasses.fields(cls):
-            default = json.dumps(_jsonable(getattr(defaults, sub.name)))
+            default = json.dumps(jsonable(getattr(defaults, sub.name)))
             lines.append(f"| `{sub.name}` | `{default}` | {docs.get(sub.name, '')} |")
         lines.append("")
     return "\n".join(lines)

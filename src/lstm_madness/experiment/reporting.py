@@ -7,8 +7,10 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
+from lstm_madness.errors import RunError
+from lstm_madness.evaluation.metrics import hit_rate, mse
 from lstm_madness.experiment import registry
-from lstm_madness.experiment.summary import evaluate_run
+from lstm_madness.experiment.summary import RunEvaluation, evaluate_runs
 
 
 def model_table(summary: dict) -> pd.DataFrame:
@@ -35,43 +37,34 @@ def model_table(summary: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def fold_table(engine: sa.Engine, run_id: int, frame: pd.DataFrame) -> pd.DataFrame:
-    """The run's folds with the network's and the zero baseline's test MSE and hit rate."""
+def fold_table(
+    engine: sa.Engine, run_id: int, frame: pd.DataFrame, *, primary: str = "lstm", task: str
+) -> pd.DataFrame:
+    """The run's folds with the network's and the zero baseline's test MSE, and the
+    network's hit rate (:func:`~lstm_madness.evaluation.metrics.hit_rate`: for direction
+    targets a probability above 0.5 calls "up")."""
     folds = registry.load_folds(engine, run_id).drop(columns=["completed_at"])
     rows = []
     for fold in folds.itertuples():
         window = frame.loc[pd.Timestamp(fold.test_start) : pd.Timestamp(fold.test_end)]
-        y = window["y_true"]
+        y = window["y_true"].to_numpy()
         row = {}
-        for name in ("lstm", "baseline:zero"):
-            if name in window:
-                row[f"mse {name}"] = float(((window[name] - y) ** 2).mean())
-        if "lstm" in window:
-            row["hit rate lstm"] = float(((window["lstm"] > 0) == (y > 0)).mean())
+        for name in (primary, "baseline:zero"):
+            if name in window and len(window):
+                row[f"mse {name}"] = mse(y, window[name].to_numpy())
+        if primary in window and len(window):
+            row[f"hit rate {primary}"] = hit_rate(y, window[primary].to_numpy(), task)
         rows.append(row)
     return pd.concat([folds.reset_index(drop=True), pd.DataFrame(rows)], axis=1)
 
 
-def write_run_report(engine: sa.Engine, run_id: int, out_dir: Path) -> tuple[Path, dict]:
-    """Write the HTML report (and PNGs) of a succeeded run.
-
-    The run is evaluated afresh from its stored predictions, so the significance counts
-    every trial in the registry now (e.g. all seeds of a sweep that finished after it).
-    Returns the HTML path and that summary.
-    """
-    from lstm_madness.errors import RunError
+def write_evaluation_report(engine: sa.Engine, result: RunEvaluation, out_dir: Path) -> Path:
+    """Write the HTML report (and PNGs) of an evaluated run; return the HTML path."""
     from lstm_madness.report import write_report
 
-    run = registry.get_run(engine, run_id)
-    if run["status"] != "succeeded":
-        raise RunError(
-            f"run {run_id} is {run['status']}"
-            + (f" ({run['error']})" if run["error"] else "")
-            + "; only succeeded runs have a report"
-        )
-    result = evaluate_run(engine, run_id, timings=(run["summary"] or {}).get("timings"))
+    run = result.run
     info = {
-        "id": run_id,
+        "id": result.run_id,
         "name": run["name"],
         "status": run["status"],
         "started": str(run["started_at"])[:19],
@@ -79,14 +72,32 @@ def write_run_report(engine: sa.Engine, run_id: int, out_dir: Path) -> tuple[Pat
         "timings": result.summary.get("timings"),
         "git_commit": run["git_commit"],
     }
-    frame = result.frame.drop(columns=["realized"])
-    path = write_report(
+    return write_report(
         Path(out_dir),
         run=info,
         evaluation=result.evaluation,
-        test_frame=frame,
-        fold_table=fold_table(engine, run_id, result.frame),
+        test_frame=result.frame.drop(columns=["realized"]),
+        fold_table=fold_table(
+            engine, result.run_id, result.frame, primary=result.primary, task=result.config.task
+        ),
         model_table=model_table(result.summary),
         train_frame=None,
     )
-    return path, result.summary
+
+
+def write_run_report(engine: sa.Engine, run_id: int, out_dir: Path) -> tuple[Path, dict]:
+    """Write the HTML report (and PNGs) of a succeeded run.
+
+    The run is evaluated against the registry as it is now (reading only), so the report
+    states the same numbers as ``madness runs show``. Returns the HTML path and that
+    summary.
+    """
+    run = registry.get_run(engine, run_id)
+    if run["status"] != "succeeded":
+        raise RunError(
+            f"run {run_id} is {run['status']}"
+            + (f" ({run['error']})" if run["error"] else "")
+            + "; only succeeded runs have a report"
+        )
+    result = evaluate_runs(engine, [run_id])[run_id]
+    return write_evaluation_report(engine, result, Path(out_dir)), result.summary

@@ -1,13 +1,17 @@
 """A run's summary, computed from what is stored: out-of-sample metrics per model, the
-backtest, forecast tests, significance that counts the registry's trials, and the verdict.
+backtest, forecast tests, significance over the run's trial set, and the verdict.
 
-Everything here reads the predictions table, never in-memory state of the run, so
-``madness runs show`` and ``madness report`` see exactly what ``madness run`` printed.
+Everything here reads the store and writes nothing, so ``madness runs show``, ``report``,
+``compare`` and ``sweep show`` state the verdict against the ledger as it is now, and
+agree. :func:`evaluate_runs` evaluates many runs in one pass: each trial set's primary
+predictions are loaded in one query and turned into one matrix of net returns per
+backtest setting, shared by every member (see :mod:`lstm_madness.experiment.ledger`).
+What a run saw when it finished is kept in its summary as ``at_finish``.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,39 +21,39 @@ import pandas as pd
 import sqlalchemy as sa
 
 from lstm_madness.errors import RunError
-from lstm_madness.evaluation.backtest import backtest, positions_from_predictions
-from lstm_madness.evaluation.metrics import forecast_metrics
 from lstm_madness.evaluation.study import Evaluation, EvaluationSettings, evaluate
-from lstm_madness.experiment import registry
+from lstm_madness.experiment import ledger, registry
 from lstm_madness.experiment.config import ExperimentConfig, from_dict
+from lstm_madness.jsonable import jsonable
 
-PRIMARY = "lstm"
+__all__ = [
+    "RunEvaluation",
+    "evaluate_run",
+    "evaluate_runs",
+    "evaluation_settings",
+    "prediction_table",
+    "summarize_run",
+    "test_frame",
+]
+
+#: Columns of ``madness runs predictions`` (and :func:`prediction_table`).
+EXPORT_COLUMNS = [
+    "date",
+    "symbol",
+    "fold",
+    "model",
+    "y_true",
+    "y_pred",
+    "realized",
+    "position",
+    "gross_return",
+    "net_return",
+]
 
 
 def evaluation_settings(config: ExperimentConfig) -> EvaluationSettings:
     """The evaluation settings of ``config``'s [backtest] and [evaluation] tables."""
     return EvaluationSettings.from_config(config, seed=config.train.seed)
-
-
-def strategy_net_returns(
-    predictions: np.ndarray, realized: np.ndarray, task: str, settings: EvaluationSettings
-) -> np.ndarray:
-    """Daily net returns of trading ``predictions`` under ``settings`` (see backtest)."""
-    positions = positions_from_predictions(
-        predictions,
-        task=task,
-        rule=settings.rule,
-        threshold=settings.threshold,
-        cap=settings.cap,
-        scale=settings.scale,
-    )
-    return backtest(
-        positions,
-        realized,
-        cost_bps=settings.cost_bps,
-        slippage_bps=settings.slippage_bps,
-        risk_free=settings.risk_free,
-    ).net_returns
 
 
 def test_frame(predictions: pd.DataFrame) -> pd.DataFrame:
@@ -62,48 +66,191 @@ def test_frame(predictions: pd.DataFrame) -> pd.DataFrame:
     return wide.sort_index()
 
 
-def model_metrics(frame: pd.DataFrame, task: str) -> dict[str, dict[str, float | None]]:
-    """Out-of-sample MSE, MAE, R²_oos (vs the training-window mean), hit rate, n per model."""
-    models = [c for c in frame.columns if c not in ("y_true", "realized")]
-    benchmark = frame["baseline:mean"].to_numpy() if "baseline:mean" in frame else None
-    y = frame["y_true"].to_numpy()
-    out = {}
-    for name in models:
-        pred = frame[name].to_numpy()
-        out[name] = forecast_metrics(y, pred, benchmark, task)
-    return out
-
-
-def strategy_returns_matrix(
-    engine: sa.Engine, run_ids: list[int], settings: EvaluationSettings | None = None
-) -> pd.DataFrame:
-    """Daily net returns of each run's network strategy (columns: run ids; index: dates).
-
-    Each run is backtested under ``settings`` (default: its own config's), so peers are
-    compared under identical costs and position rules.
-    """
-    configs, frame = registry.load_model_predictions(engine, run_ids, PRIMARY)
-    columns = {}
-    for run_id, rows in frame.groupby("run_id", sort=False):
-        config = from_dict(configs[int(run_id)])
-        net = strategy_net_returns(
-            rows["y_pred"].to_numpy(),
-            rows["realized"].to_numpy(),
-            config.task,
-            settings or evaluation_settings(config),
-        )
-        columns[int(run_id)] = pd.Series(net, index=pd.DatetimeIndex(rows["date"]))
-    return pd.DataFrame(columns, columns=[int(i) for i in run_ids if int(i) in columns])
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RunEvaluation:
-    """A stored run, evaluated: its summary dict, the Evaluation object and test frame."""
+    """A stored run, evaluated against the ledger as it is now.
+
+    ``summary`` is the dict of ``madness runs show --json`` (also :meth:`to_json`);
+    ``evaluation`` keeps the daily series for plots; ``frame`` is the test period (y_true,
+    realized and one column per model); ``trial_ids`` the members of its trial set with
+    predictions. :meth:`result` wraps it as a :class:`~lstm_madness.experiment.results.RunResult`.
+    """
 
     summary: dict[str, Any]
     evaluation: Evaluation
-    frame: pd.DataFrame  #: test period: y_true, realized and one column per model
+    frame: pd.DataFrame
     config: ExperimentConfig
+    run: dict[str, Any]
+    trial_ids: tuple[int, ...]
+    engine: sa.Engine | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def run_id(self) -> int:
+        return int(self.run["id"])
+
+    @property
+    def primary(self) -> str:
+        return self.evaluation.primary
+
+    def to_json(self) -> dict[str, Any]:
+        return self.summary
+
+    def result(self):  # -> RunResult (import cycle)
+        from lstm_madness.experiment.results import RunResult
+
+        return RunResult(self)
+
+
+def _at_finish(stored: Mapping[str, Any] | None, summary: Mapping[str, Any]) -> dict[str, Any]:
+    """What the run saw when it finished: from its stored summary, or (not finished yet)
+    the numbers being computed now, which are what it will store."""
+    source = stored or summary
+    if stored and stored.get("at_finish"):
+        return dict(stored["at_finish"])
+    return {
+        "trials": (source.get("significance") or {}).get("trials"),
+        "dsr": (source.get("significance") or {}).get("dsr"),
+        "tradeable": (source.get("verdict") or {}).get("tradeable"),
+    }
+
+
+def _model_entries(
+    metrics: Mapping[str, Mapping[str, Any]],
+    primary: str,
+    kind: str,
+    timings: Mapping[str, Any],
+    previous: Mapping[str, Any],
+) -> dict[str, dict[str, Any]]:
+    per_model = timings.get("models", {}) if timings else {}
+    out = {}
+    for name, values in metrics.items():
+        entry = dict(values)
+        key = kind if name == primary and kind in per_model else name
+        source = per_model.get(key, previous.get(name, {}))
+        entry.update({k: source.get(k) for k in ("n_train", "epochs_run", "train_s")})
+        out[name] = entry
+    return out
+
+
+def _seed_sharpes(run: Mapping, ts: ledger.TrialSet, ids: list[int], sharpes: np.ndarray):
+    family = {int(m["id"]): m["family_hash"] for m in ts.members}
+    mine = run["family_hash"]
+    values = [s for i, s in zip(ids, sharpes, strict=True) if family.get(i) == mine]
+    return np.asarray(values) if len(values) > 1 else None
+
+
+def _evaluate_runs(
+    engine: sa.Engine,
+    run_ids: Sequence[int],
+    *,
+    trials: int | None,
+    timings: Mapping[int, dict] | None,
+    extra_trials: Mapping[int, int] | None = None,
+) -> dict[int, RunEvaluation]:
+    ids = list(dict.fromkeys(int(i) for i in run_ids))
+    runs = registry.get_runs(engine, ids)
+    sets = ledger.trial_sets(engine, runs.values(), include=ids)
+    memo: dict[Any, Any] = {}
+    out: dict[int, RunEvaluation] = {}
+    for run_id in ids:
+        run = runs[run_id]
+        config = from_dict(run["config"])
+        primary = registry.primary_model(run)
+        predictions = registry.load_predictions(engine, run_id)
+        if predictions.empty:
+            raise RunError(f"run {run_id} has no stored test predictions")
+        if primary not in set(predictions["model"]):
+            raise RunError(f"run {run_id} has no test predictions of its model {primary!r}")
+        frame = test_frame(predictions)
+        settings = evaluation_settings(config)
+        ts = sets[run_id]
+        evidence, member_ids = ledger.trial_evidence_of(engine, ts, settings, memo)
+        override = trials or config.evaluation.trials
+        pending = max(ts.pending(run), (extra_trials or {}).get(run_id, 0))
+        n = max(override or (len(ts.members) + pending), evidence.n_members)
+        if override:
+            settings = dataclasses.replace(settings, trials_mode="raw")
+        models = {name: frame[name].to_numpy() for name in frame.columns[2:]}
+        evaluation = evaluate(
+            dates=frame.index.to_numpy(),
+            asset_returns=frame["realized"].to_numpy(),
+            y_true=frame["y_true"].to_numpy(),
+            predictions=models,
+            task=config.task,
+            primary=primary,
+            settings=settings,
+            trial_set=dataclasses.replace(evidence, trials=n),
+            seed_sharpes=_seed_sharpes(run, ts, member_ids, evidence.sharpes),
+            y_benchmark=models.get("baseline:mean"),
+        )
+        stored = run.get("summary")
+        run_timings = (timings or {}).get(run_id) or (stored or {}).get("timings") or {}
+        summary: dict[str, Any] = {
+            "run_id": run_id,
+            "name": run["name"],
+            "status": run["status"],
+            "target": config.data.target,
+            "primary_model": primary,
+            "n_test": len(frame),
+            "test_start": frame.index[0].date().isoformat(),
+            "test_end": frame.index[-1].date().isoformat(),
+            "models": _model_entries(
+                evaluation.model_metrics,
+                primary,
+                config.model.kind,
+                run_timings,
+                (stored or {}).get("models", {}),
+            ),
+            "timings": run_timings,
+        }
+        summary.update(evaluation.to_json())
+        summary["significance"]["trials_override"] = bool(override)
+        summary["significance"]["trials_pending"] = pending
+        summary["at_finish"] = _at_finish(stored, summary)
+        summary = jsonable(summary)
+        out[run_id] = RunEvaluation(
+            summary, evaluation, frame, config, run, tuple(member_ids), engine
+        )
+    return out
+
+
+def evaluate_runs(
+    engine: sa.Engine,
+    run_ids: Sequence[int],
+    *,
+    trials: int | None = None,
+    timings: Mapping[int, dict] | None = None,
+) -> dict[int, RunEvaluation]:
+    """Metrics, backtest, tests, significance and verdict of stored runs, in one pass.
+
+    Reads only. Each run is judged over its trial set (see
+    :mod:`lstm_madness.experiment.ledger`): ``N`` is ``trials`` if given, else
+    ``evaluation.trials`` of its config if non-zero, else the trial set's size (this run
+    and the other ``run_ids`` on its target and test period included, plus the running
+    runs of its sweep); it is never below the members with predictions. ``V`` is the
+    sample variance of the members' Sharpe ratios, this run's included, all backtested
+    under this run's rule and costs. ``timings`` (per run id) replaces the stored timings.
+    """
+    return _evaluate_runs(engine, run_ids, trials=trials, timings=timings)
+
+
+def evaluate_run(
+    engine: sa.Engine,
+    run_id: int,
+    *,
+    timings: dict | None = None,
+    trials: int | None = None,
+    extra_trials: int = 0,
+) -> RunEvaluation:
+    """:func:`evaluate_runs` of one run; ``extra_trials`` adds runs of its batch that are
+    still in progress to ``N``."""
+    return _evaluate_runs(
+        engine,
+        [run_id],
+        trials=trials,
+        timings={int(run_id): timings} if timings else None,
+        extra_trials={int(run_id): extra_trials},
+    )[int(run_id)]
 
 
 def summarize_run(
@@ -120,127 +267,38 @@ def summarize_run(
     ).summary
 
 
-def evaluate_run(
-    engine: sa.Engine,
-    run_id: int,
-    *,
-    timings: dict | None = None,
-    trials: int | None = None,
-    extra_trials: int = 0,
-) -> RunEvaluation:
-    """Metrics, backtest, tests, significance and verdict of a stored run.
+def prediction_table(engine: sa.Engine, run_id: int, model: str | None = None) -> pd.DataFrame:
+    """A run's test predictions with positions and daily gross and net returns.
 
-    The number of trials behind the Deflated Sharpe Ratio is ``trials`` if given, else
-    ``evaluation.trials`` of the config if non-zero, else the succeeded runs in the
-    registry with the same target and test period, plus this run and the runs still in
-    progress beside it: ``extra_trials`` (its batch) or, for a sweep, the sweep's runs
-    that are still running on the same target and test period.
+    Columns :data:`EXPORT_COLUMNS`. Every model (or only ``model``) is backtested over the
+    whole test period under the run's ``[backtest]`` rule and costs, exactly as in its
+    summary: ``position`` is held from the close of ``date`` to the next close, earning
+    ``gross_return = position × realized`` and ``net_return`` after costs.
     """
     run = registry.get_run(engine, run_id)
     config = from_dict(run["config"])
-    primary = registry.primary_model(run)
-    predictions = registry.load_predictions(engine, run_id)
-    if predictions.empty:
-        raise RunError(f"run {run_id} has no stored test predictions")
-    frame = test_frame(predictions)
-    metrics = model_metrics(frame, config.task)
-    previous = (run.get("summary") or {}).get("models", {})
-    timings = timings or (run.get("summary") or {}).get("timings") or {}
-    per_model = timings.get("models", {})
-    for name, values in metrics.items():
-        key = config.model.kind if name == primary else name
-        values.update(
-            {
-                k: per_model.get(key, previous.get(name, {})).get(k)
-                for k in ("n_train", "epochs_run", "train_s")
-            }
-        )
-    registry.save_metrics(
-        engine,
-        run_id,
-        pd.DataFrame(
-            [
-                {"model": m, "split": "test", "name": k, "value": v}
-                for m, vals in metrics.items()
-                for k, v in vals.items()
-                if isinstance(v, int | float) and v is not None
-            ]
-        ),
-    )
-
     settings = evaluation_settings(config)
-    test_start, test_end = frame.index[0].date(), frame.index[-1].date()
-    peers = registry.peer_runs(
-        engine, target=config.data.target, test_start=test_start, test_end=test_end, exclude=run_id
+    predictions = registry.load_predictions(
+        engine, run_id, models=None if model is None else [model]
     )
-    peer_matrix = (
-        strategy_returns_matrix(engine, [int(i) for i in peers["id"]], settings)
-        .reindex(frame.index)
-        .to_numpy()
-        if len(peers)
-        else None
-    )
-    peer_sharpes = np.array([_sharpe_of(row) for _, row in peers.iterrows()], dtype=float)
-    family = peers[peers["family_hash"] == config.hash(without_seed=True)]
-    pending = max(extra_trials, registry.pending_trials(engine, run_id))
-    n_trials = trials or config.evaluation.trials or (len(peers) + 1 + pending)
-    models = {name: frame[name].to_numpy() for name in metrics}
-    evaluation = evaluate(
-        dates=frame.index.to_numpy(),
-        asset_returns=frame["realized"].to_numpy(),
-        y_true=frame["y_true"].to_numpy(),
-        predictions=models,
-        task=config.task,
-        primary=primary,
-        settings=settings,
-        trials=n_trials,
-        trial_sharpes=peer_sharpes[np.isfinite(peer_sharpes)] if len(peer_sharpes) else None,
-        peer_net_returns=peer_matrix,
-        seed_sharpes=np.array([_sharpe_of(row) for _, row in family.iterrows()], dtype=float)
-        if len(family)
-        else None,
-        y_benchmark=models.get("baseline:mean"),
-    )
-    summary: dict[str, Any] = {
-        "run_id": run_id,
-        "name": run["name"],
-        "status": run["status"],
-        "target": config.data.target,
-        "n_test": len(frame),
-        "test_start": test_start.isoformat(),
-        "test_end": test_end.isoformat(),
-        "models": metrics,
-        "timings": timings,
-    }
-    summary.update(evaluation.to_json())
-    return RunEvaluation(summary, evaluation, frame, config)
-
-
-def evaluate_runs(
-    engine: sa.Engine,
-    run_ids: Sequence[int],
-    *,
-    trials: int | None = None,
-    timings: Mapping[int, dict] | None = None,
-) -> dict[int, RunEvaluation]:
-    """Evaluate stored runs that finished training together (a batch or a sweep).
-
-    Each run counts the others of ``run_ids`` on its target and test period as trials
-    (they are not succeeded yet). ``timings[run_id]`` is stored in its summary.
-    """
-    timings = timings or {}
-    rows = {int(i): registry.get_run(engine, int(i)) for i in run_ids}
-    periods = {i: (r["target"], r["test_start"], r["test_end"]) for i, r in rows.items()}
-    out = {}
-    for run_id in rows:
-        batch = sum(1 for j in rows if j != run_id and periods[j] == periods[run_id])
-        out[run_id] = evaluate_run(
-            engine, run_id, timings=timings.get(run_id), trials=trials, extra_trials=batch
+    if predictions.empty:
+        raise RunError(
+            f"run {run_id} has no stored test predictions"
+            + (f" of model {model!r}" if model is not None else "")
         )
-    return out
-
-
-def _sharpe_of(row: pd.Series) -> float:
-    summary = json.loads(row["summary_json"]) if row["summary_json"] else {}
-    value = (summary.get("backtest") or {}).get("sharpe_net")
-    return float(value) if value is not None else float("nan")
+    parts = []
+    for _name, rows in predictions.groupby("model", sort=True):
+        rows = rows.sort_values("date")
+        result = settings.backtest(
+            rows["y_pred"].to_numpy(), rows["realized"].to_numpy(), config.task
+        )
+        parts.append(
+            rows.assign(
+                position=result.positions,
+                gross_return=result.gross_returns,
+                net_return=result.net_returns,
+            )
+        )
+    table = pd.concat(parts, ignore_index=True)
+    table["date"] = table["date"].dt.date
+    return table[EXPORT_COLUMNS]

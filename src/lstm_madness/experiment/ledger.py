@@ -1,0 +1,279 @@
+"""Trial sets: which runs count as the trials behind a result, and what they say together.
+
+The *trial set* of a run is every succeeded or deleted (tombstoned) run on the same target
+and test period, plus the runs evaluated with it; runs of its sweep that are still running
+count towards ``N`` only. Its evidence (:class:`~lstm_madness.evaluation.study.TrialEvidence`:
+the members' net Sharpe ratios, their mean correlation, SPA and PBO) is computed once per
+trial set and backtest settings from one matrix of daily net returns, every member
+backtested under the judged run's rule and costs from its stored predictions.
+
+Evidence is cached on disk (``$MADNESS_CACHE_DIR``, default ``~/.cache/lstm-madness``)
+under a key made of the store, the members (id, config hash, start time) and the
+settings, so it is recomputed exactly when the trial set changes. The cache holds derived
+numbers only; deleting it is always safe.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from lstm_madness.errors import DataError
+from lstm_madness.evaluation.backtest import buy_and_hold, sharpe_ratio
+from lstm_madness.evaluation.significance import PBOResult, SPAResult
+from lstm_madness.evaluation.study import EvaluationSettings, TrialEvidence, trial_evidence
+from lstm_madness.experiment import registry
+from lstm_madness.jsonable import jsonable
+
+#: Bootstrap seed of the trial-set tests (SPA, PBO): the same for every member.
+EVIDENCE_SEED = 0
+#: Bump when the cached numbers change meaning.
+CACHE_VERSION = 1
+
+__all__ = [
+    "EVIDENCE_SEED",
+    "TrialSet",
+    "cache_dir",
+    "member_net_returns",
+    "trial_evidence_of",
+    "trial_sets",
+]
+
+
+@dataclass(frozen=True)
+class TrialSet:
+    """Runs on one target and test period that count as trials (rows without blobs)."""
+
+    target: str
+    test_start: dt.date
+    test_end: dt.date
+    members: tuple[dict[str, Any], ...]  #: counted runs with predictions, in id order
+    running: tuple[dict[str, Any], ...]  #: other running runs on the target (pending)
+
+    @property
+    def ids(self) -> list[int]:
+        return [int(m["id"]) for m in self.members]
+
+    def pending(self, run: Mapping[str, Any]) -> int:
+        """Running runs of ``run``'s sweep that will join this trial set."""
+        return registry.pending_trials(run, self.running)
+
+    def fingerprint(self) -> str:
+        """Changes whenever a member joins or leaves (a deleted run stays a member)."""
+        parts = [[int(m["id"]), m["config_hash"], str(m["started_at"])] for m in self.members]
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def trial_sets(
+    engine: sa.Engine, runs: Iterable[Mapping[str, Any]], include: Iterable[int] = ()
+) -> dict[int, TrialSet]:
+    """The trial set of each run (keyed by run id), one query per target and test period.
+
+    ``include``: ids of runs being evaluated now, members of their trial sets whatever
+    their status (e.g. still ``running`` at the end of a sweep).
+    """
+    runs = list(runs)
+    chosen = [int(i) for i in include]
+    out: dict[int, TrialSet] = {}
+    by_period: dict[tuple, list[Mapping[str, Any]]] = {}
+    for run in runs:
+        if run.get("test_start") is None:
+            raise DataError(f"run {run['id']} has no test period (no folds recorded)")
+        by_period.setdefault((run["target"], run["test_start"], run["test_end"]), []).append(run)
+    for (target, start, end), group in by_period.items():
+        members, running = registry.trial_set_runs(
+            engine, target=target, test_start=start, test_end=end, include=chosen
+        )
+        ts = TrialSet(target, start, end, tuple(members), tuple(running))
+        for run in group:
+            out[int(run["id"])] = ts
+    return out
+
+
+def member_net_returns(
+    frame: pd.DataFrame, tasks: Mapping[int, str], settings: EvaluationSettings
+) -> dict[int, pd.Series]:
+    """Daily net returns of each member's primary model under ``settings``.
+
+    ``frame``: columns run_id, date, y_pred, realized (ordered by run and date), e.g. from
+    :func:`~lstm_madness.experiment.registry.load_primary_predictions`. Each member is
+    backtested over its own dates.
+    """
+    out = {}
+    for run_id, rows in frame.groupby("run_id", sort=False):
+        result = settings.backtest(
+            rows["y_pred"].to_numpy(), rows["realized"].to_numpy(), tasks[int(run_id)]
+        )
+        out[int(run_id)] = pd.Series(result.net_returns, index=pd.DatetimeIndex(rows["date"]))
+    return out
+
+
+def _settings_key(settings: EvaluationSettings) -> list[Any]:
+    s = settings
+    return [
+        s.rule,
+        s.threshold,
+        s.cap,
+        s.scale,
+        s.cost_bps,
+        s.slippage_bps,
+        s.risk_free,
+        s.bootstrap_reps,
+        s.block_length,
+    ]
+
+
+def cache_dir() -> Path:
+    """Where trial-set evidence is cached: ``$MADNESS_CACHE_DIR`` or the user cache."""
+    env = os.environ.get("MADNESS_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "lstm-madness"
+
+
+def _cache_key(engine: sa.Engine, ts: TrialSet, settings: EvaluationSettings) -> str:
+    text = json.dumps(
+        [
+            CACHE_VERSION,
+            engine.url.render_as_string(hide_password=True),
+            ts.fingerprint(),
+            _settings_key(settings),
+        ],
+        default=str,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _cache_read(key: str) -> dict[str, Any] | None:
+    path = cache_dir() / "trials" / f"{key}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _cache_write(key: str, value: dict[str, Any]) -> None:
+    folder = cache_dir() / "trials"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump(value, f)
+        os.replace(tmp, folder / f"{key}.json")
+    except OSError:  # a read-only home: the cache is an optimisation only
+        return
+
+
+def _encode(ev: TrialEvidence, ids: list[int]) -> dict[str, Any]:
+    # repr-exact floats: json keeps every digit, so a cached number equals a fresh one
+    pbo = ev.pbo.to_dict()
+    return {
+        "ids": ids,
+        "sharpes": [float(x) for x in ev.sharpes],
+        "mean_correlation": ev.mean_correlation,
+        "n_days": ev.n_days,
+        "spa": {k: float(v) if isinstance(v, float) else v for k, v in ev.spa.to_dict().items()},
+        "pbo": {k: (None if isinstance(v, float) and v != v else v) for k, v in pbo.items()},
+    }
+
+
+def _decode(d: Mapping[str, Any]) -> TrialEvidence:
+    pbo = dict(d["pbo"])
+    for k in ("pbo", "degradation"):
+        pbo[k] = float("nan") if pbo.get(k) is None else float(pbo[k])
+    return TrialEvidence(
+        len(d["ids"]),
+        np.asarray(d["sharpes"], dtype=np.float64),
+        float(d["mean_correlation"]),
+        SPAResult(**d["spa"]),
+        PBOResult(**pbo),
+        int(d["n_days"]),
+    )
+
+
+def _compute(
+    engine: sa.Engine, ts: TrialSet, settings: EvaluationSettings, frames: MutableMapping
+) -> tuple[TrialEvidence, list[int]]:
+    key = (ts.target, ts.test_start, ts.test_end, tuple(ts.ids))
+    if key not in frames:
+        frame = registry.load_primary_predictions(
+            engine,
+            target=ts.target,
+            test_start=ts.test_start,
+            test_end=ts.test_end,
+            members=ts.members,
+        )
+        configs = registry.load_configs(engine, ts.ids)
+        tasks = {
+            i: "classification" if c.get("target", {}).get("kind") == "direction" else "regression"
+            for i, c in configs.items()
+        }
+        frames[key] = (frame, tasks)
+    frame, tasks = frames[key]
+    nets = member_net_returns(frame, tasks, settings)
+    ids = [i for i in ts.ids if i in nets]
+    if not ids:
+        raise DataError(f"no stored test predictions in the trial set on {ts.target}")
+    wide = pd.DataFrame({i: nets[i] for i in ids}).sort_index()
+    common = wide.dropna(how="any")
+    if len(common) < 3:
+        raise DataError(
+            f"the {len(ids)} runs on {ts.target} {ts.test_start} → {ts.test_end} share only "
+            f"{len(common)} test dates"
+        )
+    realized = frame.drop_duplicates("date").set_index("date")["realized"]
+    bench = buy_and_hold(
+        realized.reindex(common.index).to_numpy(),
+        cost_bps=settings.cost_bps,
+        slippage_bps=settings.slippage_bps,
+        risk_free=settings.risk_free,
+    ).net_returns
+    sharpes = np.array([sharpe_ratio(nets[i].to_numpy(), settings.risk_free) for i in ids])
+    return trial_evidence(
+        common.to_numpy(),
+        bench,
+        sharpes=sharpes,
+        trials=len(ids),
+        reps=settings.bootstrap_reps,
+        block=settings.block_length,
+        seed=EVIDENCE_SEED,
+    ), ids
+
+
+def trial_evidence_of(
+    engine: sa.Engine,
+    ts: TrialSet,
+    settings: EvaluationSettings,
+    memo: MutableMapping[Any, Any] | None = None,
+) -> tuple[TrialEvidence, list[int]]:
+    """Evidence of a trial set under ``settings`` and the member ids in its order.
+
+    ``trials`` of the result is the number of members with predictions; callers add the
+    pending runs or apply an override. ``memo`` shares loaded predictions and results
+    within one evaluation pass; the disk cache shares them between commands.
+    """
+    memo = {} if memo is None else memo
+    key = _cache_key(engine, ts, settings)
+    if key in memo:
+        return memo[key]
+    cached = _cache_read(key)
+    if cached is not None:
+        result = (_decode(cached), list(cached["ids"]))
+    else:
+        evidence, ids = _compute(engine, ts, settings, memo.setdefault("frames", {}))
+        _cache_write(key, jsonable(_encode(evidence, ids)))
+        result = (evidence, ids)
+    memo[key] = result
+    return result
