@@ -505,7 +505,7 @@ def evaluate(
         net_pnl=strategy.net.total_return, dm_p_vs_zero=dm["zero"].pvalue, dsr=dsr.dsr,
         trials=dsr.trials, spa_p=spa.pvalue, spa_models=spa.n_models,
         hit_rate=hit.hit_rate, hit_rate_p=hit.pvalue, pt_p=pt.pvalue,
-        thresholds=s.thresholds, min_test_days=s.min_test_days,
+        thresholds=s.thresholds, min_test_days=s.min_test_days, model_metrics=metrics,
     )
     return Evaluation(
         dates=dates_arr, task=task, primary=primary, settings=s, y_true=y, predictions=preds,
