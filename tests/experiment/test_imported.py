@@ -12,9 +12,14 @@ import pytest
 
 from lstm_madness.data.alignment import align_forecasts
 from lstm_madness.data.forecasts import forecasts_from_pandas, parse_forecasts
-from lstm_madness.errors import DataError, ValidationError
+from lstm_madness.errors import ConfigError, DataError, ValidationError
 from lstm_madness.evaluation.study import EvaluationSettings
-from lstm_madness.experiment.imported import ROW_COLUMNS, imported_models
+from lstm_madness.experiment.imported import (
+    ROW_COLUMNS,
+    ImportSpec,
+    imported_models,
+    judge_config,
+)
 
 ZERO_COST = EvaluationSettings(cost_bps=0.0, bootstrap_reps=200, seed=0)
 
@@ -144,3 +149,42 @@ def test_calendar_and_returns_must_agree() -> None:
     broken = history.assign(next_ret=history["next_ret"].where(history.index != 250))
     with pytest.raises(DataError, match="no stored return to the next close"):
         imported_models(aligned, broken)
+
+
+def test_judge_config_sets_target_and_task_and_takes_only_trading_settings() -> None:
+    config = judge_config("^GSPC", "direction", ["backtest.cost_bps=2", ("evaluation.trials", 7)])
+    assert config.data.target == "^GSPC" and config.target.kind == "direction"
+    assert config.target.horizon == 1 and config.task == "classification"
+    assert config.backtest.cost_bps == 2.0 and config.evaluation.trials == 7
+    settings = EvaluationSettings.from_config(config)
+    assert settings.cost_bps == 2.0
+    assert judge_config("XLF").target.kind == "return"
+    with pytest.raises(ConfigError, match=r"only takes settings of \[backtest\], \[evaluation\]"):
+        judge_config("XLF", overrides=["model.units=[8]"])
+    with pytest.raises(ConfigError, match=r"backtest\.rule"):
+        judge_config("XLF", overrides=["backtest.rule=sometimes"])
+    with pytest.raises(ConfigError, match="return, direction"):
+        judge_config("XLF", "excess")
+
+
+def test_import_spec_hash_identifies_a_repeat_and_nothing_else() -> None:
+    config = judge_config("XLF")
+    spec = ImportSpec(file="a.csv", checksum="ab" * 32, model="gbm")
+    same = ImportSpec(file="copy/of/a.csv", checksum="ab" * 32, model="gbm")
+    assert spec.run_hash(config) == same.run_hash(config)
+    others = [
+        ImportSpec(file="a.csv", checksum="cd" * 32, model="gbm"),
+        ImportSpec(file="a.csv", checksum="ab" * 32, model="other"),
+        ImportSpec(file="a.csv", checksum="ab" * 32, model="gbm", alignment="same_day"),
+        ImportSpec(file="a.csv", checksum="ab" * 32, model="gbm", allow_gaps=True),
+        ImportSpec(file="a.csv", checksum="ab" * 32, model="gbm", trials=20),
+    ]
+    hashes = {spec.run_hash(config), *(o.run_hash(config) for o in others)}
+    assert len(hashes) == 6
+    costly = judge_config("XLF", overrides=["backtest.cost_bps=20"])
+    assert spec.run_hash(costly) != spec.run_hash(config)
+    assert spec.to_dict()["checksum"] == "ab" * 32
+    with pytest.raises(ConfigError):
+        ImportSpec(file="a.csv", checksum="", model="m", alignment="late")
+    with pytest.raises(ConfigError):
+        ImportSpec(file="a.csv", checksum="", model="m", trials=0)

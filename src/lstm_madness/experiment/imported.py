@@ -8,24 +8,40 @@ the baselines of :mod:`lstm_madness.models.history_baselines` on those dates, th
 ``direction``, as :func:`lstm_madness.features.make_labels` defines it) and ``realized``,
 the same return, which a position dated t earns. Gap days (``allow_gaps``) carry the
 no-information forecast (see :mod:`lstm_madness.data.alignment`).
+
+:func:`judge_config` is the experiment config such a run is stored and evaluated under
+(only ``[backtest]`` and ``[evaluation]`` may be set), and :class:`ImportSpec` records where
+its forecasts came from and how they were read; its :meth:`~ImportSpec.run_hash` recognises
+the same file judged again with the same settings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from lstm_madness.data.alignment import AlignedForecasts
+from lstm_madness.data.alignment import ALIGNMENTS, AlignedForecasts
 from lstm_madness.errors import ConfigError, DataError
 from lstm_madness.evaluation.study import Evaluation, EvaluationSettings, evaluate
+from lstm_madness.experiment.config import (
+    ExperimentConfig,
+    apply_overrides,
+    from_dict,
+    parse_assignment,
+)
 from lstm_madness.models.history_baselines import history_baselines
 
 #: Task of a forecast file → task of the evaluation.
 EVALUATION_TASKS: dict[str, str] = {"return": "regression", "direction": "classification"}
+#: Config sections a judged forecast may override: the tool did not make the forecast, so
+#: only how it is traded and judged is the tool's to set.
+JUDGE_SECTIONS: tuple[str, ...] = ("backtest", "evaluation")
 #: Columns of :meth:`ImportedModel.prediction_rows` (those ``registry.save_fold`` stores).
 ROW_COLUMNS: tuple[str, ...] = ("model", "split", "date", "symbol", "y_true", "y_pred", "realized")
 
@@ -170,3 +186,89 @@ def imported_models(
             )
         )
     return out
+
+
+def judge_config(
+    target: str,
+    task: str = "return",
+    overrides: Sequence[str | tuple[str, Any]] = (),
+    name: str = "",
+) -> ExperimentConfig:
+    """The experiment config an imported run is stored and evaluated under.
+
+    The defaults, with ``data.target = target``, ``target.kind = task`` and a horizon of one
+    day, plus ``overrides`` (``"section.key=value"`` strings or ``(key, value)`` pairs as
+    ``madness run --set`` takes them) of :data:`JUDGE_SECTIONS` only, so that
+    :meth:`EvaluationSettings.from_config` and every reading command treat the run as a
+    trained one.
+
+    Raises
+    ------
+    ConfigError
+        An override outside :data:`JUDGE_SECTIONS`, or an invalid value.
+    """
+    if task not in EVALUATION_TASKS:
+        raise ConfigError(f"task must be one of {', '.join(EVALUATION_TASKS)}, got {task!r}")
+    raw: dict[str, Any] = {
+        "name": name,
+        "data": {"target": target},
+        "target": {"kind": task, "horizon": 1},
+    }
+    pairs = [o if isinstance(o, tuple) else parse_assignment(o) for o in overrides]
+    for key, _value in pairs:
+        if key.split(".")[0] not in JUDGE_SECTIONS:
+            raise ConfigError(
+                f"{key}: a judged forecast only takes settings of "
+                f"{', '.join(f'[{s}]' for s in JUDGE_SECTIONS)}"
+            )
+    return from_dict(apply_overrides(raw, pairs))
+
+
+@dataclass(frozen=True)
+class ImportSpec:
+    """Where an imported run's forecasts came from and how they were read.
+
+    Attributes
+    ----------
+    file : str
+        Display name of the source (path, ``<Series ...>``).
+    checksum : str
+        sha256 of the file's bytes (:attr:`~lstm_madness.data.forecasts.ForecastFile.checksum`).
+    model : str
+        The model of the file this run judges.
+    task : str
+        ``return`` or ``direction``.
+    alignment : str
+        ``next_day`` or ``same_day``.
+    allow_gaps : bool
+    trials : int or None
+        Forecasts the user declares were tried outside the tool to arrive at this one.
+    """
+
+    file: str
+    checksum: str
+    model: str
+    task: str = "return"
+    alignment: str = "next_day"
+    allow_gaps: bool = False
+    trials: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.task not in EVALUATION_TASKS:
+            raise ConfigError(f"task must be one of {', '.join(EVALUATION_TASKS)}")
+        if self.alignment not in ALIGNMENTS:
+            raise ConfigError(f"alignment must be one of {', '.join(ALIGNMENTS)}")
+        if self.trials is not None and (isinstance(self.trials, bool) or self.trials < 1):
+            raise ConfigError(f"trials must be a positive integer, got {self.trials!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def run_hash(self, config: ExperimentConfig) -> str:
+        """SHA-256 identifying "this model of these bytes, read and judged this way": the
+        same file judged again with the same settings has the same hash (the display name
+        does not count). Differs between imported runs that are not repeats, so that no two
+        of them ever look like seeds of one configuration."""
+        key = {k: v for k, v in self.to_dict().items() if k != "file"}
+        key["config"] = config.hash()
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
