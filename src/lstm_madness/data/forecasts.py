@@ -308,10 +308,83 @@ def _parse_numbers(text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return values, reasons
 
 
+@dataclass(frozen=True)
+class _Values:
+    """Every prediction cell: its row in the cells, model, text and column name."""
+
+    row: np.ndarray  # (n_values,) index into the rows of the cells
+    model: np.ndarray  # (n_values,) str
+    text: np.ndarray  # (n_values,) str
+    column: np.ndarray  # (n_values,) str, header name of the cell
+
+
+def _one_model_name(name: str, names: Sequence[str], model: str | None) -> list[str]:
+    if model is None:
+        return list(names)
+    if len(names) != 1:
+        raise DataError(
+            f"{name}: a model name can only be given for a one-model file; "
+            f"this one has {len(names)} models"
+        )
+    return [model]
+
+
+def _long_values(
+    cells: _Cells, name: str, cols: list[int], model: str | None, problems: list[Problem]
+) -> _Values:
+    m_col, p_col = cols
+    models = cells.columns[m_col]
+    for i, m in enumerate(models):
+        reason = _model_problem(m)
+        if reason:
+            problems.append(Problem(name, int(cells.lines[i]), cells.header[m_col], m, reason))
+    if model is not None:
+        _one_model_name(name, pd.unique(models).tolist(), model)
+        models = np.full(len(models), model, dtype=object)
+    n = len(cells.lines)
+    column = np.full(n, cells.header[p_col], dtype=object)
+    return _Values(np.arange(n), models, cells.columns[p_col], column)
+
+
+def _wide_values(
+    cells: _Cells, name: str, layout: str, cols: list[int], model: str | None
+) -> _Values:
+    if layout == "single":
+        names = [model or DEFAULT_MODEL]
+    else:
+        names = _one_model_name(name, [cells.header[j] for j in cols], model)
+    for n in names:
+        reason = _model_problem(n)
+        if reason:
+            raise DataError(f"{name}: model {n!r}: {reason}")
+    rows = len(cells.lines)
+    header = np.array([cells.header[j] for j in cols], dtype=object)
+    return _Values(
+        row=np.repeat(np.arange(rows), len(cols)),
+        model=np.tile(np.array(names, dtype=object), rows),
+        text=np.stack([cells.columns[j] for j in cols], axis=1).reshape(-1),
+        column=np.tile(header, rows),
+    )
+
+
+def _duplicate_problems(frame: pd.DataFrame, name: str, by_model: bool) -> list[Problem]:
+    dup = frame.duplicated(["date", "model"], keep=False).to_numpy()
+    problems: list[Problem] = []
+    if not dup.any():
+        return problems
+    for (day, m), group in frame.loc[dup].groupby(["date", "model"], sort=False)["line"]:
+        where = ", ".join(str(n) for n in group)
+        whose = f" for model {m!r}" if by_model else ""
+        reason = f"duplicate date{whose} (lines {where})"
+        problems += [Problem(name, int(line), "date", str(day.date()), reason) for line in group]
+    return problems
+
+
 def _tidy(
     cells: _Cells, name: str, source: str, task: str, model: str | None, digest: str | None
 ) -> ForecastFile:
-    layout, d, value_cols = _layout(cells.header, name)
+    """Validate cells into a :class:`ForecastFile`; raise every problem at once."""
+    layout, d, cols = _layout(cells.header, name)
     problems = list(cells.problems)
     lines = cells.lines
     date_text = cells.columns[d]
@@ -320,95 +393,29 @@ def _tidy(
     for i in np.flatnonzero(bad_date):
         reason = "empty value: no date" if date_text[i] == "" else "unparseable date"
         problems.append(Problem(name, int(lines[i]), "date", str(date_text[i]), reason))
-
     if layout == "long":
-        m_col, p_col = value_cols
-        models = cells.columns[m_col]
-        values_text = cells.columns[p_col]
-        row = np.arange(len(lines))
-        column_names = np.full(len(lines), cells.header[p_col], dtype=object)
-        for i in np.flatnonzero(~bad_date):
-            reason = _model_problem(models[i])
-            if reason:
-                problems.append(
-                    Problem(name, int(lines[i]), cells.header[m_col], str(models[i]), reason)
-                )
+        v = _long_values(cells, name, cols, model, problems)
     else:
-        names = [cells.header[j].strip() for j in value_cols]
-        if layout == "single":
-            names = [model or DEFAULT_MODEL]
-        elif model is not None:
-            if len(names) != 1:
-                raise DataError(
-                    f"{name}: a model name can only be given for a one-model "
-                    f"file; this one has {len(names)} models"
-                )
-            names = [model]
-        for n in names:
-            reason = _model_problem(n)
-            if reason:
-                raise DataError(f"{name}: model {n!r}: {reason}")
-        k = len(value_cols)
-        row = np.repeat(np.arange(len(lines)), k)
-        models = np.tile(np.array(names, dtype=object), len(lines))
-        values_text = np.stack([cells.columns[j] for j in value_cols], axis=1).reshape(-1)
-        column_names = np.tile(
-            np.array([cells.header[j] for j in value_cols], dtype=object), len(lines)
-        )
-    if layout == "long" and model is not None:
-        distinct = pd.unique(models)
-        if len(distinct) != 1:
-            raise DataError(
-                f"{name}: a model name can only be given for a one-model file; "
-                f"this one has {len(distinct)} models"
-            )
-        models = np.full(len(models), model, dtype=object)
+        v = _wide_values(cells, name, layout, cols, model)
 
-    values, reasons = _parse_numbers(values_text)
-    ok_row = ~bad_date[row]
-    for i in np.flatnonzero(ok_row & (reasons != "")):
-        problems.append(
-            Problem(
-                name, int(lines[row[i]]), str(column_names[i]), str(values_text[i]), str(reasons[i])
-            )
-        )
-    valid = ok_row & (reasons == "")
+    values, reasons = _parse_numbers(v.text)
+    dated = ~bad_date[v.row]
     if task == "direction":
-        outside = valid & ((values < 0) | (values > 1))
-        for i in np.flatnonzero(outside):
-            problems.append(
-                Problem(
-                    name,
-                    int(lines[row[i]]),
-                    str(column_names[i]),
-                    str(values_text[i]),
-                    "a probability of an up move must be in [0, 1]",
-                )
-            )
+        outside = (reasons == "") & ((values < 0) | (values > 1))
+        reasons[outside] = "a probability of an up move must be in [0, 1]"
+    for i in np.flatnonzero(dated & (reasons != "")):
+        line = int(lines[v.row[i]])
+        problems.append(Problem(name, line, str(v.column[i]), str(v.text[i]), str(reasons[i])))
+    valid = dated & (reasons == "")
     frame = pd.DataFrame(
         {
-            "line": lines[row],
-            "date": dates[row],
-            "model": models.astype(object),
-            "prediction": values,
+            "line": lines[v.row][valid],
+            "date": dates[v.row][valid],
+            "model": v.model[valid].astype(str).astype(object),
+            "prediction": values[valid],
         }
     )
-    frame = frame.loc[valid].reset_index(drop=True)
-    dup = frame.duplicated(["date", "model"], keep=False).to_numpy()
-    if dup.any():
-        for (day, m), group in frame.loc[dup].groupby(["date", "model"], sort=False)["line"]:
-            where = ", ".join(str(n) for n in group)
-            whose = f" for model {m!r}" if layout == "long" else ""
-            for line in group:
-                problems.append(
-                    Problem(
-                        name,
-                        int(line),
-                        "date",
-                        str(day.date()),
-                        f"duplicate date{whose} (lines {where})",
-                    )
-                )
+    problems += _duplicate_problems(frame, name, by_model=layout == "long")
     if problems:
         raise rejection(name, problems)
     if frame.empty:
@@ -417,7 +424,6 @@ def _tidy(
     frame = frame.assign(_m=frame["model"].map(order))
     frame = frame.sort_values(["_m", "date"], kind="stable").drop(columns="_m")
     frame = frame.reset_index(drop=True)
-    frame["model"] = frame["model"].astype(str).astype(object)
     digest = digest or checksum(canonical_csv(frame))
     return ForecastFile(name, source, layout, task, frame[list(FRAME_COLUMNS)], digest)
 
