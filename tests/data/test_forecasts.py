@@ -225,3 +225,13 @@ def test_pandas_series_and_frames() -> None:
     intraday = pd.Series([0.1], index=pd.DatetimeIndex(["2020-01-02 15:30"]))
     with pytest.raises(ValidationError, match="unparseable date"):
         forecasts_from_pandas(intraday)
+
+
+def test_a_frame_written_by_pandas_without_an_index_name_is_read() -> None:
+    idx = pd.DatetimeIndex(DATES)
+    frame = pd.DataFrame({"a": [0.1, 0.2, 0.3], "b": [0.0, 0.1, 0.2]}, index=idx)
+    data = frame.to_csv().encode()
+    assert data.startswith(b",a,b")
+    f = parse_forecasts(data, "w.csv")
+    assert f.layout == "wide" and f.models == ("a", "b")
+    assert f.frame["date"].dt.strftime("%Y-%m-%d").tolist()[:3] == DATES

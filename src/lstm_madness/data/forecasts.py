@@ -12,6 +12,9 @@ case-insensitively, surrounding blanks ignored):
 ``wide``
     ``date,<model>,<model>,...``: one column per model, named by its header.
 
+Without a ``date`` column an empty first header names the dates (pandas writes an unnamed
+index that way).
+
 A prediction is a next-period return (``task="return"``, a fraction: 0.01 = 1 %) or the
 probability of an up move (``task="direction"``, in [0, 1]). Dates are ISO ``YYYY-MM-DD``
 (a midnight time part, as pandas writes it, is accepted). CSV is read as UTF-8 (optional
@@ -245,6 +248,8 @@ def _layout(header: list[str], name: str) -> tuple[str, int, list[int]]:
             raise DataError(f"{name}: column {h!r} appears twice in the header")
         seen.add(c)
     expected = "date,prediction or date,model,prediction or date,<model>,<model>,..."
+    if "date" not in canon and canon and canon[0] == "":
+        canon[0] = "date"  # pandas writes an unnamed index with an empty header
     if "date" not in canon:
         raise DataError(
             f"{name}: no date column in header {','.join(header)!r}: expected {expected}"
