@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from lstm_madness.evaluation.verdict import VerdictThresholds, decide
+from lstm_madness.evaluation.study import EvaluationSettings, evaluate
+from lstm_madness.evaluation.verdict import (
+    TOO_GOOD_HIT_RATE,
+    TOO_GOOD_MIN_DAYS,
+    TOO_GOOD_R2_OOS,
+    VerdictThresholds,
+    decide,
+    too_good_warnings,
+)
 
 GOOD = dict(n_days=1000, sharpe_net=1.4, buy_hold_sharpe=0.35, net_pnl=0.42,
             dm_p_vs_zero=0.001, dsr=0.98, trials=12, spa_p=0.01, spa_models=12,
@@ -66,3 +76,72 @@ def test_thresholds_are_configurable() -> None:
     assert not decide(**args).tradeable
     assert decide(**args, thresholds=lenient).tradeable
     assert decide(**{**GOOD, "n_days": 120}, min_test_days=100).tradeable
+
+
+# ---------------------------------------------------------------- too good to be true
+
+
+def _metrics(r2: float | None, hit: float, n: int) -> dict:
+    return {"r2_oos": r2, "hit_rate": hit, "n": n}
+
+
+def test_too_good_figures_are_named_with_the_model_and_the_leak_hint() -> None:
+    metrics = {"gbm": _metrics(0.08, 0.55, 300), "baseline:mean": _metrics(0.0, 0.5, 300),
+               "clf": _metrics(None, 0.62, 300)}
+    warnings = too_good_warnings(metrics)
+    assert len(warnings) == 2
+    assert "gbm has an out-of-sample R² of 8.0% (above 5%" in warnings[0]
+    assert "clf calls the direction right on 62.0% of 300 days (above 60%)" in warnings[1]
+    assert all("prediction dated t uses only data up to the close of t" in w for w in warnings)
+    assert all("off-by-one-day leak" in w for w in warnings)
+
+
+def test_too_good_thresholds_are_strict_and_the_hit_rate_needs_enough_days() -> None:
+    assert TOO_GOOD_R2_OOS == 0.05 and TOO_GOOD_HIT_RATE == 0.60 and TOO_GOOD_MIN_DAYS == 250
+    assert too_good_warnings({"m": _metrics(0.05, 0.60, 1000)}) == []
+    assert too_good_warnings({"m": _metrics(math.nan, 0.7, 249)}) == []
+    assert len(too_good_warnings({"m": _metrics(0.051, 0.5, 20)})) == 1  # R²: any length
+    assert len(too_good_warnings({"m": _metrics(0.0, 0.601, 250)})) == 1
+
+
+def test_warnings_are_kept_whatever_the_label() -> None:
+    metrics = {"lstm": _metrics(0.3, 0.7, 1000)}
+    good = decide(**GOOD, model_metrics=metrics)
+    assert good.tradeable and len(good.warnings) == 2
+    bad = decide(**{**GOOD, "sharpe_net": 0.1, "hit_rate": 0.508, "hit_rate_p": 0.31},
+                 model_metrics=metrics)
+    assert not bad.tradeable
+    assert bad.warnings == good.warnings  # too-good warnings stay on a NOT TRADEABLE verdict
+    assert "hit rate 50.8% is not significant (p = 0.31)" in bad.reasons  # not duplicated
+    assert bad.to_dict()["warnings"] == bad.warnings
+    assert bad.summary().index("! too good to be true") > 0
+    # a tradeable verdict lists the too-good warnings first, then failed supporting checks
+    mixed = decide(**{**GOOD, "hit_rate": 0.508, "hit_rate_p": 0.31}, model_metrics=metrics)
+    assert mixed.warnings[:2] == good.warnings
+    assert mixed.warnings[2] == "hit rate 50.8% is not significant (p = 0.31)"
+
+
+def _evaluate(pred: np.ndarray, r: np.ndarray):
+    dates = pd.bdate_range("2012-01-02", periods=r.size).to_numpy()
+    mean = np.full(r.size, 0.0003)
+    return evaluate(dates=dates, asset_returns=r, y_true=r, task="regression",
+                    predictions={"lstm": pred, "baseline:zero": np.zeros(r.size),
+                                 "baseline:mean": mean},
+                    settings=EvaluationSettings(bootstrap_reps=100, seed=0))
+
+
+def test_a_forecast_equal_to_the_realized_next_day_return_is_flagged() -> None:
+    r = np.random.default_rng(0).normal(0.0003, 0.012, 600)
+    ev = _evaluate(r.copy(), r)  # the classic leak: the forecast dated t *is* r(t -> t+1)
+    flagged = [w for w in ev.verdict.warnings if w.startswith("too good to be true: lstm")]
+    assert len(flagged) == 2  # R²_oos = 100% and a hit rate of 100%
+    assert ev.to_json()["verdict"]["warnings"][:2] == flagged
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_ordinary_noise_is_not_flagged(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    r = rng.normal(0.0003, 0.012, 1000)
+    ev = _evaluate(rng.normal(0, 0.001, r.size), r)
+    assert not any("too good" in w for w in ev.verdict.warnings)
+    assert not ev.verdict.tradeable

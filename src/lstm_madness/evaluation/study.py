@@ -638,6 +638,7 @@ def evaluate(
         pt_p=pt.pvalue,
         thresholds=s.thresholds,
         min_test_days=s.min_test_days,
+        model_metrics=metrics,
     )
     return Evaluation(
         dates=dates_arr,

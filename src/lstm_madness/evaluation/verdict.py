@@ -14,15 +14,45 @@
 *Supporting* checks (the hit rate's binomial test, Pesaran–Timmermann) are reported, and
 listed among the reasons of a NOT TRADEABLE verdict, but do not decide it. A check whose
 number is missing (``None``/``nan``) fails and says so.
+
+*Too good to be true*: next-day returns are nearly unpredictable (published out-of-sample R²
+on daily index returns is a fraction of a percent). When any model of the run -- the judged
+one or a baseline -- shows R²_oos above :data:`TOO_GOOD_R2_OOS`, or a hit rate above
+:data:`TOO_GOOD_HIT_RATE` over at least :data:`TOO_GOOD_MIN_DAYS` days,
+:attr:`Verdict.warnings` names the figure and the model and asks to check for the classic
+off-by-one-day leak. Such warnings never change the label and are kept whatever it is.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["Check", "Verdict", "VerdictThresholds", "decide"]
+__all__ = [
+    "TOO_GOOD_HIT_RATE",
+    "TOO_GOOD_MIN_DAYS",
+    "TOO_GOOD_R2_OOS",
+    "Check",
+    "Verdict",
+    "VerdictThresholds",
+    "decide",
+    "too_good_warnings",
+]
+
+#: Out-of-sample R² (Campbell–Thompson, vs the historical mean) above which a next-day
+#: forecast is too good to be true.
+TOO_GOOD_R2_OOS = 0.05
+#: Hit rate (share of correctly called directions) above which a next-day forecast is too
+#: good to be true, over at least :data:`TOO_GOOD_MIN_DAYS` test days.
+TOO_GOOD_HIT_RATE = 0.60
+#: Fewest test days for the hit-rate warning (fewer days: a high rate is plausible luck).
+TOO_GOOD_MIN_DAYS = 250
+_LEAK_HINT = (
+    "check that a prediction dated t uses only data up to the close of t "
+    "(the classic off-by-one-day leak)"
+)
 
 
 @dataclass(frozen=True)
@@ -53,12 +83,14 @@ class Verdict:
     """Outcome of :func:`decide`.
 
     ``reasons`` are the failed checks in plain words (required first, then supporting;
-    empty when tradeable), ``passed`` the passing ones, ``warnings`` failed supporting
-    checks of a TRADEABLE strategy.
+    empty when tradeable), ``passed`` the passing ones, ``warnings`` the ``cautions``
+    (too-good-to-be-true figures, whatever the label) followed by the failed supporting
+    checks of a TRADEABLE strategy (a NOT TRADEABLE one lists those among its reasons).
     """
 
     tradeable: bool
     checks: tuple[Check, ...]
+    cautions: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -77,9 +109,8 @@ class Verdict:
 
     @property
     def warnings(self) -> list[str]:
-        if not self.tradeable:
-            return []
-        return [c.message for c in self.checks if not c.passed and not c.required]
+        supporting = [c.message for c in self.checks if not c.passed and not c.required]
+        return [*self.cautions, *(supporting if self.tradeable else [])]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -220,6 +251,37 @@ def _supporting(
     return out
 
 
+def too_good_warnings(model_metrics: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Warnings for figures too good to be true for next-day forecasts.
+
+    Parameters
+    ----------
+    model_metrics : mapping of model name to its metrics
+        Each with ``r2_oos`` (fraction, may be None/NaN), ``hit_rate`` (fraction) and ``n``
+        (test days), as :func:`lstm_madness.evaluation.metrics.forecast_metrics` returns.
+
+    Returns
+    -------
+    list of str
+        One message per offending figure and model, in the mapping's order.
+    """
+    out: list[str] = []
+    for model, m in model_metrics.items():
+        r2, hit, n = m.get("r2_oos"), m.get("hit_rate"), m.get("n")
+        if _ok(r2) and r2 > TOO_GOOD_R2_OOS:
+            out.append(
+                f"too good to be true: {model} has an out-of-sample R² of {r2:.1%} (above "
+                f"{TOO_GOOD_R2_OOS:.0%}; published figures for next-day returns are a "
+                f"fraction of a percent): {_LEAK_HINT}"
+            )
+        if _ok(hit) and n is not None and n >= TOO_GOOD_MIN_DAYS and hit > TOO_GOOD_HIT_RATE:
+            out.append(
+                f"too good to be true: {model} calls the direction right on {hit:.1%} of "
+                f"{n} days (above {TOO_GOOD_HIT_RATE:.0%}): {_LEAK_HINT}"
+            )
+    return out
+
+
 def decide(
     *,
     n_days: int,
@@ -236,6 +298,7 @@ def decide(
     pt_p: float | None = None,
     thresholds: VerdictThresholds = VerdictThresholds(),
     min_test_days: int = 250,
+    model_metrics: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Verdict:
     """Decide TRADEABLE / NOT TRADEABLE from out-of-sample, net-of-cost numbers.
 
@@ -259,6 +322,9 @@ def decide(
     thresholds : VerdictThresholds
     min_test_days : int, default 250
         Shorter test periods are too short to decide (the verdict is NOT TRADEABLE).
+    model_metrics : mapping of model name to metrics, optional
+        Every model's forecast metrics, for the too-good-to-be-true warnings
+        (:func:`too_good_warnings`); they never change the label.
 
     Returns
     -------
@@ -284,4 +350,5 @@ def decide(
     checks.append(_spa_check(spa_p, spa_models, t.max_spa_p))
     checks.extend(_supporting(hit_rate, hit_rate_p, pt_p, t.alpha))
     tradeable = all(c.passed for c in checks if c.required)
-    return Verdict(tradeable, tuple(checks))
+    cautions = tuple(too_good_warnings(model_metrics or {}))
+    return Verdict(tradeable, tuple(checks), cautions)
