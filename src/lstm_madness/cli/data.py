@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lstm_madness.cli._app import DbOption, app, console, err_console
+from lstm_madness.cli.tables import Column, fmt, print_table
 from lstm_madness.data.db import make_engine, redact, resolve_url
 from lstm_madness.errors import MadnessError
 
@@ -152,12 +153,17 @@ def symbols(db: DbOption = None) -> None:
     if frame.empty:
         console.print("no symbols stored yet (`madness ingest` or `madness fetch`)")
         return
-    table = Table("symbol", "first date", "last date", "rows")
-    for row in frame.itertuples(index=False):
-        table.add_row(
-            row.symbol, f"{row.first_date:%Y-%m-%d}", f"{row.last_date:%Y-%m-%d}", str(row.rows)
-        )
-    console.print(table)
+    columns = (
+        Column("symbol", 0),
+        Column("first date", 0),
+        Column("last date", 0),
+        Column("rows", 0, "right"),
+    )
+    rows = [
+        [row.symbol, fmt.date(row.first_date), fmt.date(row.last_date), fmt.count(row.rows)]
+        for row in frame.itertuples(index=False)
+    ]
+    print_table(console, columns, rows)
 
 
 def _cell(value: object, digits: int) -> str:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-import math
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from lstm_madness.cli._app import DbOption, app, console, err_console
+from lstm_madness.cli.tables import Column, fmt, print_table
 from lstm_madness.data.db import make_engine
 from lstm_madness.errors import ConfigError
 
@@ -26,7 +26,11 @@ SetOption = Annotated[
 
 
 class RunProgress:
-    """Rich progress bars (stderr): folds, and epochs of the current fold with its loss."""
+    """Rich progress bars (stderr): folds, and epochs of the current training call.
+
+    Bars end in a finished state: the folds bar full, the epochs bar full with "all N
+    epochs" or "stopped early at epoch N" (the last epoch any network trained).
+    """
 
     def __init__(self) -> None:
         self.bar = Progress(
@@ -38,76 +42,125 @@ class RunProgress:
             console=err_console,
             transient=False,
         )
-        self.folds = None
-        self.epochs = None
+        self.folds: TaskID | None = None
+        self.epochs: TaskID | None = None
+        self._epoch = 0
+        self._epochs = 0
+        self._models = 0
 
     def __enter__(self) -> RunProgress:
         self.bar.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.bar.__exit__(*exc)
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self("done")
+        self.bar.__exit__(exc_type, *exc)
+
+    def _finish_epochs(self) -> None:
+        """Show the last training call as finished: full bar, how it ended."""
+        if self.epochs is None or self._epoch == 0:
+            return
+        nets = f"{self._models} net{'s' if self._models != 1 else ''}"
+        if self._epoch >= self._epochs:
+            text = f"{nets}, all {self._epochs} epochs"
+        else:
+            text = f"{nets}, stopped early at epoch {self._epoch}"
+        self.bar.update(self.epochs, completed=self._epoch, total=self._epoch, info=text)
+        self._epoch = 0
 
     def __call__(self, event: str, **info: Any) -> None:
         if event == "fold":
+            self._finish_epochs()
             if self.folds is None:
                 self.folds = self.bar.add_task("folds", total=info["n_folds"], info="")
             self.bar.update(self.folds, completed=info["fold"], total=info["n_folds"])
         elif event == "epoch":
             if self.epochs is None:
                 self.epochs = self.bar.add_task("epochs", total=info["epochs"], info="")
+            self._epoch, self._epochs = info["epoch"], info["epochs"]
+            self._models = info["models"]
+            if info["active"] == 0:  # every network has stopped: this call is over
+                self._finish_epochs()
+                return
             text = f"{info['active']}/{info['models']} nets training"
             self.bar.update(self.epochs, completed=info["epoch"], total=info["epochs"], info=text)
-        elif event == "done" and self.folds is not None:
-            self.bar.update(self.folds, completed=self.bar.tasks[self.folds].total)
+        elif event == "done":
+            self._finish_epochs()
+            if self.folds is not None:
+                total = next(t.total for t in self.bar.tasks if t.id == self.folds)
+                self.bar.update(self.folds, completed=total, info="done")
 
 
-def _fmt(value: Any, spec: str = ".4g") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return format(value, spec) if isinstance(value, int | float) else str(value)
+MODEL_COLUMNS = (
+    Column("model", 0, shorten="middle", min_width=10),
+    Column("MSE", 1, "right"),
+    Column("MAE", 3, "right"),
+    Column("R²_oos", 0, "right"),
+    Column("hit rate", 0, "right"),
+    Column("test days", 2, "right"),
+    Column("train", 2, "right"),
+)
 
 
-def print_summary(summary: dict[str, Any]) -> None:
-    """Human-readable run summary: out-of-sample metrics per model, then the verdict."""
+def print_timings(timings: dict[str, Any] | None, *, label: str = "time") -> None:
+    """One line of elapsed time per stage (those the run recorded), then the total."""
+    if not timings:
+        return
+    stages = [
+        (name, timings.get(f"{name}_s"))
+        for name in ("load", "train", "predict", "store", "evaluate")
+        if isinstance(timings.get(f"{name}_s"), int | float)
+    ]
+    parts = [f"{name} {fmt.seconds(value)}" for name, value in stages]
+    if isinstance(timings.get("total_s"), int | float):
+        parts.append(f"total {fmt.seconds(timings['total_s'])}")
+    if parts:
+        console.print(f"{label}: " + " · ".join(parts), highlight=False)
+
+
+def print_summary(summary: dict[str, Any], *, full_name: bool = False) -> None:
+    """Human-readable run summary: out-of-sample metrics per model, then the verdict.
+
+    ``full_name``: print the run's name whole on its own line (``runs show``).
+    """
+    name = summary.get("name")
     console.print(
         f"run {summary['run_id']} [bold]{summary['status']}[/]  target "
-        f"{summary.get('target', '')}  test {summary['test_start']} → "
-        f"{summary['test_end']} ({summary['n_test']} days)"
+        f"{escape(str(summary.get('target', '')))}  test {fmt.date(summary['test_start'])} → "
+        f"{fmt.date(summary['test_end'])} ({summary['n_test']} days)",
+        highlight=False,
     )
-    table = Table(title="out-of-sample forecasts", title_justify="left")
-    for column in ("model", "MSE", "MAE", "R²_oos", "hit rate", "test days", "train s"):
-        table.add_column(
-            column, justify="left" if column == "model" else "right", no_wrap=column == "model"
-        )
-    for name, m in summary["models"].items():
-        hit = m.get("hit_rate")
-        table.add_row(
-            name,
-            _fmt(m.get("mse"), ".3e"),
-            _fmt(m.get("mae"), ".3e"),
-            _fmt(m.get("r2_oos"), ".4f"),
-            _fmt(hit * 100 if hit is not None else None, ".1f") + "%",
-            _fmt(m.get("n")),
-            _fmt(m.get("train_s"), ".2f"),
-        )
-    console.print(table)
+    if full_name and name:
+        console.print(f"name {escape(str(name))}", highlight=False, soft_wrap=True)
+    rows = [
+        [
+            model,
+            fmt.scientific(m.get("mse")),
+            fmt.scientific(m.get("mae")),
+            fmt.fixed(m.get("r2_oos"), 4),
+            fmt.percent(m.get("hit_rate")),
+            fmt.count(m.get("n")),
+            fmt.seconds(m.get("train_s")),
+        ]
+        for model, m in summary["models"].items()
+    ]
+    print_table(console, MODEL_COLUMNS, rows, title="out-of-sample forecasts")
     backtest = summary.get("backtest")
     if backtest:
         console.print(
-            f"net Sharpe {_fmt(backtest.get('sharpe_net'), '.2f')} (gross "
-            f"{_fmt(backtest.get('sharpe_gross'), '.2f')}) vs buy-and-hold "
-            f"{_fmt(backtest.get('buy_hold_sharpe'), '.2f')} at "
-            f"{_fmt(backtest.get('cost_bps'))} bps per unit turnover"
+            f"net Sharpe {fmt.ratio(backtest.get('sharpe_net'))} (gross "
+            f"{fmt.ratio(backtest.get('sharpe_gross'))}) vs buy-and-hold "
+            f"{fmt.ratio(backtest.get('buy_hold_sharpe'))} at "
+            f"{fmt.bps(backtest.get('cost_bps'))} per unit turnover",
+            highlight=False,
         )
     verdict = summary.get("verdict")
     if verdict:
         word = "[bold green]TRADEABLE[/]" if verdict["tradeable"] else "[bold red]NOT TRADEABLE[/]"
         console.print(f"verdict: {word}")
         for reason in verdict.get("reasons", []):
-            console.print(f"  • {reason}", highlight=False, soft_wrap=True)
+            console.print(f"  • {escape(reason)}", highlight=False, soft_wrap=True)
 
 
 @app.command("run")
@@ -157,6 +210,19 @@ def run(
         print_summary(summary)
 
 
+RUNS_COLUMNS = (
+    Column("id", 0, "right"),
+    Column("name", 1, shorten="middle", min_width=12),
+    Column("status", 0),
+    Column("test period", 1),
+    Column("target", 2),
+    Column("started (UTC)", 3),
+    Column("sweep", 4, "right"),
+    Column("seed", 4, "right"),
+    Column("error", 5, shorten="end", min_width=16),
+)
+
+
 @runs_app.command("list")
 def runs_list(
     db: DbOption = None,
@@ -175,33 +241,21 @@ def runs_list(
     if as_json:
         typer.echo(frame.to_json(orient="records", date_format="iso"))
         return
-    table = Table()
-    for column in (
-        "id",
-        "name",
-        "sweep",
-        "target",
-        "seed",
-        "status",
-        "started",
-        "test period",
-        "error",
-    ):
-        table.add_column(column)
-    for row in frame.itertuples():
-        period = f"{row.test_start} → {row.test_end}" if row.test_start else ""
-        table.add_row(
+    rows = [
+        [
             str(row.id),
             row.name or "",
-            _fmt(row.sweep_id),
-            row.target,
-            _fmt(row.seed),
             row.status,
-            str(row.started_at)[:19],
-            period,
-            (row.error or "")[:60],
-        )
-    console.print(table)
+            f"{fmt.date(row.test_start)} → {fmt.date(row.test_end)}" if row.test_start else "",
+            row.target or "",
+            fmt.timestamp(row.started_at),
+            "" if row.sweep_id is None or row.sweep_id != row.sweep_id else str(int(row.sweep_id)),
+            fmt.count(row.seed),
+            " ".join(str(row.error or "").split()),
+        ]
+        for row in frame.itertuples()
+    ]
+    print_table(console, RUNS_COLUMNS, rows)
 
 
 @runs_app.command("show")
@@ -236,7 +290,7 @@ def runs_show(
     if as_json:
         typer.echo(json.dumps(summary, default=str))
     else:
-        print_summary(summary)
+        print_summary({"name": run["name"], **summary}, full_name=True)
 
 
 @runs_app.command("delete")

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from lstm_madness.cli._app import DbOption, app, console
-from lstm_madness.cli.experiment import SetOption, _fmt
+from lstm_madness.cli.experiment import SetOption, print_timings
+from lstm_madness.cli.tables import Column, fmt, print_table
 from lstm_madness.data.db import make_engine
 
 
@@ -35,7 +36,7 @@ def compare(
     """Side-by-side table of runs: forecasts, backtest, significance, verdict."""
     from lstm_madness.errors import RunError
     from lstm_madness.experiment import registry
-    from lstm_madness.report import compare_table
+    from lstm_madness.report import COMPARE_FORMATS, comparability, compare_table
 
     engine = make_engine(db)
     summaries = []
@@ -45,13 +46,17 @@ def compare(
             raise RunError(f"run {run_id} is {run['status']} and has no summary")
         summaries.append({**run["summary"], "id": run_id, "name": run["name"]})
     frame = compare_table(summaries)
-    table = Table()
-    table.add_column("")
-    for column in frame.columns:
-        table.add_column(str(column), justify="right")
-    for label, row in frame.iterrows():
-        table.add_row(str(label), *[_fmt(v) for v in row])
-    console.print(table)
+    columns = [Column("metric", 0, min_width=8, shorten="end")]
+    columns += [
+        Column(str(label), 0, "right", shorten="middle", min_width=12) for label in frame.columns
+    ]
+    rows = [
+        [str(label), *(COMPARE_FORMATS[str(label)](v) for v in row)]
+        for label, row in frame.iterrows()
+    ]
+    print_table(console, columns, rows)
+    for warning in comparability(summaries):
+        console.print(f"[bold yellow]not comparable:[/] {escape(warning)}", highlight=False)
 
 
 @app.command("demo")
@@ -76,14 +81,16 @@ def demo(
         f"{summary['test_end']} ({summary['n_test']} days), {seeds} seed(s)"
     )
     console.print(
-        f"LSTM R²_oos {_fmt(models['lstm'].get('r2_oos'), '.4f')}, hit rate "
-        f"{_fmt(100 * models['lstm']['hit_rate'], '.1f')}%; net Sharpe "
-        f"{_fmt(summary['backtest']['sharpe_net'], '.2f')} vs buy-and-hold "
-        f"{_fmt(summary['backtest']['buy_hold_sharpe'], '.2f')}"
+        f"LSTM R²_oos {fmt.fixed(models['lstm'].get('r2_oos'), 4)}, hit rate "
+        f"{fmt.percent(models['lstm']['hit_rate'])}; net Sharpe "
+        f"{fmt.ratio(summary['backtest']['sharpe_net'])} vs buy-and-hold "
+        f"{fmt.ratio(summary['backtest']['buy_hold_sharpe'])}",
+        highlight=False,
     )
     verdict = summary["verdict"]
     word = "[bold green]TRADEABLE[/]" if verdict["tradeable"] else "[bold red]NOT TRADEABLE[/]"
     console.print(f"verdict: {word}")
     for reason in verdict["reasons"]:
         console.print(f"  • {reason}", highlight=False, soft_wrap=True)
+    print_timings(summary.get("timings"))
     console.print(f"report: {result['report']}")

@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from lstm_madness.cli._app import DbOption, app, console, err_console
-from lstm_madness.cli.experiment import SetOption, _fmt, print_summary
+from lstm_madness.cli.experiment import SetOption, print_summary, print_timings
+from lstm_madness.cli.tables import Column, fmt, print_table
 from lstm_madness.data.db import make_engine, resolve_url
 from lstm_madness.errors import ConfigError, RunError
 
@@ -108,15 +108,32 @@ def sweep(
         return
     console.print(
         f"sweep {result['sweep_id']}: {result['n_runs']} runs in "
-        f"{result['wall_s']:.1f} s (runs {result['runs'][0]}–{result['runs'][-1]})"
+        f"{fmt.seconds(result['wall_s'])} (runs {result['runs'][0]}–{result['runs'][-1]})",
+        highlight=False,
     )
+    print_timings(result.get("timings"), label="time, all runs")
     if result["best"]:
         best = result["best"]
         console.print(
             f"lowest validation loss: run {best['run_id']} ({best['name']}), test "
-            f"net Sharpe {_fmt(best['sharpe_net'], '.2f')}"
+            f"net Sharpe {fmt.ratio(best['sharpe_net'])}",
+            highlight=False,
         )
     console.print(f"rank and deflate with: madness sweep show {result['sweep_id']}")
+
+
+SWEEP_COLUMNS = (
+    Column("run", 0, "right"),
+    Column("point", 1, shorten="middle", min_width=12),
+    Column("net Sharpe", 0, "right"),
+    Column("B&H Sharpe", 1, "right"),
+    Column("DSR", 1, "right"),
+    Column("hit rate", 2, "right"),
+    Column("R²_oos", 2, "right"),
+    Column("val loss", 3, "right"),
+    Column("MSE", 4, "right"),
+    Column("MSE zero", 4, "right"),
+)
 
 
 def show(sweep_id: int, db: str | None, as_json: bool) -> None:
@@ -143,47 +160,40 @@ def show(sweep_id: int, db: str | None, as_json: bool) -> None:
             )
         )
         return
-    table = Table(title=f"sweep {sweep_id}: runs ranked by test net Sharpe", title_justify="left")
-    for column in (
-        "run",
-        "point",
-        "val loss",
-        "MSE",
-        "MSE zero",
-        "R²_oos",
-        "hit",
-        "Sharpe net",
-        "B&H",
-        "DSR",
-    ):
-        table.add_column(column, justify="left" if column in ("point",) else "right")
-    for row in ranked.itertuples():
-        table.add_row(
+    rows = [
+        [
             str(row.run_id),
             row.name or "",
-            _fmt(row.val_loss),
-            _fmt(row.mse),
-            _fmt(row.mse_zero),
-            _fmt(row.r2_oos, ".4f"),
-            _fmt(row.hit_rate, ".3f"),
-            _fmt(row.sharpe_net, ".2f"),
-            _fmt(row.buy_hold_sharpe, ".2f"),
-            _fmt(row.dsr, ".2f"),
-        )
-    console.print(table)
+            fmt.ratio(row.sharpe_net),
+            fmt.ratio(row.buy_hold_sharpe),
+            fmt.ratio(row.dsr),
+            fmt.percent(row.hit_rate),
+            fmt.fixed(row.r2_oos, 4),
+            fmt.scientific(row.val_loss),
+            fmt.scientific(row.mse),
+            fmt.scientific(row.mse_zero),
+        ]
+        for row in ranked.itertuples()
+    ]
+    print_table(
+        console, SWEEP_COLUMNS, rows, title=f"sweep {sweep_id}: runs ranked by test net Sharpe"
+    )
     spread = result["seed_spread"]
     if (spread["count"] > 1).any():
         console.print("net Sharpe across seeds of each configuration:")
         for row in spread.to_dict("records"):
             console.print(
-                f"  config {row['family']}: n={int(row['count'])} min {row['min']:.2f} "
-                f"median {row['50%']:.2f} max {row['max']:.2f} (sd {_fmt(row['std'], '.2f')})"
+                f"  config {row['family']}: n={int(row['count'])} min {fmt.ratio(row['min'])} "
+                f"median {fmt.ratio(row['50%'])} max {fmt.ratio(row['max'])} "
+                f"(sd {fmt.ratio(row['std'])})",
+                highlight=False,
             )
     pbo = result["pbo"]
     if pbo["pbo"] is not None:
         console.print(
             f"probability of backtest overfitting (CSCV, {pbo['n_strategies']} runs): "
-            f"{pbo['pbo']:.2f}"
+            f"{fmt.ratio(pbo['pbo'])}",
+            highlight=False,
         )
     else:
         console.print(f"probability of backtest overfitting: not computed ({pbo['reason']})")

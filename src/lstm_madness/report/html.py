@@ -22,9 +22,10 @@ from matplotlib.figure import Figure
 
 from lstm_madness.evaluation.backtest import Performance
 from lstm_madness.evaluation.study import Evaluation, jsonable, short_name
+from lstm_madness.report import formats as fmt
 from lstm_madness.report import plots
 
-__all__ = ["PLOT_FILES", "compare_table", "write_report"]
+__all__ = ["COMPARE_FORMATS", "PLOT_FILES", "comparability", "compare_table", "write_report"]
 
 #: PNG file names written next to the HTML, in report order.
 PLOT_FILES = (
@@ -128,8 +129,8 @@ _PERF_ROWS: list[tuple[str, str, Callable[[Any], str]]] = [
 def _performance_table(columns: Mapping[str, Performance]) -> str:
     head = "<tr><th>metric</th>" + "".join(f"<th>{_e(c)}</th>" for c in columns) + "</tr>"
     rows = []
-    for label, attr, fmt in _PERF_ROWS:
-        cells = "".join(f"<td>{_e(fmt(getattr(p, attr)))}</td>" for p in columns.values())
+    for label, attr, show in _PERF_ROWS:
+        cells = "".join(f"<td>{_e(show(getattr(p, attr)))}</td>" for p in columns.values())
         rows.append(f"<tr><td>{_e(label)}</td>{cells}</tr>")
     return f"<table>{head}{''.join(rows)}</table>"
 
@@ -312,30 +313,38 @@ def write_report(
 
 # ---------------------------------------------------------------------- compare
 
-_COMPARE_ROWS: list[tuple[str, str]] = [
-    ("target", "target"),
-    ("status", "status"),
-    ("test days", "backtest.n_days"),
-    ("net Sharpe", "backtest.sharpe_net"),
-    ("gross Sharpe", "backtest.sharpe_gross"),
-    ("buy-and-hold Sharpe", "backtest.buy_hold_sharpe"),
-    ("net total return", "backtest.total_return_net"),
-    ("max drawdown", "backtest.max_drawdown"),
-    ("turnover / day", "backtest.turnover"),
-    ("cost (bps)", "backtest.cost_bps"),
-    ("break-even cost (bps)", "backtest.break_even_cost_bps"),
-    ("DM p vs zero", "tests.dm_p_vs_zero"),
-    ("PT p", "tests.pt_p"),
-    ("hit rate", "tests.hit_rate"),
-    ("hit rate p", "tests.hit_rate_p"),
-    ("R²_oos", "tests.r2_oos"),
-    ("PSR", "significance.psr"),
-    ("DSR", "significance.dsr"),
-    ("trials", "significance.trials"),
-    ("SPA p", "significance.spa_p"),
-    ("PBO", "significance.pbo"),
-    ("tradeable", "verdict.tradeable"),
+_COMPARE_ROWS: list[tuple[str, str, Callable[[Any], str]]] = [
+    ("target", "target", str),
+    ("status", "status", str),
+    ("test start", "test_start", fmt.date),
+    ("test end", "test_end", fmt.date),
+    ("test days", "backtest.n_days", fmt.count),
+    ("net Sharpe", "backtest.sharpe_net", fmt.ratio),
+    ("gross Sharpe", "backtest.sharpe_gross", fmt.ratio),
+    ("buy-and-hold Sharpe", "backtest.buy_hold_sharpe", fmt.ratio),
+    ("net total return", "backtest.total_return_net", fmt.percent),
+    ("max drawdown", "backtest.max_drawdown", fmt.percent),
+    ("turnover / day", "backtest.turnover", lambda v: fmt.fixed(v, 2)),
+    ("cost (bps)", "backtest.cost_bps", lambda v: fmt.fixed(v, 1)),
+    ("slippage (bps)", "backtest.slippage_bps", lambda v: fmt.fixed(v, 1)),
+    ("break-even cost (bps)", "backtest.break_even_cost_bps", lambda v: fmt.fixed(v, 1)),
+    ("DM p vs zero", "tests.dm_p_vs_zero", fmt.pvalue),
+    ("PT p", "tests.pt_p", fmt.pvalue),
+    ("hit rate", "tests.hit_rate", fmt.percent),
+    ("hit rate p", "tests.hit_rate_p", fmt.pvalue),
+    ("R²_oos", "tests.r2_oos", lambda v: fmt.fixed(v, 4)),
+    ("PSR", "significance.psr", fmt.ratio),
+    ("DSR", "significance.dsr", fmt.ratio),
+    ("trials", "significance.trials", fmt.count),
+    ("SPA p", "significance.spa_p", fmt.pvalue),
+    ("PBO", "significance.pbo", fmt.ratio),
+    ("tradeable", "verdict.tradeable", fmt.yes_no),
 ]
+
+#: How each row of :func:`compare_table` reads (label -> formatter).
+COMPARE_FORMATS: dict[str, Callable[[Any], str]] = {
+    label: f for label, _, f in _COMPARE_ROWS
+}
 
 
 def _dig(d: Mapping[str, Any], path: str) -> Any:
@@ -367,6 +376,52 @@ def compare_table(summaries: list[dict]) -> pd.DataFrame:
         label = " ".join(str(x) for x in (s.get("id", i + 1), s.get("name")) if x)
         while label in cols:
             label += "'"
-        cols[label] = [_dig(s, path) for _, path in _COMPARE_ROWS]
-    index = pd.Index([lbl for lbl, _ in _COMPARE_ROWS], name="metric")
+        cols[label] = [_dig(s, path) for _, path, _ in _COMPARE_ROWS]
+    index = pd.Index([lbl for lbl, _, _ in _COMPARE_ROWS], name="metric")
     return pd.DataFrame(cols, index=index, dtype=object)
+
+
+def comparability(summaries: list[dict]) -> list[str]:
+    """Why figures of these runs cannot be set side by side, one sentence per difference.
+
+    Checks the test periods, the targets and the trading costs (cost + slippage); each
+    sentence names the runs' values and which figures are therefore not comparable.
+    Empty when the runs agree on all three.
+    """
+
+    def ident(s: Mapping[str, Any]) -> str:
+        return str(s.get("id", "?"))
+
+    def differ(key: Callable[[Mapping[str, Any]], Any]) -> dict[Any, list[str]] | None:
+        groups: dict[Any, list[str]] = {}
+        for s in summaries:
+            groups.setdefault(key(s), []).append(ident(s))
+        return groups if len(groups) > 1 else None
+
+    def listing(groups: dict[Any, list[str]], show: Callable[[Any], str]) -> str:
+        return "; ".join(f"{show(k)} (run {', '.join(v)})" for k, v in groups.items())
+
+    out = []
+    periods = differ(lambda s: (fmt.date(s.get("test_start")), fmt.date(s.get("test_end"))))
+    if periods:
+        out.append(
+            "test periods differ: " + listing(periods, lambda k: f"{k[0]} → {k[1]}")
+            + ". Sharpe ratios, returns, drawdowns, hit rates and p-values are measured on "
+            "different days and are not comparable; DSR, SPA and PBO count different trials."
+        )
+    targets = differ(lambda s: s.get("target"))
+    if targets:
+        out.append(
+            "targets differ: " + listing(targets, str)
+            + ". Every forecast and backtest figure is about a different asset."
+        )
+    costs = differ(
+        lambda s: (_dig(s, "backtest.cost_bps") or 0) + (_dig(s, "backtest.slippage_bps") or 0)
+    )
+    if costs:
+        out.append(
+            "costs differ: " + listing(costs, lambda k: f"{fmt.fixed(k, 1)} bps per unit turnover")
+            + ". Net Sharpe, net return, drawdown, DSR, SPA and the verdict are not comparable;"
+            " gross Sharpe and the forecast tests are."
+        )
+    return out
