@@ -11,17 +11,25 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from lstm_madness.cli._app import DbOption, app, console, err_console
+from lstm_madness.cli._app import DbOption, MadnessTyper, app, console, err_console, examples
 from lstm_madness.cli.tables import Column, fmt, print_table
 from lstm_madness.data.db import make_engine
 from lstm_madness.errors import ConfigError
 
-runs_app = typer.Typer(help="List, show and delete stored runs.", no_args_is_help=True)
+runs_app = MadnessTyper(
+    help="List, show and delete stored runs.",
+    no_args_is_help=True,
+    epilog=examples("madness runs list", "madness runs show 3"),
+)
 app.add_typer(runs_app, name="runs")
 
 SetOption = Annotated[
     list[str] | None,
-    typer.Option("--set", help="Override a config key: --set model.units=[64,32] (repeatable)."),
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        help="Override a config key, e.g. --set model.units=[64,32] (repeatable).",
+    ),
 ]
 
 
@@ -163,7 +171,14 @@ def print_summary(summary: dict[str, Any], *, full_name: bool = False) -> None:
             console.print(f"  • {escape(reason)}", highlight=False, soft_wrap=True)
 
 
-@app.command("run")
+@app.command(
+    "run",
+    epilog=examples(
+        "madness run examples/xlf/05_walk_forward_components.toml --set train.epochs=50",
+        "madness run examples/xlf/02_lstm32.toml --name lstm32 --quiet --json",
+        "madness run --resume 3",
+    ),
+)
 def run(
     config_path: Annotated[
         Path | None,
@@ -171,7 +186,9 @@ def run(
     ] = None,
     db: DbOption = None,
     set_: SetOption = None,
-    name: Annotated[str | None, typer.Option("--name", help="Label of the run.")] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", metavar="NAME", help="Label of the run.")
+    ] = None,
     resume: Annotated[
         int | None,
         typer.Option(
@@ -223,12 +240,16 @@ RUNS_COLUMNS = (
 )
 
 
-@runs_app.command("list")
+@runs_app.command(
+    "list", epilog=examples("madness runs list", "madness runs list --sweep 1 --json")
+)
 def runs_list(
     db: DbOption = None,
-    sweep: Annotated[int | None, typer.Option("--sweep", help="Only runs of this sweep.")] = None,
+    sweep: Annotated[
+        int | None, typer.Option("--sweep", metavar="SWEEP_ID", help="Only runs of this sweep.")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", help="Most recent N runs.")] = 50,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
 ) -> None:
     """Stored runs, newest first (stale runs are marked failed first)."""
     from lstm_madness.data.store import init_db
@@ -258,13 +279,15 @@ def runs_list(
     print_table(console, RUNS_COLUMNS, rows)
 
 
-@runs_app.command("show")
+@runs_app.command("show", epilog=examples("madness runs show 3", "madness runs show 3 --json"))
 def runs_show(
     run_id: Annotated[int, typer.Argument(metavar="RUN_ID")],
     db: DbOption = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object (as madness run --json).")
+    ] = False,
 ) -> None:
-    """A run's out-of-sample metrics, backtest and verdict (same JSON as ``run --json``)."""
+    """A run's full name, out-of-sample metrics, backtest and verdict."""
     from lstm_madness.data.store import init_db
     from lstm_madness.experiment import registry
 
@@ -293,7 +316,7 @@ def runs_show(
         print_summary({"name": run["name"], **summary}, full_name=True)
 
 
-@runs_app.command("delete")
+@runs_app.command("delete", epilog=examples("madness runs delete 3"))
 def runs_delete(
     run_id: Annotated[int, typer.Argument(metavar="RUN_ID")], db: DbOption = None
 ) -> None:

@@ -8,16 +8,18 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from lstm_madness.cli._app import DbOption, app, console
+from lstm_madness.cli._app import DbOption, app, console, examples
 from lstm_madness.cli.experiment import SetOption, print_timings
 from lstm_madness.cli.tables import Column, fmt, print_table
 from lstm_madness.data.db import make_engine
 
 
-@app.command("report")
+@app.command("report", epilog=examples("madness report 3 --out report/"))
 def report(
     run_id: Annotated[int, typer.Argument(metavar="RUN_ID")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("report"),
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Output folder.")] = Path(
+        "report"
+    ),
     db: DbOption = None,
 ) -> None:
     """Write one self-contained HTML report (plots embedded) plus the PNGs of a run."""
@@ -28,12 +30,16 @@ def report(
     console.print(("TRADEABLE" if verdict["tradeable"] else "NOT TRADEABLE") + f": {path}")
 
 
-@app.command("compare")
+@app.command("compare", epilog=examples("madness compare 3 4 5"))
 def compare(
     run_ids: Annotated[list[int], typer.Argument(metavar="RUN_ID RUN_ID...")],
     db: DbOption = None,
 ) -> None:
-    """Side-by-side table of runs: forecasts, backtest, significance, verdict."""
+    """Side-by-side table of runs: forecasts, backtest, significance, verdict.
+
+    Says when the runs' test periods, targets or costs differ, and which figures are
+    therefore not comparable.
+    """
     from lstm_madness.errors import RunError
     from lstm_madness.experiment import registry
     from lstm_madness.report import COMPARE_FORMATS, comparability, compare_table
@@ -59,15 +65,24 @@ def compare(
         console.print(f"[bold yellow]not comparable:[/] {escape(warning)}", highlight=False)
 
 
-@app.command("demo")
+@app.command(
+    "demo",
+    epilog=examples("madness demo", "madness demo --seeds 1 --db sqlite:///demo.db --out report/"),
+)
 def demo(
     db: DbOption = None,
-    out: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("report"),
-    seeds: Annotated[int, typer.Option("--seeds", help="Seeds of the study (each a run).")] = 3,
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Report folder.")] = Path(
+        "report"
+    ),
+    seeds: Annotated[
+        int, typer.Option("--seeds", metavar="N", help="Seeds of the study (each a run).")
+    ] = 3,
     set_: SetOption = None,
 ) -> None:
-    """The whole study offline on the bundled S&P 500 sample: ingest, walk-forward LSTM
-    with baselines, backtest after costs, verdict, report."""
+    """The whole study offline on the bundled S&P 500 sample.
+
+    Ingest, walk-forward LSTM with baselines, backtest after costs, verdict, report.
+    """
     from lstm_madness.cli.experiment import RunProgress
     from lstm_madness.demo import run_demo
 

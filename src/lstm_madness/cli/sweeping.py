@@ -8,14 +8,23 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from lstm_madness.cli._app import DbOption, app, console, err_console
+from lstm_madness.cli._app import DbOption, app, console, err_console, examples
 from lstm_madness.cli.experiment import SetOption, print_summary, print_timings
 from lstm_madness.cli.tables import Column, fmt, print_table
 from lstm_madness.data.db import make_engine, resolve_url
 from lstm_madness.errors import ConfigError, RunError
 
 
-@app.command("sweep")
+@app.command(
+    "sweep",
+    epilog=examples(
+        "madness sweep examples/xlf/03_stacked_128_64.toml --grid model.time_steps=[2,3,4,5] "
+        "--seeds 5",
+        "madness sweep show 1",
+        "madness sweep examples/xlf/02_lstm32.toml --grid model.units=[[32],[64]] --engine ray "
+        "--address ray://head:10001",
+    ),
+)
 def sweep(
     what: Annotated[
         str,
@@ -27,16 +36,20 @@ def sweep(
     grid: Annotated[
         list[str] | None,
         typer.Option(
-            "--grid", help="An axis: --grid model.units=[[32],[64],[128,64]] (repeatable)."
+            "--grid",
+            metavar="KEY=[V,...]",
+            help="An axis, e.g. --grid model.units=[[32],[64],[128,64]] (repeatable).",
         ),
     ] = None,
-    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per grid point.")] = 1,
+    seeds: Annotated[int, typer.Option("--seeds", metavar="N", help="Seeds per grid point.")] = 1,
     engine: Annotated[
-        str, typer.Option("--engine", help="local (batched, in-process) or ray.")
+        str, typer.Option("--engine", metavar="ENGINE", help="local (batched, in-process) or ray.")
     ] = "local",
     address: Annotated[
         str | None,
-        typer.Option("--address", help="Ray cluster address (default: start a local Ray)."),
+        typer.Option(
+            "--address", metavar="ADDRESS", help="Ray cluster address (default: start a local Ray)."
+        ),
     ] = None,
     max_parallel: Annotated[
         int,
@@ -44,16 +57,22 @@ def sweep(
             "--max-parallel", help="Ray: CPUs of the local instance / trials asked at once."
         ),
     ] = 0,
-    search: Annotated[str, typer.Option("--search", help="grid or optuna.")] = "grid",
+    search: Annotated[
+        str, typer.Option("--search", metavar="SEARCH", help="grid or optuna.")
+    ] = "grid",
     trials: Annotated[int, typer.Option("--trials", help="optuna: number of points.")] = 0,
     set_: SetOption = None,
-    name: Annotated[str | None, typer.Option("--name", help="Label of the sweep.")] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", metavar="NAME", help="Label of the sweep.")
+    ] = None,
     db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Run every combination of --grid axes × --seeds as stored runs sharing a sweep id;
-    or rank a sweep's runs with 'show SWEEP_ID'."""
+    """Run every combination of --grid axes × --seeds as runs sharing a sweep id.
+
+    With show SWEEP_ID: rank the sweep's runs, deflating the best by all its trials.
+    """
     if what == "show":
         if sweep_id is None:
             raise ConfigError("usage: madness sweep show SWEEP_ID")
