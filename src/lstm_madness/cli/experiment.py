@@ -225,6 +225,7 @@ def run(
         typer.echo(json.dumps(summary, default=str))
     else:
         print_summary(summary)
+        print_timings(summary.get("timings"))
 
 
 RUNS_COLUMNS = (

@@ -120,8 +120,9 @@ def fit_table(
     """A Rich table of ``rows`` no wider than ``width``.
 
     Columns are dropped from the highest ``priority`` number (the last declared first
-    among equals) until the unshortenable cells fit; the columns marked ``shorten`` share
-    what is left, up to their natural width. Column order is the declared order.
+    among equals) until the unshortenable cells fit, then while a shortened column would
+    still be cut and a less important column is shown; the columns marked ``shorten``
+    share what is left, up to their natural width. Column order is the declared order.
     """
     n = len(columns)
     natural = {i: _natural(columns, rows, i) for i in range(n)}
@@ -135,13 +136,25 @@ def fit_table(
             break
         if columns[i].priority > 0:
             keep.remove(i)
+    while True:  # a shortened column outranks the less important columns beside it
+        spare = width - sum(need[k] for k in keep) - _overhead(len(keep))
+        short = [k for k in keep if columns[k].shorten and natural[k] > need[k] + max(spare, 0)]
+        if not short:
+            break
+        rank = min(columns[k].priority for k in short)
+        lower = [k for k in keep if columns[k].priority > rank]
+        if not lower:
+            break
+        keep.remove(max(lower, key=lambda k: (columns[k].priority, k)))
     widths = {i: need[i] for i in keep}
     spare = width - sum(widths.values()) - _overhead(len(keep))
-    for i in keep:  # give shortened columns what is left, in declared order
-        if columns[i].shorten is not None and spare > 0:
-            extra = min(natural[i] - widths[i], spare)
-            widths[i] += extra
-            spare -= extra
+    while spare > 0:  # share what is left among the shortened columns, one at a time
+        hungry = [i for i in keep if columns[i].shorten is not None and widths[i] < natural[i]]
+        if not hungry:
+            break
+        for i in hungry[:spare]:
+            widths[i] += 1
+            spare -= 1
     return _table(columns, rows, keep, widths, title)
 
 
