@@ -39,7 +39,7 @@ def test_noise_has_flat_deciles_whose_bands_mostly_cover_zero():
 
 
 def test_ties_and_short_series():
-    table = decile_table(np.zeros(25), np.arange(25) / 1000 - 0.01)
+    table = decile_table(np.zeros(25), np.arange(25) / 1000 - 0.0105)
     assert table["n"].sum() == 25 and len(table) == 10
     assert (table["hit_rate"] == 0).all()  # a zero forecast calls no direction
     small = decile_table(np.array([0.1, -0.1, 0.2]), np.array([0.01, 0.02, -0.01]))
