@@ -185,7 +185,7 @@ def show(sweep_id: int, db: str | None, as_json: bool) -> None:
             row.name or "",
             fmt.ratio(row.sharpe_net),
             fmt.ratio(row.buy_hold_sharpe),
-            fmt.ratio(row.dsr),
+            fmt.probability(row.dsr),
             fmt.percent(row.hit_rate),
             fmt.fixed(row.r2_oos, 4),
             fmt.scientific(row.val_loss),
@@ -211,7 +211,7 @@ def show(sweep_id: int, db: str | None, as_json: bool) -> None:
     if pbo["pbo"] is not None:
         console.print(
             f"probability of backtest overfitting (CSCV, {pbo['n_strategies']} runs): "
-            f"{fmt.ratio(pbo['pbo'])}",
+            f"{fmt.probability(pbo['pbo'])}",
             highlight=False,
         )
     else:

@@ -20,6 +20,7 @@ __all__ = [
     "fixed",
     "middle",
     "percent",
+    "probability",
     "pvalue",
     "ratio",
     "scientific",
@@ -61,6 +62,12 @@ def percent(x: Any, digits: int = 1, *, signed: bool = False) -> str:
 def ratio(x: Any) -> str:
     """A Sharpe-like ratio (Sharpe, Sortino, Calmar, PSR, DSR, t-statistics): two decimals."""
     return fixed(x, 2)
+
+
+def probability(x: Any) -> str:
+    """A probability compared with a threshold (PSR, DSR, PBO): three decimals, so that
+    0.947 never reads as 0.95."""
+    return fixed(x, 3)
 
 
 def fixed(x: Any, digits: int) -> str:
