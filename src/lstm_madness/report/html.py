@@ -118,10 +118,31 @@ def _kv_table(rows: list[tuple[str, str]], header: tuple[str, str] | None = None
     return f"<table>{head}{body}</table>"
 
 
+#: Display names of model / fold table columns.
+_HEADERS = {
+    "mse": "MSE",
+    "mae": "MAE",
+    "r2_oos": "R²_oos",
+    "hit_rate": "hit rate",
+    "n": "test days",
+    "n_train": "training samples",
+    "epochs_run": "epochs",
+    "train_s": "training time",
+    "train_start": "train from",
+    "train_end": "train to",
+    "test_start": "test from",
+    "test_end": "test to",
+    "n_test": "test days",
+}
+
+
 def _frame_html(df: pd.DataFrame | None, empty: str) -> str:
     if df is None or df.empty:
         return f"<p class='muted'>{_e(empty)}</p>"
-    shown = pd.DataFrame({c: [_cell(str(c), v) for v in df[c]] for c in df.columns}, index=df.index)
+    shown = pd.DataFrame(
+        {_HEADERS.get(str(c), str(c)): [_cell(str(c), v) for v in df[c]] for c in df.columns},
+        index=df.index,
+    )
     return shown.to_html(
         escape=True, na_rep=fmt.MISSING, border=0, index=not isinstance(df.index, pd.RangeIndex)
     )

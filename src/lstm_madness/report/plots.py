@@ -164,7 +164,7 @@ def plot_calibration(
     bottom.set_xticks(bins)
     bottom.set_xlabel(f"{name} of the {what} (1 = lowest; {int(table['n'].iloc[0])} days each)")
     bottom.grid(True, alpha=0.3)
-    bottom.legend(loc="lower right", fontsize=8)
+    bottom.legend(loc="upper left", fontsize=8)
     return fig
 
 
