@@ -186,3 +186,22 @@ def test_formats():
     assert fmt.date("2020-12-31T00:00:00") == "2020-12-31"
     assert fmt.seconds(75) == "1 min 15 s"
     assert fmt.percent(float("nan")) == fmt.MISSING
+
+
+def test_progress_bars_end_finished():
+    from lstm_madness.cli.experiment import RunProgress
+
+    progress = RunProgress()
+    progress.bar.disable = True  # state only, nothing drawn
+    with progress:
+        progress("fold", fold=0, n_folds=2)
+        for epoch in range(1, 41):
+            progress("epoch", epoch=epoch, epochs=40, active=13, models=13)
+        progress("fold", fold=1, n_folds=2)
+        for epoch in range(1, 26):  # every network stops early at epoch 25
+            progress("epoch", epoch=epoch, epochs=40, active=0 if epoch == 25 else 5, models=13)
+        progress("fold", fold=2, n_folds=2)
+    folds, epochs = progress.bar.tasks
+    assert folds.completed == folds.total == 2
+    assert epochs.completed == epochs.total == 25
+    assert epochs.fields["info"] == "13 nets, stopped early at epoch 25"
