@@ -237,7 +237,7 @@ RUNS_COLUMNS = (
     Column("started (UTC)", 3),
     Column("sweep", 4, "right"),
     Column("seed", 4, "right"),
-    Column("error", 5, shorten="end", min_width=16),
+    Column("error", 1, shorten="end", min_width=16),
 )
 
 
