@@ -315,6 +315,7 @@ def runs_show(
         typer.echo(json.dumps(summary, default=str))
     else:
         print_summary({"name": run["name"], **summary}, full_name=True)
+        print_timings(summary.get("timings"))
 
 
 @runs_app.command("delete", epilog=examples("madness runs delete 3"))

@@ -130,7 +130,9 @@ def sweep(
         f"{fmt.seconds(result['wall_s'])} (runs {result['runs'][0]}–{result['runs'][-1]})",
         highlight=False,
     )
-    print_timings(result.get("timings"), label="time, all runs")
+    print_timings(
+        result.get("timings") or _stage_totals(db, result["runs"]), label="time summed over runs"
+    )
     if result["best"]:
         best = result["best"]
         console.print(
@@ -139,6 +141,20 @@ def sweep(
             highlight=False,
         )
     console.print(f"rank and deflate with: madness sweep show {result['sweep_id']}")
+
+
+def _stage_totals(db: str | None, run_ids: list[int]) -> dict[str, float]:
+    """Seconds per stage (``*_s`` keys of the runs' recorded timings), summed over runs."""
+    from lstm_madness.experiment import registry
+
+    engine = make_engine(db)
+    totals: dict[str, float] = {}
+    for run_id in run_ids:
+        timings = (registry.get_run(engine, run_id)["summary"] or {}).get("timings") or {}
+        for key, value in timings.items():
+            if key.endswith("_s") and isinstance(value, int | float):
+                totals[key] = totals.get(key, 0.0) + value
+    return totals
 
 
 SWEEP_COLUMNS = (
