@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import pytest
 
 from lstm_madness.evaluation.study import EvaluationSettings, evaluate
 from lstm_madness.report import PLOT_FILES, compare_table, write_report
+from lstm_madness.report import formats as fmt
+from lstm_madness.report.html import answer_sentence, decile_frame
 
 VOID = {"meta", "img", "br", "hr", "link", "input", "col", "area", "base", "source", "wbr"}
 
@@ -49,32 +52,57 @@ def _inputs(task: str, n: int = 600, seed: int = 0):
         preds = {"lstm": 0.5 * (r + rng.normal(0, 0.012, n)), "baseline:zero": np.zeros(n)}
     else:
         y = (r > 0).astype(float)
-        preds = {"lstm": np.clip(0.5 + 20 * (r + rng.normal(0, 0.02, n)), 0, 1),
-                 "baseline:always_up": np.full(n, 0.55)}
-    ev = evaluate(dates=dates.to_numpy(), asset_returns=r, y_true=y, predictions=preds,
-                  task=task, settings=EvaluationSettings(bootstrap_reps=200))
+        preds = {
+            "lstm": np.clip(0.5 + 20 * (r + rng.normal(0, 0.02, n)), 0, 1),
+            "baseline:always_up": np.full(n, 0.55),
+        }
+    ev = evaluate(
+        dates=dates.to_numpy(),
+        asset_returns=r,
+        y_true=y,
+        predictions=preds,
+        task=task,
+        settings=EvaluationSettings(bootstrap_reps=200),
+    )
     test_frame = pd.DataFrame({"y_true": y, **preds}, index=pd.Index(dates, name="date"))
     train_idx = pd.bdate_range("2014-01-01", periods=300, name="date")
     ty = rng.normal(0, 0.012, 300)
-    train = pd.DataFrame({"y_true": ty if task == "regression" else (ty > 0) * 1.0,
-                          "lstm": 0.3 * ty + (0.5 if task == "classification" else 0)},
-                         index=train_idx)
+    train = pd.DataFrame(
+        {
+            "y_true": ty if task == "regression" else (ty > 0) * 1.0,
+            "lstm": 0.3 * ty + (0.5 if task == "classification" else 0),
+        },
+        index=train_idx,
+    )
     return ev, test_frame, train
 
 
-RUN = {"id": 42, "name": "xlf <script>alert(1)</script>", "status": "succeeded",
-       "started": "2024-05-01T10:00:00", "config": {"data": {"target": "XLF & co"}},
-       "timings": {"train": 12.5, "evaluate": 0.8}}
+RUN = {
+    "id": 42,
+    "name": "xlf <script>alert(1)</script>",
+    "status": "succeeded",
+    "started": "2024-05-01T10:00:00",
+    "config": {"data": {"target": "XLF & co"}},
+    "timings": {"train": 12.5, "evaluate": 0.8},
+}
 
 
 @pytest.mark.parametrize("task", ["regression", "classification"])
 def test_report_renders(tmp_path: Path, task: str) -> None:
     ev, test_frame, train = _inputs(task)
-    folds = pd.DataFrame({"fold": [0, 1], "test_start": ["2016-01-04", "2017-01-02"],
-                          "mse": [1.1e-4, 0.9e-4]})
+    folds = pd.DataFrame(
+        {"fold": [0, 1], "test_start": ["2016-01-04", "2017-01-02"], "mse": [1.1e-4, 0.9e-4]}
+    )
     models = pd.DataFrame({"model": ["lstm", "zero <b>"], "mse": [1e-4, 1.2e-4]})
-    path = write_report(tmp_path / "out", run=RUN, evaluation=ev, test_frame=test_frame,
-                        fold_table=folds, model_table=models, train_frame=train)
+    path = write_report(
+        tmp_path / "out",
+        run=RUN,
+        evaluation=ev,
+        test_frame=test_frame,
+        fold_table=folds,
+        model_table=models,
+        train_frame=train,
+    )
     assert path.exists() and path.parent == tmp_path / "out"
     for name in PLOT_FILES:
         png = tmp_path / "out" / name
@@ -86,8 +114,9 @@ def test_report_renders(tmp_path: Path, task: str) -> None:
     checker.close()
     assert checker.stack == []
     assert len(checker.images) == len(PLOT_FILES)
-    assert all(src.startswith("data:image/png;base64,") and len(src) > 2000
-               for src in checker.images)
+    assert all(
+        src.startswith("data:image/png;base64,") and len(src) > 2000 for src in checker.images
+    )
     text = " ".join(checker.text)
     assert ev.verdict.label in text
     for reason in ev.verdict.reasons + ev.verdict.passed:
@@ -99,8 +128,14 @@ def test_report_renders(tmp_path: Path, task: str) -> None:
 
 def test_report_without_training_frame(tmp_path: Path) -> None:
     ev, test_frame, _ = _inputs("regression", n=200, seed=1)  # shorter than a year
-    path = write_report(tmp_path, run={"id": 1}, evaluation=ev, test_frame=test_frame,
-                        fold_table=pd.DataFrame(), model_table=pd.DataFrame())
+    path = write_report(
+        tmp_path,
+        run={"id": 1},
+        evaluation=ev,
+        test_frame=test_frame,
+        fold_table=pd.DataFrame(),
+        model_table=pd.DataFrame(),
+    )
     doc = path.read_text(encoding="utf-8")
     assert "NOT TRADEABLE" in doc
     assert "test period of 200 days is too short to decide (need ≥ 250)" in doc
@@ -117,3 +152,38 @@ def test_compare_table() -> None:
     assert table.loc["net Sharpe", "2"] == 0.5
     assert table.loc["DSR", "2"] is None
     assert table.loc["tradeable", "1 small"] == ev.verdict.tradeable
+
+
+def test_report_has_calibration_plot_and_one_sentence_answer(tmp_path: Path) -> None:
+    ev, test_frame, _ = _inputs("regression", n=400, seed=3)
+    run = {"id": 7, "name": "xlf", "config": {"data": {"target": "XLF"}}}
+    path = write_report(
+        tmp_path,
+        run=run,
+        evaluation=ev,
+        test_frame=test_frame,
+        fold_table=pd.DataFrame(),
+        model_table=pd.DataFrame(),
+    )
+    doc = path.read_text(encoding="utf-8")
+    checker = _Checker()
+    checker.feed(doc)
+    text = " ".join(checker.text)
+    # the question and its answer, in one sentence, before everything else
+    sentence = answer_sentence(ev, "XLF")
+    assert sentence.startswith("Does an LSTM on past returns predict XLF's next-day return")
+    assert "after 5 bps of costs?" in sentence
+    assert sentence.split("? ")[1].startswith("Yes" if ev.verdict.tradeable else "No: ")
+    assert doc.index(html.escape(sentence, quote=True)) < doc.index("Verdict:")
+    # the calibration plot, beside the raw scatter, and its table from the decile table
+    assert (tmp_path / "calibration.png").stat().st_size > 1000
+    assert PLOT_FILES.index("calibration.png") == PLOT_FILES.index("predicted_vs_actual.png") + 1
+    assert "Calibration: next-day return and hit rate by decile" in text
+    deciles = decile_frame(ev)
+    assert len(deciles) == 10 and deciles["n"].sum() == ev.n_days
+    assert fmt.percent(deciles.loc[10, "mean"], 3) in text
+    # the original study's chart comes after the P&L, labelled as not a P&L
+    assert PLOT_FILES.index("cumulative_predicted.png") > PLOT_FILES.index("pnl_vs_buy_hold.png")
+    assert "not a P&L" in text
+    # number formats are the CLI's: Sharpe to two decimals, p-values to two digits
+    assert f"p = {fmt.pvalue(ev.pt.pvalue)}" in text

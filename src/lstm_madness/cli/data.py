@@ -10,18 +10,25 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from lstm_madness.cli._app import DbOption, app, console, err_console
+from lstm_madness.cli._app import DbOption, MadnessTyper, app, console, err_console, examples
+from lstm_madness.cli.tables import Column, fmt, print_table
 from lstm_madness.data.db import make_engine, redact, resolve_url
 from lstm_madness.errors import MadnessError
 
 if TYPE_CHECKING:
     from lstm_madness.data.ingest import IngestResult
 
-db_app = typer.Typer(help="Create and inspect the database.", no_args_is_help=True)
+db_app = MadnessTyper(
+    help="Create and inspect the database.",
+    no_args_is_help=True,
+    epilog=examples("madness db init"),
+)
 app.add_typer(db_app, name="db")
 
 
-@db_app.command("init")
+@db_app.command(
+    "init", epilog=examples("madness db init", "madness db init --db sqlite:///madness.db")
+)
 def db_init(db: DbOption = None) -> None:
     """Create the schema, or upgrade an older store in place keeping its data (idempotent)."""
     from lstm_madness.data.store import init_db
@@ -61,18 +68,22 @@ def _report(result: IngestResult) -> None:
         err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
 
 
-@app.command("ingest")
+@app.command(
+    "ingest", epilog=examples("madness ingest --sample sp500", "madness ingest data/*.csv")
+)
 def ingest(
     paths: Annotated[
         list[Path] | None, typer.Argument(help="Price CSV files.", show_default=False)
     ] = None,
     symbol: Annotated[
         str | None,
-        typer.Option("--symbol", help="Symbol of the rows (default: from the file name)."),
+        typer.Option(
+            "--symbol", metavar="SYMBOL", help="Symbol of the rows (default: from the file name)."
+        ),
     ] = None,
     fmt: Annotated[
         str,
-        typer.Option("--format", help="auto | yahoo | stooq | generic | long."),
+        typer.Option("--format", metavar="FORMAT", help="auto | yahoo | stooq | generic | long."),
     ] = "auto",
     skip_bad_rows: Annotated[
         bool,
@@ -80,7 +91,9 @@ def ingest(
     ] = False,
     sample: Annotated[
         str | None,
-        typer.Option("--sample", help="Load a bundled sample: sp500 (S&P 500, 1999-2018)."),
+        typer.Option(
+            "--sample", metavar="NAME", help="Load a bundled sample: sp500 (S&P 500, 1999-2018)."
+        ),
     ] = None,
     db: DbOption = None,
 ) -> None:
@@ -113,16 +126,28 @@ def ingest(
         raise typer.Exit(1)
 
 
-@app.command("fetch")
+@app.command(
+    "fetch",
+    epilog=examples(
+        "madness fetch --universe xlf --start 1999-01-01",
+        "madness fetch XLF BRK-B ^GSPC --start 2010-01-01",
+    ),
+)
 def fetch(
     symbols: Annotated[
         list[str] | None, typer.Argument(help="Yahoo tickers, e.g. XLF BRK-B ^GSPC.")
     ] = None,
-    start: Annotated[str | None, typer.Option("--start", help="First date, YYYY-MM-DD.")] = None,
-    end: Annotated[str | None, typer.Option("--end", help="Last date, YYYY-MM-DD.")] = None,
+    start: Annotated[
+        str | None, typer.Option("--start", metavar="DATE", help="First date, YYYY-MM-DD.")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--end", metavar="DATE", help="Last date, YYYY-MM-DD.")
+    ] = None,
     universe: Annotated[
         str | None,
-        typer.Option("--universe", help="Add a bundled universe: xlf (XLF + 30 components)."),
+        typer.Option(
+            "--universe", metavar="NAME", help="Add a bundled universe: xlf (XLF + 30 components)."
+        ),
     ] = None,
     db: DbOption = None,
 ) -> None:
@@ -143,7 +168,7 @@ def fetch(
         _report(result)
 
 
-@app.command("symbols")
+@app.command("symbols", epilog=examples("madness symbols"))
 def symbols(db: DbOption = None) -> None:
     """List stored symbols with their first date, last date and number of rows."""
     from lstm_madness.data.store import list_symbols
@@ -152,12 +177,17 @@ def symbols(db: DbOption = None) -> None:
     if frame.empty:
         console.print("no symbols stored yet (`madness ingest` or `madness fetch`)")
         return
-    table = Table("symbol", "first date", "last date", "rows")
-    for row in frame.itertuples(index=False):
-        table.add_row(
-            row.symbol, f"{row.first_date:%Y-%m-%d}", f"{row.last_date:%Y-%m-%d}", str(row.rows)
-        )
-    console.print(table)
+    columns = (
+        Column("symbol", 0),
+        Column("first date", 0),
+        Column("last date", 0),
+        Column("rows", 0, "right"),
+    )
+    rows = [
+        [row.symbol, fmt.date(row.first_date), fmt.date(row.last_date), fmt.count(row.rows)]
+        for row in frame.itertuples(index=False)
+    ]
+    print_table(console, columns, rows)
 
 
 def _cell(value: object, digits: int) -> str:
@@ -169,11 +199,21 @@ def _cell(value: object, digits: int) -> str:
     return str(value)
 
 
-@app.command("prices")
+@app.command(
+    "prices",
+    epilog=examples(
+        "madness prices XLF --returns --csv",
+        "madness prices ^GSPC --start 2018-01-02 --end 2018-01-31",
+    ),
+)
 def prices(
     symbol: Annotated[str, typer.Argument(help="Stored symbol.")],
-    start: Annotated[str | None, typer.Option("--start", help="First date, YYYY-MM-DD.")] = None,
-    end: Annotated[str | None, typer.Option("--end", help="Last date, YYYY-MM-DD.")] = None,
+    start: Annotated[
+        str | None, typer.Option("--start", metavar="DATE", help="First date, YYYY-MM-DD.")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--end", metavar="DATE", help="Last date, YYYY-MM-DD.")
+    ] = None,
     returns: Annotated[
         bool, typer.Option("--returns", help="Show date,ret,next_ret (simple returns).")
     ] = False,

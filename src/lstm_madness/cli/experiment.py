@@ -3,30 +3,41 @@
 from __future__ import annotations
 
 import json
-import math
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from lstm_madness.cli._app import DbOption, app, console, err_console
+from lstm_madness.cli._app import DbOption, MadnessTyper, app, console, err_console, examples
+from lstm_madness.cli.tables import Column, fmt, print_table
 from lstm_madness.data.db import make_engine
 from lstm_madness.errors import ConfigError
 
-runs_app = typer.Typer(help="List, show and delete stored runs.", no_args_is_help=True)
+runs_app = MadnessTyper(
+    help="List, show and delete stored runs.",
+    no_args_is_help=True,
+    epilog=examples("madness runs list", "madness runs show 3"),
+)
 app.add_typer(runs_app, name="runs")
 
 SetOption = Annotated[
     list[str] | None,
-    typer.Option("--set", help="Override a config key: --set model.units=[64,32] (repeatable)."),
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        help="Override a config key, e.g. --set model.units=[64,32] (repeatable).",
+    ),
 ]
 
 
 class RunProgress:
-    """Rich progress bars (stderr): folds, and epochs of the current fold with its loss."""
+    """Rich progress bars (stderr): folds, and epochs of the current training call.
+
+    Bars end in a finished state: the folds bar full, the epochs bar full with "all N
+    epochs" or "stopped early at epoch N" (the last epoch any network trained).
+    """
 
     def __init__(self) -> None:
         self.bar = Progress(
@@ -38,46 +49,89 @@ class RunProgress:
             console=err_console,
             transient=False,
         )
-        self.folds = None
-        self.epochs = None
+        self.folds: TaskID | None = None
+        self.epochs: TaskID | None = None
+        self._epoch = 0
+        self._epochs = 0
+        self._models = 0
 
     def __enter__(self) -> RunProgress:
         self.bar.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.bar.__exit__(*exc)
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self("done")
+        self.bar.__exit__(exc_type, *exc)
+
+    def _finish_epochs(self) -> None:
+        """Show the last training call as finished: full bar, how it ended."""
+        if self.epochs is None or self._epoch == 0:
+            return
+        nets = f"{self._models} net{'s' if self._models != 1 else ''}"
+        if self._epoch >= self._epochs:
+            text = f"{nets}, all {self._epochs} epochs"
+        else:
+            text = f"{nets}, stopped early at epoch {self._epoch}"
+        self.bar.update(self.epochs, completed=self._epoch, total=self._epoch, info=text)
+        self._epoch = 0
 
     def __call__(self, event: str, **info: Any) -> None:
         if event == "fold":
+            self._finish_epochs()
             if self.folds is None:
                 self.folds = self.bar.add_task("folds", total=info["n_folds"], info="")
             self.bar.update(self.folds, completed=info["fold"], total=info["n_folds"])
         elif event == "epoch":
             if self.epochs is None:
                 self.epochs = self.bar.add_task("epochs", total=info["epochs"], info="")
+            self._epoch, self._epochs = info["epoch"], info["epochs"]
+            self._models = info["models"]
+            if info["active"] == 0:  # every network has stopped: this call is over
+                self._finish_epochs()
+                return
             text = f"{info['active']}/{info['models']} nets training"
             self.bar.update(self.epochs, completed=info["epoch"], total=info["epochs"], info=text)
-        elif event == "done" and self.folds is not None:
-            self.bar.update(self.folds, completed=self.bar.tasks[self.folds].total)
+        elif event == "done":
+            self._finish_epochs()
+            if self.folds is not None:
+                total = next(t.total for t in self.bar.tasks if t.id == self.folds)
+                self.bar.update(self.folds, completed=total, info="done")
 
 
-def _fmt(value: Any, spec: str = ".4g") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return format(value, spec) if isinstance(value, int | float) else str(value)
+def print_timings(timings: dict[str, Any] | None, *, label: str = "time") -> None:
+    """One line of elapsed time per stage (those the run recorded), then the total."""
+    if not timings:
+        return
+    stages = [
+        (name, timings.get(f"{name}_s"))
+        for name in ("load", "train", "predict", "store", "evaluate")
+        if isinstance(timings.get(f"{name}_s"), int | float)
+    ]
+    parts = [f"{name} {fmt.seconds(value)}" for name, value in stages]
+    if isinstance(timings.get("total_s"), int | float):
+        parts.append(f"total {fmt.seconds(timings['total_s'])}")
+    if parts:
+        console.print(f"{label}: " + " · ".join(parts), highlight=False)
 
 
-def print_summary(summary: dict[str, Any]) -> None:
-    """Human-readable run summary (:func:`~lstm_madness.experiment.results.format_summary`)."""
+def print_summary(summary: dict[str, Any], *, full_name: bool = False) -> None:
+    """Human-readable run summary (:func:`~lstm_madness.experiment.results.format_summary`,
+    the text of ``RunResult.summary()``). ``full_name``: the run's name on its own line."""
     from lstm_madness.experiment.results import format_summary
 
-    console.print(format_summary(summary), markup=False, highlight=False, soft_wrap=True)
+    text = format_summary(summary, full_name=full_name)
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
-@app.command("run")
+@app.command(
+    "run",
+    epilog=examples(
+        "madness run examples/xlf/05_walk_forward_components.toml --set train.epochs=50",
+        "madness run examples/xlf/02_lstm32.toml --name lstm32 --quiet --json",
+        "madness run --resume 3",
+    ),
+)
 def run(
     config_path: Annotated[
         Path | None,
@@ -85,7 +139,9 @@ def run(
     ] = None,
     db: DbOption = None,
     set_: SetOption = None,
-    name: Annotated[str | None, typer.Option("--name", help="Label of the run.")] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", metavar="NAME", help="Label of the run.")
+    ] = None,
     resume: Annotated[
         int | None,
         typer.Option(
@@ -122,14 +178,32 @@ def run(
         typer.echo(json.dumps(summary, default=str))
     else:
         print_summary(summary)
+        print_timings(summary.get("timings"))
 
 
-@runs_app.command("list")
+RUNS_COLUMNS = (
+    Column("id", 0, "right"),
+    Column("name", 1, shorten="middle", min_width=12),
+    Column("status", 0),
+    Column("test period", 1),
+    Column("target", 2),
+    Column("started (UTC)", 3),
+    Column("sweep", 4, "right"),
+    Column("seed", 4, "right"),
+    Column("error", 1, shorten="end", min_width=16),
+)
+
+
+@runs_app.command(
+    "list", epilog=examples("madness runs list", "madness runs list --sweep 1 --json")
+)
 def runs_list(
     db: DbOption = None,
-    sweep: Annotated[int | None, typer.Option("--sweep", help="Only runs of this sweep.")] = None,
+    sweep: Annotated[
+        int | None, typer.Option("--sweep", metavar="SWEEP_ID", help="Only runs of this sweep.")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", help="Most recent N runs.")] = 50,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
 ) -> None:
     """Stored runs, newest first (stale runs are marked failed first)."""
     from lstm_madness.data.store import init_db
@@ -142,48 +216,40 @@ def runs_list(
     if as_json:
         typer.echo(frame.to_json(orient="records", date_format="iso"))
         return
-    table = Table()
-    for column in (
-        "id",
-        "name",
-        "sweep",
-        "target",
-        "seed",
-        "status",
-        "started",
-        "test period",
-        "error",
-    ):
-        table.add_column(column)
-    for row in frame.itertuples():
-        period = f"{row.test_start} → {row.test_end}" if row.test_start else ""
-        table.add_row(
+    rows = [
+        [
             str(row.id),
             row.name or "",
-            _fmt(row.sweep_id),
-            row.target,
-            _fmt(row.seed),
             row.status,
-            str(row.started_at)[:19],
-            period,
-            (row.error or "")[:60],
-        )
-    console.print(table)
+            f"{fmt.date(row.test_start)} → {fmt.date(row.test_end)}" if row.test_start else "",
+            row.target or "",
+            fmt.timestamp(row.started_at),
+            "" if row.sweep_id is None or row.sweep_id != row.sweep_id else str(int(row.sweep_id)),
+            fmt.count(row.seed),
+            " ".join(str(row.error or "").split()),
+        ]
+        for row in frame.itertuples()
+    ]
+    print_table(console, RUNS_COLUMNS, rows)
 
 
-@runs_app.command("show")
+@runs_app.command("show", epilog=examples("madness runs show 3", "madness runs show 3 --json"))
 def runs_show(
     run_id: Annotated[int, typer.Argument(metavar="RUN_ID")],
     db: DbOption = None,
     trials: Annotated[
         int | None,
-        typer.Option("--trials", help="Number of configurations tried (overrides the count)."),
+        typer.Option(
+            "--trials", metavar="N", help="Number of configurations tried (overrides the count)."
+        ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object (as madness run --json).")
+    ] = False,
 ) -> None:
-    """A run's out-of-sample metrics, backtest and verdict against the registry as it is
-    now (same JSON as ``run --json``; ``at_finish`` says what the run saw when it finished).
-    Reads only."""
+    """A run's full name, out-of-sample metrics, backtest and verdict against the registry
+    as it is now. Reads only; at_finish in the JSON says what the run saw when it finished.
+    """
     from lstm_madness.data.store import init_db
     from lstm_madness.experiment import registry
     from lstm_madness.experiment.summary import evaluate_runs
@@ -209,10 +275,11 @@ def runs_show(
     if as_json:
         typer.echo(json.dumps(summary, default=str))
     else:
-        print_summary(summary)
+        print_summary({"name": run["name"], **summary}, full_name=True)
+        print_timings(summary.get("timings"))
 
 
-@runs_app.command("delete")
+@runs_app.command("delete", epilog=examples("madness runs delete 3"))
 def runs_delete(
     run_id: Annotated[int, typer.Argument(metavar="RUN_ID")], db: DbOption = None
 ) -> None:
@@ -227,7 +294,10 @@ def runs_delete(
         console.print(f"deleted run {run_id}")
 
 
-@runs_app.command("predictions")
+@runs_app.command(
+    "predictions",
+    epilog=examples("madness runs predictions 3 --csv", "madness runs predictions 3 --model lstm"),
+)
 def runs_predictions(
     run_id: Annotated[int, typer.Argument(metavar="RUN_ID")],
     db: DbOption = None,
@@ -249,9 +319,15 @@ def runs_predictions(
         typer.echo(table.to_csv(index=False, lineterminator="\n"), nl=False)
         return
     shown = table if len(table) <= 10 else pd.concat([table.head(5), table.tail(5)])
-    out = Table(title=f"run {run_id}: {len(table)} rows (--csv for all)", title_justify="left")
-    for column in table.columns:
-        out.add_column(column, justify="left" if column in ("date", "symbol", "model") else "right")
-    for row in shown.itertuples(index=False):
-        out.add_row(*[_fmt(v, ".6g") for v in row])
-    console.print(out)
+    text_columns = ("date", "symbol", "model")
+    columns = [
+        Column(c, 0, "left" if c in text_columns else "right", min_width=6) for c in table.columns
+    ]
+    rows = [
+        [
+            str(v) if c in text_columns else f"{v:.6g}"
+            for c, v in zip(table.columns, row, strict=True)
+        ]
+        for row in shown.itertuples(index=False)
+    ]
+    print_table(console, columns, rows, title=f"run {run_id}: {len(table)} rows (--csv for all)")

@@ -7,17 +7,19 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from lstm_madness.cli._app import DbOption, app, console
-from lstm_madness.cli.experiment import SetOption, _fmt
+from lstm_madness.cli._app import DbOption, app, console, examples
+from lstm_madness.cli.experiment import SetOption, print_timings
+from lstm_madness.cli.tables import Column, fmt, print_table
 from lstm_madness.data.db import make_engine
 
 
-@app.command("report")
+@app.command("report", epilog=examples("madness report 3 --out report/"))
 def report(
     run_id: Annotated[int, typer.Argument(metavar="RUN_ID")],
-    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("report"),
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Output folder.")] = Path(
+        "report"
+    ),
     db: DbOption = None,
 ) -> None:
     """Write one self-contained HTML report (plots embedded) plus the PNGs of a run."""
@@ -28,17 +30,20 @@ def report(
     console.print(("TRADEABLE" if verdict["tradeable"] else "NOT TRADEABLE") + f": {path}")
 
 
-@app.command("compare")
+@app.command("compare", epilog=examples("madness compare 3 4 5"))
 def compare(
     run_ids: Annotated[list[int], typer.Argument(metavar="RUN_ID RUN_ID...")],
     db: DbOption = None,
 ) -> None:
-    """Side-by-side table of runs: forecasts, backtest, significance, verdict, evaluated
-    against the registry as it is now (as ``runs show``)."""
+    """Side-by-side table of runs: forecasts, backtest, significance, verdict.
+
+    Says when the runs' test periods, targets or costs differ, and which figures are
+    therefore not comparable.
+    """
     from lstm_madness.errors import RunError
     from lstm_madness.experiment import registry
     from lstm_madness.experiment.summary import evaluate_runs
-    from lstm_madness.report import compare_table
+    from lstm_madness.report import COMPARE_FORMATS, comparability, compare_table
 
     engine = make_engine(db)
     runs = registry.get_runs(engine, run_ids)
@@ -48,24 +53,37 @@ def compare(
     evaluations = evaluate_runs(engine, run_ids)
     summaries = [{**evaluations[i].summary, "id": i, "name": runs[i]["name"]} for i in run_ids]
     frame = compare_table(summaries)
-    table = Table()
-    table.add_column("")
-    for column in frame.columns:
-        table.add_column(str(column), justify="right")
-    for label, row in frame.iterrows():
-        table.add_row(str(label), *[_fmt(v) for v in row])
-    console.print(table)
+    columns = [Column("metric", 0, min_width=8, shorten="end")]
+    columns += [
+        Column(str(label), 0, "right", shorten="middle", min_width=12) for label in frame.columns
+    ]
+    rows = [
+        [str(label), *(COMPARE_FORMATS[str(label)](v) for v in row)]
+        for label, row in frame.iterrows()
+    ]
+    print_table(console, columns, rows)
+    for warning in comparability(summaries):
+        console.print(f"[bold yellow]not comparable:[/] {escape(warning)}", highlight=False)
 
 
-@app.command("demo")
+@app.command(
+    "demo",
+    epilog=examples("madness demo", "madness demo --seeds 1 --db sqlite:///demo.db --out report/"),
+)
 def demo(
     db: DbOption = None,
-    out: Annotated[Path, typer.Option("--out", help="Report folder.")] = Path("report"),
-    seeds: Annotated[int, typer.Option("--seeds", help="Seeds of the study (each a run).")] = 3,
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Report folder.")] = Path(
+        "report"
+    ),
+    seeds: Annotated[
+        int, typer.Option("--seeds", metavar="N", help="Seeds of the study (each a run).")
+    ] = 3,
     set_: SetOption = None,
 ) -> None:
-    """The whole study offline on the bundled S&P 500 sample: ingest, walk-forward LSTM
-    with baselines, backtest after costs, verdict, report."""
+    """The whole study offline on the bundled S&P 500 sample.
+
+    Ingest, walk-forward LSTM with baselines, backtest after costs, verdict, report.
+    """
     from lstm_madness.cli.experiment import RunProgress
     from lstm_madness.demo import run_demo
 
@@ -79,14 +97,16 @@ def demo(
         f"{summary['test_end']} ({summary['n_test']} days), {seeds} seed(s)"
     )
     console.print(
-        f"LSTM R²_oos {_fmt(models['lstm'].get('r2_oos'), '.4f')}, hit rate "
-        f"{_fmt(100 * models['lstm']['hit_rate'], '.1f')}%; net Sharpe "
-        f"{_fmt(summary['backtest']['sharpe_net'], '.2f')} vs buy-and-hold "
-        f"{_fmt(summary['backtest']['buy_hold_sharpe'], '.2f')}"
+        f"LSTM R²_oos {fmt.fixed(models['lstm'].get('r2_oos'), 4)}, hit rate "
+        f"{fmt.percent(models['lstm']['hit_rate'])}; net Sharpe "
+        f"{fmt.ratio(summary['backtest']['sharpe_net'])} vs buy-and-hold "
+        f"{fmt.ratio(summary['backtest']['buy_hold_sharpe'])}",
+        highlight=False,
     )
     verdict = summary["verdict"]
     word = "[bold green]TRADEABLE[/]" if verdict["tradeable"] else "[bold red]NOT TRADEABLE[/]"
     console.print(f"verdict: {word}")
     for reason in verdict["reasons"]:
         console.print(f"  • {escape(reason)}", highlight=False, soft_wrap=True)
+    print_timings(summary.get("timings"))
     console.print(f"report: {result['report']}")

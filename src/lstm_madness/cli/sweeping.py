@@ -7,15 +7,24 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from lstm_madness.cli._app import DbOption, app, console, err_console
-from lstm_madness.cli.experiment import SetOption, _fmt, print_summary
+from lstm_madness.cli._app import DbOption, app, console, err_console, examples
+from lstm_madness.cli.experiment import SetOption, print_summary, print_timings
+from lstm_madness.cli.tables import Column, fmt, print_table
 from lstm_madness.data.db import make_engine, resolve_url
 from lstm_madness.errors import ConfigError, RunError
 
 
-@app.command("sweep")
+@app.command(
+    "sweep",
+    epilog=examples(
+        "madness sweep examples/xlf/03_stacked_128_64.toml --grid model.time_steps=[2,3,4,5] "
+        "--seeds 5",
+        "madness sweep show 1",
+        "madness sweep examples/xlf/02_lstm32.toml --grid model.units=[[32],[64]] --engine ray "
+        "--address ray://head:10001",
+    ),
+)
 def sweep(
     what: Annotated[
         str,
@@ -27,16 +36,20 @@ def sweep(
     grid: Annotated[
         list[str] | None,
         typer.Option(
-            "--grid", help="An axis: --grid model.units=[[32],[64],[128,64]] (repeatable)."
+            "--grid",
+            metavar="KEY=[V,...]",
+            help="An axis, e.g. --grid model.units=[[32],[64],[128,64]] (repeatable).",
         ),
     ] = None,
-    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per grid point.")] = 1,
+    seeds: Annotated[int, typer.Option("--seeds", metavar="N", help="Seeds per grid point.")] = 1,
     engine: Annotated[
-        str, typer.Option("--engine", help="local (batched, in-process) or ray.")
+        str, typer.Option("--engine", metavar="ENGINE", help="local (batched, in-process) or ray.")
     ] = "local",
     address: Annotated[
         str | None,
-        typer.Option("--address", help="Ray cluster address (default: start a local Ray)."),
+        typer.Option(
+            "--address", metavar="ADDRESS", help="Ray cluster address (default: start a local Ray)."
+        ),
     ] = None,
     max_parallel: Annotated[
         int,
@@ -44,16 +57,22 @@ def sweep(
             "--max-parallel", help="Ray: CPUs of the local instance / trials asked at once."
         ),
     ] = 0,
-    search: Annotated[str, typer.Option("--search", help="grid or optuna.")] = "grid",
+    search: Annotated[
+        str, typer.Option("--search", metavar="SEARCH", help="grid or optuna.")
+    ] = "grid",
     trials: Annotated[int, typer.Option("--trials", help="optuna: number of points.")] = 0,
     set_: SetOption = None,
-    name: Annotated[str | None, typer.Option("--name", help="Label of the sweep.")] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", metavar="NAME", help="Label of the sweep.")
+    ] = None,
     db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Run every combination of --grid axes × --seeds as stored runs sharing a sweep id;
-    or rank a sweep's runs with 'show SWEEP_ID'."""
+    """Run every combination of --grid axes × --seeds as runs sharing a sweep id.
+
+    With show SWEEP_ID: rank the sweep's runs, deflating the best by all its trials.
+    """
     if what == "show":
         if sweep_id is None:
             raise ConfigError("usage: madness sweep show SWEEP_ID")
@@ -108,15 +127,48 @@ def sweep(
         return
     console.print(
         f"sweep {result['sweep_id']}: {result['n_runs']} runs in "
-        f"{result['wall_s']:.1f} s (runs {result['runs'][0]}–{result['runs'][-1]})"
+        f"{fmt.seconds(result['wall_s'])} (runs {result['runs'][0]}–{result['runs'][-1]})",
+        highlight=False,
+    )
+    print_timings(
+        result.get("timings") or _stage_totals(db, result["runs"]), label="time summed over runs"
     )
     if result["best"]:
         best = result["best"]
         console.print(
             f"lowest validation loss: run {best['run_id']} ({best['name']}), test "
-            f"net Sharpe {_fmt(best['sharpe_net'], '.2f')}"
+            f"net Sharpe {fmt.ratio(best['sharpe_net'])}",
+            highlight=False,
         )
     console.print(f"rank and deflate with: madness sweep show {result['sweep_id']}")
+
+
+def _stage_totals(db: str | None, run_ids: list[int]) -> dict[str, float]:
+    """Seconds per stage (``*_s`` keys of the runs' recorded timings), summed over runs."""
+    from lstm_madness.experiment import registry
+
+    engine = make_engine(db)
+    totals: dict[str, float] = {}
+    for run_id in run_ids:
+        timings = (registry.get_run(engine, run_id)["summary"] or {}).get("timings") or {}
+        for key, value in timings.items():
+            if key.endswith("_s") and isinstance(value, int | float):
+                totals[key] = totals.get(key, 0.0) + value
+    return totals
+
+
+SWEEP_COLUMNS = (
+    Column("run", 0, "right"),
+    Column("point", 1, shorten="middle", min_width=12),
+    Column("net Sharpe", 0, "right"),
+    Column("B&H Sharpe", 1, "right"),
+    Column("DSR", 1, "right"),
+    Column("hit rate", 2, "right"),
+    Column("R²_oos", 2, "right"),
+    Column("val loss", 3, "right"),
+    Column("MSE", 4, "right"),
+    Column("MSE zero", 4, "right"),
+)
 
 
 def show(sweep_id: int, db: str | None, as_json: bool) -> None:
@@ -148,47 +200,41 @@ def show(sweep_id: int, db: str | None, as_json: bool) -> None:
             )
         )
         return
-    table = Table(title=f"sweep {sweep_id}: runs ranked by test net Sharpe", title_justify="left")
-    for column in (
-        "run",
-        "point",
-        "val loss",
-        "MSE",
-        "MSE zero",
-        "R²_oos",
-        "hit",
-        "Sharpe net",
-        "B&H",
-        "DSR",
-    ):
-        table.add_column(column, justify="left" if column in ("point",) else "right")
-    for row in ranked.itertuples():
-        table.add_row(
+    rows = [
+        [
             str(row.run_id),
             row.name or "",
-            _fmt(row.val_loss),
-            _fmt(row.mse),
-            _fmt(row.mse_zero),
-            _fmt(row.r2_oos, ".4f"),
-            _fmt(row.hit_rate, ".3f"),
-            _fmt(row.sharpe_net, ".2f"),
-            _fmt(row.buy_hold_sharpe, ".2f"),
-            _fmt(row.dsr, ".2f"),
-        )
-    console.print(table)
+            fmt.ratio(row.sharpe_net),
+            fmt.ratio(row.buy_hold_sharpe),
+            fmt.probability(row.dsr),
+            fmt.percent(row.hit_rate),
+            fmt.fixed(row.r2_oos, 4),
+            fmt.scientific(row.val_loss),
+            fmt.scientific(row.mse),
+            fmt.scientific(row.mse_zero),
+        ]
+        for row in ranked.itertuples()
+    ]
+    print_table(
+        console, SWEEP_COLUMNS, rows, title=f"sweep {sweep_id}: runs ranked by test net Sharpe"
+    )
     spread = result["seed_spread"]
     if (spread["count"] > 1).any():
         console.print("net Sharpe across seeds of each configuration:")
         for row in spread.to_dict("records"):
             console.print(
-                f"  config {row['family']}: n={int(row['count'])} min {row['min']:.2f} "
-                f"median {row['50%']:.2f} max {row['max']:.2f} (sd {_fmt(row['std'], '.2f')})"
+                f"  config {row['family']}: n={int(row['count'])} min {fmt.ratio(row['min'])} "
+                f"median {fmt.ratio(row['50%'])} max {fmt.ratio(row['max'])} "
+                f"(sd {fmt.ratio(row['std'])})",
+                highlight=False,
             )
     pbo = result["pbo"]
     if pbo["pbo"] is not None:
         console.print(
             f"probability of backtest overfitting (CSCV over the trial set, "
-            f"{pbo['n_strategies']} runs): {pbo['pbo']:.2f}"
+            f"{pbo['n_strategies']} runs): "
+            f"{fmt.probability(pbo['pbo'])}",
+            highlight=False,
         )
     else:
         console.print(f"probability of backtest overfitting: not computed ({pbo['reason']})")

@@ -8,7 +8,6 @@ prints) and ``.to_json()`` (the dict ``--json`` prints), the habit of ``arch``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,14 +21,6 @@ from lstm_madness.experiment.summary import RunEvaluation, evaluate_runs, predic
 __all__ = ["RunResult", "format_summary", "load_run"]
 
 
-def _fmt(value: Any, spec: str = ".4g") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return format(value, spec) if isinstance(value, int | float) else str(value)
-
-
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
 
@@ -41,57 +32,69 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [line(header), *(line(r) for r in rows)]
 
 
-def format_summary(summary: Mapping[str, Any]) -> str:
+def _label(tradeable: Any) -> str:
+    return "TRADEABLE" if tradeable else "NOT TRADEABLE"
+
+
+def format_summary(summary: Mapping[str, Any], *, full_name: bool = False) -> str:
     """Plain-text summary of a run summary dict: out-of-sample metrics per model, the
-    backtest, the trial count and DSR (with what the run saw at finish), the verdict."""
+    backtest, the trial count and DSR (with what the run saw at finish), the verdict with
+    its reasons and warnings. Numbers read as everywhere else (:mod:`lstm_madness.report.formats`).
+
+    ``full_name``: the run's name whole on its own line (``runs show``).
+    """
+    from lstm_madness.report import formats as fmt
+
     lines = [
         f"run {summary['run_id']} {summary['status']}  target {summary.get('target', '')}  "
-        f"test {summary['test_start']} → {summary['test_end']} ({summary['n_test']} days)",
-        "",
-        "out-of-sample forecasts",
+        f"test {fmt.date(summary['test_start'])} → {fmt.date(summary['test_end'])} "
+        f"({summary['n_test']} days)",
     ]
-    rows = []
-    for name, m in summary["models"].items():
-        hit = m.get("hit_rate")
-        rows.append(
-            [
-                name,
-                _fmt(m.get("mse"), ".3e"),
-                _fmt(m.get("mae"), ".3e"),
-                _fmt(m.get("r2_oos"), ".4f"),
-                _fmt(hit * 100 if hit is not None else None, ".1f") + "%",
-                _fmt(m.get("n")),
-                _fmt(m.get("train_s"), ".2f"),
-            ]
-        )
+    if full_name and summary.get("name"):
+        lines.append(f"name {summary['name']}")
+    lines += ["", "out-of-sample forecasts"]
+    rows = [
+        [
+            name,
+            fmt.scientific(m.get("mse")),
+            fmt.scientific(m.get("mae")),
+            fmt.fixed(m.get("r2_oos"), 4),
+            fmt.percent(m.get("hit_rate")),
+            fmt.count(m.get("n")),
+            fmt.seconds(m.get("train_s")),
+        ]
+        for name, m in summary["models"].items()
+    ]
     lines += _table(["model", "MSE", "MAE", "R²_oos", "hit rate", "test days", "train s"], rows)
     backtest = summary.get("backtest")
     if backtest:
         lines += [
             "",
-            f"net Sharpe {_fmt(backtest.get('sharpe_net'), '.2f')} (gross "
-            f"{_fmt(backtest.get('sharpe_gross'), '.2f')}) vs buy-and-hold "
-            f"{_fmt(backtest.get('buy_hold_sharpe'), '.2f')} at "
-            f"{_fmt(backtest.get('cost_bps'))} bps per unit turnover",
+            f"net Sharpe {fmt.ratio(backtest.get('sharpe_net'))} (gross "
+            f"{fmt.ratio(backtest.get('sharpe_gross'))}) vs buy-and-hold "
+            f"{fmt.ratio(backtest.get('buy_hold_sharpe'))} at "
+            f"{fmt.bps(backtest.get('cost_bps'))} per unit turnover",
         ]
     sig = summary.get("significance")
     if sig:
         lines.append(
-            f"trials {_fmt(sig.get('trials'))} "
-            f"(effective {_fmt(sig.get('trials_effective'), '.3g')}"
-            f", mean correlation {_fmt(sig.get('mean_correlation'), '.2f')}): DSR "
-            f"{_fmt(sig.get('dsr'), '.3f')} (effective {_fmt(sig.get('dsr_effective'), '.3f')})"
-            f", SPA p {_fmt(sig.get('spa_p'), '.3f')}, PBO {_fmt(sig.get('pbo'), '.2f')}"
+            f"trials {fmt.count(sig.get('trials'))} (effective "
+            f"{fmt.fixed(sig.get('trials_effective'), 1)}, mean correlation "
+            f"{fmt.fixed(sig.get('mean_correlation'), 2)}): DSR {fmt.probability(sig.get('dsr'))}"
+            f" (effective {fmt.probability(sig.get('dsr_effective'))}), SPA p "
+            f"{fmt.pvalue(sig.get('spa_p'))}, PBO {fmt.probability(sig.get('pbo'))}"
         )
     at = summary.get("at_finish")
     if at and sig and (at.get("trials"), at.get("dsr")) != (sig.get("trials"), sig.get("dsr")):
         lines.append(
-            f"at finish: trials {_fmt(at.get('trials'))}, DSR {_fmt(at.get('dsr'), '.3f')}, "
-            f"{'TRADEABLE' if at.get('tradeable') else 'NOT TRADEABLE'}"
+            f"at finish: trials {fmt.count(at.get('trials'))}, DSR "
+            f"{fmt.probability(at.get('dsr'))}, {_label(at.get('tradeable'))}"
         )
     verdict = summary.get("verdict")
     if verdict:
-        lines.append(f"verdict: {'TRADEABLE' if verdict['tradeable'] else 'NOT TRADEABLE'}")
+        for warning in verdict.get("warnings", []):
+            lines.append(f"warning: {warning}")
+        lines.append(f"verdict: {_label(verdict['tradeable'])}")
         lines += [f"  • {reason}" for reason in verdict.get("reasons", [])]
     return "\n".join(lines)
 

@@ -20,17 +20,28 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from lstm_madness.evaluation.backtest import Performance
+from lstm_madness.evaluation.backtest import Performance, drawdowns
+from lstm_madness.evaluation.calibration import decile_table, hits
 from lstm_madness.evaluation.study import Evaluation, jsonable, short_name
+from lstm_madness.report import formats as fmt
 from lstm_madness.report import plots
 
-__all__ = ["PLOT_FILES", "compare_table", "write_report"]
+__all__ = [
+    "COMPARE_FORMATS",
+    "PLOT_FILES",
+    "answer_sentence",
+    "comparability",
+    "compare_table",
+    "decile_frame",
+    "write_report",
+]
 
 #: PNG file names written next to the HTML, in report order.
 PLOT_FILES = (
     "predicted_vs_actual.png",
-    "cumulative_returns.png",
+    "calibration.png",
     "pnl_vs_buy_hold.png",
+    "cumulative_predicted.png",
     "drawdown.png",
     "rolling_hit_rate.png",
     "rolling_sharpe.png",
@@ -52,6 +63,8 @@ th{background:#f5f5f5}td:first-child,th:first-child{text-align:left}
 img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}
 .muted{color:#666;font-size:.9em}
+.answer{font-size:1.15em;background:#f7f7f7;border-left:4px solid #555;padding:.6em 1em}
+.pair{display:flex;gap:1em;align-items:flex-start}.pair figure{flex:1;margin:0}
 """
 
 
@@ -62,30 +75,35 @@ def _e(x: Any) -> str:
     return html.escape(str(x), quote=True)
 
 
-def _num(x: Any, fmt: str = "{:.3f}") -> str:
-    if x is None:
-        return "–"
-    if isinstance(x, float | np.floating):
-        if math.isnan(x):
-            return "–"
-        if math.isinf(x):
-            return "∞" if x > 0 else "−∞"
-    try:
-        return fmt.format(x)
-    except (TypeError, ValueError):
-        return str(x)
+_pct = fmt.percent
+_p = fmt.pvalue
 
 
-def _pct(x: Any) -> str:
-    return _num(x, "{:.2%}")
-
-
-def _p(x: Any) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    if x == 0:
-        return "≈ 0"
-    return f"{x:.2g}" if x < 0.001 else f"{x:.3f}"
+def _cell(column: str, value: Any) -> str:
+    """Text of a model / fold table cell, by the column's name (the CLI's formats)."""
+    name = column.lower()
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return fmt.MISSING
+    if isinstance(value, bool | np.bool_):
+        return fmt.yes_no(value)
+    is_date = ("start" in name or "end" in name) and isinstance(value, str)
+    if hasattr(value, "strftime") or is_date:
+        return fmt.date(value)
+    if not isinstance(value, int | float | np.integer | np.floating):
+        return str(value)
+    if "mse" in name or "mae" in name or "loss" in name:
+        return fmt.scientific(value)
+    if "hit" in name:
+        return fmt.percent(value)
+    if "r2" in name or "r²" in name:
+        return fmt.fixed(value, 4)
+    if name.endswith("_s"):
+        return fmt.seconds(value)
+    if "sharpe" in name:
+        return fmt.ratio(value)
+    if isinstance(value, int | np.integer) or float(value).is_integer():
+        return fmt.count(value)
+    return f"{value:.4g}"
 
 
 def _plural(n: int, word: str) -> str:
@@ -100,11 +118,34 @@ def _kv_table(rows: list[tuple[str, str]], header: tuple[str, str] | None = None
     return f"<table>{head}{body}</table>"
 
 
+#: Display names of model / fold table columns.
+_HEADERS = {
+    "mse": "MSE",
+    "mae": "MAE",
+    "r2_oos": "R²_oos",
+    "hit_rate": "hit rate",
+    "n": "test days",
+    "n_train": "training samples",
+    "epochs_run": "epochs",
+    "train_s": "training time",
+    "train_start": "train from",
+    "train_end": "train to",
+    "test_start": "test from",
+    "test_end": "test to",
+    "n_test": "test days",
+}
+
+
 def _frame_html(df: pd.DataFrame | None, empty: str) -> str:
     if df is None or df.empty:
         return f"<p class='muted'>{_e(empty)}</p>"
-    return df.to_html(escape=True, na_rep="–", border=0, float_format=lambda v: f"{v:.4g}",
-                      index=not isinstance(df.index, pd.RangeIndex))
+    shown = pd.DataFrame(
+        {_HEADERS.get(str(c), str(c)): [_cell(str(c), v) for v in df[c]] for c in df.columns},
+        index=df.index,
+    )
+    return shown.to_html(
+        escape=True, na_rep=fmt.MISSING, border=0, index=not isinstance(df.index, pd.RangeIndex)
+    )
 
 
 # ---------------------------------------------------------------------- sections
@@ -113,23 +154,23 @@ _PERF_ROWS: list[tuple[str, str, Callable[[Any], str]]] = [
     ("total return", "total_return", _pct),
     ("CAGR", "cagr", _pct),
     ("volatility (annualized)", "volatility", _pct),
-    ("Sharpe (annualized)", "sharpe", _num),
-    ("Sortino (annualized)", "sortino", _num),
+    ("Sharpe (annualized)", "sharpe", fmt.ratio),
+    ("Sortino (annualized)", "sortino", fmt.ratio),
     ("max drawdown", "max_drawdown", _pct),
-    ("max drawdown duration (days)", "max_drawdown_days", lambda v: _num(v, "{:d}")),
-    ("Calmar", "calmar", _num),
+    ("max drawdown duration (days)", "max_drawdown_days", fmt.count),
+    ("Calmar", "calmar", fmt.ratio),
     ("hit rate (days in the market)", "hit_rate", _pct),
-    ("turnover (mean per day)", "turnover", lambda v: _num(v, "{:.3f}")),
-    ("exposure (mean |position|)", "exposure", lambda v: _num(v, "{:.2f}")),
-    ("average holding period (days)", "avg_holding_days", lambda v: _num(v, "{:.1f}")),
+    ("turnover (mean per day)", "turnover", lambda v: fmt.fixed(v, 3)),
+    ("exposure (mean |position|)", "exposure", lambda v: fmt.fixed(v, 2)),
+    ("average holding period (days)", "avg_holding_days", lambda v: fmt.fixed(v, 1)),
 ]
 
 
 def _performance_table(columns: Mapping[str, Performance]) -> str:
     head = "<tr><th>metric</th>" + "".join(f"<th>{_e(c)}</th>" for c in columns) + "</tr>"
     rows = []
-    for label, attr, fmt in _PERF_ROWS:
-        cells = "".join(f"<td>{_e(fmt(getattr(p, attr)))}</td>" for p in columns.values())
+    for label, attr, show in _PERF_ROWS:
+        cells = "".join(f"<td>{_e(show(getattr(p, attr)))}</td>" for p in columns.values())
         rows.append(f"<tr><td>{_e(label)}</td>{cells}</tr>")
     return f"<table>{head}{''.join(rows)}</table>"
 
@@ -140,23 +181,34 @@ def _verdict_html(ev: Evaluation) -> str:
     items += [f"<li class='warn'>! {_e(m)}</li>" for m in v.warnings]
     items += [f"<li class='pass'>✓ {_e(m)}</li>" for m in v.passed]
     cls = "yes" if v.tradeable else "no"
-    return (f"<div class='verdict {cls}'><h2>Verdict: {_e(v.label)}</h2>"
-            f"<ul>{''.join(items)}</ul>"
-            "<p class='muted'>TRADEABLE needs, out of sample and net of costs: a test period "
-            "long enough to decide, net Sharpe above buy-and-hold, a forecast significantly "
-            "better than the zero forecast with positive net P&amp;L, a Deflated Sharpe Ratio "
-            "at or above the threshold, and a significant SPA test.</p></div>")
+    return (
+        f"<div class='verdict {cls}'><h2>Verdict: {_e(v.label)}</h2>"
+        f"<ul>{''.join(items)}</ul>"
+        "<p class='muted'>TRADEABLE needs, out of sample and net of costs: a test period "
+        "long enough to decide, net Sharpe above buy-and-hold, a forecast significantly "
+        "better than the zero forecast with positive net P&amp;L, a Deflated Sharpe Ratio "
+        "at or above the threshold, and a significant SPA test.</p></div>"
+    )
 
 
 def _tests_rows(ev: Evaluation) -> list[tuple[str, str]]:
-    rows = [(f"Diebold–Mariano vs {name} ({r.loss} loss)", f"stat {_num(r.statistic, '{:.2f}')}"
-             f", p = {_p(r.pvalue)}") for name, r in ev.dm.items()]
+    rows = [
+        (
+            f"Diebold–Mariano vs {name} ({r.loss} loss)",
+            f"stat {fmt.ratio(r.statistic)}, p = {_p(r.pvalue)}",
+        )
+        for name, r in ev.dm.items()
+    ]
     rows += [
-        ("Pesaran–Timmermann (direction)", f"stat {_num(ev.pt.statistic, '{:.2f}')}, "
-         f"p = {_p(ev.pt.pvalue)}"),
-        ("hit rate (binomial vs 50%)", f"{_pct(ev.hit.hit_rate)} ({ev.hit.hits}/{ev.hit.n}), "
-         f"p = {_p(ev.hit.pvalue)}"),
-        ("Campbell–Thompson R²_oos", _num(ev.r2_oos, "{:.4f}")),
+        (
+            "Pesaran–Timmermann (direction)",
+            f"stat {fmt.ratio(ev.pt.statistic)}, p = {_p(ev.pt.pvalue)}",
+        ),
+        (
+            "hit rate (binomial vs 50%)",
+            f"{_pct(ev.hit.hit_rate)} ({ev.hit.hits}/{ev.hit.n}), p = {_p(ev.hit.pvalue)}",
+        ),
+        ("Campbell–Thompson R²_oos", fmt.fixed(ev.r2_oos, 4)),
     ]
     return rows
 
@@ -165,22 +217,34 @@ def _significance_rows(ev: Evaluation) -> list[tuple[str, str]]:
     d, sc, ec, spa, pbo = ev.dsr, ev.sharpe_ci, ev.excess_ci, ev.spa, ev.pbo
     lvl = f"{sc.level:.0%}"
     rows = [
-        ("Sharpe t-statistic", f"{_num(ev.sharpe_test.tstat, '{:.2f}')} "
-         f"(p = {_p(ev.sharpe_test.pvalue)})"),
-        ("Probabilistic Sharpe Ratio (vs 0)", _num(d.psr)),
-        (f"Deflated Sharpe Ratio ({_plural(d.trials, 'trial')})",
-         f"{_num(d.dsr)} (expected max Sharpe {_num(d.benchmark_sharpe, '{:.2f}')}, "
-         f"variance from {d.variance_source})"),
-        (f"net Sharpe, {lvl} bootstrap CI", f"{_num(sc.estimate, '{:.2f}')} "
-         f"[{_num(sc.low, '{:.2f}')}, {_num(sc.high, '{:.2f}')}]"),
-        (f"excess return over buy-and-hold (ann.), {lvl} CI", f"{_pct(ec.estimate)} "
-         f"[{_pct(ec.low)}, {_pct(ec.high)}]"),
+        (
+            "Sharpe t-statistic",
+            f"{fmt.ratio(ev.sharpe_test.tstat)} (p = {_p(ev.sharpe_test.pvalue)})",
+        ),
+        ("Probabilistic Sharpe Ratio (vs 0)", fmt.probability(d.psr)),
+        (
+            f"Deflated Sharpe Ratio ({_plural(d.trials, 'trial')})",
+            f"{fmt.probability(d.dsr)} (expected max Sharpe {fmt.ratio(d.benchmark_sharpe)}, "
+            f"variance from {d.variance_source})",
+        ),
+        (
+            f"net Sharpe, {lvl} bootstrap CI",
+            f"{fmt.ratio(sc.estimate)} [{fmt.ratio(sc.low)}, {fmt.ratio(sc.high)}]",
+        ),
+        (
+            f"excess return over buy-and-hold (ann.), {lvl} CI",
+            f"{_pct(ec.estimate)} [{_pct(ec.low)}, {_pct(ec.high)}]",
+        ),
         ("bootstrap", f"stationary, mean block {sc.block_length:.1f} days, {sc.reps} reps"),
-        (f"Hansen SPA vs buy-and-hold ({_plural(spa.n_models, 'strategy')})",
-         f"p = {_p(spa.pvalue)}"),
-        ("Probability of Backtest Overfitting", _num(pbo.pbo) if pbo.reason is None
-         else f"not computed: {pbo.reason}"),
-        ("break-even cost (bps per unit turnover)", _num(ev.break_even_bps, "{:.1f}")),
+        (
+            f"Hansen SPA vs buy-and-hold ({_plural(spa.n_models, 'strategy')})",
+            f"p = {_p(spa.pvalue)}",
+        ),
+        (
+            "Probability of Backtest Overfitting",
+            fmt.probability(pbo.pbo) if pbo.reason is None else f"not computed: {pbo.reason}",
+        ),
+        ("break-even cost (bps per unit turnover)", fmt.fixed(ev.break_even_bps, 1)),
     ]
     if ev.seeds is not None:
         rows.append(("net Sharpe across seeds", ev.seeds.summary()))
@@ -191,19 +255,31 @@ def _run_rows(run: Mapping[str, Any]) -> list[tuple[str, str]]:
     rows = [(k, str(run.get(k, "–"))) for k in ("id", "name", "status", "started")]
     timings = run.get("timings") or {}
     if isinstance(timings, Mapping):
-        rows += [(f"time: {k}", _num(v, "{:.1f} s")) for k, v in timings.items()]
+        rows += [
+            (f"time: {k.removesuffix('_s')}", fmt.seconds(v))
+            for k, v in timings.items()
+            if isinstance(v, int | float)
+        ]
     return rows
 
 
 def _img(fig: Figure, path: Path, alt: str) -> str:
     plots.save_figure(fig, path)
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return (f"<figure><img src='data:image/png;base64,{data}' alt='{_e(alt)}'>"
-            f"<figcaption class='muted'>{_e(alt)} ({_e(path.name)})</figcaption></figure>")
+    return (
+        f"<figure><img src='data:image/png;base64,{data}' alt='{_e(alt)}'>"
+        f"<figcaption class='muted'>{_e(alt)} ({_e(path.name)})</figcaption></figure>"
+    )
 
 
-def _figures(ev: Evaluation, test_frame: pd.DataFrame,
-             train_frame: pd.DataFrame | None) -> list[tuple[str, Figure]]:
+def _figures(
+    ev: Evaluation,
+    test_frame: pd.DataFrame,
+    train_frame: pd.DataFrame | None,
+    deciles: pd.DataFrame,
+) -> list[tuple[str, Figure]]:
+    """The report's figures in :data:`PLOT_FILES` order, drawn from the evaluation's
+    numbers (drawdowns, hits, the decile table); no plot recomputes them."""
     p, task = ev.primary, ev.task
     yt = test_frame["y_true"].to_numpy(dtype=float)
     yp = test_frame[p].to_numpy(dtype=float)
@@ -213,24 +289,127 @@ def _figures(ev: Evaluation, test_frame: pd.DataFrame,
     scatter_tr = None if tr is None or task == "classification" else tr["y_true"].to_numpy()
     bt, label = ev.strategy, f"{p} ({ev.settings.rule})"
     return [
-        ("Predicted vs actual next-day return", plots.plot_predicted_vs_actual(
-            scatter_y, yp, task=task, model=p, train_true=scatter_tr,
-            train_pred=None if scatter_tr is None else tr[p].to_numpy())),
-        ("Cumulative actual vs predicted returns", plots.plot_cumulative_returns(
-            test_frame.index, yt, yp, task=task, model=p,
-            train_dates=None if tr is None else tr.index,
-            train_true=None if tr is None else tr["y_true"].to_numpy(),
-            train_pred=None if tr is None else tr[p].to_numpy())),
-        ("Cumulative P&L vs buy-and-hold", plots.plot_pnl(
-            ev.dates, bt.net_returns, bt.gross_returns, ev.buy_hold_returns, label=label,
-            cost_bps=ev.settings.cost_bps + ev.settings.slippage_bps)),
-        ("Drawdown", plots.plot_drawdown(ev.dates, bt.net_returns, ev.buy_hold_returns,
-                                         label=label)),
-        ("Rolling one-year hit rate", plots.plot_rolling_hit_rate(
-            test_frame.index, yt, yp, task=task, model=p)),
-        ("Rolling one-year Sharpe ratio", plots.plot_rolling_sharpe(
-            ev.dates, bt.net_returns, ev.buy_hold_returns, label=label)),
+        (
+            "Predicted vs actual next-day return (raw scatter)",
+            plots.plot_predicted_vs_actual(
+                scatter_y,
+                yp,
+                task=task,
+                model=p,
+                train_true=scatter_tr,
+                train_pred=None if scatter_tr is None else tr[p].to_numpy(),
+            ),
+        ),
+        (
+            "Calibration: next-day return and hit rate by decile of the prediction",
+            plots.plot_calibration(deciles, task=task, model=p),
+        ),
+        (
+            "Cumulative P&L vs buy-and-hold",
+            plots.plot_pnl(
+                ev.dates,
+                bt.net_returns,
+                bt.gross_returns,
+                ev.buy_hold_returns,
+                label=label,
+                cost_bps=ev.settings.cost_bps + ev.settings.slippage_bps,
+            ),
+        ),
+        (
+            "Running sum of predicted returns, the original study's chart: not a P&L",
+            plots.plot_cumulative_returns(
+                test_frame.index,
+                yt,
+                yp,
+                task=task,
+                model=p,
+                train_dates=None if tr is None else tr.index,
+                train_true=None if tr is None else tr["y_true"].to_numpy(),
+                train_pred=None if tr is None else tr[p].to_numpy(),
+            ),
+        ),
+        (
+            "Drawdown",
+            plots.plot_drawdown(
+                ev.dates,
+                drawdowns(bt.net_returns),
+                drawdowns(ev.buy_hold_returns),
+                max_drawdown=bt.net.max_drawdown,
+                buy_hold_max_drawdown=ev.buy_hold.net.max_drawdown,
+                label=label,
+            ),
+        ),
+        (
+            "Rolling one-year hit rate",
+            plots.plot_rolling_hit_rate(
+                ev.dates,
+                hits(ev.y_true, ev.predictions[p], task),
+                hit_rate=ev.hit.hit_rate,
+                model=p,
+            ),
+        ),
+        (
+            "Rolling one-year Sharpe ratio",
+            plots.plot_rolling_sharpe(ev.dates, bt.net_returns, ev.buy_hold_returns, label=label),
+        ),
     ]
+
+
+def decile_frame(ev: Evaluation) -> pd.DataFrame:
+    """The primary model's :func:`~lstm_madness.evaluation.calibration.decile_table`:
+    realised next-day returns of the asset, hits against the labels."""
+    return decile_table(
+        ev.predictions[ev.primary], ev.strategy.asset_returns, labels=ev.y_true, task=ev.task
+    )
+
+
+def _decile_html(deciles: pd.DataFrame, task: str) -> str:
+    clf = task == "classification"
+    what = "probability" if clf else "prediction"
+
+    def show(v: Any) -> str:
+        return fmt.percent(v) if clf else fmt.percent(v, 3)
+
+    head = (
+        f"<tr><th>decile</th><th>days</th><th>{_e(what)} from</th><th>to</th>"
+        "<th>mean next-day return</th><th>95% band</th><th>hit rate</th></tr>"
+    )
+    rows = "".join(
+        f"<tr><td>{_e(b)}</td><td>{_e(fmt.count(r.n))}</td>"
+        f"<td>{_e(show(r.pred_low))}</td><td>{_e(show(r.pred_high))}</td>"
+        f"<td>{_e(fmt.percent(r['mean'], 3))}</td>"
+        f"<td>{_e(fmt.percent(r.low, 3))} to {_e(fmt.percent(r.high, 3))}</td>"
+        f"<td>{_e(fmt.percent(r.hit_rate))}</td></tr>"
+        for b, r in deciles.iterrows()
+    )
+    return f"<table>{head}{rows}</table>"
+
+
+def answer_sentence(ev: Evaluation, target: str | None = None) -> str:
+    """The question the report answers and its answer, in one sentence (plain text)."""
+    s = ev.settings
+    who = "an LSTM" if ev.primary == "lstm" else ev.primary
+    what = "the direction of " if ev.task == "classification" else ""
+    asset = f"{target}'s" if target else "the target's"
+    cost = fmt.bps(s.cost_bps + s.slippage_bps)
+    question = (
+        f"Does {who} on past returns predict {what}{asset} next-day return well enough "
+        f"to trade after {cost} of costs?"
+    )
+    net, bh = ev.strategy.net.sharpe, ev.buy_hold.net.sharpe
+    numbers = (
+        f"net Sharpe {fmt.ratio(net)} vs buy-and-hold {fmt.ratio(bh)} over {ev.n_days} test days"
+    )
+    if ev.verdict.tradeable:
+        answer = (
+            f"Yes, on this test period: {numbers}, DSR {fmt.probability(ev.dsr.dsr)} "
+            f"after {_plural(ev.dsr.trials, 'trial')}."
+        )
+    else:
+        reasons = [r for r in ev.verdict.reasons if not r.startswith("net Sharpe")]
+        why = f"; {reasons[0]}" if reasons else ""
+        answer = f"No: {numbers}{why}."
+    return f"{question} {answer}"
 
 
 def write_report(
@@ -273,17 +452,24 @@ def write_report(
     for col in ("y_true", ev.primary):
         if col not in test_frame:
             raise KeyError(f"test_frame lacks column {col!r}")
-    imgs = [_img(fig, out / name, alt)
-            for name, (alt, fig) in zip(PLOT_FILES, _figures(ev, test_frame, train_frame),
-                                        strict=True)]
-    perf = {f"{ev.primary} net": ev.strategy.net, f"{ev.primary} gross": ev.strategy.gross,
-            "buy-and-hold": ev.buy_hold.net}
+    deciles = decile_frame(ev)
+    figures = _figures(ev, test_frame, train_frame, deciles)
+    imgs = [
+        _img(fig, out / name, alt) for name, (alt, fig) in zip(PLOT_FILES, figures, strict=True)
+    ]
+    perf = {
+        f"{ev.primary} net": ev.strategy.net,
+        f"{ev.primary} gross": ev.strategy.gross,
+        "buy-and-hold": ev.buy_hold.net,
+    }
     perf.update({f"{short_name(k)} net": b.net for k, b in ev.baselines.items()})
     title = f"Run {run.get('id', '?')}: {run.get('name') or ''}".strip().rstrip(":")
     start, end = pd.Timestamp(ev.dates[0]).date(), pd.Timestamp(ev.dates[-1]).date()
     config = json.dumps(jsonable(run.get("config") or {}), indent=2, sort_keys=True)
+    target = _dig(run, "config.data.target")
     body = [
         f"<h1>{_e(title)}</h1>",
+        f"<p class='answer'>{_e(answer_sentence(ev, target))}</p>",
         f"<p class='muted'>Test period {_e(start)} to {_e(end)} ({ev.n_days} days), task "
         f"{_e(ev.task)}, rule {_e(ev.settings.rule)}, costs {_e(ev.settings.cost_bps)} + "
         f"{_e(ev.settings.slippage_bps)} bps per unit turnover. Generated "
@@ -293,18 +479,33 @@ def write_report(
         "<p class='muted'>A prediction dated t sets the position held from close t to close "
         "t+1. Net = gross − turnover × cost; buy-and-hold pays one entry cost.</p>",
         _performance_table(perf),
-        "<h2>Forecast tests</h2>", _kv_table(_tests_rows(ev), ("test", "result")),
+        "<h2>Forecast tests</h2>",
+        _kv_table(_tests_rows(ev), ("test", "result")),
         "<h2>Significance, counting the tries</h2>",
         _kv_table(_significance_rows(ev), ("statistic", "value")),
-        "<h2>Plots</h2>", *imgs,
-        "<h2>Model comparison</h2>", _frame_html(model_table, "no model table"),
-        "<h2>Per-fold results</h2>", _frame_html(fold_table, "no fold table"),
-        "<h2>Run</h2>", _kv_table(_run_rows(run)),
-        "<h2>Configuration</h2>", f"<pre>{_e(config)}</pre>",
+        "<h2>Forecasts against outcomes</h2>",
+        "<p class='muted'>At daily scale predictions are far smaller than outcomes, so the "
+        "raw scatter is nearly a vertical line; the calibration plot beside it bins the test "
+        "days by decile of the prediction. A useful forecast has the mean next-day return "
+        "and the hit rate rising from the lowest decile to the highest.</p>",
+        f"<div class='pair'>{imgs[0]}{imgs[1]}</div>",
+        _decile_html(deciles, ev.task),
+        "<h2>Plots</h2>",
+        *imgs[2:],
+        "<h2>Model comparison</h2>",
+        _frame_html(model_table, "no model table"),
+        "<h2>Per-fold results</h2>",
+        _frame_html(fold_table, "no fold table"),
+        "<h2>Run</h2>",
+        _kv_table(_run_rows(run)),
+        "<h2>Configuration</h2>",
+        f"<pre>{_e(config)}</pre>",
     ]
-    doc = ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-           f"<title>{_e(title)} – {_e(ev.verdict.label)}</title><style>{_CSS}</style></head>"
-           f"<body>{''.join(body)}</body></html>\n")
+    doc = (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{_e(title)} – {_e(ev.verdict.label)}</title><style>{_CSS}</style></head>"
+        f"<body>{''.join(body)}</body></html>\n"
+    )
     path = out / REPORT_FILE
     path.write_text(doc, encoding="utf-8")
     return path
@@ -312,30 +513,36 @@ def write_report(
 
 # ---------------------------------------------------------------------- compare
 
-_COMPARE_ROWS: list[tuple[str, str]] = [
-    ("target", "target"),
-    ("status", "status"),
-    ("test days", "backtest.n_days"),
-    ("net Sharpe", "backtest.sharpe_net"),
-    ("gross Sharpe", "backtest.sharpe_gross"),
-    ("buy-and-hold Sharpe", "backtest.buy_hold_sharpe"),
-    ("net total return", "backtest.total_return_net"),
-    ("max drawdown", "backtest.max_drawdown"),
-    ("turnover / day", "backtest.turnover"),
-    ("cost (bps)", "backtest.cost_bps"),
-    ("break-even cost (bps)", "backtest.break_even_cost_bps"),
-    ("DM p vs zero", "tests.dm_p_vs_zero"),
-    ("PT p", "tests.pt_p"),
-    ("hit rate", "tests.hit_rate"),
-    ("hit rate p", "tests.hit_rate_p"),
-    ("R²_oos", "tests.r2_oos"),
-    ("PSR", "significance.psr"),
-    ("DSR", "significance.dsr"),
-    ("trials", "significance.trials"),
-    ("SPA p", "significance.spa_p"),
-    ("PBO", "significance.pbo"),
-    ("tradeable", "verdict.tradeable"),
+_COMPARE_ROWS: list[tuple[str, str, Callable[[Any], str]]] = [
+    ("target", "target", str),
+    ("status", "status", str),
+    ("test start", "test_start", fmt.date),
+    ("test end", "test_end", fmt.date),
+    ("test days", "backtest.n_days", fmt.count),
+    ("net Sharpe", "backtest.sharpe_net", fmt.ratio),
+    ("gross Sharpe", "backtest.sharpe_gross", fmt.ratio),
+    ("buy-and-hold Sharpe", "backtest.buy_hold_sharpe", fmt.ratio),
+    ("net total return", "backtest.total_return_net", fmt.percent),
+    ("max drawdown", "backtest.max_drawdown", fmt.percent),
+    ("turnover / day", "backtest.turnover", lambda v: fmt.fixed(v, 2)),
+    ("cost (bps)", "backtest.cost_bps", lambda v: fmt.fixed(v, 1)),
+    ("slippage (bps)", "backtest.slippage_bps", lambda v: fmt.fixed(v, 1)),
+    ("break-even cost (bps)", "backtest.break_even_cost_bps", lambda v: fmt.fixed(v, 1)),
+    ("DM p vs zero", "tests.dm_p_vs_zero", fmt.pvalue),
+    ("PT p", "tests.pt_p", fmt.pvalue),
+    ("hit rate", "tests.hit_rate", fmt.percent),
+    ("hit rate p", "tests.hit_rate_p", fmt.pvalue),
+    ("R²_oos", "tests.r2_oos", lambda v: fmt.fixed(v, 4)),
+    ("PSR", "significance.psr", fmt.probability),
+    ("DSR", "significance.dsr", fmt.probability),
+    ("trials", "significance.trials", fmt.count),
+    ("SPA p", "significance.spa_p", fmt.pvalue),
+    ("PBO", "significance.pbo", fmt.probability),
+    ("tradeable", "verdict.tradeable", fmt.yes_no),
 ]
+
+#: How each row of :func:`compare_table` reads (label -> formatter).
+COMPARE_FORMATS: dict[str, Callable[[Any], str]] = {label: f for label, _, f in _COMPARE_ROWS}
 
 
 def _dig(d: Mapping[str, Any], path: str) -> Any:
@@ -367,6 +574,55 @@ def compare_table(summaries: list[dict]) -> pd.DataFrame:
         label = " ".join(str(x) for x in (s.get("id", i + 1), s.get("name")) if x)
         while label in cols:
             label += "'"
-        cols[label] = [_dig(s, path) for _, path in _COMPARE_ROWS]
-    index = pd.Index([lbl for lbl, _ in _COMPARE_ROWS], name="metric")
+        cols[label] = [_dig(s, path) for _, path, _ in _COMPARE_ROWS]
+    index = pd.Index([lbl for lbl, _, _ in _COMPARE_ROWS], name="metric")
     return pd.DataFrame(cols, index=index, dtype=object)
+
+
+def comparability(summaries: list[dict]) -> list[str]:
+    """Why figures of these runs cannot be set side by side, one sentence per difference.
+
+    Checks the test periods, the targets and the trading costs (cost + slippage); each
+    sentence names the runs' values and which figures are therefore not comparable.
+    Empty when the runs agree on all three.
+    """
+
+    def ident(s: Mapping[str, Any]) -> str:
+        return str(s.get("id", "?"))
+
+    def differ(key: Callable[[Mapping[str, Any]], Any]) -> dict[Any, list[str]] | None:
+        groups: dict[Any, list[str]] = {}
+        for s in summaries:
+            groups.setdefault(key(s), []).append(ident(s))
+        return groups if len(groups) > 1 else None
+
+    def listing(groups: dict[Any, list[str]], show: Callable[[Any], str]) -> str:
+        return "; ".join(f"{show(k)} (run {', '.join(v)})" for k, v in groups.items())
+
+    out = []
+    periods = differ(lambda s: (fmt.date(s.get("test_start")), fmt.date(s.get("test_end"))))
+    if periods:
+        out.append(
+            "test periods differ: "
+            + listing(periods, lambda k: f"{k[0]} → {k[1]}")
+            + ". Sharpe ratios, returns, drawdowns, hit rates and p-values are measured on "
+            "different days and are not comparable; DSR, SPA and PBO count different trials."
+        )
+    targets = differ(lambda s: s.get("target"))
+    if targets:
+        out.append(
+            "targets differ: "
+            + listing(targets, str)
+            + ". Every forecast and backtest figure is about a different asset."
+        )
+    costs = differ(
+        lambda s: (_dig(s, "backtest.cost_bps") or 0) + (_dig(s, "backtest.slippage_bps") or 0)
+    )
+    if costs:
+        out.append(
+            "costs differ: "
+            + listing(costs, lambda k: f"{fmt.fixed(k, 1)} bps per unit turnover")
+            + ". Net Sharpe, net return, drawdown, DSR, SPA and the verdict are not comparable;"
+            " gross Sharpe and the forecast tests are."
+        )
+    return out

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
 __all__ = [
+    "plot_calibration",
     "plot_cumulative_returns",
     "plot_drawdown",
     "plot_pnl",
@@ -28,8 +29,13 @@ __all__ = [
 ]
 
 WINDOW = 252  #: one trading year
-COLORS = {"strategy": "#1f77b4", "gross": "#9ecae1", "buy_hold": "#ff7f0e", "pred": "#2ca02c",
-          "train": "#9e9e9e"}
+COLORS = {
+    "strategy": "#1f77b4",
+    "gross": "#9ecae1",
+    "buy_hold": "#ff7f0e",
+    "pred": "#2ca02c",
+    "train": "#9e9e9e",
+}
 TRAIN_LABEL = "training period (in-sample)"
 
 
@@ -55,8 +61,9 @@ def _dates(d: Sequence | np.ndarray | pd.Index) -> pd.DatetimeIndex:
 
 def _shade_training(ax: Axes, train_dates: pd.DatetimeIndex | None) -> None:
     if train_dates is not None and len(train_dates):
-        ax.axvspan(train_dates[0], train_dates[-1], color=COLORS["train"], alpha=0.15,
-                   label=TRAIN_LABEL)
+        ax.axvspan(
+            train_dates[0], train_dates[-1], color=COLORS["train"], alpha=0.15, label=TRAIN_LABEL
+        )
 
 
 def save_figure(fig: Figure, path) -> None:
@@ -83,27 +90,81 @@ def plot_predicted_vs_actual(
     fig, ax = _figure(f"Predicted vs actual ({model}, test period)", (6.5, 5.5))
     scale_x = 1.0 if clf else 100.0
     if train_true is not None and train_pred is not None:
-        ax.scatter(np.asarray(train_pred) * scale_x, np.asarray(train_true) * 100, s=6,
-                   color=COLORS["train"], alpha=0.3, label=TRAIN_LABEL)
+        ax.scatter(
+            np.asarray(train_pred) * scale_x,
+            np.asarray(train_true) * 100,
+            s=6,
+            color=COLORS["train"],
+            alpha=0.3,
+            label=TRAIN_LABEL,
+        )
     x, y = np.asarray(y_pred, dtype=float) * scale_x, np.asarray(y_true, dtype=float) * 100
-    ax.scatter(x, y, s=8, alpha=0.5, color=COLORS["strategy"], label=f"test ({x.size} days)")
+    ax.scatter(x, y, s=8, alpha=0.4, color=COLORS["strategy"], label=f"test ({x.size} days)")
     ax.axhline(0, color="black", lw=0.7)
     ax.axvline(0.5 if clf else 0.0, color="black", lw=0.7)
+    if x.size and np.ptp(x) > 0:  # the x axis spans the predictions, not the outcomes
+        pad = 0.05 * np.ptp(x)
+        ax.set_xlim(x.min() - pad, x.max() + pad)
     if not clf:
-        lim = np.nanmax(np.abs(np.concatenate([x, y]))) if x.size else 1.0
-        ax.plot([-lim, lim], [-lim, lim], ls="--", color="grey", lw=1, label="perfect forecast")
+        lo, hi = ax.get_xlim()
+        ax.plot([lo, hi], [lo, hi], ls="--", color="grey", lw=1, label="perfect forecast (y = x)")
         if x.size > 2 and np.ptp(x) > 0:
             slope, icpt = np.polyfit(x, y, 1)
             xs = np.linspace(x.min(), x.max(), 2)
-            ax.plot(xs, slope * xs + icpt, color="red", lw=1.2,
-                    label=f"OLS fit (slope {slope:.2f}, corr {np.corrcoef(x, y)[0, 1]:.2f})")
-        ax.set_xlabel("predicted next-day return (%)")
-        ax.xaxis.set_major_formatter(PercentFormatter(decimals=1))
+            ax.plot(
+                xs,
+                slope * xs + icpt,
+                color="red",
+                lw=1.2,
+                label=f"OLS fit (slope {slope:.2f}, corr {np.corrcoef(x, y)[0, 1]:.2f})",
+            )
+        ax.set_xlabel("predicted next-day return (%) — note the scale")
+        ax.xaxis.set_major_formatter(PercentFormatter(decimals=2))
     else:
         ax.set_xlabel("predicted probability of an up day")
     ax.set_ylabel("actual next-day return (%)")
     ax.yaxis.set_major_formatter(PercentFormatter(decimals=1))
     ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+def plot_calibration(
+    table: pd.DataFrame, *, task: str = "regression", model: str = "lstm"
+) -> Figure:
+    """Binned calibration: per decile of the prediction, the mean realised next-day return
+    with its band (top) and the hit rate (bottom).
+
+    ``table`` is :func:`lstm_madness.evaluation.calibration.decile_table` (returns as
+    fractions); nothing is recomputed here. A useful forecast has both rising from the
+    lowest decile to the highest.
+    """
+    fig = Figure(figsize=(6.5, 5.5), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
+    k = len(table)
+    what = "probability of an up day" if task == "classification" else "predicted return"
+    name = "decile" if k == 10 else f"bin (of {k})"
+    top.set_title(f"Calibration: next-day return by {name} of the {what} ({model})", fontsize=11)
+    bins = table.index.to_numpy()
+    mean = table["mean"].to_numpy() * 100
+    low, high = table["low"].to_numpy() * 100, table["high"].to_numpy() * 100
+    top.fill_between(bins, low, high, color=COLORS["strategy"], alpha=0.2, label="95% band")
+    top.plot(bins, mean, "o-", color=COLORS["strategy"], lw=1.3, label="mean next-day return")
+    top.axhline(0, color="black", lw=0.7)
+    top.set_ylabel("next-day return (%)")
+    top.yaxis.set_major_formatter(PercentFormatter(decimals=2))
+    top.grid(True, alpha=0.3)
+    top.legend(loc="best", fontsize=8)
+    hit = table["hit_rate"].to_numpy() * 100
+    bottom.bar(bins, hit, color=COLORS["strategy"], alpha=0.6, width=0.7, label="hit rate")
+    bottom.axhline(50, color="black", ls="--", lw=1, label="50% (coin flip)")
+    bottom.set_ylim(min(30.0, float(np.nanmin(hit)) - 5), max(70.0, float(np.nanmax(hit)) + 5))
+    bottom.set_ylabel("hit rate (%)")
+    bottom.yaxis.set_major_formatter(PercentFormatter(decimals=0))
+    bottom.set_xticks(bins)
+    bottom.set_xlabel(f"{name} of the {what} (1 = lowest; {int(table['n'].iloc[0])} days each)")
+    bottom.grid(True, alpha=0.3)
+    bottom.legend(loc="upper left", fontsize=8)
     return fig
 
 
@@ -118,19 +179,23 @@ def plot_cumulative_returns(
     train_true: np.ndarray | None = None,
     train_pred: np.ndarray | None = None,
 ) -> Figure:
-    """Cumulative actual vs predicted returns over time (compounded, %).
+    """The original study's chart: running sums of actual and predicted daily returns.
 
-    For classification the curves count directions instead: cumulative (up days − down
-    days), actual vs predicted. With a training period it is drawn first on a grey band.
+    Labelled as what it is, a running sum of predictions, not a P&L: a forecast that is
+    right on average about the drift climbs steadily whatever it is worth for trading.
+    For classification the curves count directions instead: running (up days − down days),
+    actual vs predicted. With a training period it is drawn first on a grey band.
     """
     clf = task == "classification"
-    fig, ax = _figure(f"Cumulative actual vs predicted ({model})")
+    fig, ax = _figure(
+        f"Running sum of predicted returns — not a P&L ({model}; the original study's chart)"
+    )
 
     def curve(v: np.ndarray) -> np.ndarray:
         v = np.asarray(v, dtype=float)
         if clf:
             return np.cumsum(np.where(v > 0.5, 1.0, -1.0))
-        return (np.cumprod(1.0 + v) - 1.0) * 100
+        return np.cumsum(v) * 100
 
     if train_dates is not None and train_true is not None and train_pred is not None:
         td = _dates(train_dates)
@@ -138,12 +203,18 @@ def plot_cumulative_returns(
         ax.plot(td, curve(train_true), color="black", lw=1, alpha=0.5)
         ax.plot(td, curve(train_pred), color=COLORS["pred"], lw=1, alpha=0.5)
     d = _dates(dates)
-    ax.plot(d, curve(y_true), color="black", lw=1.3, label="actual (test)")
-    ax.plot(d, curve(y_pred), color=COLORS["pred"], lw=1.3, label=f"predicted by {model} (test)")
+    ax.plot(d, curve(y_true), color="black", lw=1.3, label="running sum of actual returns (test)")
+    ax.plot(
+        d,
+        curve(y_pred),
+        color=COLORS["pred"],
+        lw=1.3,
+        label=f"running sum of {model}'s predicted returns (test) — not a P&L",
+    )
     if clf:
-        ax.set_ylabel("cumulative up − down days")
+        ax.set_ylabel("running sum of up − down days")
     else:
-        ax.set_ylabel("cumulative return (%)")
+        ax.set_ylabel("running sum of daily returns (%)")
         ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
     _date_axis(ax)
     ax.legend(loc="best", fontsize=8)
@@ -173,8 +244,10 @@ def plot_pnl(
     cost = f", {cost_bps:g} bps per unit turnover" if cost_bps is not None else ""
     fig, ax = _figure(f"Cumulative P&L vs buy-and-hold (test period{cost})")
     d = _dates(dates)
-    curves = [np.cumprod(1.0 + np.asarray(r, dtype=float))
-              for r in (net_returns, gross_returns, buy_hold_returns)]
+    curves = [
+        np.cumprod(1.0 + np.asarray(r, dtype=float))
+        for r in (net_returns, gross_returns, buy_hold_returns)
+    ]
     ax.plot(d, curves[1], color=COLORS["gross"], lw=1, label=f"{label}, gross of costs")
     ax.plot(d, curves[0], color=COLORS["strategy"], lw=1.5, label=f"{label}, net of costs")
     ax.plot(d, curves[2], color=COLORS["buy_hold"], lw=1.5, label="buy-and-hold (net)")
@@ -185,23 +258,39 @@ def plot_pnl(
     return fig
 
 
-def _drawdown(r: np.ndarray) -> np.ndarray:
-    eq = np.cumprod(1.0 + np.asarray(r, dtype=float))
-    return eq / np.maximum.accumulate(np.maximum(eq, 1.0)) - 1.0
-
-
 def plot_drawdown(
-    dates: Sequence | np.ndarray, net_returns: np.ndarray, buy_hold_returns: np.ndarray,
-    *, label: str = "strategy",
+    dates: Sequence | np.ndarray,
+    drawdown: np.ndarray,
+    buy_hold_drawdown: np.ndarray,
+    *,
+    max_drawdown: float,
+    buy_hold_max_drawdown: float,
+    label: str = "strategy",
 ) -> Figure:
-    """Drawdown from the running peak (%), strategy net of costs vs buy-and-hold."""
+    """Drawdown from the running peak (%), strategy net of costs vs buy-and-hold.
+
+    The series are :func:`lstm_madness.evaluation.backtest.drawdowns` of the net returns and
+    the maxima those of the backtest's :class:`~lstm_madness.evaluation.backtest.Performance`
+    (fractions, <= 0); nothing is recomputed here.
+    """
     fig, ax = _figure("Drawdown from running peak (test period)")
     d = _dates(dates)
-    dd_s, dd_b = _drawdown(net_returns) * 100, _drawdown(buy_hold_returns) * 100
-    ax.fill_between(d, dd_s, 0, color=COLORS["strategy"], alpha=0.35,
-                    label=f"{label}, net (max {dd_s.min():.1f}%)")
-    ax.plot(d, dd_b, color=COLORS["buy_hold"], lw=1.2,
-            label=f"buy-and-hold (max {dd_b.min():.1f}%)")
+    dd_s, dd_b = np.asarray(drawdown) * 100, np.asarray(buy_hold_drawdown) * 100
+    ax.fill_between(
+        d,
+        dd_s,
+        0,
+        color=COLORS["strategy"],
+        alpha=0.35,
+        label=f"{label}, net (max {max_drawdown:.1%})",
+    )
+    ax.plot(
+        d,
+        dd_b,
+        color=COLORS["buy_hold"],
+        lw=1.2,
+        label=f"buy-and-hold (max {buy_hold_max_drawdown:.1%})",
+    )
     ax.set_ylabel("drawdown (%)")
     ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
     _date_axis(ax)
@@ -215,27 +304,25 @@ def _window(n: int, window: int) -> int:
 
 def plot_rolling_hit_rate(
     dates: Sequence | np.ndarray,
-    y_true: np.ndarray,
-    y_pred: np.ndarray,
+    hits: np.ndarray,
     *,
-    task: str = "regression",
+    hit_rate: float,
     window: int = WINDOW,
     model: str = "lstm",
 ) -> Figure:
     """Rolling share of correctly called directions over ``window`` days (one year).
 
-    A hit is ``sign(pred) == sign(actual)`` (regression) or ``(p > 0.5) == (label = 1)``
-    (classification), as in :func:`lstm_madness.evaluation.metrics.hit_rate`.
+    ``hits`` are the daily hits of :func:`lstm_madness.evaluation.calibration.hits` and
+    ``hit_rate`` the whole test period's (the evaluation's binomial test); the plot only
+    averages the daily hits over the window.
     """
-    yt, yp = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
-    hits = ((yp > 0.5) == (yt > 0.5)) if task == "classification" else (np.sign(yp) == np.sign(yt))
-    w = _window(yt.size, window)
-    roll = pd.Series(hits.astype(float), index=_dates(dates)).rolling(w).mean() * 100
+    h = np.asarray(hits, dtype=float)
+    w = _window(h.size, window)
+    roll = pd.Series(h, index=_dates(dates)).rolling(w).mean() * 100
     fig, ax = _figure(f"Rolling {w}-day hit rate ({model}, test period)")
     ax.plot(roll.index, roll.to_numpy(), color=COLORS["strategy"], lw=1.3, label="hit rate")
     ax.axhline(50, color="black", ls="--", lw=1, label="50% (coin flip)")
-    ax.axhline(hits.mean() * 100, color="red", ls=":", lw=1,
-               label=f"whole test period {hits.mean():.1%}")
+    ax.axhline(hit_rate * 100, color="red", ls=":", lw=1, label=f"whole test period {hit_rate:.1%}")
     ax.set_ylabel("hit rate (%)")
     ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
     _date_axis(ax)
