@@ -283,7 +283,7 @@ def runs_show(
 def runs_delete(
     run_id: Annotated[int, typer.Argument(metavar="RUN_ID")], db: DbOption = None
 ) -> None:
-    """Delete a run. A succeeded run stays as a tombstone (status ``deleted``) with its
+    """Delete a run. A succeeded run stays as a tombstone (status "deleted") with its
     network's test predictions, so it still counts as a trial; a failed run is removed."""
     from lstm_madness.experiment import registry
 
