@@ -94,6 +94,9 @@ def print_summary(summary: dict[str, Any]) -> None:
             _fmt(m.get("train_s"), ".2f"),
         )
     console.print(table)
+    timed = ((summary.get("timings") or {}).get("models") or {}).items()
+    if trainers := {k: v["trainer"] for k, v in timed if isinstance(v, dict) and "trainer" in v}:
+        console.print("trained by: " + ", ".join(f"{k} {v}" for k, v in trainers.items()))
     backtest = summary.get("backtest")
     if backtest:
         console.print(

@@ -126,6 +126,7 @@ def lstm_estimator(config: ExperimentConfig, progress: Callable | None = None) -
         clip_norm=t.clip_norm or None,
         seed=t.seed,
         device=t.device,
+        trainer=t.trainer,
         progress=progress,
     )
 
@@ -196,6 +197,7 @@ def _train_networks(
             epochs=estimator.epochs_run_,
             val_loss=estimator.best_val_loss_,
         )
+        timings[c].models[configs[c].model.kind]["trainer"] = estimator.trainer_
         timings[c].train_s += share
         start = time.perf_counter()
         predictions.append(estimator.predict(arrays.X_test))
