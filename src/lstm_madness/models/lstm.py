@@ -333,6 +333,8 @@ class LSTMForecaster:
             raise ConfigError(f"min_delta must be >= 0, got {self.min_delta!r}")
         if self.clip_norm is not None and not self.clip_norm >= 0:
             raise ConfigError(f"clip_norm must be >= 0 or None, got {self.clip_norm!r}")
+        if self.device not in DEVICES:
+            raise ConfigError(f"device {self.device!r} is not one of {', '.join(DEVICES)}")
         resolve_trainer(self.trainer, units, self.batch_size, self.time_steps, self.device)
 
     def resolved_trainer(self, time_steps: int | None = None) -> str:
