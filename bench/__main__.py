@@ -1,4 +1,4 @@
-"""Run the benchmarks: ``python -m bench [ingest] [training] [study]`` (default: all).
+"""Run the benchmarks: ``python -m bench [ingest] [training] [compiled] [study]`` (default: all).
 
 Each benchmark prints a table and writes its figures as JSON under ``bench/results/``.
 Benchmarks measure; they never assert a time.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ("ingest", "training", "study")
+ALL = ("ingest", "training", "compiled", "study")
 
 
 def main(argv: list[str]) -> None:

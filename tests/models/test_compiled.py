@@ -80,7 +80,7 @@ def test_compiled_equals_reference(cell, units, batch_size, loss):
 @pytest.mark.parametrize("loss", ["mse", "huber", "bce"])
 def test_gradients_equal_autograd(cell, loss):
     X, y = _data(n=7, steps=4, features=3, seed=1)
-    task, target = _targets(loss, y)
+    _task, target = _targets(loss, y)
     target = target.astype(np.float32)
     units = (5, 3)
     k = kernels()
@@ -140,8 +140,10 @@ def test_auto_is_a_function_of_the_architecture_alone():
     small = dict(units=(32,), batch_size=1, time_steps=1)
     assert resolve_trainer("auto", **small) == "compiled"
     assert resolve_trainer("auto", units=(1,), batch_size=1, time_steps=1) == "compiled"
-    assert resolve_trainer("auto", units=(COMPILED_MAX_UNITS + 1,), batch_size=1,
-                           time_steps=1) == "batched"
+    assert (
+        resolve_trainer("auto", units=(COMPILED_MAX_UNITS + 1,), batch_size=1, time_steps=1)
+        == "batched"
+    )
     big = COMPILED_MAX_STEP_WORK // (32 * 32) + 1
     assert resolve_trainer("auto", units=(32,), batch_size=big, time_steps=1) == "batched"
     assert resolve_trainer("auto", device="cuda", **small) == "batched"

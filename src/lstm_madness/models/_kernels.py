@@ -5,7 +5,7 @@ LSTM/GRU forward that stores its activations, a head, the loss and its gradient,
 hand-written backward through time, global-norm clipping and Adam — one call per epoch.
 
 Layouts. Parameters live in one flat float32 vector in ``RecurrentNet.parameters()`` order:
-per layer ``weight_ih (G·H, I)``, ``weight_hh (G·H, H)``, ``bias_ih (G·H)``, ``bias_hh
+per layer ``weight_ih (G·H, n_in)``, ``weight_hh (G·H, H)``, ``bias_ih (G·H)``, ``bias_hh
 (G·H)`` (torch gate order: LSTM i, f, g, o; GRU r, z, n), then the head's ``weight (1, H)``
 and ``bias (1)``. ``meta[l] = (I_l, H_l, offset of weight_ih_l, offset of layer l in the
 activation buffers)``; activation buffers are flat, layer ``l`` holding ``(B, T, H_l)``
@@ -62,9 +62,9 @@ def forward(cell, X, rows, nb, params, meta, head_off, p_drop, train, buf, scrat
     zero = np.float32(0.0)
     one = np.float32(1.0)
     for layer in range(L):
-        I, H, po, ao = meta[layer, 0], meta[layer, 1], meta[layer, 2], meta[layer, 3]
+        n_in, H, po, ao = meta[layer, 0], meta[layer, 1], meta[layer, 2], meta[layer, 3]
         GH = G * H
-        o_whh = po + GH * I
+        o_whh = po + GH * n_in
         o_bih = o_whh + GH * H
         o_bhh = o_bih + GH
         if layer == 0:
@@ -73,22 +73,25 @@ def forward(cell, X, rows, nb, params, meta, head_off, p_drop, train, buf, scrat
             src, sao = Hd, meta[layer - 1, 3]
         gx = scratch[0:GH]
         gh = scratch[GH : 2 * GH]
+        # 2-d views indexed by loop variables only: the inner products vectorize
+        Wih = params[po:o_whh].reshape((GH, n_in))
+        Whh = params[o_whh:o_bih].reshape((GH, H))
         for b in range(nb):
             for t in range(T):
-                sbase = sao + (b * T + t) * I
+                sbase = sao + (b * T + t) * n_in
                 hbase = ao + (b * T + t) * H
-                pbase = hbase - H
+                pbase = hbase - H if t > 0 else hbase
+                xs = src[sbase : sbase + n_in]
+                hp = Hraw[pbase : pbase + H]
                 for j in range(GH):
                     s = params[o_bih + j]
-                    row = po + j * I
-                    for k in range(I):
-                        s += params[row + k] * src[sbase + k]
+                    for k in range(n_in):
+                        s += Wih[j, k] * xs[k]
                     gx[j] = s
                     s2 = params[o_bhh + j]
                     if t > 0:
-                        row2 = o_whh + j * H
                         for k in range(H):
-                            s2 += params[row2 + k] * Hraw[pbase + k]
+                            s2 += Whh[j, k] * hp[k]
                     gh[j] = s2
                 abase = G * ao + (b * T + t) * GH
                 if cell == LSTM:
@@ -118,7 +121,7 @@ def forward(cell, X, rows, nb, params, meta, head_off, p_drop, train, buf, scrat
                         A[abase + 2 * H + k] = n_
                 if train and p_drop > 0.0:
                     for k in range(H):
-                        m = scale if np.random.random() < keep else zero
+                        m = scale if np.random.random() < keep else zero  # noqa: NPY002 (numba)
                         M[hbase + k] = m
                         Hd[hbase + k] = Hraw[hbase + k] * m
                 else:
@@ -183,15 +186,19 @@ def backward(cell, nb, T, params, grads, meta, head_off, buf, DH, scratch):
             grads[head_off + k] += g * Hd[base + k]
             DH[base + k] = g * params[head_off + k]
     for layer in range(L - 1, -1, -1):
-        I, H, po, ao = meta[layer, 0], meta[layer, 1], meta[layer, 2], meta[layer, 3]
+        n_in, H, po, ao = meta[layer, 0], meta[layer, 1], meta[layer, 2], meta[layer, 3]
         GH = G * H
-        o_whh = po + GH * I
+        o_whh = po + GH * n_in
         o_bih = o_whh + GH * H
         o_bhh = o_bih + GH
         if layer == 0:
             src, sao = xb, 0
         else:
             src, sao = Hd, meta[layer - 1, 3]
+        Wih = params[po:o_whh].reshape((GH, n_in))
+        Whh = params[o_whh:o_bih].reshape((GH, H))
+        dWih = grads[po:o_whh].reshape((GH, n_in))
+        dWhh = grads[o_whh:o_bih].reshape((GH, H))
         dgx = scratch[0:GH]
         dgh = scratch[GH : 2 * GH]
         dhn = scratch[2 * GH : 2 * GH + H]
@@ -238,27 +245,27 @@ def backward(cell, nb, T, params, grads, meta, head_off, buf, DH, scratch):
                         dgh[H + k] = dz
                         dgh[2 * H + k] = dpn * r
                         dhn[k] = dh * z
-                sbase = sao + (b * T + t) * I
+                sbase = sao + (b * T + t) * n_in
+                xs = src[sbase : sbase + n_in]
                 for j in range(GH):
                     gj = dgx[j]
                     grads[o_bih + j] += gj
                     grads[o_bhh + j] += dgh[j]
-                    row = po + j * I
-                    for k in range(I):
-                        grads[row + k] += gj * src[sbase + k]
+                    for k in range(n_in):
+                        dWih[j, k] += gj * xs[k]
                 if layer > 0:
+                    dxs = DH[sbase : sbase + n_in]
                     for j in range(GH):
                         gj = dgx[j]
-                        row = po + j * I
-                        for k in range(I):
-                            DH[sbase + k] += gj * params[row + k]
+                        for k in range(n_in):
+                            dxs[k] += gj * Wih[j, k]
                 if t > 0:
+                    hp = Hraw[pbase : pbase + H]
                     for j in range(GH):
                         gj = dgh[j]
-                        row = o_whh + j * H
                         for k in range(H):
-                            grads[row + k] += gj * Hraw[pbase + k]
-                            dhn[k] += gj * params[row + k]
+                            dWhh[j, k] += gj * hp[k]
+                            dhn[k] += gj * Whh[j, k]
 
 
 @njit(cache=True, fastmath=_FM)
@@ -291,13 +298,32 @@ def clip_adam(params, grads, m, v, step, lr, clip):
 @njit(cache=True)
 def seed(s):
     """Seed numba's own generator (dropout masks)."""
-    np.random.seed(s)
+    np.random.seed(s)  # noqa: NPY002 (numba has only the legacy API)
 
 
 @njit(cache=True, fastmath=_FM)
 def train_epoch(
-    cell, X, y, perm, batch_size, params, grads, m, v, step, lr, clip, loss_kind, meta,
-    head_off, p_drop, buf, DH, scratch, yb, dout,
+    cell,
+    X,
+    y,
+    perm,
+    batch_size,
+    params,
+    grads,
+    m,
+    v,
+    step,
+    lr,
+    clip,
+    loss_kind,
+    meta,
+    head_off,
+    p_drop,
+    buf,
+    DH,
+    scratch,
+    yb,
+    dout,
 ):
     """One epoch of mini-batches ``perm[i:i + batch_size]`` (forward, loss, backward, clip,
     Adam); returns ``(sum over batches of mean loss × batch rows, Adam steps so far)``."""
@@ -328,8 +354,7 @@ def evaluate(cell, X, y, chunk, params, meta, head_off, loss_kind, buf, scratch,
     rows = np.arange(n)
     for i in range(0, n, chunk):
         nb = min(chunk, n - i)
-        o = forward(cell, X, rows[i : i + nb], nb, params, meta, head_off, 0.0, False, buf,
-                    scratch)
+        o = forward(cell, X, rows[i : i + nb], nb, params, meta, head_off, 0.0, False, buf, scratch)
         outs[i : i + nb] = o
     dummy = np.empty(n, np.float32)
     if n == 0:

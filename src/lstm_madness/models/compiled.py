@@ -182,8 +182,27 @@ def fit_compiled(est: LSTMForecaster, X: np.ndarray, y: np.ndarray) -> LSTMForec
     for epoch in range(1, int(est.epochs) + 1):
         perm = torch.randperm(n_fit, generator=gen).numpy()
         total, step = k.train_epoch(
-            cell, X_fit, y_fit, perm, batch_size, params, grads, m, v, step, lr, clip, code,
-            meta, head_off, p_drop, buf.fwd, buf.DH, buf.scratch, buf.yb, buf.dout,
+            cell,
+            X_fit,
+            y_fit,
+            perm,
+            batch_size,
+            params,
+            grads,
+            m,
+            v,
+            step,
+            lr,
+            clip,
+            code,
+            meta,
+            head_off,
+            p_drop,
+            buf.fwd,
+            buf.DH,
+            buf.scratch,
+            buf.yb,
+            buf.dout,
         )
         train_loss = float(np.float32(total / n_fit))
         history["train_loss"].append(train_loss)
@@ -191,8 +210,19 @@ def fit_compiled(est: LSTMForecaster, X: np.ndarray, y: np.ndarray) -> LSTMForec
         if n_val:  # 5.
             val_loss = float(
                 np.float32(
-                    k.evaluate(cell, X_val, y_val, rows, params, meta, head_off, code,
-                               buf.fwd, buf.scratch, val_out)
+                    k.evaluate(
+                        cell,
+                        X_val,
+                        y_val,
+                        rows,
+                        params,
+                        meta,
+                        head_off,
+                        code,
+                        buf.fwd,
+                        buf.scratch,
+                        val_out,
+                    )
                 )
             )
             history["val_loss"].append(val_loss)

@@ -1,13 +1,14 @@
 """Fit several :class:`~lstm_madness.models.lstm.LSTMForecaster` at once.
 
 Each estimator is trained by its trainer (``torch``, ``batched`` or ``compiled``; ``auto``
-resolved by :func:`~lstm_madness.models.lstm.resolve_trainer`). Batched estimators that share an architecture and training hyperparameters (seeds of one
-configuration, walk-forward folds, grid points of a sweep that differ only in seed) are
-trained by :func:`~lstm_madness.models.batched.train_many` as one batched computation.
-Each estimator ends up fitted exactly as its own :meth:`~LSTMForecaster.fit` would have
-left it — same initial weights, batch order, target scaling, early stopping and restored
-weights (to float tolerance; with dropout > 0 the masks differ) — and predicts through its
-own ``nn.LSTM``/``nn.GRU`` network.
+resolved by :func:`~lstm_madness.models.lstm.resolve_trainer`). Batched estimators that
+share an architecture and training hyperparameters (seeds of one configuration,
+walk-forward folds, grid points of a sweep that differ only in seed) are trained by
+:func:`~lstm_madness.models.batched.train_many` as one batched computation. Each estimator
+ends up fitted exactly as its own :meth:`~LSTMForecaster.fit` would have left it — same
+initial weights, batch order, target scaling, early stopping and restored weights (to float
+tolerance; with dropout > 0 the masks differ) — and predicts through its own
+``nn.LSTM``/``nn.GRU`` network.
 """
 
 from __future__ import annotations
