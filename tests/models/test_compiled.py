@@ -18,8 +18,7 @@ from lstm_madness.errors import ConfigError
 from lstm_madness.models.compiled import _Buffers, _flat, _layout, fit_compiled, kernels
 from lstm_madness.models.group import fit_forecasters
 from lstm_madness.models.lstm import (
-    COMPILED_MAX_STEP_WORK,
-    COMPILED_MAX_UNITS,
+    COMPILED_MAX_BATCH_UNITS2,
     LSTMForecaster,
     RecurrentNet,
     make_loss,
@@ -140,12 +139,12 @@ def test_auto_is_a_function_of_the_architecture_alone():
     small = dict(units=(32,), batch_size=1, time_steps=1)
     assert resolve_trainer("auto", **small) == "compiled"
     assert resolve_trainer("auto", units=(1,), batch_size=1, time_steps=1) == "compiled"
-    assert (
-        resolve_trainer("auto", units=(COMPILED_MAX_UNITS + 1,), batch_size=1, time_steps=1)
-        == "batched"
-    )
-    big = COMPILED_MAX_STEP_WORK // (32 * 32) + 1
-    assert resolve_trainer("auto", units=(32,), batch_size=big, time_steps=1) == "batched"
+    assert resolve_trainer("auto", units=(32,), batch_size=32, time_steps=5) == "compiled"
+    assert resolve_trainer("auto", units=(128, 64), batch_size=32, time_steps=5) == "batched"
+    edge = COMPILED_MAX_BATCH_UNITS2 // 32**2
+    for steps in (1, 5, 20, None):  # the crossover does not depend on the time steps
+        assert resolve_trainer("auto", (32,), edge, steps) == "compiled"
+        assert resolve_trainer("auto", (32,), edge + 1, steps) == "batched"
     assert resolve_trainer("auto", device="cuda", **small) == "batched"
     assert resolve_trainer("torch", **small) == "torch"
     with pytest.raises(ConfigError, match="trainer"):
@@ -159,7 +158,7 @@ def test_auto_is_a_function_of_the_architecture_alone():
     group = fit_forecasters([LSTMForecaster(seed=s, **kw) for s in (0, 1)], [(X, y)] * 2)
     assert alone.trainer_ == group[0].trainer_ == "compiled"
     np.testing.assert_array_equal(alone.predict(X), group[0].predict(X))
-    wide = LSTMForecaster(units=(COMPILED_MAX_UNITS + 1,), epochs=1, seed=0).fit(X, y)
+    wide = LSTMForecaster(units=(8,), batch_size=edge * 16 + 1, epochs=1, seed=0).fit(X, y)
     assert wide.trainer_ == "batched"
 
 

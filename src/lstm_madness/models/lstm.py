@@ -29,13 +29,22 @@ LOSSES = ("auto", "mse", "huber", "bce")
 DEVICES = ("auto", "cpu", "cuda")
 TRAINERS = ("auto", "torch", "batched", "compiled")
 #: ``trainer="auto"`` picks the compiled loops (:mod:`lstm_madness.models.compiled`) when
-#: the work of one optimizer step is small: ``batch_size · time_steps · max(units)²`` at
-#: most :data:`COMPILED_MAX_STEP_WORK` and ``max(units)`` at most
-#: :data:`COMPILED_MAX_UNITS`; otherwise the batched engine. Measured with
-#: ``python -m bench compiled`` (the grid of samples/s by trainer over batch size ×
-#: units × time steps, one network and 16 together; 2-core AMD EPYC): see that module.
-COMPILED_MAX_STEP_WORK = 32 * 5 * 32**2
-COMPILED_MAX_UNITS = 64
+#: ``batch_size · max(units)²`` is at most this, else the batched engine. Evidence: the
+#: grid of ``python -m bench compiled`` (samples/s of one network by trainer over batch
+#: size {1, 8, 32, 128} × units {1, 8, 32, 128} × time steps {1, 5, 20}; 2-core AMD EPYC,
+#: load average 3–5, torch 1 thread): where ``B·H² <= 32,768`` compiled beats both
+#: PyTorch trainers in 35 of 36 cells, from even (LSTM(32) batch 32, T=20: 7,300 vs 7,050
+#: samples/s) through 1.9× (the same at T=5: 26,800 vs 13,900) to over 100× at batch 1
+#: (the exception: LSTM(8) batch 128, T=20: 20,900 vs 27,300 torch); about even at
+#: ``B·H² = 131,072`` (LSTM(32) batch 128: 74,000 vs 70,600 at
+#: T=1, 28,900 vs 34,300 at T=5; LSTM(128) batch 8, T=20: 1,100 vs 1,400) and slower
+#: beyond (LSTM(128) batch 32, T=5: 5,100 vs 6,800; batch 128: 4,600 vs 12,300). Every
+#: trainer's cost grows linearly with the time steps, so the crossover does not depend on
+#: them. Many same-shape networks trained together (a sweep, walk-forward folds) at
+#: batch >= 8 can be faster with ``trainer = "batched"`` (16 LSTM(32) at batch 32, T=5:
+#: 66,000 samples/s each vs 26,800 compiled); ``auto`` does not look at how many networks
+#: train together, so that choice is the user's.
+COMPILED_MAX_BATCH_UNITS2 = 65_536
 #: Samples per forward pass in :meth:`LSTMForecaster.predict`.
 PREDICT_CHUNK = 8192
 
@@ -175,9 +184,9 @@ def resolve_trainer(
 
     ``"auto"`` is a pure function of the architecture and batch size — never of how many
     networks train together, so a config trains the same way alone or inside a sweep:
-    ``compiled`` when ``device`` is not ``"cuda"``, ``max(units) <=``
-    :data:`COMPILED_MAX_UNITS` and ``batch_size · time_steps · max(units)² <=``
-    :data:`COMPILED_MAX_STEP_WORK` (``time_steps`` None counts as 1), else ``batched``.
+    ``compiled`` when ``device`` is not ``"cuda"`` and ``batch_size · max(units)² <=``
+    :data:`COMPILED_MAX_BATCH_UNITS2`, else ``batched``. ``time_steps`` is accepted for
+    the record: the measured crossover does not depend on it.
     """
     if trainer not in TRAINERS:
         raise ConfigError(f"trainer {trainer!r} is not one of {', '.join(TRAINERS)}")
@@ -185,9 +194,9 @@ def resolve_trainer(
         raise ConfigError("trainer 'compiled' runs on the CPU; it cannot use device 'cuda'")
     if trainer != "auto":
         return trainer
-    widest = max(int(u) for u in units)
-    work = int(batch_size) * int(time_steps or 1) * widest**2
-    if device != "cuda" and widest <= COMPILED_MAX_UNITS and work <= COMPILED_MAX_STEP_WORK:
+    del time_steps  # every trainer's cost is linear in it (bench compiled grid)
+    work = int(batch_size) * max(int(u) for u in units) ** 2
+    if device != "cuda" and work <= COMPILED_MAX_BATCH_UNITS2:
         return "compiled"
     return "batched"
 
