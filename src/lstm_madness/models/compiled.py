@@ -85,6 +85,11 @@ def kernels():
     start = time.perf_counter()
     if "numba" not in sys.modules:
         os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir()))
+    else:  # imported earlier by another library: numba reads the setting at compile time
+        import numba
+
+        if not numba.config.CACHE_DIR:
+            numba.config.CACHE_DIR = str(cache_dir())
     from lstm_madness.models import _kernels
 
     first_load_s = time.perf_counter() - start
