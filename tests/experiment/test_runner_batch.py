@@ -63,3 +63,11 @@ def test_a_gru_run_names_its_primary_model_and_stores_its_objective(engine):
     assert {"total_s", "train_s", "predict_s", "store_s", "evaluate_s"} <= set(timings)
     assert timings["store_s"] > 0 and timings["evaluate_s"] > 0
     assert timings["total_s"] >= timings["train_s"] + timings["store_s"]
+
+
+@pytest.mark.parametrize("trainer", ["compiled", "batched", "torch"])
+def test_the_trainer_used_is_stored_with_the_run(engine, trainer):
+    (summary,) = run_experiments(engine, [load_config(None, [*QUICK, f"train.trainer={trainer}"])])
+    run = registry.get_run(engine, summary["run_id"])
+    assert run["trainer"] == trainer
+    assert summary["timings"]["models"]["lstm"]["trainer"] == trainer

@@ -66,6 +66,9 @@ def format_summary(summary: Mapping[str, Any], *, full_name: bool = False) -> st
         for name, m in summary["models"].items()
     ]
     lines += _table(["model", "MSE", "MAE", "R²_oos", "hit rate", "test days", "train s"], rows)
+    timed = ((summary.get("timings") or {}).get("models") or {}).items()
+    if trainers := {k: v["trainer"] for k, v in timed if isinstance(v, dict) and "trainer" in v}:
+        lines.append("trained by: " + ", ".join(f"{k} {v}" for k, v in trainers.items()))
     backtest = summary.get("backtest")
     if backtest:
         lines += [

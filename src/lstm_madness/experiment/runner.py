@@ -92,6 +92,10 @@ class Timings:
         losses = self.models.get(model, {}).get("val_losses")
         return float(np.mean(losses)) if losses else None
 
+    def trainer(self, model: str) -> str | None:
+        """The trainer that fitted ``model`` here (``torch`` / ``batched`` / ``compiled``)."""
+        return self.models.get(model, {}).get("trainer")
+
     def to_dict(self, total_s: float) -> dict[str, Any]:
         models = {}
         for name, entry in self.models.items():
@@ -147,6 +151,7 @@ def lstm_estimator(config: ExperimentConfig, progress: Callable | None = None) -
         clip_norm=t.clip_norm or None,
         seed=t.seed,
         device=t.device,
+        trainer=t.trainer,
         progress=progress,
     )
 
@@ -207,6 +212,7 @@ def _train_networks(
             epochs=estimator.epochs_run_,
             val_loss=estimator.best_val_loss_,
         )
+        timings[c].models[configs[c].model.kind]["trainer"] = estimator.trainer_
         timings[c].train_s += share
         start = time.perf_counter()
         predictions.append(estimator.predict(arrays.X_test))
@@ -390,6 +396,7 @@ def run_experiments(
                         run_ids[i]: timings[i].objective(configs[i].model.kind)
                         for i in group.members
                     },
+                    {run_ids[i]: timings[i].trainer(configs[i].model.kind) for i in group.members},
                 )
                 if progress is not None:
                     progress("group", done=k + 1, groups=len(plan.groups))
