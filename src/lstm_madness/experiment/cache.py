@@ -73,25 +73,42 @@ def write(kind: str, name: str, value: Mapping[str, Any]) -> None:
         return
 
 
-def summary_name(engine: sa.Engine, run: Mapping[str, Any], trials: int | None) -> str:
-    """Cache name of ``run``'s live summary: changes when its trial set, its pending
-    sweep members, its status or the ``trials`` override change (one registry query)."""
+def summary_names(
+    engine: sa.Engine, runs: Iterable[Mapping[str, Any]], trials: int | None = None
+) -> dict[int, str]:
+    """Cache name of each run's live summary (keyed by run id): changes when its trial set,
+    its pending sweep members, its status or the ``trials`` override change. One registry
+    query per target and test period."""
     from lstm_madness.experiment import registry
 
-    members, running = registry.trial_set_runs(
-        engine,
-        target=run["target"],
-        test_start=run["test_start"],
-        test_end=run["test_end"],
-        include=[int(run["id"])],
-    )
-    return key(
-        engine,
-        "summary",
-        int(run["id"]),
-        run["config_hash"],
-        run["status"],
-        members_fingerprint(members),
-        registry.pending_trials(run, running),
-        trials,
-    )
+    runs = list(runs)
+    groups: dict[tuple, list[Mapping[str, Any]]] = {}
+    for run in runs:
+        groups.setdefault((run["target"], run["test_start"], run["test_end"]), []).append(run)
+    names = {}
+    for (target, start, end), group in groups.items():
+        members, running = registry.trial_set_runs(
+            engine,
+            target=target,
+            test_start=start,
+            test_end=end,
+            include=[int(r["id"]) for r in group],
+        )
+        fingerprint = members_fingerprint(members)
+        for run in group:
+            names[int(run["id"])] = key(
+                engine,
+                "summary",
+                int(run["id"]),
+                run["config_hash"],
+                run["status"],
+                fingerprint,
+                registry.pending_trials(run, running),
+                trials,
+            )
+    return names
+
+
+def summary_name(engine: sa.Engine, run: Mapping[str, Any], trials: int | None) -> str:
+    """:func:`summary_names` of one run."""
+    return summary_names(engine, [run], trials)[int(run["id"])]

@@ -450,7 +450,28 @@ def finish_runs(
         summary["status"] = "succeeded"
         registry.finish_run(engine, run_id, "succeeded", summary=summary)
         summaries.append(summary)
+    if trials is None:
+        _prime_summary_cache(engine, summaries)
     return summaries
+
+
+def _prime_summary_cache(engine: sa.Engine, summaries: Sequence[Mapping[str, Any]]) -> None:
+    """Cache each finished run's summary as the live one, so the first ``runs show`` after
+    a run or a sweep is a cache read. Exact only while nothing else of the trial set is
+    pending; a run that counted pending sweep members is left for ``runs show`` to evaluate.
+    """
+    from lstm_madness.experiment import cache
+
+    settled = {
+        int(s["run_id"]): s
+        for s in summaries
+        if (s.get("significance") or {}).get("trials_pending") == 0
+    }
+    if not settled:
+        return
+    rows = registry.get_runs(engine, list(settled))
+    for run_id, name in cache.summary_names(engine, rows.values()).items():
+        cache.write("summaries", name, settled[run_id])
 
 
 def run_experiment(
