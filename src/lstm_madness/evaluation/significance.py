@@ -22,6 +22,7 @@ References
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import asdict, dataclass, field
@@ -324,6 +325,20 @@ class ConfidenceInterval:
         )
 
 
+@functools.lru_cache(maxsize=4)
+def _bootstrap_draws(n: int, reps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The random numbers behind :func:`stationary_bootstrap_indices` for a seed: block
+    starts (int32) and the uniforms that decide where blocks break. They do not depend on
+    the block length, so every series of ``n`` days in an evaluation pass shares them.
+    Read-only: callers must not write into them."""
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, n, size=(reps, n), dtype=np.int32)
+    uniforms = rng.random((reps, n), dtype=np.float32)
+    starts.flags.writeable = False
+    uniforms.flags.writeable = False
+    return starts, uniforms
+
+
 def stationary_bootstrap_indices(
     n: int, block: float, reps: int, seed: int | None = 0
 ) -> np.ndarray:
@@ -332,13 +347,18 @@ def stationary_bootstrap_indices(
     Politis & Romano (1994) [5]_: day ``t`` of a resample starts a new block at a uniformly
     drawn day with probability ``1 / block`` (always at ``t = 0``), else it takes the day
     after the previous one, wrapping around the end; block lengths are geometric with mean
-    ``block``. All resamples are drawn at once (no loop over replications).
+    ``block``. All resamples are drawn at once (no loop over replications); with a fixed
+    ``seed`` the draws are shared across block lengths (common random numbers).
     """
-    rng = np.random.default_rng(seed)
-    starts = rng.integers(0, n, size=(reps, n))
-    jump = rng.random((reps, n)) < 1.0 / max(float(block), 1.0)
+    if seed is None:
+        rng = np.random.default_rng()
+        starts = rng.integers(0, n, size=(reps, n), dtype=np.int32)
+        uniforms = rng.random((reps, n), dtype=np.float32)
+    else:
+        starts, uniforms = _bootstrap_draws(n, reps, int(seed))
+    jump = uniforms < np.float32(1.0 / max(float(block), 1.0))
     jump[:, 0] = True
-    t = np.arange(n)
+    t = np.arange(n, dtype=np.int32)
     last = np.maximum.accumulate(np.where(jump, t, 0), axis=1)
     return (np.take_along_axis(starts, last, axis=1) + (t - last)) % n
 
