@@ -14,10 +14,15 @@ import sqlalchemy as sa
 from lstm_madness import judge, load_run, run
 from lstm_madness.data import schema
 from lstm_madness.data.db import make_engine
-from lstm_madness.data.store import read_returns
-from lstm_madness.errors import ConfigError, DataError, MadnessError, ValidationError
+from lstm_madness.data.store import init_db, read_returns
+from lstm_madness.errors import (
+    AlreadyJudgedError,
+    ConfigError,
+    DataError,
+    MadnessError,
+    ValidationError,
+)
 from lstm_madness.experiment import registry
-from lstm_madness.experiment.judging import AlreadyJudgedError
 from lstm_madness.experiment.results import RunResult
 
 FAST_EVAL = {"evaluation.bootstrap_reps": 200}
@@ -281,3 +286,30 @@ def test_run_takes_a_toml_path_with_overrides(engine, history, tmp_path) -> None
         run({"model": {"units": "many"}}, db=engine)
     with pytest.raises(MadnessError):
         load_run(999, db=engine)
+
+
+def test_the_demo_lstm_is_not_too_good_to_be_true(sqlite_url) -> None:
+    """The demo's study (S&P 500 sample, walk-forward LSTM), shortened: no warning."""
+    import tomllib
+
+    from lstm_madness.data.ingest import ingest_sample
+    from lstm_madness.demo import DEMO_TOML
+
+    engine = make_engine(sqlite_url)
+    init_db(engine)
+    ingest_sample(engine, "sp500")
+    config = tomllib.loads(DEMO_TOML)
+    result = run(
+        config,
+        db=engine,
+        overrides={
+            "data.start": "2012-01-03",
+            "model.units": [8],
+            "train.epochs": 3,
+            "split.initial_train_days": 750,
+            **FAST_EVAL,
+        },
+    )
+    assert result.to_json()["n_test"] >= 250  # long enough for the hit-rate rule
+    assert not any("too good" in w for w in result.verdict.warnings), result.verdict.warnings
+    engine.dispose()

@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from lstm_madness.data.alignment import align_forecasts
 from lstm_madness.data.forecasts import ForecastFile
 from lstm_madness.data.store import read_returns
-from lstm_madness.errors import RunError
+from lstm_madness.errors import AlreadyJudgedError
 from lstm_madness.experiment import registry
 from lstm_madness.experiment.imported import (
     ImportedModel,
@@ -45,16 +45,7 @@ from lstm_madness.experiment.imported import (
 )
 from lstm_madness.experiment.summary import RunEvaluation, evaluate_runs
 
-__all__ = ["AlreadyJudgedError", "judge_forecasts", "run_names"]
-
-
-class AlreadyJudgedError(RunError):
-    """The same forecasts were judged before with the same settings; ``held`` maps each
-    such model to the run that holds it."""
-
-    def __init__(self, message: str, held: dict[str, int]) -> None:
-        super().__init__(message)
-        self.held = dict(held)
+__all__ = ["judge_forecasts", "run_names"]
 
 
 def run_names(forecasts: ForecastFile, name: str | None) -> list[str]:
