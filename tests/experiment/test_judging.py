@@ -165,6 +165,7 @@ def _bad_inputs(history: pd.DataFrame, tmp_path: Path) -> dict[str, tuple[Path, 
             "must be in [0, 1]",
         ),
         "unknown target": (ok, {"target": "NOPE"}, DataError, "unknown symbol"),
+        "too few days": (ok[:2], {}, DataError, "fewer than 3 trading days"),
         "setting outside backtest/evaluation": (
             ok,
             {"overrides": {"model.units": [8]}},
@@ -313,3 +314,26 @@ def test_the_demo_lstm_is_not_too_good_to_be_true(sqlite_url) -> None:
     assert result.to_json()["n_test"] >= 250  # long enough for the hit-rate rule
     assert not any("too good" in w for w in result.verdict.warnings), result.verdict.warnings
     engine.dispose()
+
+
+def test_direction_probabilities_are_judged_against_direction_baselines(engine, history):
+    days = _days(history, 300)
+    up = (days["next_ret"].to_numpy() > 0).astype(float)
+    probs = np.clip(0.5 + 0.2 * (up - 0.5) + np.random.default_rng(8).normal(0, 0.2, 300), 0, 1)
+    result = judge(
+        pd.Series(probs, index=days["date"], name="probs"),
+        target="SYN",
+        db=engine,
+        task="direction",
+        overrides=FAST_EVAL,
+    )
+    assert result.config.task == "classification"
+    assert set(result.metrics) == {
+        "probs",
+        "baseline:always_up",
+        "baseline:majority",
+        "baseline:persistence",
+    }
+    stored = registry.load_predictions(engine, result.run_id, models=["probs"])
+    np.testing.assert_array_equal(stored["y_true"], up)
+    np.testing.assert_array_equal(stored["realized"], days["next_ret"].to_numpy())

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from lstm_madness.cli._app import DbOption, app, console, examples
-from lstm_madness.cli.experiment import SetOption, print_summary, print_timings
+from lstm_madness.cli.experiment import print_summary, print_timings
 
 
 @app.command(
@@ -65,7 +65,14 @@ def judge(
             "trials of the Deflated Sharpe Ratio).",
         ),
     ] = None,
-    set_: SetOption = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            help="A backtest.* or evaluation.* key, e.g. --set backtest.cost_bps=2 (repeatable).",
+        ),
+    ] = None,
     allow_gaps: Annotated[
         bool,
         typer.Option("--allow-gaps", help="Accept missing trading days (no position on them)."),
@@ -83,7 +90,7 @@ def judge(
     """Judge forecasts made elsewhere as the tool's own runs are judged: each model becomes
     a stored run (kind imported) with the tool's baselines on the same dates, the same
     tests, backtest with costs and verdict, counted in the target's trial set. A rejected
-    file stores nothing. Only [backtest] and [evaluation] keys may be set.
+    file stores nothing; the same file judged again with the same settings neither.
     """
     from lstm_madness import api
 

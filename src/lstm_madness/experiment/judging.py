@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from lstm_madness.data.alignment import align_forecasts
 from lstm_madness.data.forecasts import ForecastFile
 from lstm_madness.data.store import read_returns
-from lstm_madness.errors import AlreadyJudgedError
+from lstm_madness.errors import AlreadyJudgedError, DataError
 from lstm_madness.experiment import registry
 from lstm_madness.experiment.imported import (
     ImportedModel,
@@ -45,7 +45,11 @@ from lstm_madness.experiment.imported import (
 )
 from lstm_madness.experiment.summary import RunEvaluation, evaluate_runs
 
-__all__ = ["judge_forecasts", "run_names"]
+__all__ = ["MIN_DAYS", "judge_forecasts", "run_names"]
+
+#: Fewest days a model needs to be evaluated at all (Sharpe ratios, correlations); below
+#: ``evaluation.min_test_days`` the verdict says "too short to decide".
+MIN_DAYS = 3
 
 
 def run_names(forecasts: ForecastFile, name: str | None) -> list[str]:
@@ -153,6 +157,12 @@ def judge_forecasts(
         target=target,
     )
     models = imported_models(aligned, returns, task)
+    short = [m.name for m in models if len(m.dates) < MIN_DAYS]
+    if short:
+        raise DataError(
+            f"{forecasts.name}: model(s) {', '.join(map(repr, short))} have fewer than "
+            f"{MIN_DAYS} trading days: nothing to evaluate; nothing was stored"
+        )
     hashes = [spec.run_hash(config) for spec in specs]
     if not force:
         held = registry.imported_runs_holding(engine, hashes)
