@@ -226,6 +226,10 @@ def test_declared_trials_add_to_n_and_short_periods_are_too_short(engine, histor
     assert result.significance["trials_declared"] == 19
     assert not result.verdict.tradeable
     assert any("too short to decide" in r for r in result.verdict.reasons)
+    # declared tries were tries on this test period: they count for every member
+    other = judge(series.rename("other"), target="SYN", db=engine, overrides=FAST_EVAL)
+    assert other.significance["trials"] == 21
+    assert load_run(result.run_id, db=engine).significance["trials"] == 21
 
 
 def test_several_models_give_several_runs_in_one_trial_set(engine, history) -> None:

@@ -168,7 +168,7 @@ def _evaluate_runs(
         override = trials or config.evaluation.trials
         pending = max(ts.pending(run), (extra_trials or {}).get(run_id, 0))
         imported = registry.import_spec(run)
-        declared = int((imported or {}).get("trials") or 0)  # tried outside the tool
+        declared = ts.declared  # tried outside the tool, declared by imported members
         n = max(override or (len(ts.members) + pending + declared), evidence.n_members)
         if override:
             settings = dataclasses.replace(settings, trials_mode="raw")
@@ -209,8 +209,8 @@ def _evaluate_runs(
         summary["significance"]["trials_override"] = bool(override)
         summary["significance"]["trials_pending"] = pending
         summary["significance"]["trials_declared"] = declared
+        summary["kind"] = run.get("kind") or "trained"
         if imported is not None:
-            summary["kind"] = "imported"
             summary["import"] = imported
         summary["at_finish"] = _at_finish(stored, summary)
         summary = jsonable(summary)
@@ -235,8 +235,9 @@ def evaluate_runs(
     and the other ``run_ids`` on its target and test period included, plus the running
     runs of its sweep); it is never below the members with predictions. ``V`` is the
     sample variance of the members' Sharpe ratios, this run's included, all backtested
-    under this run's rule and costs. An imported run adds the forecasts its user declared
-    were tried outside the tool (``--trials`` of ``madness judge``) to ``N``, not to ``V``.
+    under this run's rule and costs. The forecasts tried outside the tool that the trial
+    set's imported runs declared (``--trials`` of ``madness judge``) add to ``N``, not to
+    ``V``.
     ``timings`` (per run id) replaces the stored timings.
     """
     return _evaluate_runs(engine, run_ids, trials=trials, timings=timings)
