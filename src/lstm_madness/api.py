@@ -121,7 +121,7 @@ def run(
         raise ConfigError("give either a config or resume=RUN_ID")
     cfg = _config(config, overrides) if config is not None else None
     engine = _engine(db)
-    evaluations: dict[int, Any] = {}
+    finished: dict[int, Any] = {}
     summary = run_experiment(
         engine,
         cfg,
@@ -129,9 +129,9 @@ def run(
         resume=resume,
         progress=progress,
         trials=trials,
-        evaluations=evaluations,
+        finished=finished,
     )
-    return evaluations[int(summary["run_id"])].result()
+    return finished[int(summary["run_id"])].result()
 
 
 def judge(

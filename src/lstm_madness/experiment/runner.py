@@ -360,7 +360,7 @@ def run_experiments(
     progress: Progress | None = None,
     trials: int | None = None,
     evaluate: bool = True,
-    evaluations: dict[int, Any] | None = None,
+    finished: dict[int, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Train, predict, store and evaluate several runs; return their summaries.
 
@@ -369,7 +369,7 @@ def run_experiments(
     names ``queued`` runs (registered by a sweep driver) to carry out. Either way this
     process claims the runs. With ``evaluate=False`` the runs are trained and stored but
     left ``running`` for the caller to evaluate (:func:`finish_runs`); the return value
-    is then ``[{"run_id", "timings"}]``. ``evaluations``, if given, receives each finished
+    is then ``[{"run_id", "timings"}]``. ``finished``, if given, receives each finished
     run's :class:`~lstm_madness.experiment.summary.RunEvaluation` by id.
 
     Runs that raise (or are interrupted by SIGINT or SIGTERM) are marked ``failed`` with
@@ -408,7 +408,7 @@ def run_experiments(
                 timings=trained,
                 trials=trials,
                 started=wall,
-                evaluations=evaluations,
+                finished=finished,
             )
     except BaseException as exc:
         registry.fail_runs(engine, run_ids, _reason(exc))
@@ -428,25 +428,25 @@ def finish_runs(
     timings: Mapping[int, dict[str, Any]],
     trials: int | None = None,
     started: float | None = None,
-    evaluations: dict[int, Any] | None = None,
+    finished: dict[int, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate trained runs in one pass and mark them ``succeeded`` with their summaries.
 
     ``timings[run_id]`` is each run's timings dict; its ``evaluate_s`` gets the run's share
     of the pass and ``total_s`` runs until the run is finished when ``started`` (a
     ``time.perf_counter()`` value) is given. Returns the summaries in the order of
-    ``run_ids``; ``evaluations``, if given, receives each run's finished
+    ``run_ids``; ``finished``, if given, receives each run's finished
     :class:`~lstm_madness.experiment.summary.RunEvaluation` (with that summary) by id.
     """
     from lstm_madness.experiment.summary import evaluate_runs
 
     ids = [int(i) for i in run_ids]
     start = time.perf_counter()
-    evaluations_now = evaluate_runs(engine, ids, trials=trials, timings=timings)
+    evaluations = evaluate_runs(engine, ids, trials=trials, timings=timings)
     share = (time.perf_counter() - start) / max(1, len(ids))
     summaries = []
     for run_id in ids:
-        summary = dict(evaluations_now[run_id].summary)
+        summary = dict(evaluations[run_id].summary)
         times = dict(summary.get("timings") or {})
         times["evaluate_s"] = share
         if started is not None:
@@ -455,11 +455,9 @@ def finish_runs(
         summary["status"] = "succeeded"
         registry.finish_run(engine, run_id, "succeeded", summary=summary)
         summaries.append(summary)
-        if evaluations is not None:
-            run = {**evaluations_now[run_id].run, "status": "succeeded", "summary": summary}
-            evaluations[run_id] = dataclasses.replace(
-                evaluations_now[run_id], summary=summary, run=run
-            )
+        if finished is not None:
+            run = {**evaluations[run_id].run, "status": "succeeded", "summary": summary}
+            finished[run_id] = dataclasses.replace(evaluations[run_id], summary=summary, run=run)
     return summaries
 
 
@@ -472,7 +470,7 @@ def run_experiment(
     resume: int | None = None,
     progress: Progress | None = None,
     trials: int | None = None,
-    evaluations: dict[int, Any] | None = None,
+    finished: dict[int, Any] | None = None,
 ) -> dict[str, Any]:
     """One run (see :func:`run_experiments`); returns the ``madness run --json`` summary."""
     if resume is None and config is None:
@@ -485,6 +483,6 @@ def run_experiment(
         resume=[resume] if resume is not None else None,
         progress=progress,
         trials=trials,
-        evaluations=evaluations,
+        finished=finished,
     )
     return summary
