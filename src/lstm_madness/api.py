@@ -20,7 +20,8 @@ engine, or None for ``$MADNESS_DB_URL``, else ``sqlite:///./madness.db``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,15 +37,25 @@ __all__ = ["judge", "load_run", "run"]
 Overrides = Mapping[str, Any] | Sequence[str | tuple[str, Any]] | None
 
 
-def _engine(db: str | sa.Engine | None) -> sa.Engine:
+@contextmanager
+def _engine(db: str | sa.Engine | None) -> Iterator[sa.Engine]:
+    """The store's engine, initialised. One made here from a URL has its pooled
+    connections closed on the way out (a result that reads later opens new ones)."""
     import sqlalchemy as sa
 
     from lstm_madness.data.db import make_engine
     from lstm_madness.data.store import init_db
 
-    engine = db if isinstance(db, sa.Engine) else make_engine(db)
-    init_db(engine)
-    return engine
+    if isinstance(db, sa.Engine):
+        init_db(db)
+        yield db
+        return
+    engine = make_engine(db)
+    try:
+        init_db(engine)
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def _pairs(overrides: Overrides) -> list[str | tuple[str, Any]]:
@@ -120,17 +131,17 @@ def run(
     if (config is None) == (resume is None):
         raise ConfigError("give either a config or resume=RUN_ID")
     cfg = _config(config, overrides) if config is not None else None
-    engine = _engine(db)
     finished: dict[int, Any] = {}
-    summary = run_experiment(
-        engine,
-        cfg,
-        name=name,
-        resume=resume,
-        progress=progress,
-        trials=trials,
-        finished=finished,
-    )
+    with _engine(db) as engine:
+        summary = run_experiment(
+            engine,
+            cfg,
+            name=name,
+            resume=resume,
+            progress=progress,
+            trials=trials,
+            finished=finished,
+        )
     return finished[int(summary["run_id"])].result()
 
 
@@ -195,18 +206,18 @@ def judge(
         forecasts = read_forecasts(predictions, task=task, model=model)
     else:
         forecasts = forecasts_from_pandas(predictions, task=task, model=model)
-    engine = _engine(db)
-    evaluations = judge_forecasts(
-        engine,
-        forecasts,
-        target=target,
-        name=name,
-        alignment=alignment,
-        overrides=_pairs(overrides),
-        trials=trials,
-        allow_gaps=allow_gaps,
-        force=force,
-    )
+    with _engine(db) as engine:
+        evaluations = judge_forecasts(
+            engine,
+            forecasts,
+            target=target,
+            name=name,
+            alignment=alignment,
+            overrides=_pairs(overrides),
+            trials=trials,
+            allow_gaps=allow_gaps,
+            force=force,
+        )
     results = [ev.result() for ev in evaluations]
     return results[0] if len(results) == 1 else results
 
@@ -217,4 +228,5 @@ def load_run(
     """A stored run, evaluated against the ledger as it is now (reads only)."""
     from lstm_madness.experiment.results import load_run as _load
 
-    return _load(_engine(db), int(run_id), trials=trials)
+    with _engine(db) as engine:
+        return _load(engine, int(run_id), trials=trials)
