@@ -33,3 +33,12 @@ class FetchError(DataError):
 
 class RunError(MadnessError):
     """An experiment run cannot be started, resumed or found."""
+
+
+class AlreadyJudgedError(RunError):
+    """Forecasts judged before with the same settings (``madness judge`` without
+    ``--force``); ``held`` maps each such model to the run that holds it."""
+
+    def __init__(self, message: str, held: dict[str, int] | None = None) -> None:
+        super().__init__(message)
+        self.held = dict(held or {})

@@ -89,3 +89,23 @@ def test_the_label_of_a_training_sample_is_known_before_the_refit(example, retur
     # the model itself must not: take a day whose features no longer see that return
     late = base.index > r.index[r.index.get_loc(first_2015) + 25]
     np.testing.assert_array_equal(base[late].to_numpy(), moved[late].to_numpy())
+
+
+def test_the_script_judges_end_to_end_offline(example, tmp_path, capsys) -> None:
+    """Forecast, load the bundled sample, judge, report: one stored imported run; running
+    it again stores nothing and names the run that holds the forecasts."""
+    from lstm_madness import load_run
+    from lstm_madness.errors import AlreadyJudgedError
+
+    db = f"sqlite:///{tmp_path / 'ex.db'}"
+    args = ["--start-year", "2017", "--n-estimators", "5", "--db", db]
+    args += ["--out", str(tmp_path / "p.csv"), "--report", str(tmp_path / "report")]
+    assert example.main(args) == 0
+    out = capsys.readouterr().out
+    assert "run 1 succeeded  target ^GSPC" in out and "verdict: " in out
+    assert (tmp_path / "report" / "report.html").is_file()
+    result = load_run(1, db=db)
+    assert result.run["kind"] == "imported" and result.run["name"] == "sklearn-hgb"
+    assert result.to_json()["n_test"] == len(pd.read_csv(tmp_path / "p.csv"))
+    with pytest.raises(AlreadyJudgedError, match="run 1"):
+        example.main(args)

@@ -160,8 +160,8 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Train the network and the baselines, predict out of sample, store and evaluate."""
+    from lstm_madness import api
     from lstm_madness.experiment.config import load_config
-    from lstm_madness.experiment.runner import run_experiment
 
     if (config_path is None) == (resume is None):
         raise ConfigError("give either CONFIG.toml or --resume RUN_ID")
@@ -169,11 +169,12 @@ def run(
     engine = make_engine(db)
     reporter = RunProgress() if not quiet else None
     with reporter or nullcontext():
-        summary = run_experiment(
-            engine, config, name=name, resume=resume, progress=reporter, trials=trials
+        result = api.run(
+            config, db=engine, name=name, resume=resume, progress=reporter, trials=trials
         )
         if reporter is not None:
             reporter("done")
+    summary = result.to_json()
     if as_json:
         typer.echo(json.dumps(summary, default=str))
     else:

@@ -52,8 +52,13 @@ def _v2(conn: sa.Connection) -> None:
     )
 
 
+def _v3(conn: sa.Connection) -> None:
+    """Imported runs record where their forecasts came from and how they were read."""
+    conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN import_json TEXT")
+
+
 #: version → the step that upgrades a store at ``version - 1`` to ``version``.
-STEPS: dict[int, Callable[[sa.Connection], None]] = {2: _v2}
+STEPS: dict[int, Callable[[sa.Connection], None]] = {2: _v2, 3: _v3}
 
 
 @contextmanager

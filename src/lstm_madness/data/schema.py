@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 
 #: Bump together with a new step in :data:`lstm_madness.data.migrations.STEPS`.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -129,6 +129,8 @@ runs = Table(
     Column("objective", Float),  # mean validation loss of the network, stored at training
     Column("checksum", Text),  # sha256 of an imported forecast file
     Column("trainer", Text),  # training engine used
+    # version 3
+    Column("import_json", Text),  # an imported run: where its forecasts came from (ImportSpec)
 )
 Index("ix_runs_target_period", runs.c.target, runs.c.test_start, runs.c.test_end)
 

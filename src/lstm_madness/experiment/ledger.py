@@ -57,6 +57,12 @@ class TrialSet:
     def ids(self) -> list[int]:
         return [int(m["id"]) for m in self.members]
 
+    @property
+    def declared(self) -> int:
+        """Forecasts tried outside the tool, as the members' users declared them when they
+        were judged (``madness judge --trials``): trials on this test period too."""
+        return sum(int((registry.import_spec(m) or {}).get("trials") or 0) for m in self.members)
+
     def pending(self, run: Mapping[str, Any]) -> int:
         """Running runs of ``run``'s sweep that will join this trial set."""
         return registry.pending_trials(run, self.running)

@@ -60,6 +60,13 @@ def primary_model(run_row: Mapping[str, Any]) -> str:
     return run_row.get("primary_model") or DEFAULT_PRIMARY
 
 
+def import_spec(run_row: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Where an imported run's forecasts came from (the
+    :class:`~lstm_madness.experiment.imported.ImportSpec` as a dict); None for a trained run."""
+    raw = run_row.get("import_json")
+    return json.loads(raw) if raw else None
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -146,6 +153,57 @@ def create_runs(
     with engine.begin() as conn:
         result = conn.execute(r.insert().returning(r.c.id, sort_by_parameter_order=True), rows)
         return [int(i) for i in result.scalars().all()]
+
+
+def create_imported_runs(
+    engine: sa.Engine,
+    items: Sequence[tuple[ExperimentConfig, Mapping[str, Any], str | None, str]],
+) -> list[int]:
+    """Register ``running`` runs of kind ``imported`` in one transaction; return their ids.
+
+    Each item is ``(config, spec, name, run_hash)``: the config it is judged under
+    (:func:`~lstm_madness.experiment.imported.judge_config`), its
+    :class:`~lstm_madness.experiment.imported.ImportSpec` as a dict (stored as
+    ``import_json``), its name, and :meth:`ImportSpec.run_hash`, stored as both
+    ``config_hash`` and ``family_hash`` so that imported runs are never seeds of one config.
+    """
+    if not items:
+        return []
+    commit = git_commit()
+    rows = []
+    for config, spec, name, run_hash in items:
+        row = _run_values(config, name, None, "running", commit)
+        row.update(
+            kind="imported",
+            primary_model=spec["model"],
+            checksum=spec["checksum"],
+            config_hash=run_hash,
+            family_hash=run_hash,
+            seed=None,
+            import_json=json.dumps(dict(spec), sort_keys=True),
+        )
+        rows.append(row)
+    r = schema.runs
+    with engine.begin() as conn:
+        result = conn.execute(r.insert().returning(r.c.id, sort_by_parameter_order=True), rows)
+        return [int(i) for i in result.scalars().all()]
+
+
+def imported_runs_holding(engine: sa.Engine, run_hashes: Sequence[str]) -> dict[str, int]:
+    """Imported runs (succeeded, or deleted tombstones) already holding each of
+    ``run_hashes``: hash → the newest such run's id."""
+    r = schema.runs
+    query = (
+        sa.select(r.c.config_hash, sa.func.max(r.c.id))
+        .where(
+            r.c.kind == "imported",
+            r.c.config_hash.in_(list(run_hashes)),
+            r.c.status.in_(COUNTED),
+        )
+        .group_by(r.c.config_hash)
+    )
+    with engine.connect() as conn:
+        return {str(h): int(i) for h, i in conn.execute(query)}
 
 
 def claim_runs(

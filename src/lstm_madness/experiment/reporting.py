@@ -71,6 +71,7 @@ def write_evaluation_report(engine: sa.Engine, result: RunEvaluation, out_dir: P
         "config": run["config"],
         "timings": result.summary.get("timings"),
         "git_commit": run["git_commit"],
+        "import": registry.import_spec(run),
     }
     return write_report(
         Path(out_dir),

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from lstm_madness.evaluation.verdict import Verdict
 from lstm_madness.experiment.summary import RunEvaluation, evaluate_runs, prediction_table
 
-__all__ = ["RunResult", "format_summary", "load_run"]
+__all__ = ["RunResult", "format_html", "format_summary", "load_run"]
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -52,6 +52,13 @@ def format_summary(summary: Mapping[str, Any], *, full_name: bool = False) -> st
     ]
     if full_name and summary.get("name"):
         lines.append(f"name {summary['name']}")
+    imported = summary.get("import")
+    if imported:
+        lines.append(
+            f"imported: model {imported.get('model')} of {imported.get('file')}, "
+            f"{imported.get('alignment')} alignment"
+            + (f", {imported['trials']} trials declared" if imported.get("trials") else "")
+        )
     lines += ["", "out-of-sample forecasts"]
     rows = [
         [
@@ -100,6 +107,92 @@ def format_summary(summary: Mapping[str, Any], *, full_name: bool = False) -> st
         lines.append(f"verdict: {_label(verdict['tradeable'])}")
         lines += [f"  • {reason}" for reason in verdict.get("reasons", [])]
     return "\n".join(lines)
+
+
+_HTML_STYLE = "font-family:system-ui,sans-serif;padding:.6em 1em;border-radius:6px;margin:.4em 0;"
+
+
+def format_html(summary: Mapping[str, Any]) -> str:
+    """HTML of a run summary dict for a notebook: a line naming the run, its warnings, the
+    verdict with its reasons, the backtest and trial count, and the out-of-sample model
+    table, with the numbers of :func:`format_summary`."""
+    from html import escape
+
+    from lstm_madness.report import formats as fmt
+
+    def e(x: Any) -> str:
+        return escape(str(x))
+
+    verdict = summary.get("verdict") or {}
+    tradeable = bool(verdict.get("tradeable"))
+    head = (
+        f"<p><b>run {e(summary['run_id'])}</b> {e(summary.get('name') or '')} · "
+        f"{e(summary['status'])} · target {e(summary.get('target', ''))} · test "
+        f"{e(fmt.date(summary['test_start']))} → {e(fmt.date(summary['test_end']))} "
+        f"({e(summary['n_test'])} days)"
+    )
+    imported = summary.get("import")
+    if imported:
+        head += (
+            f" · imported from {e(imported.get('file'))} ({e(imported.get('alignment'))} alignment)"
+        )
+    parts = [head + "</p>"]
+    for warning in verdict.get("warnings", []):
+        parts.append(
+            f"<div style='{_HTML_STYLE}background:#fff4d6;border:1px solid #e0b000'>"
+            f"<b>warning:</b> {e(warning)}</div>"
+        )
+    colour = "#e3f6e3;border:1px solid #3a3" if tradeable else "#fde8e8;border:1px solid #c33"
+    reasons = "".join(f"<li>{e(r)}</li>" for r in verdict.get("reasons", []))
+    lines = []
+    backtest = summary.get("backtest") or {}
+    if backtest:
+        lines.append(
+            f"net Sharpe {fmt.ratio(backtest.get('sharpe_net'))} (gross "
+            f"{fmt.ratio(backtest.get('sharpe_gross'))}) vs buy-and-hold "
+            f"{fmt.ratio(backtest.get('buy_hold_sharpe'))} at {fmt.bps(backtest.get('cost_bps'))}"
+            " per unit turnover"
+        )
+    sig = summary.get("significance") or {}
+    if sig:
+        lines.append(
+            f"trials {fmt.count(sig.get('trials'))}: DSR {fmt.probability(sig.get('dsr'))}, "
+            f"SPA p {fmt.pvalue(sig.get('spa_p'))}, PBO {fmt.probability(sig.get('pbo'))}"
+        )
+    parts.append(
+        f"<div style='{_HTML_STYLE}background:{colour}'><b>verdict: {_label(tradeable)}</b>"
+        f"<ul>{reasons}</ul>{''.join(f'<div>{e(x)}</div>' for x in lines)}</div>"
+    )
+    header = ["model", "MSE", "MAE", "R²_oos", "hit rate", "test days"]
+    rows = [
+        [
+            name,
+            fmt.scientific(m.get("mse")),
+            fmt.scientific(m.get("mae")),
+            fmt.fixed(m.get("r2_oos"), 4),
+            fmt.percent(m.get("hit_rate")),
+            fmt.count(m.get("n")),
+        ]
+        for name, m in summary["models"].items()
+    ]
+    primary = summary.get("primary_model")
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td style='text-align:{'left' if i == 0 else 'right'}'>"
+            + (f"<b>{e(c)}</b>" if i == 0 and row[0] == primary else e(c))
+            + "</td>"
+            for i, c in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    parts.append(
+        "<table><thead><tr>"
+        + "".join(f"<th>{e(h)}</th>" for h in header)
+        + f"</tr></thead><tbody>{body}</tbody></table>"
+    )
+    return "<div class='lstm-madness-run'>" + "".join(parts) + "</div>"
 
 
 class RunResult:
@@ -192,6 +285,10 @@ class RunResult:
 
     def __repr__(self) -> str:
         return f"<RunResult run {self.run_id}: {self.verdict.label}>"
+
+    def _repr_html_(self) -> str:
+        """A notebook cell's view: the verdict box (warnings first) and the model table."""
+        return format_html(self._ev.summary)
 
 
 def load_run(engine: sa.Engine, run_id: int, *, trials: int | None = None) -> RunResult:

@@ -22,6 +22,7 @@ identical results: each fold's models are seeded by the config alone.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -365,6 +366,7 @@ def run_experiments(
     progress: Progress | None = None,
     trials: int | None = None,
     evaluate: bool = True,
+    finished: dict[int, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Train, predict, store and evaluate several runs; return their summaries.
 
@@ -373,7 +375,8 @@ def run_experiments(
     names ``queued`` runs (registered by a sweep driver) to carry out. Either way this
     process claims the runs. With ``evaluate=False`` the runs are trained and stored but
     left ``running`` for the caller to evaluate (:func:`finish_runs`); the return value
-    is then ``[{"run_id", "timings"}]``.
+    is then ``[{"run_id", "timings"}]``. ``finished``, if given, receives each finished
+    run's :class:`~lstm_madness.experiment.summary.RunEvaluation` by id.
 
     Runs that raise (or are interrupted by SIGINT or SIGTERM) are marked ``failed`` with
     the reason before the exception propagates; a failed run keeps the predictions of its
@@ -406,7 +409,14 @@ def run_experiments(
             }
             if not evaluate:
                 return [{"run_id": run_id, "timings": trained[run_id]} for run_id in run_ids]
-            return finish_runs(engine, run_ids, timings=trained, trials=trials, started=wall)
+            return finish_runs(
+                engine,
+                run_ids,
+                timings=trained,
+                trials=trials,
+                started=wall,
+                finished=finished,
+            )
     except BaseException as exc:
         registry.fail_runs(engine, run_ids, _reason(exc))
         raise
@@ -425,13 +435,15 @@ def finish_runs(
     timings: Mapping[int, dict[str, Any]],
     trials: int | None = None,
     started: float | None = None,
+    finished: dict[int, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate trained runs in one pass and mark them ``succeeded`` with their summaries.
 
     ``timings[run_id]`` is each run's timings dict; its ``evaluate_s`` gets the run's share
     of the pass and ``total_s`` runs until the run is finished when ``started`` (a
     ``time.perf_counter()`` value) is given. Returns the summaries in the order of
-    ``run_ids``.
+    ``run_ids``; ``finished``, if given, receives each run's finished
+    :class:`~lstm_madness.experiment.summary.RunEvaluation` (with that summary) by id.
     """
     from lstm_madness.experiment.summary import evaluate_runs
 
@@ -450,6 +462,9 @@ def finish_runs(
         summary["status"] = "succeeded"
         registry.finish_run(engine, run_id, "succeeded", summary=summary)
         summaries.append(summary)
+        if finished is not None:
+            run = {**evaluations[run_id].run, "status": "succeeded", "summary": summary}
+            finished[run_id] = dataclasses.replace(evaluations[run_id], summary=summary, run=run)
     if trials is None:
         _prime_summary_cache(engine, summaries)
     return summaries
@@ -483,6 +498,7 @@ def run_experiment(
     resume: int | None = None,
     progress: Progress | None = None,
     trials: int | None = None,
+    finished: dict[int, Any] | None = None,
 ) -> dict[str, Any]:
     """One run (see :func:`run_experiments`); returns the ``madness run --json`` summary."""
     if resume is None and config is None:
@@ -495,5 +511,6 @@ def run_experiment(
         resume=[resume] if resume is not None else None,
         progress=progress,
         trials=trials,
+        finished=finished,
     )
     return summary

@@ -167,7 +167,9 @@ def _evaluate_runs(
         evidence, member_ids = ledger.trial_evidence_of(engine, ts, settings, memo)
         override = trials or config.evaluation.trials
         pending = max(ts.pending(run), (extra_trials or {}).get(run_id, 0))
-        n = max(override or (len(ts.members) + pending), evidence.n_members)
+        imported = registry.import_spec(run)
+        declared = ts.declared  # tried outside the tool, declared by imported members
+        n = max(override or (len(ts.members) + pending + declared), evidence.n_members)
         if override:
             settings = dataclasses.replace(settings, trials_mode="raw")
         models = {name: frame[name].to_numpy() for name in frame.columns[2:]}
@@ -206,6 +208,10 @@ def _evaluate_runs(
         summary.update(evaluation.to_json())
         summary["significance"]["trials_override"] = bool(override)
         summary["significance"]["trials_pending"] = pending
+        summary["significance"]["trials_declared"] = declared
+        summary["kind"] = run.get("kind") or "trained"
+        if imported is not None:
+            summary["import"] = imported
         summary["at_finish"] = _at_finish(stored, summary)
         summary = jsonable(summary)
         out[run_id] = RunEvaluation(
@@ -229,7 +235,10 @@ def evaluate_runs(
     and the other ``run_ids`` on its target and test period included, plus the running
     runs of its sweep); it is never below the members with predictions. ``V`` is the
     sample variance of the members' Sharpe ratios, this run's included, all backtested
-    under this run's rule and costs. ``timings`` (per run id) replaces the stored timings.
+    under this run's rule and costs. The forecasts tried outside the tool that the trial
+    set's imported runs declared (``--trials`` of ``madness judge``) add to ``N``, not to
+    ``V``.
+    ``timings`` (per run id) replaces the stored timings.
     """
     return _evaluate_runs(engine, run_ids, trials=trials, timings=timings)
 

@@ -60,6 +60,7 @@ th{background:#f5f5f5}td:first-child,th:first-child{text-align:left}
 .verdict h2{margin:0;border:none;font-size:1.5em}
 .no{background:#fdecea;border:2px solid #c62828}.yes{background:#e8f5e9;border:2px solid #2e7d32}
 .fail{color:#b71c1c}.pass{color:#1b5e20}.warn{color:#e65100}
+.warnings{background:#fff8e1;border:2px solid #e65100;color:#e65100}.warnings ul{margin:0}
 img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}
 .muted{color:#666;font-size:.9em}
@@ -176,13 +177,15 @@ def _performance_table(columns: Mapping[str, Performance]) -> str:
 
 
 def _verdict_html(ev: Evaluation) -> str:
+    """The verdict box, its warnings (too good to be true, ...) in a box above it."""
     v = ev.verdict
     items = [f"<li class='fail'>✗ {_e(m)}</li>" for m in v.reasons]
-    items += [f"<li class='warn'>! {_e(m)}</li>" for m in v.warnings]
     items += [f"<li class='pass'>✓ {_e(m)}</li>" for m in v.passed]
     cls = "yes" if v.tradeable else "no"
+    warnings = "".join(f"<li>! {_e(m)}</li>" for m in v.warnings)
     return (
-        f"<div class='verdict {cls}'><h2>Verdict: {_e(v.label)}</h2>"
+        (f"<div class='verdict warnings'><ul>{warnings}</ul></div>" if warnings else "")
+        + f"<div class='verdict {cls}'><h2>Verdict: {_e(v.label)}</h2>"
         f"<ul>{''.join(items)}</ul>"
         "<p class='muted'>TRADEABLE needs, out of sample and net of costs: a test period "
         "long enough to decide, net Sharpe above buy-and-hold, a forecast significantly "
@@ -249,6 +252,26 @@ def _significance_rows(ev: Evaluation) -> list[tuple[str, str]]:
     if ev.seeds is not None:
         rows.append(("net Sharpe across seeds", ev.seeds.summary()))
     return rows
+
+
+def _import_html(spec: Mapping[str, Any] | None) -> str:
+    """Where an imported run's forecasts came from and which alignment read them."""
+    if not spec:
+        return ""
+    meaning = {
+        "next_day": "a prediction dated t is for the return from close t to close t+1",
+        "same_day": "each prediction was dated with the day of the return it predicts and "
+        "moved back one trading day",
+    }.get(spec.get("alignment"), "")
+    declared = spec.get("trials")
+    return (
+        f"<p class='muted'>Imported forecasts: model {_e(spec.get('model'))} of "
+        f"{_e(spec.get('file'))} (sha256 {_e(str(spec.get('checksum', ''))[:12])}…), task "
+        f"{_e(spec.get('task'))}, alignment {_e(spec.get('alignment'))} ({_e(meaning)})"
+        + (", gaps allowed (no position on missing days)" if spec.get("allow_gaps") else "")
+        + (f", {_e(declared)} trials declared outside the tool" if declared else "")
+        + ".</p>"
+    )
 
 
 def _run_rows(run: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -474,6 +497,7 @@ def write_report(
         f"{_e(ev.task)}, rule {_e(ev.settings.rule)}, costs {_e(ev.settings.cost_bps)} + "
         f"{_e(ev.settings.slippage_bps)} bps per unit turnover. Generated "
         f"{_e(dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC'))}.</p>",
+        _import_html(run.get("import")),
         _verdict_html(ev),
         "<h2>Backtest (test period, out of sample)</h2>",
         "<p class='muted'>A prediction dated t sets the position held from close t to close "
