@@ -18,7 +18,6 @@ Two engines run them:
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import json
 import time
@@ -29,7 +28,6 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from lstm_madness.data import schema
 from lstm_madness.data.db import make_engine
 from lstm_madness.data.store import init_db
 from lstm_madness.errors import ConfigError, RunError
@@ -104,18 +102,15 @@ def create_sweep(
     name: str | None = None,
     search: str = "grid",
 ) -> int:
+    """Register a sweep (its base config and search space) and return its id."""
     init_db(engine)
-    with engine.begin() as conn:
-        result = conn.execute(
-            schema.sweeps.insert().values(
-                name=name or base.name or None,
-                config_json=json.dumps(base.to_dict(), sort_keys=True),
-                space_json=json.dumps({**space.to_dict(), "search": search}),
-                engine=engine_name,
-                created_at=dt.datetime.now(dt.UTC),
-            )
-        )
-        return int(result.inserted_primary_key[0])
+    return registry.create_sweep(
+        engine,
+        name=name or base.name or None,
+        config=base.to_dict(),
+        space={**space.to_dict(), "search": search},
+        engine_name=engine_name,
+    )
 
 
 def _run_group_task(

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from lstm_madness.data.db import make_engine
 from lstm_madness.data.ingest import ingest_file
-from lstm_madness.data.schema import SCHEMA_VERSION, metadata
+from lstm_madness.data.schema import SCHEMA_VERSION, all_tables
 from lstm_madness.data.store import (
     init_db,
     list_symbols,
@@ -29,7 +29,7 @@ def test_init_db_is_idempotent_and_records_version(db_url: str) -> None:
     assert init_db(engine) == SCHEMA_VERSION
     assert init_db(engine) == SCHEMA_VERSION
     inspector = sa.inspect(engine)
-    assert set(metadata.tables) <= set(inspector.get_table_names())
+    assert set(all_tables().tables) <= set(inspector.get_table_names())
     assert "returns" in inspector.get_view_names()
     with engine.connect() as conn:
         versions = conn.exec_driver_sql("SELECT version FROM schema_version").scalars().all()

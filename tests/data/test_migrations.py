@@ -14,6 +14,7 @@ from lstm_madness.cli import app
 from lstm_madness.data import migrations, schema
 from lstm_madness.data.db import make_engine
 from lstm_madness.data.store import _create_returns_view, init_db, read_bars
+from lstm_madness.experiment import tables
 
 _spec = importlib.util.spec_from_file_location(
     "schema_v1", Path(__file__).with_name("schema_v1.py")
@@ -132,11 +133,11 @@ def test_a_version_1_store_is_upgraded_in_place(db_url: str) -> None:
     inspector = sa.inspect(engine)
     columns = {c["name"] for c in inspector.get_columns("runs")}
     assert {"kind", "primary_model", "objective", "checksum", "trainer", "import_json"} <= columns
-    assert set(schema.metadata.tables) <= set(inspector.get_table_names())
+    assert set(schema.all_tables().tables) <= set(inspector.get_table_names())
     assert "returns" in inspector.get_view_names()
     assert "ix_runs_target_period" in {i["name"] for i in inspector.get_indexes("runs")}
     with engine.connect() as conn:
-        run = conn.execute(sa.select(schema.runs)).mappings().one()
+        run = conn.execute(sa.select(tables.runs)).mappings().one()
         versions = conn.exec_driver_sql("SELECT version FROM schema_version ORDER BY version")
         assert versions.scalars().all() == [1, 2, 3]
     # old runs trained their network under the model name "lstm", whatever the cell

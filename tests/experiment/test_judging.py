@@ -55,7 +55,7 @@ def _counts(engine: sa.Engine) -> dict[str, int]:
         return {
             t: int(
                 conn.execute(
-                    sa.select(sa.func.count()).select_from(schema.metadata.tables[t])
+                    sa.select(sa.func.count()).select_from(schema.all_tables().tables[t])
                 ).scalar_one()
             )
             for t in TABLES

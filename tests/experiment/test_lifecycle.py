@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from lstm_madness.data.db import make_engine
 from lstm_madness.data.store import init_db
 from lstm_madness.errors import RunError
-from lstm_madness.experiment import registry
+from lstm_madness.experiment import registry, tables
 from lstm_madness.experiment.config import load_config
 
-runs = registry.schema.runs
+runs = tables.runs
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def _sweep(engine) -> int:
     with engine.begin() as conn:
         return int(
             conn.execute(
-                registry.schema.sweeps.insert().values(
+                tables.sweeps.insert().values(
                     config_json="{}",
                     space_json="{}",
                     engine="local",
@@ -171,5 +171,5 @@ def test_save_folds_stores_many_runs_in_one_transaction(engine):
     assert len(registry.load_predictions(engine, b)) == 10
     assert registry.load_predictions(engine, b)["y_pred"].max() == 0.5
     with engine.connect() as conn:
-        n_folds = conn.execute(sa.select(sa.func.count()).select_from(registry.schema.folds))
+        n_folds = conn.execute(sa.select(sa.func.count()).select_from(tables.folds))
         assert n_folds.scalar_one() == 4

@@ -5,14 +5,14 @@ import sqlalchemy as sa
 from lstm_madness.data import schema
 from lstm_madness.data.db import make_engine
 from lstm_madness.errors import RunError
-from lstm_madness.experiment import registry
+from lstm_madness.experiment import registry, tables
 from lstm_madness.experiment.config import load_config
 
 
 @pytest.fixture
 def engine(db_url):
     engine = make_engine(db_url)
-    schema.metadata.create_all(engine)
+    schema.all_tables().create_all(engine)
     yield engine
     engine.dispose()
 
@@ -67,7 +67,7 @@ def test_lifecycle_and_bulk_predictions(engine):
     assert run["status"] == "succeeded" and run["summary"] == {"x": 1}
     assert run["test_start"] == pd.Timestamp("2001-07-02").date()
     with engine.connect() as conn:  # finishing stores the per-model test metrics
-        assert conn.execute(sa.select(sa.func.count()).select_from(schema.metrics)).scalar() == 0
+        assert conn.execute(sa.select(sa.func.count()).select_from(tables.metrics)).scalar() == 0
     # a succeeded run is a trial: deleting it leaves a tombstone with its network's predictions
     registry.save_fold(engine, run_id, 0, pd.concat([_predictions(), _predictions("x")]))
     assert registry.delete_run(engine, run_id) == "tombstone"
@@ -89,7 +89,7 @@ def test_failed_runs_are_removed_and_running_runs_refused(engine):
         registry.get_run(engine, failed)
     with engine.connect() as conn:
         assert (
-            conn.execute(sa.select(sa.func.count()).select_from(schema.predictions)).scalar_one()
+            conn.execute(sa.select(sa.func.count()).select_from(tables.predictions)).scalar_one()
             == 0
         )
     with pytest.raises(RunError, match="running"):
@@ -102,7 +102,7 @@ def test_finish_stores_the_test_metrics(engine):
     registry.finish_run(engine, run_id, "succeeded", summary={"models": models})
     with engine.connect() as conn:
         rows = conn.execute(
-            sa.select(schema.metrics.c.model, schema.metrics.c.name, schema.metrics.c.value)
+            sa.select(tables.metrics.c.model, tables.metrics.c.name, tables.metrics.c.value)
         ).all()
     assert sorted(rows) == [("baseline:zero", "mse", 0.7), ("lstm", "mse", 0.5), ("lstm", "n", 5.0)]
 
@@ -111,7 +111,7 @@ def test_dead_process_is_marked_stale(engine):
     run_id = registry.create_run(engine, load_config())
     alive = registry.create_run(engine, load_config())
     with engine.begin() as conn:  # a pid that cannot exist: the process was SIGKILLed
-        conn.execute(schema.runs.update().where(schema.runs.c.id == run_id).values(pid=2**22 + 7))
+        conn.execute(tables.runs.update().where(tables.runs.c.id == run_id).values(pid=2**22 + 7))
     assert registry.mark_stale_runs(engine) == [run_id]
     run = registry.get_run(engine, run_id)
     assert run["status"] == "failed" and run["error"].startswith("stale:")

@@ -12,10 +12,9 @@ import pytest
 import sqlalchemy as sa
 from scipy import stats
 
-from lstm_madness.data import schema
 from lstm_madness.data.db import make_engine
 from lstm_madness.data.store import init_db
-from lstm_madness.experiment import registry
+from lstm_madness.experiment import registry, tables
 from lstm_madness.experiment.config import load_config
 from lstm_madness.experiment.reporting import write_run_report
 from lstm_madness.experiment.results import load_run
@@ -187,13 +186,13 @@ def test_summaries_are_live_read_only_and_a_deleted_run_still_counts(engine, tmp
     # reading writes nothing
     with engine.connect() as conn:
         metrics_before = conn.execute(
-            sa.select(sa.func.count()).select_from(schema.metrics)
+            sa.select(sa.func.count()).select_from(tables.metrics)
         ).scalar()
     again = evaluate_runs(engine, [a, b])
     assert registry.get_run(engine, a)["summary"] == stored_before
     with engine.connect() as conn:
         assert (
-            conn.execute(sa.select(sa.func.count()).select_from(schema.metrics)).scalar()
+            conn.execute(sa.select(sa.func.count()).select_from(tables.metrics)).scalar()
             == metrics_before
         )
     # every reading command agrees to the last digit: the cached evidence equals a fresh one

@@ -108,14 +108,14 @@ def upgrade(engine: sa.Engine, after: Callable[[sa.Connection], None] | None = N
                     f"lstm-madness ({target}); upgrade the package"
                 )
             if version is None:  # a new store: every table at the newest version
-                schema.metadata.create_all(conn)
+                schema.all_tables().create_all(conn)
                 _record(conn, target)
             elif version < target:
                 STEPS[version + 1](conn)
                 _record(conn, version + 1)
                 if version + 1 < target:
                     continue  # commit this step; the next one gets its own transaction
-            schema.metadata.create_all(conn)  # tables added without a step (none yet)
+            schema.all_tables().create_all(conn)  # tables added without a step (none yet)
             if after is not None:
                 after(conn)
             return target

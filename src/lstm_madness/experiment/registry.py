@@ -35,9 +35,9 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from lstm_madness.data import schema
 from lstm_madness.data.bulk import insert_frame
 from lstm_madness.errors import RunError
+from lstm_madness.experiment import tables
 from lstm_madness.experiment.config import ExperimentConfig
 
 #: A running run whose heartbeat is older than this, on another host, is stale.
@@ -149,7 +149,7 @@ def create_runs(
     rows = [
         _run_values(c, n, sweep_id, status, commit) for c, n in zip(configs, names, strict=True)
     ]
-    r = schema.runs
+    r = tables.runs
     with engine.begin() as conn:
         result = conn.execute(r.insert().returning(r.c.id, sort_by_parameter_order=True), rows)
         return [int(i) for i in result.scalars().all()]
@@ -183,7 +183,7 @@ def create_imported_runs(
             import_json=json.dumps(dict(spec), sort_keys=True),
         )
         rows.append(row)
-    r = schema.runs
+    r = tables.runs
     with engine.begin() as conn:
         result = conn.execute(r.insert().returning(r.c.id, sort_by_parameter_order=True), rows)
         return [int(i) for i in result.scalars().all()]
@@ -192,7 +192,7 @@ def create_imported_runs(
 def imported_runs_holding(engine: sa.Engine, run_hashes: Sequence[str]) -> dict[str, int]:
     """Imported runs (succeeded, or deleted tombstones) already holding each of
     ``run_hashes``: hash → the newest such run's id."""
-    r = schema.runs
+    r = tables.runs
     query = (
         sa.select(r.c.config_hash, sa.func.max(r.c.id))
         .where(
@@ -218,7 +218,7 @@ def claim_runs(
     ids = [int(i) for i in run_ids]
     if not ids:
         return
-    r = schema.runs
+    r = tables.runs
     now = utcnow()
     with engine.begin() as conn:
         updated = conn.execute(
@@ -252,7 +252,7 @@ def claim_run(engine: sa.Engine, run_id: int) -> None:
 def heartbeat(engine: sa.Engine, run_ids: int | Sequence[int]) -> None:
     """Refresh ``heartbeat_at`` of running runs."""
     ids = [int(run_ids)] if isinstance(run_ids, int) else [int(i) for i in run_ids]
-    r = schema.runs
+    r = tables.runs
     with engine.begin() as conn:
         conn.execute(
             r.update().where(r.c.id.in_(ids), r.c.status == "running").values(heartbeat_at=utcnow())
@@ -284,7 +284,7 @@ def set_objectives(
     """Store each run's optimization objective (the network's mean validation loss), the
     number a search (Optuna) minimizes, and the trainer that fitted its network
     (``torch`` / ``batched`` / ``compiled``); NaN is stored as NULL."""
-    r = schema.runs
+    r = tables.runs
     trainers = trainers or {}
     with engine.begin() as conn:
         for run_id, value in objectives.items():
@@ -297,7 +297,7 @@ def set_objectives(
 
 def objectives(engine: sa.Engine, run_ids: Sequence[int]) -> dict[int, float | None]:
     """Stored objectives of ``run_ids`` (None where none was stored)."""
-    r = schema.runs
+    r = tables.runs
     ids = [int(i) for i in run_ids]
     with engine.connect() as conn:
         rows = conn.execute(sa.select(r.c.id, r.c.objective).where(r.c.id.in_(ids))).all()
@@ -309,7 +309,7 @@ def record_folds(engine: sa.Engine, run_id: int | Sequence[int], folds: pd.DataF
     n_train, n_test) of one run or many (one transaction), unless already stored (resume).
     """
     ids = [int(run_id)] if isinstance(run_id, int) else [int(i) for i in run_id]
-    f, r = schema.folds, schema.runs
+    f, r = tables.folds, tables.runs
     with engine.begin() as conn:
         have = {
             int(i)
@@ -334,7 +334,7 @@ def completed_folds(engine: sa.Engine, run_id: int) -> set[int]:
 def completed_folds_of(engine: sa.Engine, run_ids: Sequence[int]) -> dict[int, set[int]]:
     """Completed folds of each run, in one query."""
     ids = [int(i) for i in run_ids]
-    f = schema.folds
+    f = tables.folds
     out: dict[int, set[int]] = {i: set() for i in ids}
     with engine.connect() as conn:
         rows = conn.execute(
@@ -368,7 +368,7 @@ def save_folds(engine: sa.Engine, items: Sequence[tuple[int, int, pd.DataFrame]]
         [p.assign(run_id=run_id, fold=fold) for run_id, fold, p in items], ignore_index=True
     )[[*columns, "realized"]]
     frame = frame.assign(date=pd.to_datetime(frame["date"]).dt.date)
-    p, f, r = schema.predictions, schema.folds, schema.runs
+    p, f, r = tables.predictions, tables.folds, tables.runs
     now = utcnow()
     by_run: dict[int, list[int]] = {}
     for run_id, fold, _ in items:
@@ -407,10 +407,10 @@ def finish_run(
         if isinstance(v, int | float) and not isinstance(v, bool)
     ]
     with engine.begin() as conn:
-        conn.execute(schema.runs.update().where(schema.runs.c.id == run_id).values(**values))
+        conn.execute(tables.runs.update().where(tables.runs.c.id == run_id).values(**values))
         if rows:
-            conn.execute(schema.metrics.delete().where(schema.metrics.c.run_id == run_id))
-            conn.execute(schema.metrics.insert(), rows)
+            conn.execute(tables.metrics.delete().where(tables.metrics.c.run_id == run_id))
+            conn.execute(tables.metrics.insert(), rows)
 
 
 def fail_runs(engine: sa.Engine, run_ids: Sequence[int], reason: str) -> list[int]:
@@ -419,7 +419,7 @@ def fail_runs(engine: sa.Engine, run_ids: Sequence[int], reason: str) -> list[in
     ids = [int(i) for i in run_ids]
     if not ids:
         return []
-    r = schema.runs
+    r = tables.runs
     with engine.begin() as conn:
         hit = [
             int(i)
@@ -461,7 +461,7 @@ def mark_stale_runs(engine: sa.Engine) -> list[int]:
     unfinished run of its sweep has had a heartbeat for that long (a sweep is alive while
     any member trains).
     """
-    r = schema.runs
+    r = tables.runs
     host = socket.gethostname()
     now = utcnow()
     stale: list[int] = []
@@ -514,7 +514,7 @@ def get_run(engine: sa.Engine, run_id: int) -> dict[str, Any]:
     """The run's row as a dict with ``config`` and ``summary`` decoded."""
     with engine.connect() as conn:
         row = (
-            conn.execute(sa.select(schema.runs).where(schema.runs.c.id == run_id))
+            conn.execute(sa.select(tables.runs).where(tables.runs.c.id == run_id))
             .mappings()
             .first()
         )
@@ -527,7 +527,7 @@ def get_runs(engine: sa.Engine, run_ids: Sequence[int]) -> dict[int, dict[str, A
     """Rows of several runs (as :func:`get_run`) in one query; a missing id raises."""
     ids = [int(i) for i in run_ids]
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(schema.runs).where(schema.runs.c.id.in_(ids))).mappings()
+        rows = conn.execute(sa.select(tables.runs).where(tables.runs.c.id.in_(ids))).mappings()
         runs = {int(r["id"]): _decode(r) for r in rows}
     missing = [i for i in ids if i not in runs]
     if missing:
@@ -538,7 +538,7 @@ def get_runs(engine: sa.Engine, run_ids: Sequence[int]) -> dict[int, dict[str, A
 def list_runs(
     engine: sa.Engine, *, sweep_id: int | None = None, limit: int | None = None
 ) -> pd.DataFrame:
-    r = schema.runs
+    r = tables.runs
     query = sa.select(
         r.c.id,
         r.c.name,
@@ -577,7 +577,7 @@ def delete_run(engine: sa.Engine, run_id: int) -> str:
         raise RunError(f"run {run_id} is running; stop it (or wait) before deleting it")
     if status == "deleted":
         return "tombstone"
-    p = schema.predictions
+    p = tables.predictions
     with engine.begin() as conn:
         if status == "succeeded":
             conn.execute(
@@ -586,14 +586,14 @@ def delete_run(engine: sa.Engine, run_id: int) -> str:
                     sa.or_(p.c.model != primary_model(run), p.c.split != "test"),
                 )
             )
-            conn.execute(schema.metrics.delete().where(schema.metrics.c.run_id == run_id))
+            conn.execute(tables.metrics.delete().where(tables.metrics.c.run_id == run_id))
             conn.execute(
-                schema.runs.update().where(schema.runs.c.id == run_id).values(status="deleted")
+                tables.runs.update().where(tables.runs.c.id == run_id).values(status="deleted")
             )
             return "tombstone"
-        for table in (schema.predictions, schema.metrics, schema.folds):
+        for table in (tables.predictions, tables.metrics, tables.folds):
             conn.execute(table.delete().where(table.c.run_id == run_id))
-        conn.execute(schema.runs.delete().where(schema.runs.c.id == run_id))
+        conn.execute(tables.runs.delete().where(tables.runs.c.id == run_id))
         return "removed"
 
 
@@ -606,7 +606,7 @@ def load_predictions(
 ) -> pd.DataFrame:
     """Stored predictions (columns model, fold, split, date, symbol, y_true, y_pred,
     realized)."""
-    p = schema.predictions
+    p = tables.predictions
     query = (
         sa.select(
             p.c.model,
@@ -635,7 +635,7 @@ def load_predictions(
 
 
 def load_folds(engine: sa.Engine, run_id: int) -> pd.DataFrame:
-    f = schema.folds
+    f = tables.folds
     query = (
         sa.select(
             f.c.fold,
@@ -658,7 +658,7 @@ def load_folds(engine: sa.Engine, run_id: int) -> pd.DataFrame:
 
 def _row_columns() -> list[sa.Column]:
     """Every column of ``runs`` but the JSON blobs (also columns added by later schemas)."""
-    return [c for c in schema.runs.c if c.name not in ("config_json", "summary_json")]
+    return [c for c in tables.runs.c if c.name not in ("config_json", "summary_json")]
 
 
 def trial_set_runs(
@@ -677,7 +677,7 @@ def trial_set_runs(
     runs on the target whose test period is the same or not known yet (candidates for
     :func:`pending_trials`). Rows are dicts without config and summary.
     """
-    r = schema.runs
+    r = tables.runs
     ids = [int(i) for i in include]
     same = sa.and_(r.c.test_start == test_start, r.c.test_end == test_end)
     query = (
@@ -715,7 +715,7 @@ def pending_trials(run: Mapping[str, Any], running: Sequence[Mapping[str, Any]])
 
 def load_configs(engine: sa.Engine, run_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """Decoded configs of many runs in one query."""
-    r = schema.runs
+    r = tables.runs
     ids = [int(i) for i in run_ids]
     with engine.connect() as conn:
         return {
@@ -736,7 +736,7 @@ def load_primary_predictions(
 
     Returns a frame with columns run_id, date, y_pred, realized ordered by run and date.
     """
-    p, r = schema.predictions, schema.runs
+    p, r = tables.predictions, tables.runs
     primary = {int(m["id"]): primary_model(m) for m in members}
     if not primary:
         return pd.DataFrame(columns=["run_id", "date", "y_pred", "realized"])
@@ -761,9 +761,31 @@ def load_primary_predictions(
     return frame
 
 
+def create_sweep(
+    engine: sa.Engine,
+    *,
+    name: str | None,
+    config: Mapping[str, Any],
+    space: Mapping[str, Any],
+    engine_name: str,
+) -> int:
+    """Insert a sweep (base config and search space as JSON) and return its id."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            tables.sweeps.insert().values(
+                name=name,
+                config_json=json.dumps(config, sort_keys=True),
+                space_json=json.dumps(space),
+                engine=engine_name,
+                created_at=utcnow(),
+            )
+        )
+        return int(result.inserted_primary_key[0])
+
+
 def sweep_runs(engine: sa.Engine, sweep_id: int) -> list[dict[str, Any]]:
     """Every run of a sweep (as :func:`get_run`), in id order, in one query."""
-    r = schema.runs
+    r = tables.runs
     query = sa.select(r).where(r.c.sweep_id == sweep_id).order_by(r.c.id)
     with engine.connect() as conn:
         return [_decode(row) for row in conn.execute(query).mappings()]
@@ -771,5 +793,5 @@ def sweep_runs(engine: sa.Engine, sweep_id: int) -> list[dict[str, Any]]:
 
 def sweep_exists(engine: sa.Engine, sweep_id: int) -> bool:
     with engine.connect() as conn:
-        query = sa.select(schema.sweeps.c.id).where(schema.sweeps.c.id == sweep_id)
+        query = sa.select(tables.sweeps.c.id).where(tables.sweeps.c.id == sweep_id)
         return conn.execute(query).first() is not None

@@ -1,0 +1,110 @@
+"""The run registry's tables (SQLAlchemy Core): sweeps, runs, their folds, every stored
+prediction and per-model metrics. Defined on :data:`lstm_madness.data.schema.metadata`, so
+one ``create_all`` and one migration path (:mod:`lstm_madness.data.migrations`) cover the
+whole store; the price tables stay in :mod:`lstm_madness.data.schema`.
+
+Dates are calendar dates of the close (exchange local); timestamps are UTC.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+)
+
+from lstm_madness.data.schema import metadata
+
+__all__ = ["folds", "metrics", "predictions", "runs", "sweeps"]
+
+sweeps = Table(
+    "sweeps",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200)),
+    Column("config_json", Text, nullable=False),  # base config
+    Column("space_json", Text, nullable=False),  # grid or search space
+    Column("engine", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200)),
+    Column("sweep_id", Integer, ForeignKey("sweeps.id", ondelete="SET NULL"), nullable=True),
+    Column("config_json", Text, nullable=False),
+    Column("config_hash", String(64), nullable=False),
+    Column("family_hash", String(64), nullable=False),  # config hash without the seed
+    Column("target", String(32), nullable=False),
+    Column("seed", Integer),
+    Column("test_start", Date),
+    Column("test_end", Date),
+    Column("git_commit", String(40)),
+    # queued (registered by a sweep, not yet claimed) | running | succeeded | failed
+    Column("status", String(16), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("heartbeat_at", DateTime(timezone=True)),
+    Column("host", String(200)),
+    Column("pid", Integer),
+    Column("error", Text),
+    Column("summary_json", Text),
+    # version 2
+    Column("kind", Text, nullable=False, server_default="trained"),  # trained | imported
+    Column("primary_model", Text),  # the model judged: config.model.kind ("lstm", "gru")
+    Column("objective", Float),  # mean validation loss of the network, stored at training
+    Column("checksum", Text),  # sha256 of an imported forecast file
+    Column("trainer", Text),  # training engine used
+    # version 3
+    Column("import_json", Text),  # an imported run: where its forecasts came from (ImportSpec)
+)
+Index("ix_runs_target_period", runs.c.target, runs.c.test_start, runs.c.test_end)
+
+folds = Table(
+    "folds",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("fold", Integer, primary_key=True),
+    Column("train_start", Date, nullable=False),
+    Column("train_end", Date, nullable=False),
+    Column("test_start", Date, nullable=False),
+    Column("test_end", Date, nullable=False),
+    Column("n_train", Integer, nullable=False),
+    Column("n_test", Integer, nullable=False),
+    Column("completed_at", DateTime(timezone=True)),
+)
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("model", String(64), primary_key=True),  # "lstm", "baseline:zero", ...
+    Column("fold", Integer, primary_key=True),
+    Column("split", String(16), primary_key=True),  # train | validation | test
+    Column("date", Date, primary_key=True),  # date t of the sample; target is t -> t+horizon
+    Column("symbol", String(32), nullable=False),
+    Column("y_true", Float, nullable=False),
+    Column("y_pred", Float, nullable=False),
+    # the target's traded return from close t to close t+1 (what a position dated t earns)
+    Column("realized", Float),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("model", String(64), primary_key=True),
+    Column("split", String(16), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("value", Float),
+)
