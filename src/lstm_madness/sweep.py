@@ -328,7 +328,7 @@ def run_sweep(
         "runs": run_ids,
         "n_runs": len(run_ids),
         "wall_s": wall,
-        "best": _jsonable(best) if best else None,
+        "best": jsonable(best) if best else None,
         "timings": {"total_s": wall, **totals, "evaluate_s": evaluate_s},
     }
 
@@ -491,10 +491,6 @@ def sweep_significance(engine: sa.Engine, sweep_id: int) -> dict[str, Any]:
         },
         "seed_spread": spread.reset_index(),
     }
-
-
-def _jsonable(value: Any) -> Any:
-    return jsonable(value)
 
 
 sweep_exists = registry.sweep_exists

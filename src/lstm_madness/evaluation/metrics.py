@@ -11,8 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from lstm_madness.errors import ConfigError, DataError
-
-TASKS = ("regression", "classification")
+from lstm_madness.options import TASKS
 
 
 def _pair(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -22,6 +22,7 @@ from typing import Any
 from lstm_madness.errors import ConfigError
 from lstm_madness.features import FEATURE_FIELDS
 from lstm_madness.jsonable import jsonable
+from lstm_madness.options import CELLS, DEVICES, LOSSES, TRAINERS
 
 #: Feature names a config may list (owned by :data:`lstm_madness.features.FEATURE_FIELDS`).
 FEATURES = tuple(FEATURE_FIELDS)
@@ -194,10 +195,10 @@ class ExperimentConfig:
 _CHOICES: dict[str, tuple[str, ...]] = {
     "data.missing": ("drop_symbol", "start_later"),
     "target.kind": ("return", "direction", "excess"),
-    "model.kind": ("lstm", "gru"),
-    "train.loss": ("auto", "mse", "huber", "bce"),
-    "train.device": ("auto", "cpu", "cuda"),
-    "train.trainer": ("auto", "torch", "batched", "compiled"),
+    "model.kind": CELLS,
+    "train.loss": LOSSES,
+    "train.device": DEVICES,
+    "train.trainer": TRAINERS,
     "split.scheme": ("holdout", "walk_forward"),
     "split.window": ("expanding", "rolling"),
     "backtest.rule": ("sign", "long_flat", "threshold", "proportional"),

@@ -54,10 +54,10 @@ from torch import nn
 
 from lstm_madness.errors import ConfigError, DataError
 from lstm_madness.models.lstm import split_validation
+from lstm_madness.options import NETWORK_LOSSES as LOSSES
 
 __all__ = ["LOSSES", "TrainResult", "TrainSpec", "train_many"]
 
-LOSSES = ("mse", "huber", "bce")
 _BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam defaults
 _GATHER_BYTES = 64 * 2**20  # gather at most this much epoch data at once
 

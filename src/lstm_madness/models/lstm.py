@@ -19,15 +19,11 @@ import torch
 from torch import nn
 
 from lstm_madness.errors import ConfigError, DataError, MadnessError
+from lstm_madness.options import CELLS, DEVICES, LOSSES, TASKS, TRAINERS
 
 #: ``progress(epoch, train_loss, val_loss)`` after each epoch (epoch counts from 1).
 ProgressCallback = Callable[[int, float, float | None], None]
 
-TASKS = ("regression", "classification")
-CELLS = ("lstm", "gru")
-LOSSES = ("auto", "mse", "huber", "bce")
-DEVICES = ("auto", "cpu", "cuda")
-TRAINERS = ("auto", "torch", "batched", "compiled")
 #: ``trainer="auto"`` picks the compiled loops (:mod:`lstm_madness.models.compiled`) when
 #: ``batch_size · max(units)²`` is at most this, else the batched engine. Evidence: the
 #: grid of ``python -m bench compiled`` (samples/s of one network by trainer over batch
