@@ -195,6 +195,8 @@ def synthetic_universe(
 def make_universe():
     """Factory of :func:`synthetic_universe` (tests import no helper modules)."""
     return synthetic_universe
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _trial_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Trial-set evidence is cached under a throw-away folder, never the user's cache."""

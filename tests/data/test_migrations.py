@@ -122,7 +122,7 @@ def test_a_version_1_store_is_upgraded_in_place(db_url: str) -> None:
 
     upgraded = CliRunner().invoke(app, ["db", "init", "--db", db_url])
     assert upgraded.exit_code == 0, upgraded.output
-    assert "schema version 2" in " ".join(upgraded.output.split())
+    assert f"schema version {schema.SCHEMA_VERSION}" in " ".join(upgraded.output.split())
 
     pd_bars = read_bars(engine, "XLF")
     assert pd_bars.equals(bars_before)
@@ -138,7 +138,7 @@ def test_a_version_1_store_is_upgraded_in_place(db_url: str) -> None:
     with engine.connect() as conn:
         run = conn.execute(sa.select(schema.runs)).mappings().one()
         versions = conn.exec_driver_sql("SELECT version FROM schema_version ORDER BY version")
-        assert versions.scalars().all() == [1, 2]
+        assert versions.scalars().all() == [1, 2, 3]
     # old runs trained their network under the model name "lstm", whatever the cell
     assert (run["kind"], run["primary_model"], run["objective"]) == ("trained", "lstm", None)
     assert (run["name"], run["status"], run["summary_json"]) == (
@@ -154,9 +154,12 @@ def test_a_version_1_store_is_upgraded_in_place(db_url: str) -> None:
                 universe="XLF", symbol="JPM", start=DAYS[0], end=None
             )
         )
-    assert init_db(engine) == 2
+    assert init_db(engine) == 3
     assert _count(engine, "universe_members") == 1
-    assert _count(engine, "schema_version") == 2
+    assert _count(engine, "schema_version") == 3
+    # version 3: predictions are keyed by symbol too (universe members share a date)
+    pk = sa.inspect(engine).get_pk_constraint("predictions")["constrained_columns"]
+    assert "symbol" in pk
     engine.dispose()
 
 
@@ -177,7 +180,7 @@ def test_a_failing_step_leaves_the_store_at_its_version(
     with engine.connect() as conn:
         assert migrations.stored_version(conn) == 1
     monkeypatch.undo()
-    assert init_db(engine) == 2
+    assert init_db(engine) == schema.SCHEMA_VERSION
     assert _count(engine, "runs") == 1
     engine.dispose()
 

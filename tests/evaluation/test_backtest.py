@@ -64,7 +64,9 @@ def reference_loop(pos, r, cost_bps, slippage_bps=0.0, rf=0.0):
     invested = [nr for p, nr in zip(pos, net, strict=True) if p != 0]
     total = wealth - 1
     return {
-        "net": net, "gross": gross, "turnover": turn,
+        "net": net,
+        "gross": gross,
+        "turnover": turn,
         "total_return": total,
         "cagr": wealth ** (252 / n) - 1,
         "volatility": math.sqrt(sum((v - sum(net) / n) ** 2 for v in net) / (n - 1) * 252),
@@ -93,8 +95,17 @@ def test_matches_reference_loop(seed: int, rule: str) -> None:
     np.testing.assert_allclose(res.gross_returns, ref["gross"], rtol=0, atol=1e-15)
     np.testing.assert_allclose(res.turnover, ref["turnover"], rtol=0, atol=1e-15)
     p = res.net
-    for key in ("total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown",
-                "hit_rate", "exposure", "avg_holding_days"):
+    for key in (
+        "total_return",
+        "cagr",
+        "volatility",
+        "sharpe",
+        "sortino",
+        "max_drawdown",
+        "hit_rate",
+        "exposure",
+        "avg_holding_days",
+    ):
         assert getattr(p, key) == pytest.approx(ref[key], rel=1e-10, abs=1e-13), key
     assert p.turnover == pytest.approx(ref["mean_turnover"], rel=1e-12)
     assert p.max_drawdown_days == ref["max_drawdown_days"]
@@ -152,29 +163,35 @@ def test_buy_and_hold_pays_one_entry_cost() -> None:
 
 def test_position_rules_regression() -> None:
     pred = np.array([0.02, -0.001, 0.0, 0.004, -0.03])
-    np.testing.assert_array_equal(positions_from_predictions(pred, rule="sign"),
-                                  [1, -1, 0, 1, -1])
-    np.testing.assert_array_equal(positions_from_predictions(pred, rule="long_flat"),
-                                  [1, 0, 0, 1, 0])
+    np.testing.assert_array_equal(positions_from_predictions(pred, rule="sign"), [1, -1, 0, 1, -1])
     np.testing.assert_array_equal(
-        positions_from_predictions(pred, rule="threshold", threshold=0.003), [1, 0, 0, 1, -1])
+        positions_from_predictions(pred, rule="long_flat"), [1, 0, 0, 1, 0]
+    )
+    np.testing.assert_array_equal(
+        positions_from_predictions(pred, rule="threshold", threshold=0.003), [1, 0, 0, 1, -1]
+    )
     np.testing.assert_allclose(
         positions_from_predictions(pred, rule="proportional", scale=0.01, cap=1.0),
-        [1.0, -0.1, 0.0, 0.4, -1.0])
+        [1.0, -0.1, 0.0, 0.4, -1.0],
+    )
 
 
 def test_position_rules_classification() -> None:
     prob = np.array([0.7, 0.45, 0.5, 0.52])
     kw = dict(task="classification")
-    np.testing.assert_array_equal(positions_from_predictions(prob, rule="sign", **kw),
-                                  [1, -1, 0, 1])
-    np.testing.assert_array_equal(positions_from_predictions(prob, rule="long_flat", **kw),
-                                  [1, 0, 0, 1])
     np.testing.assert_array_equal(
-        positions_from_predictions(prob, rule="threshold", threshold=0.1, **kw), [1, 0, 0, 0])
+        positions_from_predictions(prob, rule="sign", **kw), [1, -1, 0, 1]
+    )
+    np.testing.assert_array_equal(
+        positions_from_predictions(prob, rule="long_flat", **kw), [1, 0, 0, 1]
+    )
+    np.testing.assert_array_equal(
+        positions_from_predictions(prob, rule="threshold", threshold=0.1, **kw), [1, 0, 0, 0]
+    )
     np.testing.assert_allclose(
         positions_from_predictions(prob, rule="proportional", scale=0.1, cap=1.0, **kw),
-        [1.0, -0.5, 0.0, 0.2])
+        [1.0, -0.5, 0.0, 0.2],
+    )
 
 
 def test_proportional_default_scale_is_causal() -> None:
@@ -205,8 +222,11 @@ def test_bad_inputs_raise() -> None:
 
 # --------------------------------------------------------------------------- properties
 
-returns_st = arrays(np.float64, st.integers(5, 60),
-                    elements=st.floats(-0.2, 0.2, allow_nan=False, allow_subnormal=False))
+returns_st = arrays(
+    np.float64,
+    st.integers(5, 60),
+    elements=st.floats(-0.2, 0.2, allow_nan=False, allow_subnormal=False),
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -229,8 +249,9 @@ def test_zero_positions_zero_pnl(r, cost) -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(arrays(np.float64, st.integers(5, 60),
-              elements=st.floats(0.001, 0.1) | st.floats(-0.1, -0.001)))
+@given(
+    arrays(np.float64, st.integers(5, 60), elements=st.floats(0.001, 0.1) | st.floats(-0.1, -0.001))
+)
 def test_perfect_foresight_positive_pnl(r) -> None:
     pos = positions_from_predictions(r, rule="sign")  # the prediction is the return itself
     res = backtest(pos, r, cost_bps=0.0)
@@ -262,8 +283,9 @@ def _beats(pos, r, c_bps) -> float:
     """Net Sharpe minus buy-and-hold's at cost ``c_bps`` (negative = a rebate)."""
     s, b = backtest(pos, r, cost_bps=0), buy_and_hold(r, cost_bps=0)
     c = c_bps / 1e4
-    return (sharpe_ratio(s.gross_returns - c * s.turnover)
-            - sharpe_ratio(b.gross_returns - c * b.turnover))
+    return sharpe_ratio(s.gross_returns - c * s.turnover) - sharpe_ratio(
+        b.gross_returns - c * b.turnover
+    )
 
 
 def test_break_even_is_where_sharpes_cross() -> None:

@@ -38,8 +38,9 @@ def test_dm_equals_ols_on_constant_with_statsmodels_hac(h: int, loss: str) -> No
     loss_fn = (lambda e: e**2) if loss == "squared" else np.abs
     d = loss_fn(y - a) - loss_fn(y - b)
     n = d.size
-    ols = sm.OLS(d, np.ones(n)).fit(cov_type="HAC",
-                                     cov_kwds={"maxlags": h - 1, "use_correction": False})
+    ols = sm.OLS(d, np.ones(n)).fit(
+        cov_type="HAC", cov_kwds={"maxlags": h - 1, "use_correction": False}
+    )
     hln = math.sqrt((n + 1 - 2 * h + h * (h - 1) / n) / n)
     expected = ols.tvalues[0] * hln
     res = diebold_mariano(y, a, b, loss=loss, h=h)
@@ -115,8 +116,9 @@ def test_pt_constant_forecast_is_undefined() -> None:
 
 def test_directions() -> None:
     np.testing.assert_array_equal(directions(np.array([-0.1, 0.0, 0.2])), [False, False, True])
-    np.testing.assert_array_equal(directions(np.array([0.4, 0.5, 0.6]), "classification"),
-                                  [False, False, True])
+    np.testing.assert_array_equal(
+        directions(np.array([0.4, 0.5, 0.6]), "classification"), [False, False, True]
+    )
 
 
 # --------------------------------------------------------------------------- binomial

@@ -32,9 +32,15 @@ def test_planted_signal_is_tradeable() -> None:
     rng, dates, r = _market(1500)
     # E[r | r + noise] with equal variances: the calibrated forecast of a noisy signal
     pred = 0.5 * (r + rng.normal(0, 0.012, r.size))
-    ev = evaluate(dates=dates, asset_returns=r, y_true=r,
-                  predictions={"lstm": pred, **_baselines(r.size)}, task="regression",
-                  settings=FAST, trials=10)
+    ev = evaluate(
+        dates=dates,
+        asset_returns=r,
+        y_true=r,
+        predictions={"lstm": pred, **_baselines(r.size)},
+        task="regression",
+        settings=FAST,
+        trials=10,
+    )
     assert ev.verdict.tradeable, ev.verdict.reasons
     assert ev.verdict.label == "TRADEABLE"
     js = ev.to_json()
@@ -48,8 +54,9 @@ def _sweep(n: int, k: int, seed: int):
     """k noise configurations; returns their predictions and net returns (sign rule)."""
     rng, dates, r = _market(n, seed)
     preds = rng.normal(0, 0.01, (n, k))
-    nets = np.column_stack([backtest(positions_from_predictions(preds[:, j]), r).net_returns
-                            for j in range(k)])
+    nets = np.column_stack(
+        [backtest(positions_from_predictions(preds[:, j]), r).net_returns for j in range(k)]
+    )
     return dates, r, preds, nets
 
 
@@ -59,10 +66,17 @@ def test_noise_after_a_sweep_is_not_tradeable(seed: int) -> None:
     sharpes = nets.mean(0) / nets.std(0, ddof=1) * np.sqrt(252)
     best = int(np.argmax(sharpes))  # the researcher picks the best-looking configuration
     peers = np.delete(nets, best, axis=1)
-    ev = evaluate(dates=dates, asset_returns=r, y_true=r,
-                  predictions={"lstm": preds[:, best], **_baselines(r.size)},
-                  task="regression", settings=FAST, trials=8, trial_sharpes=sharpes,
-                  peer_net_returns=peers)
+    ev = evaluate(
+        dates=dates,
+        asset_returns=r,
+        y_true=r,
+        predictions={"lstm": preds[:, best], **_baselines(r.size)},
+        task="regression",
+        settings=FAST,
+        trials=8,
+        trial_sharpes=sharpes,
+        peer_net_returns=peers,
+    )
     assert not ev.verdict.tradeable
     reasons = ev.verdict.reasons
     assert any("Diebold–Mariano" in m for m in reasons)
@@ -75,26 +89,49 @@ def test_noise_after_a_sweep_is_not_tradeable(seed: int) -> None:
 def test_too_short_test_period() -> None:
     rng, dates, r = _market(120)
     pred = 0.5 * (r + rng.normal(0, 0.012, r.size))
-    ev = evaluate(dates=dates, asset_returns=r, y_true=r, predictions={"lstm": pred},
-                  task="regression", settings=FAST)
+    ev = evaluate(
+        dates=dates,
+        asset_returns=r,
+        y_true=r,
+        predictions={"lstm": pred},
+        task="regression",
+        settings=FAST,
+    )
     assert not ev.verdict.tradeable
     assert ev.verdict.reasons[0] == "test period of 120 days is too short to decide (need ≥ 250)"
 
 
 def test_json_keys_and_safety() -> None:
     rng, dates, r = _market(400)
-    preds = {"lstm": rng.normal(0, 0.01, r.size), **_baselines(r.size),
-             "baseline:persistence": np.roll(r, 1)}
-    ev = evaluate(dates=dates, asset_returns=r, y_true=r, predictions=preds,
-                  task="regression", settings=FAST, seed_sharpes=np.array([0.1, -0.2, 0.4]))
+    preds = {
+        "lstm": rng.normal(0, 0.01, r.size),
+        **_baselines(r.size),
+        "baseline:persistence": np.roll(r, 1),
+    }
+    ev = evaluate(
+        dates=dates,
+        asset_returns=r,
+        y_true=r,
+        predictions=preds,
+        task="regression",
+        settings=FAST,
+        seed_sharpes=np.array([0.1, -0.2, 0.4]),
+    )
     js = ev.to_json()
     text = json.dumps(js, allow_nan=False)  # no NaN / inf anywhere
     assert json.loads(text) == js
     assert {"backtest", "tests", "significance", "verdict"} <= js.keys()
-    assert {"sharpe_net", "sharpe_gross", "buy_hold_sharpe", "max_drawdown", "turnover",
-            "cost_bps"} <= js["backtest"].keys()
-    assert {"dm_p_vs_zero", "dm_p_vs_mean", "dm_p_vs_persistence", "pt_p",
-            "hit_rate_p"} <= js["tests"].keys()
+    assert {
+        "sharpe_net",
+        "sharpe_gross",
+        "buy_hold_sharpe",
+        "max_drawdown",
+        "turnover",
+        "cost_bps",
+    } <= js["backtest"].keys()
+    assert {"dm_p_vs_zero", "dm_p_vs_mean", "dm_p_vs_persistence", "pt_p", "hit_rate_p"} <= js[
+        "tests"
+    ].keys()
     assert {"psr", "dsr", "trials", "spa_p"} <= js["significance"].keys()
     assert isinstance(js["verdict"]["tradeable"], bool) and js["verdict"]["reasons"]
     assert js["backtest"]["cost_bps"] == 5.0
@@ -111,9 +148,14 @@ def test_classification_uses_probabilities() -> None:
     rng, dates, r = _market(600)
     labels = (r > 0).astype(float)
     prob = np.clip(0.5 + 20 * (r + rng.normal(0, 0.012, r.size)), 0.01, 0.99)
-    ev = evaluate(dates=dates, asset_returns=r, y_true=labels,
-                  predictions={"lstm": prob, "baseline:always_up": np.full(r.size, 0.6)},
-                  task="classification", settings=FAST)
+    ev = evaluate(
+        dates=dates,
+        asset_returns=r,
+        y_true=labels,
+        predictions={"lstm": prob, "baseline:always_up": np.full(r.size, 0.6)},
+        task="classification",
+        settings=FAST,
+    )
     assert set(ev.dm) == {"zero", "always_up"}  # zero = the 0.5 no-information forecast
     assert ev.hit.hit_rate > 0.6
     np.testing.assert_array_equal(ev.positions, np.sign(prob - 0.5))
@@ -123,9 +165,16 @@ def test_trials_never_below_visible_runs() -> None:
     _, dates, r = _market(300, 4)
     rng = np.random.default_rng(9)
     peers = rng.normal(0, 0.01, (300, 4))
-    ev = evaluate(dates=dates, asset_returns=r, y_true=r,
-                  predictions={"lstm": rng.normal(0, 0.01, 300)}, task="regression",
-                  settings=FAST, trials=1, peer_net_returns=peers)
+    ev = evaluate(
+        dates=dates,
+        asset_returns=r,
+        y_true=r,
+        predictions={"lstm": rng.normal(0, 0.01, 300)},
+        task="regression",
+        settings=FAST,
+        trials=1,
+        peer_net_returns=peers,
+    )
     assert ev.dsr.trials == 5
     assert ev.dsr.variance_source.startswith("trial_sharpes")
 
@@ -133,11 +182,11 @@ def test_trials_never_below_visible_runs() -> None:
 def test_bad_inputs() -> None:
     _, dates, r = _market(300)
     with pytest.raises(DataError):
-        evaluate(dates=dates, asset_returns=r, y_true=r, predictions={"lstm": r[:-1]},
-                 task="regression")
+        evaluate(
+            dates=dates, asset_returns=r, y_true=r, predictions={"lstm": r[:-1]}, task="regression"
+        )
     with pytest.raises(DataError):
-        evaluate(dates=dates, asset_returns=r, y_true=r, predictions={"gru": r},
-                 task="regression")
+        evaluate(dates=dates, asset_returns=r, y_true=r, predictions={"gru": r}, task="regression")
     with pytest.raises(ConfigError):
         evaluate(dates=dates, asset_returns=r, y_true=r, predictions={"lstm": r}, task="rank")
 
@@ -152,6 +201,13 @@ def test_settings_from_config() -> None:
 
 
 def test_jsonable() -> None:
-    out = jsonable({"a": np.float64("nan"), "b": np.int64(3), "c": (np.inf, 1.5),
-                    "d": np.datetime64("2020-01-02"), "e": np.bool_(True)})
+    out = jsonable(
+        {
+            "a": np.float64("nan"),
+            "b": np.int64(3),
+            "c": (np.inf, 1.5),
+            "d": np.datetime64("2020-01-02"),
+            "e": np.bool_(True),
+        }
+    )
     assert out == {"a": None, "b": 3, "c": [None, 1.5], "d": "2020-01-02", "e": True}

@@ -18,9 +18,20 @@ from lstm_madness.evaluation.verdict import (
     too_good_warnings,
 )
 
-GOOD = dict(n_days=1000, sharpe_net=1.4, buy_hold_sharpe=0.35, net_pnl=0.42,
-            dm_p_vs_zero=0.001, dsr=0.98, trials=12, spa_p=0.01, spa_models=12,
-            hit_rate=0.56, hit_rate_p=0.0001, pt_p=0.0002)
+GOOD = dict(
+    n_days=1000,
+    sharpe_net=1.4,
+    buy_hold_sharpe=0.35,
+    net_pnl=0.42,
+    dm_p_vs_zero=0.001,
+    dsr=0.98,
+    trials=12,
+    spa_p=0.01,
+    spa_models=12,
+    hit_rate=0.56,
+    hit_rate_p=0.0001,
+    pt_p=0.0002,
+)
 
 
 def test_all_conditions_met_is_tradeable() -> None:
@@ -31,16 +42,19 @@ def test_all_conditions_met_is_tradeable() -> None:
     assert any("net Sharpe 1.40 > buy-and-hold 0.35" in m for m in v.passed)
 
 
-@pytest.mark.parametrize(("change", "expected"), [
-    (dict(sharpe_net=0.12), "net Sharpe 0.12 ≤ buy-and-hold 0.35"),
-    (dict(dm_p_vs_zero=0.41), "Diebold–Mariano p = 0.41 ≥ 0.05"),
-    (dict(net_pnl=-0.031), "net P&L -3.10% ≤ 0"),
-    (dict(dsr=0.41, trials=37), "DSR 0.41 after 37 trials"),
-    (dict(spa_p=0.23), "SPA p-value 0.23 ≥ 0.05"),
-    (dict(n_days=120), "test period of 120 days is too short to decide (need ≥ 250)"),
-    (dict(dsr=math.nan), "DSR could not be computed"),
-    (dict(spa_p=None), "SPA test against buy-and-hold is missing"),
-])
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (dict(sharpe_net=0.12), "net Sharpe 0.12 ≤ buy-and-hold 0.35"),
+        (dict(dm_p_vs_zero=0.41), "Diebold–Mariano p = 0.41 ≥ 0.05"),
+        (dict(net_pnl=-0.031), "net P&L -3.10% ≤ 0"),
+        (dict(dsr=0.41, trials=37), "DSR 0.41 after 37 trials"),
+        (dict(spa_p=0.23), "SPA p-value 0.23 ≥ 0.05"),
+        (dict(n_days=120), "test period of 120 days is too short to decide (need ≥ 250)"),
+        (dict(dsr=math.nan), "DSR could not be computed"),
+        (dict(spa_p=None), "SPA test against buy-and-hold is missing"),
+    ],
+)
 def test_each_failed_condition_is_reported(change: dict, expected: str) -> None:
     v = decide(**{**GOOD, **change})
     assert not v.tradeable and v.label == "NOT TRADEABLE"
@@ -52,8 +66,9 @@ def test_supporting_checks_do_not_decide_but_are_reported() -> None:
     v = decide(**{**GOOD, "hit_rate": 0.508, "hit_rate_p": 0.31})
     assert v.tradeable
     assert v.warnings == ["hit rate 50.8% is not significant (p = 0.31)"]
-    bad = decide(**{**GOOD, "hit_rate": 0.508, "hit_rate_p": 0.31, "sharpe_net": 0.1,
-                    "pt_p": math.nan})
+    bad = decide(
+        **{**GOOD, "hit_rate": 0.508, "hit_rate_p": 0.31, "sharpe_net": 0.1, "pt_p": math.nan}
+    )
     assert not bad.tradeable
     assert bad.reasons[0].startswith("net Sharpe 0.10")  # required ones first
     assert "hit rate 50.8% is not significant (p = 0.31)" in bad.reasons
@@ -61,9 +76,19 @@ def test_supporting_checks_do_not_decide_but_are_reported() -> None:
 
 
 def test_every_failure_listed_and_passes_kept() -> None:
-    v = decide(n_days=100, sharpe_net=-0.3, buy_hold_sharpe=0.4, net_pnl=-0.2,
-               dm_p_vs_zero=0.9, dsr=0.02, trials=5, spa_p=0.8, hit_rate=0.49, hit_rate_p=0.7,
-               pt_p=0.6)
+    v = decide(
+        n_days=100,
+        sharpe_net=-0.3,
+        buy_hold_sharpe=0.4,
+        net_pnl=-0.2,
+        dm_p_vs_zero=0.9,
+        dsr=0.02,
+        trials=5,
+        spa_p=0.8,
+        hit_rate=0.49,
+        hit_rate_p=0.7,
+        pt_p=0.6,
+    )
     assert len(v.reasons) == 8 and v.passed == []
     d = v.to_dict()
     assert d["tradeable"] is False and d["reasons"] == v.reasons
@@ -86,8 +111,11 @@ def _metrics(r2: float | None, hit: float, n: int) -> dict:
 
 
 def test_too_good_figures_are_named_with_the_model_and_the_leak_hint() -> None:
-    metrics = {"gbm": _metrics(0.08, 0.55, 300), "baseline:mean": _metrics(0.0, 0.5, 300),
-               "clf": _metrics(None, 0.62, 300)}
+    metrics = {
+        "gbm": _metrics(0.08, 0.55, 300),
+        "baseline:mean": _metrics(0.0, 0.5, 300),
+        "clf": _metrics(None, 0.62, 300),
+    }
     warnings = too_good_warnings(metrics)
     assert len(warnings) == 2
     assert "gbm has an out-of-sample R² of 8.0% (above 5%" in warnings[0]
@@ -108,8 +136,9 @@ def test_warnings_are_kept_whatever_the_label() -> None:
     metrics = {"lstm": _metrics(0.3, 0.7, 1000)}
     good = decide(**GOOD, model_metrics=metrics)
     assert good.tradeable and len(good.warnings) == 2
-    bad = decide(**{**GOOD, "sharpe_net": 0.1, "hit_rate": 0.508, "hit_rate_p": 0.31},
-                 model_metrics=metrics)
+    bad = decide(
+        **{**GOOD, "sharpe_net": 0.1, "hit_rate": 0.508, "hit_rate_p": 0.31}, model_metrics=metrics
+    )
     assert not bad.tradeable
     assert bad.warnings == good.warnings  # too-good warnings stay on a NOT TRADEABLE verdict
     assert "hit rate 50.8% is not significant (p = 0.31)" in bad.reasons  # not duplicated
@@ -124,10 +153,14 @@ def test_warnings_are_kept_whatever_the_label() -> None:
 def _evaluate(pred: np.ndarray, r: np.ndarray):
     dates = pd.bdate_range("2012-01-02", periods=r.size).to_numpy()
     mean = np.full(r.size, 0.0003)
-    return evaluate(dates=dates, asset_returns=r, y_true=r, task="regression",
-                    predictions={"lstm": pred, "baseline:zero": np.zeros(r.size),
-                                 "baseline:mean": mean},
-                    settings=EvaluationSettings(bootstrap_reps=100, seed=0))
+    return evaluate(
+        dates=dates,
+        asset_returns=r,
+        y_true=r,
+        task="regression",
+        predictions={"lstm": pred, "baseline:zero": np.zeros(r.size), "baseline:mean": mean},
+        settings=EvaluationSettings(bootstrap_reps=100, seed=0),
+    )
 
 
 def test_a_forecast_equal_to_the_realized_next_day_return_is_flagged() -> None:

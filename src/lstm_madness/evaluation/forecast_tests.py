@@ -86,8 +86,10 @@ class DMResult:
         return asdict(self)
 
     def summary(self) -> str:
-        return (f"DM ({self.loss} loss, h={self.h}, n={self.n}): stat {self.statistic:.3f}, "
-                f"p ({self.alternative}) = {self.pvalue:.4f}")
+        return (
+            f"DM ({self.loss} loss, h={self.h}, n={self.n}): stat {self.statistic:.3f}, "
+            f"p ({self.alternative}) = {self.pvalue:.4f}"
+        )
 
 
 def _loss(err: np.ndarray, loss: str) -> np.ndarray:
@@ -227,8 +229,10 @@ class PTResult:
         return asdict(self)
 
     def summary(self) -> str:
-        return (f"PT (n={self.n}): accuracy {self.accuracy:.2%} vs {self.expected_accuracy:.2%} "
-                f"under independence, stat {self.statistic:.3f}, p = {self.pvalue:.4f}")
+        return (
+            f"PT (n={self.n}): accuracy {self.accuracy:.2%} vs {self.expected_accuracy:.2%} "
+            f"under independence, stat {self.statistic:.3f}, p = {self.pvalue:.4f}"
+        )
 
 
 def pesaran_timmermann(actual_up: np.ndarray, predicted_up: np.ndarray) -> PTResult:
@@ -264,8 +268,11 @@ def pesaran_timmermann(actual_up: np.ndarray, predicted_up: np.ndarray) -> PTRes
     py, px = float(y.mean()), float(x.mean())
     p_star = py * px + (1 - py) * (1 - px)
     v_p = p_star * (1 - p_star) / n
-    v_star = ((2 * py - 1) ** 2 * px * (1 - px) / n + (2 * px - 1) ** 2 * py * (1 - py) / n
-              + 4 * py * px * (1 - py) * (1 - px) / n**2)
+    v_star = (
+        (2 * py - 1) ** 2 * px * (1 - px) / n
+        + (2 * px - 1) ** 2 * py * (1 - py) / n
+        + 4 * py * px * (1 - py) * (1 - px) / n**2
+    )
     var = v_p - v_star
     if var <= 0:
         return PTResult(math.nan, math.nan, p_hat, p_star, n)

@@ -195,9 +195,7 @@ class _Stack:
     def compiled_loss(self, loss: str) -> Callable:
         self.ws = None
         if loss not in self._compiled:
-            self._compiled[loss] = torch.compile(
-                self.loss_fn(loss), dynamic=False, fullgraph=True
-            )
+            self._compiled[loss] = torch.compile(self.loss_fn(loss), dynamic=False, fullgraph=True)
         return self._compiled[loss]
 
     def forward(
@@ -489,7 +487,15 @@ class _Adam:
 
     def step(self, flat, grad, c1, c2, bc2_sqrt, neg_step) -> None:
         self._step(
-            flat, grad, self.exp_avg, self.exp_avg_sq, self.buf, c1, c2, bc2_sqrt, neg_step,
+            flat,
+            grad,
+            self.exp_avg,
+            self.exp_avg_sq,
+            self.buf,
+            c1,
+            c2,
+            bc2_sqrt,
+            neg_step,
             self.clip,
         )
 
@@ -603,8 +609,9 @@ def train_many(
             raise ConfigError(f"nets[{k}] differs in architecture from nets[0]")
     device = torch.device(device)
     M, B = len(nets), batch_size
-    sizes = [split_validation(len(s.X), validation_fraction, validation_gap, patience)
-             for s in specs]
+    sizes = [
+        split_validation(len(s.X), validation_fraction, validation_gap, patience) for s in specs
+    ]
     # Longest fit set first: at every step the models that still have a batch in this epoch
     # are then a prefix of the stack, and the others are left out of the computation.
     order = sorted(range(M), key=lambda m: -sizes[m][0])
@@ -716,8 +723,7 @@ def train_many(
 
     finish(np.arange(len(rows)))
     stack.write_back(nets, final)
-    results = [TrainResult(int(epochs_run[m]), int(best_epoch[m]), histories[m])
-               for m in range(M)]
+    results = [TrainResult(int(epochs_run[m]), int(best_epoch[m]), histories[m]) for m in range(M)]
     return [results[order.index(m)] for m in range(M)]
 
 
