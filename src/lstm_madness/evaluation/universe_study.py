@@ -2,8 +2,9 @@
 
 Stored predictions have one row per (date, member, model); :func:`universe_panels` pivots
 them into ``(dates, members)`` panels on the test dates. :func:`evaluate_universe` then
-judges the primary model's long-short book exactly as :func:`~lstm_madness.evaluation.study.evaluate`
-judges a single-asset strategy, with these substitutions:
+judges the primary model's long-short book exactly as
+:func:`~lstm_madness.evaluation.study.evaluate` judges a single-asset strategy, with these
+substitutions:
 
 - the strategy is the long-short book
   (:func:`~lstm_madness.evaluation.long_short.long_short_backtest`, ``top_k`` per leg)

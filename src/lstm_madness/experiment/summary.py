@@ -321,11 +321,12 @@ def prediction_table(engine: sa.Engine, run_id: int, model: str | None = None) -
 
 
 def universe_warnings(engine: sa.Engine, config: ExperimentConfig) -> list[str]:
-    """Survivorship warnings of a universe study, by where its membership comes from now
-    (a membership stored after the run was trained does not remove the warning of a run
-    trained on the bundled list: the warning is also in the run's stored summary)."""
-    from lstm_madness.experiment.universe_data import LIST_WARNING, universe_intervals
+    """Survivorship warnings of a universe study, by where its membership comes from in
+    the store now (the bundled list or a plain list of symbols: no point-in-time
+    membership). Known limit: a membership stored after the run was trained removes the
+    warning from the live summary of a run trained on the bundled list."""
     from lstm_madness.data.membership import SURVIVORSHIP_WARNING
+    from lstm_madness.experiment.universe_data import LIST_WARNING, universe_intervals
 
     _, source = universe_intervals(engine, config)
     return {"bundled": [SURVIVORSHIP_WARNING], "list": [LIST_WARNING]}.get(source, [])
@@ -334,7 +335,9 @@ def universe_warnings(engine: sa.Engine, config: ExperimentConfig) -> list[str]:
 def _universe_table(predictions: pd.DataFrame, settings: EvaluationSettings) -> pd.DataFrame:
     """Rows per (date, member, model) with the member's weight in the long-short book and
     its contribution to the book's gross and net return that day (costs of its own trade,
-    and its share of the borrow fee when short); per day they sum to the book's returns."""
+    and its share of the borrow fee when short). Per day they sum to the book's returns,
+    except the cost of closing a position in a member that is no longer scored that day
+    (it has no row)."""
     parts = []
     for _name, rows in predictions.groupby("model", sort=True):
         panels = universe_panels(rows)
