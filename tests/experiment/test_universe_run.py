@@ -155,3 +155,23 @@ def test_pure_noise_is_not_tradeable(study) -> None:
     summary = _run(db_url, path)
     assert summary["verdict"]["tradeable"] is False
     assert abs(summary["models"]["lstm"]["rank_ic_t"]) < 3
+
+
+def test_the_validation_tail_starts_on_a_date_boundary(make_universe) -> None:
+    from lstm_madness.cross_section import build_cross_section_fold, build_panel
+    from lstm_madness.data.membership import membership_mask
+    from lstm_madness.experiment.universe_runner import validation_gap
+    from lstm_madness.models.lstm import split_validation
+
+    fields, intervals, _ = make_universe(n_symbols=30, n_days=1200)
+    mask = membership_mask(intervals, fields["ret"].index, fields["ret"].columns)
+    panel = build_panel(fields, mask, 5)
+    d = panel.dates
+    for cut in (300, 777, 1000):
+        fold = build_cross_section_fold(panel, train=(None, d[cut - 1]), test=(d[cut], None))
+        dates = fold.train[0]
+        gap = validation_gap(fold, 0.1, patience=3)
+        n_fit, n_val = split_validation(len(dates), 0.1, gap, 3)
+        assert dates[n_fit - 1] < dates[len(dates) - n_val]  # no day on both sides
+        assert dates[n_fit] == dates[len(dates) - n_val] or gap == 0
+        assert validation_gap(fold, 0.1, patience=0) == 0

@@ -7,6 +7,8 @@ ranges), and every fold holds one sample per (member, date)
 members' training rows). One network per (config, fold) learns from all members'
 samples, date-major; its early-stopping tail starts on a date boundary, so no day's
 members are split between fitting and validation (their labels share that day's mean).
+The batched trainer takes one validation gap per call, so (config, fold) pairs are
+batched per fold when early stopping is on, and across folds when it is off.
 
 Baselines are fitted once per data group and fold. Every model trades the same members:
 a test sample is kept only where every baseline scores it (momentum needs 21 days of
@@ -143,7 +145,17 @@ def _train(
             progress("epoch", epoch=epoch, epochs=epochs, active=active, models=len(jobs))
 
     start = time.perf_counter()
-    fit_forecasters(estimators, [(xs.X_train, xs.y_train) for _, xs in jobs], progress=callback)
+    # the batched trainer needs one validation gap per call: folds whose tails start at
+    # different offsets into their first date train in separate calls
+    by_gap: dict[int, list[int]] = {}
+    for j, est in enumerate(estimators):
+        by_gap.setdefault(est.validation_gap, []).append(j)
+    for members in by_gap.values():
+        fit_forecasters(
+            [estimators[j] for j in members],
+            [(jobs[j][1].X_train, jobs[j][1].y_train) for j in members],
+            progress=callback,
+        )
     elapsed = time.perf_counter() - start
     total = sum(len(xs.y_train) for _, xs in jobs)
     out = []
