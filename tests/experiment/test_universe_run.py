@@ -113,7 +113,7 @@ def _run(db_url, path) -> dict:
 
 
 @pytest.mark.parametrize("study", [0.1], indirect=True)
-def test_planted_reversal_is_found_and_members_trade_only_while_members(study) -> None:
+def test_planted_reversal_is_found_and_members_trade_only_while_members(study, tmp_path) -> None:
     db_url, path = study
     summary = _run(db_url, path)
     assert summary["target"] == "universe:synth"
@@ -147,6 +147,16 @@ def test_planted_reversal_is_found_and_members_trade_only_while_members(study) -
     # the canary close never reaches any output
     assert rows[["realized", "y_true", "gross_return", "net_return"]].abs().max().max() < 1
     assert "Survivorship" not in " ".join(summary["verdict"]["warnings"])
+    # the report: legs, rolling IC, quintiles, members per day
+    out = tmp_path / "report"
+    run_id = str(summary["run_id"])
+    reported = CliRunner().invoke(app, ["report", run_id, "--db", db_url, "--out", str(out)])
+    assert reported.exit_code == 0, reported.output
+    folder = out / f"run-{run_id}"
+    for name in ("report.html", "legs_pnl.png", "rolling_ic.png", "quintiles.png"):
+        assert (folder / name).stat().st_size > 1000, name
+    page = (folder / "report.html").read_text()
+    assert "long leg net Sharpe" in page and "equal-weight book" in page
 
 
 @pytest.mark.parametrize("study", [0.0], indirect=True)

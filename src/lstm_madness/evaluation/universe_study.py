@@ -157,6 +157,12 @@ class UniverseEvaluation(Evaluation):
         )
         return out
 
+    def rolling_rank_ic(self, window: int = 63) -> np.ndarray:
+        """Mean daily rank IC of the primary model over the last ``window`` days (at least
+        half of them with an IC; NaN before), shape (D,)."""
+        daily = pd.Series(self.rank_ics[self.primary].daily)
+        return daily.rolling(window, min_periods=max(1, window // 2)).mean().to_numpy()
+
     def frame(self) -> pd.DataFrame:
         """Daily series indexed by date: the primary model's rank IC, gross exposure,
         the equal-weight book's gross return, the book's gross / net returns, its long and
