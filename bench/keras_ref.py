@@ -55,16 +55,24 @@ def build(n_steps: int, n_features: int, units, dropout: float, cell: str, seed:
 def run_job(job: dict) -> dict:
     data = np.load(job["data"])
     X, y = data["X"].astype("float32"), data["y"].astype("float32")
-    model = build(X.shape[1], X.shape[2], job["units"], job["dropout"], job["cell"],
-                  job.get("seed", 0))
+    model = build(
+        X.shape[1], X.shape[2], job["units"], job["dropout"], job["cell"], job.get("seed", 0)
+    )
     opt = keras.optimizers.Adam(
         learning_rate=job["learning_rate"], global_clipnorm=job.get("clip_norm") or None
     )
     model.compile(optimizer=opt, loss="mse")
     timer = _EpochTimer()
     t0 = time.perf_counter()
-    hist = model.fit(X, y, batch_size=job["batch_size"], epochs=job["epochs"], shuffle=True,
-                     verbose=0, callbacks=[timer])
+    hist = model.fit(
+        X,
+        y,
+        batch_size=job["batch_size"],
+        epochs=job["epochs"],
+        shuffle=True,
+        verbose=0,
+        callbacks=[timer],
+    )
     return {
         "name": job["name"],
         "epoch_s": timer.times,

@@ -164,8 +164,11 @@ def vmap_vs_engine(M: int = 16, units: int = 32, reps: int = 30) -> dict[str, fl
 
 def epoch_stats(epoch_s: list[float]) -> dict[str, float]:
     steady = epoch_s[1:] or epoch_s
-    return {"median_s": float(np.median(steady)), "min_s": float(min(steady)),
-            "first_s": float(epoch_s[0])}
+    return {
+        "median_s": float(np.median(steady)),
+        "min_s": float(min(steady)),
+        "first_s": float(epoch_s[0]),
+    }
 
 
 # ---------------------------------------------------------------------------- runners
@@ -173,10 +176,20 @@ def epoch_stats(epoch_s: list[float]) -> dict[str, float]:
 
 def run_loop(case: Case, X, y) -> dict:
     stamps: list[float] = []
-    est = LSTMForecaster(units=case.units, cell=case.cell, dropout=case.dropout,
-                         epochs=case.epochs, batch_size=case.batch_size, learning_rate=LR,
-                         patience=0, validation_fraction=0.0, clip_norm=CLIP, seed=0,
-                         device="cpu", progress=lambda *_: stamps.append(time.perf_counter()))
+    est = LSTMForecaster(
+        units=case.units,
+        cell=case.cell,
+        dropout=case.dropout,
+        epochs=case.epochs,
+        batch_size=case.batch_size,
+        learning_rate=LR,
+        patience=0,
+        validation_fraction=0.0,
+        clip_norm=CLIP,
+        seed=0,
+        device="cpu",
+        progress=lambda *_: stamps.append(time.perf_counter()),
+    )
     t0 = time.perf_counter()
     est.fit(X, y)
     epoch_s = np.diff([t0, *stamps]).tolist()
@@ -191,13 +204,26 @@ def run_batched(case: Case, X, y, M: int, compile: bool = False) -> dict:
     specs = [TrainSpec(X, y, seed) for seed in range(M)]
     stamps: list[float] = []
     t0 = time.perf_counter()
-    res = train_many(nets, specs, epochs=case.epochs, batch_size=case.batch_size,
-                     learning_rate=LR, loss="mse", clip_norm=CLIP, compile=compile,
-                     progress=lambda *_: stamps.append(time.perf_counter()))
+    res = train_many(
+        nets,
+        specs,
+        epochs=case.epochs,
+        batch_size=case.batch_size,
+        learning_rate=LR,
+        loss="mse",
+        clip_norm=CLIP,
+        compile=compile,
+        progress=lambda *_: stamps.append(time.perf_counter()),
+    )
     epoch_s = np.diff([t0, *stamps]).tolist()
     losses = [r.history[-1]["loss"] for r in res]
-    return {"M": M, "epoch_s": epoch_s, **epoch_stats(epoch_s), "loss": losses[0],
-            "loss_mean": float(np.mean(losses))}
+    return {
+        "M": M,
+        "epoch_s": epoch_s,
+        **epoch_stats(epoch_s),
+        "loss": losses[0],
+        "loss_mean": float(np.mean(losses)),
+    }
 
 
 def ensure_keras(log) -> tuple[Path | None, str]:
@@ -208,8 +234,12 @@ def ensure_keras(log) -> tuple[Path | None, str]:
         return py, "existing"
     log(f"creating {KERAS_VENV.relative_to(ROOT)} and installing tensorflow-cpu + keras …")
     try:
-        subprocess.run([sys.executable, "-m", "venv", str(KERAS_VENV)], check=True,
-                       capture_output=True, text=True)
+        subprocess.run(
+            [sys.executable, "-m", "venv", str(KERAS_VENV)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         pip = [str(py), "-m", "pip", "install", "-q"]
         done = subprocess.run([*pip, "tensorflow-cpu", "keras"], capture_output=True, text=True)
         if done.returncode != 0:
@@ -229,8 +259,13 @@ def run_keras(py: Path, jobs: list[dict], timeout: float) -> dict:
         jobs_path.write_text(json.dumps(jobs))
         env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
         try:
-            done = subprocess.run([str(py), str(KERAS_SCRIPT), str(jobs_path), str(out_path)],
-                                  capture_output=True, text=True, timeout=timeout, env=env)
+            done = subprocess.run(
+                [str(py), str(KERAS_SCRIPT), str(jobs_path), str(out_path)],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=env,
+            )
             error = None if done.returncode == 0 else done.stderr.strip()[-800:]
         except subprocess.TimeoutExpired:
             error = f"timed out after {timeout:.0f} s"
@@ -244,8 +279,11 @@ def run_keras(py: Path, jobs: list[dict], timeout: float) -> dict:
 
 def sweep_groups() -> list[tuple[int, int, list[tuple[int, int]]]]:
     """(units, steps, [(seed, fold length), …]) — one batched call per group."""
-    return [(u, s, [(seed, n) for seed in SWEEP_SEEDS for n in SWEEP_FOLDS])
-            for u in SWEEP_UNITS for s in SWEEP_STEPS]
+    return [
+        (u, s, [(seed, n) for seed in SWEEP_SEEDS for n in SWEEP_FOLDS])
+        for u in SWEEP_UNITS
+        for s in SWEEP_STEPS
+    ]
 
 
 def sweep_data() -> dict[int, tuple[np.ndarray, np.ndarray]]:
@@ -263,10 +301,18 @@ def run_sweep_batched(data) -> dict:
             nets.append(RecurrentNet(1, (units,), "lstm"))
             specs.append(TrainSpec(X[:n], y[:n], seed))
         t1 = time.perf_counter()
-        train_many(nets, specs, epochs=SWEEP_EPOCHS, batch_size=32, learning_rate=LR,
-                   loss="mse", clip_norm=CLIP)
-        per_group.append({"units": units, "steps": steps, "models": len(jobs),
-                          "s": time.perf_counter() - t1})
+        train_many(
+            nets,
+            specs,
+            epochs=SWEEP_EPOCHS,
+            batch_size=32,
+            learning_rate=LR,
+            loss="mse",
+            clip_norm=CLIP,
+        )
+        per_group.append(
+            {"units": units, "steps": steps, "models": len(jobs), "s": time.perf_counter() - t1}
+        )
     return {"total_s": time.perf_counter() - t0, "groups": per_group}
 
 
@@ -276,12 +322,23 @@ def run_sweep_loop_subset(data) -> dict:
     for units, steps, _ in sweep_groups():
         X, y = data[steps]
         for n in SWEEP_FOLDS:
-            LSTMForecaster(units=(units,), epochs=SWEEP_EPOCHS, batch_size=32,
-                           learning_rate=LR, patience=0, validation_fraction=0.0,
-                           clip_norm=CLIP, seed=0, device="cpu").fit(X[:n], y[:n])
+            LSTMForecaster(
+                units=(units,),
+                epochs=SWEEP_EPOCHS,
+                batch_size=32,
+                learning_rate=LR,
+                patience=0,
+                validation_fraction=0.0,
+                clip_norm=CLIP,
+                seed=0,
+                device="cpu",
+            ).fit(X[:n], y[:n])
     measured = time.perf_counter() - t0
-    return {"measured_trainings": 16, "measured_s": measured,
-            "extrapolated_64_s": measured * len(SWEEP_SEEDS)}
+    return {
+        "measured_trainings": 16,
+        "measured_s": measured,
+        "extrapolated_64_s": measured * len(SWEEP_SEEDS),
+    }
 
 
 def keras_sweep_jobs(tmp: Path, data) -> list[dict]:
@@ -292,9 +349,19 @@ def keras_sweep_jobs(tmp: Path, data) -> list[dict]:
             path = tmp / f"sweep_{steps}_{n}.npz"
             if not path.exists():
                 np.savez(path, X=X[:n], y=y[:n])
-            jobs.append({"name": f"sweep_u{units}_t{steps}_n{n}", "data": str(path),
-                         "units": [units], "dropout": 0.0, "cell": "lstm", "batch_size": 32,
-                         "epochs": SWEEP_EPOCHS, "learning_rate": LR, "clip_norm": CLIP})
+            jobs.append(
+                {
+                    "name": f"sweep_u{units}_t{steps}_n{n}",
+                    "data": str(path),
+                    "units": [units],
+                    "dropout": 0.0,
+                    "cell": "lstm",
+                    "batch_size": 32,
+                    "epochs": SWEEP_EPOCHS,
+                    "learning_rate": LR,
+                    "clip_norm": CLIP,
+                }
+            )
     return jobs
 
 
@@ -306,15 +373,20 @@ def _fmt(x: float | None, spec: str = ",.0f") -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(prog="python -m bench.training", description=__doc__.split(
-        "\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.training", description=__doc__.split("\n")[0]
+    )
     ap.add_argument("--epochs", type=int, default=3, help="epochs per case (first = warm-up)")
     ap.add_argument("--models", default="1,16,64", help="batched M values, comma-separated")
     ap.add_argument("--no-keras", action="store_true", help="skip Keras")
     ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile check")
     ap.add_argument("--no-sweep", action="store_true", help="skip the 64-config sweep")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="torch intra-op threads (default: torch's own, i.e. all cores)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads (default: torch's own, i.e. all cores)",
+    )
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args([] if argv is None else argv)
     if args.threads:
@@ -333,12 +405,17 @@ def main(argv: list[str] | None = None) -> dict:
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
         "loadavg_start": os.getloadavg(),
-        "n_windows": N_WINDOWS, "time_steps": TIME_STEPS, "learning_rate": LR, "clip": CLIP,
+        "n_windows": N_WINDOWS,
+        "time_steps": TIME_STEPS,
+        "learning_rate": LR,
+        "clip": CLIP,
     }
     with contextlib.suppress(OSError, StopIteration):
-        meta["cpu"] = next(line.split(":", 1)[1].strip() for line in
-                           Path("/proc/cpuinfo").read_text().splitlines()
-                           if line.startswith("model name"))
+        meta["cpu"] = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     log("matmul reference …")
     peak = matmul_gflops()
     meta["matmul_2048_gflops"] = peak
@@ -358,10 +435,19 @@ def main(argv: list[str] | None = None) -> dict:
             X, y = make_windows(N_WINDOWS, TIME_STEPS, case.n_features, seed=0)
             datasets[case.name] = (X, y)
             np.savez(tmp / f"{case.name}.npz", X=X, y=y)
-            keras_jobs.append({"name": case.name, "data": str(tmp / f"{case.name}.npz"),
-                               "units": list(case.units), "dropout": case.dropout,
-                               "cell": case.cell, "batch_size": case.batch_size,
-                               "epochs": case.epochs, "learning_rate": LR, "clip_norm": CLIP})
+            keras_jobs.append(
+                {
+                    "name": case.name,
+                    "data": str(tmp / f"{case.name}.npz"),
+                    "units": list(case.units),
+                    "dropout": case.dropout,
+                    "cell": case.cell,
+                    "batch_size": case.batch_size,
+                    "epochs": case.epochs,
+                    "learning_rate": LR,
+                    "clip_norm": CLIP,
+                }
+            )
         sdata = None if args.no_sweep else sweep_data()
         if sdata is not None:
             keras_jobs += keras_sweep_jobs(tmp, sdata)
@@ -371,16 +457,21 @@ def main(argv: list[str] | None = None) -> dict:
             log(f"keras: {len(keras_jobs)} trainings in a subprocess …")
             keras_out = run_keras(keras_py, keras_jobs, timeout=900)
         kjobs = {j["name"]: j for j in keras_out.get("jobs", [])}
-        results["keras"] = {k: keras_out.get(k) for k in ("keras", "tensorflow", "backend",
-                                                          "error")}
+        results["keras"] = {
+            k: keras_out.get(k) for k in ("keras", "tensorflow", "backend", "error")
+        }
 
         for case in cases(args.epochs):
             X, y = datasets[case.name]
             n = len(X)
             flops = train_flops(case.units, case.n_features, TIME_STEPS, case.cell)
             log(f"{case.name}: plain loop …")
-            row: dict = {"case": asdict(case), "train_flops_per_sample": flops,
-                         "loop": run_loop(case, X, y), "batched": {}}
+            row: dict = {
+                "case": asdict(case),
+                "train_flops_per_sample": flops,
+                "loop": run_loop(case, X, y),
+                "batched": {},
+            }
             for M in Ms:
                 log(f"{case.name}: batched M={M} …")
                 row["batched"][str(M)] = run_batched(case, X, y, M)
@@ -391,17 +482,25 @@ def main(argv: list[str] | None = None) -> dict:
                 for M in (1, 16):
                     log(f"{case.name}: batched M={M} compile=True …")
                     row.setdefault("batched_compiled", {})[str(M)] = run_batched(
-                        case, X, y, M, compile=True)
+                        case, X, y, M, compile=True
+                    )
                 if saved is None:
                     os.environ.pop("TORCHINDUCTOR_CACHE_DIR")
                 else:
                     os.environ["TORCHINDUCTOR_CACHE_DIR"] = saved
             if case.name in kjobs:
                 kj = kjobs[case.name]
-                row["keras"] = {"epoch_s": kj["epoch_s"], **epoch_stats(kj["epoch_s"]),
-                                "loss": kj["loss"][-1]}
-            for part in [row["loop"], *row["batched"].values(), row.get("keras"),
-                         *row.get("batched_compiled", {}).values()]:
+                row["keras"] = {
+                    "epoch_s": kj["epoch_s"],
+                    **epoch_stats(kj["epoch_s"]),
+                    "loss": kj["loss"][-1],
+                }
+            for part in [
+                row["loop"],
+                *row["batched"].values(),
+                row.get("keras"),
+                *row.get("batched_compiled", {}).values(),
+            ]:
                 if part:
                     m = part.get("M", 1)
                     part["samples_per_s"] = m * n / part["median_s"]
@@ -410,15 +509,23 @@ def main(argv: list[str] | None = None) -> dict:
 
         if sdata is not None:
             log("sweep: batched …")
-            sweep = {"trainings": 64, "epochs": SWEEP_EPOCHS, "windows": SWEEP_WINDOWS,
-                     "folds": list(SWEEP_FOLDS), "batched": run_sweep_batched(sdata)}
+            sweep = {
+                "trainings": 64,
+                "epochs": SWEEP_EPOCHS,
+                "windows": SWEEP_WINDOWS,
+                "folds": list(SWEEP_FOLDS),
+                "batched": run_sweep_batched(sdata),
+            }
             log("sweep: plain loop subset …")
             sweep["loop"] = run_sweep_loop_subset(sdata)
             ks = [j for name, j in kjobs.items() if name.startswith("sweep_")]
             if len(ks) == 16:
                 measured = sum(j["total_s"] for j in ks)
-                sweep["keras"] = {"measured_trainings": 16, "measured_s": measured,
-                                  "extrapolated_64_s": measured * len(SWEEP_SEEDS)}
+                sweep["keras"] = {
+                    "measured_trainings": 16,
+                    "measured_s": measured,
+                    "extrapolated_64_s": measured * len(SWEEP_SEEDS),
+                }
             results["sweep"] = sweep
 
     meta["loadavg_end"] = os.getloadavg()
@@ -438,30 +545,42 @@ def render(results: dict, Ms: list[int]) -> str:
         f"{meta['loadavg_start'][0]:.2f}, end {meta.get('loadavg_end', [math.nan])[0]:.2f}",
         f"2048² float32 matmul: {meta['matmul_2048_gflops']:.0f} GFLOP/s",
         f"Keras: {results['keras'].get('keras')} / TF {results['keras'].get('tensorflow')}"
-        + (f" — NOT MEASURED: {results['keras']['error']}" if results["keras"].get("error")
-           else ""),
+        + (
+            f" — NOT MEASURED: {results['keras']['error']}" if results["keras"].get("error") else ""
+        ),
         "",
         "samples/s per epoch (median of epochs after the first; batched M=k: k models at "
         "once, per-model-equivalent k·n/s)",
     ]
-    head = ["case", "loop", *[f"batched M={m}" for m in Ms], "keras",
-            "M=1/keras", f"M={Ms[-1]}/keras", "GFLOP/s best", "loss loop/ours/keras"]
+    head = [
+        "case",
+        "loop",
+        *[f"batched M={m}" for m in Ms],
+        "keras",
+        "M=1/keras",
+        f"M={Ms[-1]}/keras",
+        "GFLOP/s best",
+        "loss loop/ours/keras",
+    ]
     rows = []
     for name, row in results["cases"].items():
         k = row.get("keras")
         b = row["batched"]
         best = max(b.values(), key=lambda p: p["samples_per_s"])
         ks = k["samples_per_s"] if k else None
-        rows.append([
-            name, _fmt(row["loop"]["samples_per_s"]),
-            *[_fmt(b[str(m)]["samples_per_s"]) for m in Ms],
-            _fmt(ks),
-            _fmt(b[str(Ms[0])]["samples_per_s"] / ks, ".1f") + "×" if ks else "—",
-            _fmt(b[str(Ms[-1])]["samples_per_s"] / ks, ".1f") + "×" if ks else "—",
-            f"{best['gflops']:.1f} ({100 * best['gflops'] / meta['matmul_2048_gflops']:.0f}%)",
-            f"{row['loop']['loss']:.3f}/{b[str(Ms[0])]['loss']:.3f}/"
-            + (f"{k['loss']:.3f}" if k else "—"),
-        ])
+        rows.append(
+            [
+                name,
+                _fmt(row["loop"]["samples_per_s"]),
+                *[_fmt(b[str(m)]["samples_per_s"]) for m in Ms],
+                _fmt(ks),
+                _fmt(b[str(Ms[0])]["samples_per_s"] / ks, ".1f") + "×" if ks else "—",
+                _fmt(b[str(Ms[-1])]["samples_per_s"] / ks, ".1f") + "×" if ks else "—",
+                f"{best['gflops']:.1f} ({100 * best['gflops'] / meta['matmul_2048_gflops']:.0f}%)",
+                f"{row['loop']['loss']:.3f}/{b[str(Ms[0])]['loss']:.3f}/"
+                + (f"{k['loss']:.3f}" if k else "—"),
+            ]
+        )
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     for r in [head, *rows]:
         lines.append("  ".join(str(c).rjust(w) for c, w in zip(r, widths, strict=True)))
@@ -469,30 +588,40 @@ def render(results: dict, Ms: list[int]) -> str:
     if comp:
         eager = results["cases"]["lstm32_b32"]["batched"]
         lines.append("")
-        lines.append("torch.compile (lstm32_b32): " + "; ".join(
-            f"M={m}: {c['samples_per_s']:,.0f} samples/s vs eager "
-            f"{eager[m]['samples_per_s']:,.0f} (first epoch incl. cold compile "
-            f"{c['first_s']:.1f} s)"
-            for m, c in comp.items() if m in eager))
+        lines.append(
+            "torch.compile (lstm32_b32): "
+            + "; ".join(
+                f"M={m}: {c['samples_per_s']:,.0f} samples/s vs eager "
+                f"{eager[m]['samples_per_s']:,.0f} (first epoch incl. cold compile "
+                f"{c['first_s']:.1f} s)"
+                for m, c in comp.items()
+                if m in eager
+            )
+        )
     vm = results.get("vmap")
     if vm:
         lines.append(
             f"torch.func.vmap(grad(functional_call(nn.LSTM net))) M={vm['M']}: "
             f"{vm['vmap_us']:,.0f} µs per forward+backward step vs engine "
-            f"{vm['engine_us']:,.0f} µs ({vm['vmap_us'] / vm['engine_us']:.1f}× slower)")
+            f"{vm['engine_us']:,.0f} µs ({vm['vmap_us'] / vm['engine_us']:.1f}× slower)"
+        )
     sweep = results.get("sweep")
     if sweep:
         ours = sweep["batched"]["total_s"]
-        lines += ["", f"64-config sweep ({sweep['windows']} windows, folds {sweep['folds']}, "
-                      f"{sweep['epochs']} epochs, 4 seeds × units {{16,32}} × steps {{5,10}}):",
-                  f"  batched (4 calls of 16): {ours:.1f} s"]
+        lines += [
+            "",
+            f"64-config sweep ({sweep['windows']} windows, folds {sweep['folds']}, "
+            f"{sweep['epochs']} epochs, 4 seeds × units {{16,32}} × steps {{5,10}}):",
+            f"  batched (4 calls of 16): {ours:.1f} s",
+        ]
         for key, label in (("loop", "plain PyTorch loop"), ("keras", "Keras")):
             part = sweep.get(key)
             if part:
                 lines.append(
                     f"  {label}: {part['extrapolated_64_s']:.1f} s (extrapolated: measured "
                     f"16 trainings of one seed in {part['measured_s']:.1f} s, × 4 seeds) → "
-                    f"batched is {part['extrapolated_64_s'] / ours:.1f}× faster")
+                    f"batched is {part['extrapolated_64_s'] / ours:.1f}× faster"
+                )
     return "\n".join(lines)
 
 
