@@ -160,11 +160,35 @@ def test_planted_reversal_is_found_and_members_trade_only_while_members(study, t
 
 
 @pytest.mark.parametrize("study", [0.0], indirect=True)
-def test_pure_noise_is_not_tradeable(study) -> None:
+def test_pure_noise_is_not_tradeable_and_the_ledger_counts_the_book(study) -> None:
+    from lstm_madness.evaluation.backtest import sharpe_ratio
+    from lstm_madness.evaluation.significance import deflated_sharpe_ratio
+
     db_url, path = study
-    summary = _run(db_url, path)
-    assert summary["verdict"]["tradeable"] is False
-    assert abs(summary["models"]["lstm"]["rank_ic_t"]) < 3
+    first = _run(db_url, path)
+    assert first["verdict"]["tradeable"] is False
+    assert abs(first["models"]["lstm"]["rank_ic_t"]) < 3
+    # a second try on the same universe and test period is a second trial
+    result = CliRunner().invoke(
+        app, ["run", str(path), "--db", db_url, "--json", *QUICK, "--set", "train.seed=1"]
+    )
+    assert result.exit_code == 0, result.output
+    second = json.loads(result.stdout)
+    assert second["significance"]["trials"] == 2
+    # independent computation from the exported rows: each day's book = the sum of the
+    # members' contributions; Sharpe and DSR over both trials' books
+    books = {}
+    for run in (first, second):
+        csv = CliRunner().invoke(
+            app, ["runs", "predictions", str(run["run_id"]), "--db", db_url, "--csv"]
+        )
+        rows = pd.read_csv(io.StringIO(csv.stdout), parse_dates=["date"])
+        books[run["run_id"]] = rows[rows["model"] == "lstm"].groupby("date")["net_return"].sum()
+    net = books[second["run_id"]].to_numpy()
+    assert sharpe_ratio(net) == pytest.approx(second["backtest"]["sharpe_net"], rel=1e-9)
+    sharpes = [sharpe_ratio(b.to_numpy()) for b in books.values()]
+    dsr = deflated_sharpe_ratio(net, trials=2, trial_sharpes=np.array(sharpes))
+    assert dsr.dsr == pytest.approx(second["significance"]["dsr"], rel=1e-9)
 
 
 def test_the_validation_tail_starts_on_a_date_boundary(make_universe) -> None:
