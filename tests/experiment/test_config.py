@@ -101,6 +101,10 @@ XS = ["data.target=universe:XLF", "target.kind=cross_section", "backtest.rule=lo
 
 
 def test_a_universe_study_config():
+    from lstm_madness.experiment import config as config_module
+    from lstm_madness.models import cross_section_baselines
+
+    assert config_module.CROSS_SECTION_BASELINES == cross_section_baselines.CROSS_SECTION_BASELINES
     config = load_config(None, XS)
     assert config.cross_section and config.task == "regression"
     assert config.target_key == "universe:xlf"

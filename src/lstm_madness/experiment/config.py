@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lstm_madness.cross_section import CROSS_SECTION_KINDS
 from lstm_madness.errors import ConfigError
 from lstm_madness.features import FEATURE_FIELDS
 from lstm_madness.jsonable import jsonable
 
-#: Label kinds of a universe study, and their baselines.
-CROSS_SECTION_KINDS = ("cross_section", "cross_section_direction")
+#: Baselines of a universe study (those of
+#: :mod:`lstm_madness.models.cross_section_baselines`, not imported here: it loads torch).
 CROSS_SECTION_BASELINES = ("zero", "reversal", "momentum", "ridge")
 
 #: Feature names a config may list (owned by :data:`lstm_madness.features.FEATURE_FIELDS`).
