@@ -9,7 +9,11 @@
    command (a fresh process, imports included) and of the command inside this process.
    Goal: under 1 s.
 3. The 64-config sweep of LSTM(16, 32, 64, 128) x 16 seeds, 5 epochs: the share of
-   storing + evaluating in its wall time. Goal: <= 25 %.
+   storing + evaluating in its wall time. Goal: <= 25 %. Beside it, the same trainings in
+   Keras one after another, each timed inside one ``fit`` call (identical model, windows,
+   batch size and epochs; Keras from ``bench/.keras-venv``, see ``bench/training.py``):
+   ``KERAS_SEEDS`` seeds per size are measured and the 16 seeds extrapolated linearly.
+   Goal: the sweep end to end >= 10x faster than those trainings.
 
 Run: ``python -m bench sweep`` (all sizes; long) or
 ``python -m bench.sweep --sizes 16 --skip-lstm64 --out /tmp/sweep.json`` (a smoke run).
@@ -36,7 +40,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "sweep.json"
 SIZES = (16, 64, 256, 1024)
+#: Keras trainings measured per network size for the LSTM(16..128) comparison.
+KERAS_SEEDS = 2
 N_DAYS = 1500
+#: Days of the LSTM(16..128) sweep: 3,078 fitted windows (the training benchmark's size,
+#: and the issue's profile) after the hold-out split and the validation tail.
+LSTM64_DAYS = 5110
 
 SMALL = [
     "data.target=SYN",
@@ -55,22 +64,22 @@ LSTM64 = [
 ]
 
 
-def _store(db_url: str) -> None:
+def _store(db_url: str, n_days: int = N_DAYS) -> None:
     """An empty store holding one AR(1) series (phi 0.1, sigma 1 %) as symbol SYN."""
     from lstm_madness.data.db import make_engine
     from lstm_madness.data.store import init_db, upsert_bars
 
     rng = np.random.default_rng(0)
-    returns = np.empty(N_DAYS)
+    returns = np.empty(n_days)
     returns[0] = 0.0
-    noise = rng.normal(0.0, 0.01, N_DAYS)
-    for t in range(1, N_DAYS):
+    noise = rng.normal(0.0, 0.01, n_days)
+    for t in range(1, n_days):
         returns[t] = 0.1 * returns[t - 1] + noise[t]
     close = 100.0 * np.cumprod(1.0 + returns)
     frame = pd.DataFrame(
         {
             "symbol": "SYN",
-            "date": pd.bdate_range("2005-01-03", periods=N_DAYS),
+            "date": pd.bdate_range("1995-01-03", periods=n_days),
             "open": close,
             "high": close * 1.001,
             "low": close * 0.999,
@@ -102,21 +111,80 @@ def _runs_show(db_url: str, run_id: int) -> dict:
     from lstm_madness.cli import app
 
     command = ["runs", "show", str(run_id), "--db", db_url, "--json"]
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", "from lstm_madness.cli import main; main()", *command],
-        capture_output=True,
-        check=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-    )
-    process_s = time.perf_counter() - start
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    timed = []
+    for _ in range(2):  # the first look after the sweep, then a repeated one
+        start = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-c", "from lstm_madness.cli import main; main()", *command],
+            capture_output=True,
+            check=True,
+            env=env,
+        )
+        timed.append(time.perf_counter() - start)
+    process_s = timed[0]
     runner = CliRunner()
     runner.invoke(app, command)  # warm: imports and caches of this process
     start = time.perf_counter()
     result = runner.invoke(app, command)
     in_process_s = time.perf_counter() - start
     assert result.exit_code == 0 and done.returncode == 0, result.output
-    return {"process_s": round(process_s, 3), "in_process_s": round(in_process_s, 3)}
+    return {
+        "process_s": round(process_s, 3),
+        "process_repeat_s": round(timed[1], 3),
+        "in_process_s": round(in_process_s, 3),
+    }
+
+
+def _keras_lstm64(db_url: str, run_id: int, units: list[int]) -> dict:
+    """Keras wall time of the LSTM(16..128) sweep's trainings (inside ``fit``), measured
+    on ``KERAS_SEEDS`` seeds per size and extrapolated to the sweep's 16."""
+    from bench.training import ensure_keras, run_keras
+    from lstm_madness.data.db import make_engine
+    from lstm_madness.experiment import registry
+
+    py, why = ensure_keras(lambda msg: print(msg, flush=True))
+    if py is None:
+        return {"error": why}
+    engine = make_engine(db_url)
+    config = registry.get_run(engine, run_id)["config"]
+    n_train = int(registry.load_folds(engine, run_id)["n_train"].sum())
+    engine.dispose()
+    n_fit = n_train - round(n_train * config["train"]["validation_fraction"])
+    steps = config["model"]["time_steps"]
+    rng = np.random.default_rng(0)
+    jobs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "windows.npz"
+        np.savez(data, X=rng.normal(0, 1, (n_fit, steps, 1)), y=rng.normal(0, 0.01, n_fit))
+        for u in units:
+            for seed in range(KERAS_SEEDS):
+                jobs.append(
+                    {
+                        "name": f"lstm{u}-s{seed}",
+                        "data": str(data),
+                        "units": [u],
+                        "dropout": 0.0,
+                        "cell": "lstm",
+                        "batch_size": config["train"]["batch_size"],
+                        "epochs": config["train"]["epochs"],
+                        "learning_rate": config["train"]["learning_rate"],
+                        "clip_norm": config["train"]["clip_norm"] or None,
+                        "seed": seed,
+                    }
+                )
+        out = run_keras(py, jobs, timeout=1800)
+    measured = sum(j["total_s"] for j in out["jobs"])
+    if out.get("error") or len(out["jobs"]) != len(jobs):
+        return {"error": out.get("error") or "incomplete", "measured_s": measured}
+    return {
+        "keras": out.get("keras"),
+        "tensorflow": out.get("tensorflow"),
+        "n_fit_windows": n_fit,
+        "measured_trainings": len(jobs),
+        "measured_s": round(measured, 2),
+        "extrapolated_64_s": round(measured * 16 / KERAS_SEEDS, 1),
+    }
 
 
 def _row(size: int, sweep: dict) -> dict:
@@ -177,11 +245,12 @@ def main(argv: list[str] | None = None) -> None:
             results["runs_show"] = {"sweep_configs": size, "run_id": run_id, **show}
             print(
                 f"runs show --json on a member of the {size}-config sweep: "
-                f"{show['process_s']} s as a command, {show['in_process_s']} s in process"
+                f"{show['process_s']} s as a command ({show['process_repeat_s']} s repeated), "
+                f"{show['in_process_s']} s in process"
             )
         if not args.skip_lstm64:
             db_url = f"sqlite:///{tmp}/lstm64.db"
-            _store(db_url)
+            _store(db_url, LSTM64_DAYS)
             axes = {"model.units": ([16], [32], [64], [128])}
             sweep = _sweep(db_url, LSTM64, axes, seeds=16)
             row = _row(sweep["n_runs"], sweep)
@@ -195,6 +264,18 @@ def main(argv: list[str] | None = None) -> None:
                 f"64 configs LSTM(16..128), 5 epochs: {row['end_to_end_s']} s end to end, "
                 f"store + evaluate {share:.0%} (train {row['train_s']} s)"
             )
+            keras = _keras_lstm64(db_url, sweep["runs"][0], [16, 32, 64, 128])
+            results["lstm16_128"]["keras"] = keras
+            if "extrapolated_64_s" in keras:
+                speedup = keras["extrapolated_64_s"] / row["end_to_end_s"]
+                results["lstm16_128"]["speedup_vs_keras"] = round(speedup, 1)
+                print(
+                    f"Keras, the same 64 trainings one after another: {keras['extrapolated_64_s']}"
+                    f" s ({keras['measured_trainings']} measured inside fit, extrapolated) -> "
+                    f"the sweep end to end is x{speedup:.1f} faster"
+                )
+            else:
+                print(f"Keras comparison not available: {keras.get('error')}")
     sizes = {r["configs"]: r["end_to_end_s"] for r in results["scaling"]}
     if 64 in sizes and 256 in sizes:
         results["growth_256_over_64"] = round(sizes[256] / sizes[64], 2)

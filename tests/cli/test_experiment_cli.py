@@ -155,6 +155,33 @@ def test_run_json_then_runs_list_show_report_compare_delete(db_url, config, tmp_
     assert still["significance"]["dsr"] == shown["significance"]["dsr"]
 
 
+_PROBE = """
+import json, sys
+from typer.testing import CliRunner
+from lstm_madness.cli import app
+out = CliRunner().invoke(app, sys.argv[1:])
+heavy = [m for m in ("torch", "arch", "scipy", "matplotlib") if m in sys.modules]
+print(json.dumps({"summary": json.loads(out.stdout), "heavy": heavy}))
+"""
+
+
+def test_runs_show_reads_a_cached_summary_without_the_statistics_stack(sqlite_url, config, _write):
+    _write(sqlite_url)
+    ran = runner.invoke(app, ["run", str(config), "--db", sqlite_url, "--json", *QUICK])
+    run_id = json.loads(ran.stdout)["run_id"]
+    show = ["runs", "show", str(run_id), "--db", sqlite_url, "--json"]
+    fresh = json.loads(runner.invoke(app, show).stdout)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    probe = subprocess.run(
+        [sys.executable, "-c", _PROBE, *show], capture_output=True, text=True, env=env, check=True
+    )
+    cached = json.loads(probe.stdout)
+    assert cached["summary"] == fresh and cached["heavy"] == []
+    # a new trial changes the key: the next look evaluates again and counts it
+    runner.invoke(app, ["run", str(config), "--db", sqlite_url, *QUICK, "--set", "train.seed=1"])
+    assert json.loads(runner.invoke(app, show).stdout)["significance"]["trials"] == 2
+
+
 def test_config_errors_are_one_line_messages(sqlite_url, config):
     result = runner.invoke(app, ["run", str(config), "--db", sqlite_url, "--set", "model.unit=3"])
     assert result.exit_code == 1

@@ -63,3 +63,30 @@ def test_a_gru_run_names_its_primary_model_and_stores_its_objective(engine):
     assert {"total_s", "train_s", "predict_s", "store_s", "evaluate_s"} <= set(timings)
     assert timings["store_s"] > 0 and timings["evaluate_s"] > 0
     assert timings["total_s"] >= timings["train_s"] + timings["store_s"]
+
+
+@pytest.mark.parametrize("trainer", ["compiled", "batched", "torch"])
+def test_the_trainer_used_is_stored_with_the_run(engine, trainer):
+    (summary,) = run_experiments(engine, [load_config(None, [*QUICK, f"train.trainer={trainer}"])])
+    run = registry.get_run(engine, summary["run_id"])
+    assert run["trainer"] == trainer
+    assert summary["timings"]["models"]["lstm"]["trainer"] == trainer
+
+
+def test_finished_runs_prime_the_summary_cache_with_their_live_summary(engine):
+    import json
+
+    from lstm_madness.experiment import cache
+    from lstm_madness.experiment.summary import evaluate_runs
+
+    configs = [load_config(None, [*QUICK, f"train.seed={s}"]) for s in range(2)]
+    ids = [s["run_id"] for s in run_experiments(engine, configs)]
+    rows = registry.get_runs(engine, ids)
+    names = cache.summary_names(engine, rows.values())
+    fresh = evaluate_runs(engine, ids)
+    for run_id in ids:
+        primed = cache.read("summaries", names[run_id])
+        assert primed is not None
+        assert json.dumps(primed, sort_keys=True) == json.dumps(
+            json.loads(json.dumps(fresh[run_id].summary)), sort_keys=True
+        )

@@ -251,8 +251,7 @@ def runs_show(
     as it is now. Reads only; at_finish in the JSON says what the run saw when it finished.
     """
     from lstm_madness.data.store import init_db
-    from lstm_madness.experiment import registry
-    from lstm_madness.experiment.summary import evaluate_runs
+    from lstm_madness.experiment import cache, registry
 
     engine = make_engine(db)
     init_db(engine)
@@ -271,7 +270,13 @@ def runs_show(
             return
         console.print(message + "; no summary", highlight=False, markup=False)
         raise typer.Exit(0 if run["status"] in ("running", "queued") else 1)
-    summary = evaluate_runs(engine, [run_id], trials=trials)[run_id].summary
+    name = cache.summary_name(engine, run, trials)
+    summary = cache.read("summaries", name)
+    if summary is None:  # the trial set changed since the last look: evaluate now
+        from lstm_madness.experiment.summary import evaluate_runs
+
+        summary = evaluate_runs(engine, [run_id], trials=trials)[run_id].summary
+        cache.write("summaries", name, summary)
     if as_json:
         typer.echo(json.dumps(summary, default=str))
     else:

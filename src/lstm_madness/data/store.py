@@ -12,6 +12,7 @@ symbol's own rows ordered by date (NULL on its first row) and ``next_ret[t] = re
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,7 +21,6 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 import pandas as pd
-import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -109,8 +109,12 @@ def store_errors(action: str) -> Iterator[None]:
         yield
     except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError) as exc:
         raise StoreError(f"cannot {action} the database: {_reason(exc.orig or exc)}") from exc
-    except psycopg.Error as exc:  # raised by the raw COPY path
-        raise StoreError(f"cannot {action} the database: {_reason(exc)}") from exc
+    except Exception as exc:
+        # psycopg's own errors come from the raw COPY path; imported only on PostgreSQL
+        psycopg = sys.modules.get("psycopg")
+        if psycopg is not None and isinstance(exc, psycopg.Error):
+            raise StoreError(f"cannot {action} the database: {_reason(exc)}") from exc
+        raise
 
 
 def _reason(exc: BaseException) -> str:

@@ -98,6 +98,11 @@ class TrainConfig:
     clip_norm: float = 1.0  #: gradient-norm clipping; 0 disables it
     seed: int = 0
     device: str = "auto"  #: "auto" (CUDA when available), "cpu" or "cuda"
+    #: "torch" (autograd loop), "batched" (same-shape networks trained together), "compiled"
+    #: (numba loops, CPU; own dropout masks) or "auto": compiled for small networks and
+    #: batches (batch_size · max(units)² ≤ 65,536), else batched; never depends on how many
+    #: networks train together
+    trainer: str = "auto"
     #: train all walk-forward folds of a run as one batched computation
     batch_folds: bool = True
     #: memory bound (MiB) of the training windows trained together in one batched call;
@@ -233,6 +238,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "model.kind": ("lstm", "gru"),
     "train.loss": ("auto", "mse", "huber", "bce"),
     "train.device": ("auto", "cpu", "cuda"),
+    "train.trainer": ("auto", "torch", "batched", "compiled"),
     "split.scheme": ("holdout", "walk_forward"),
     "split.window": ("expanding", "rolling"),
     "backtest.rule": ("sign", "long_flat", "threshold", "proportional", "long_short"),

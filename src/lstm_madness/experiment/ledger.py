@@ -16,13 +16,8 @@ numbers only; deleting it is always safe.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,18 +28,15 @@ from lstm_madness.errors import DataError
 from lstm_madness.evaluation.backtest import buy_and_hold, sharpe_ratio
 from lstm_madness.evaluation.significance import PBOResult, SPAResult
 from lstm_madness.evaluation.study import EvaluationSettings, TrialEvidence, trial_evidence
-from lstm_madness.experiment import registry
+from lstm_madness.experiment import cache, registry
 from lstm_madness.jsonable import jsonable
 
 #: Bootstrap seed of the trial-set tests (SPA, PBO): the same for every member.
 EVIDENCE_SEED = 0
-#: Bump when the cached numbers change meaning.
-CACHE_VERSION = 2
 
 __all__ = [
     "EVIDENCE_SEED",
     "TrialSet",
-    "cache_dir",
     "member_net_returns",
     "trial_evidence_of",
     "trial_sets",
@@ -71,8 +63,7 @@ class TrialSet:
 
     def fingerprint(self) -> str:
         """Changes whenever a member joins or leaves (a deleted run stays a member)."""
-        parts = [[int(m["id"]), m["config_hash"], str(m["started_at"])] for m in self.members]
-        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+        return cache.members_fingerprint(self.members)
 
 
 def trial_sets(
@@ -161,46 +152,8 @@ def _settings_key(settings: EvaluationSettings) -> list[Any]:
     ]
 
 
-def cache_dir() -> Path:
-    """Where trial-set evidence is cached: ``$MADNESS_CACHE_DIR`` or the user cache."""
-    env = os.environ.get("MADNESS_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "lstm-madness"
-
-
 def _cache_key(engine: sa.Engine, ts: TrialSet, settings: EvaluationSettings) -> str:
-    text = json.dumps(
-        [
-            CACHE_VERSION,
-            engine.url.render_as_string(hide_password=True),
-            ts.fingerprint(),
-            _settings_key(settings),
-        ],
-        default=str,
-    )
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _cache_read(key: str) -> dict[str, Any] | None:
-    path = cache_dir() / "trials" / f"{key}.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _cache_write(key: str, value: dict[str, Any]) -> None:
-    folder = cache_dir() / "trials"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(value, f)
-        os.replace(tmp, folder / f"{key}.json")
-    except OSError:  # a read-only home: the cache is an optimisation only
-        return
+    return cache.key(engine, "trials", ts.fingerprint(), _settings_key(settings))
 
 
 def _encode(ev: TrialEvidence, ids: list[int]) -> dict[str, Any]:
@@ -299,12 +252,12 @@ def trial_evidence_of(
     key = _cache_key(engine, ts, settings)
     if key in memo:
         return memo[key]
-    cached = _cache_read(key)
+    cached = cache.read("trials", key)
     if cached is not None:
         result = (_decode(cached), list(cached["ids"]))
     else:
         evidence, ids = _compute(engine, ts, settings, memo.setdefault("frames", {}))
-        _cache_write(key, jsonable(_encode(evidence, ids)))
+        cache.write("trials", key, jsonable(_encode(evidence, ids)))
         result = (evidence, ids)
     memo[key] = result
     return result

@@ -218,14 +218,23 @@ class Heartbeat:
             self.last = now
 
 
-def set_objectives(engine: sa.Engine, objectives: Mapping[int, float | None]) -> None:
+def set_objectives(
+    engine: sa.Engine,
+    objectives: Mapping[int, float | None],
+    trainers: Mapping[int, str | None] | None = None,
+) -> None:
     """Store each run's optimization objective (the network's mean validation loss), the
-    number a search (Optuna) minimizes; NaN is stored as NULL."""
+    number a search (Optuna) minimizes, and the trainer that fitted its network
+    (``torch`` / ``batched`` / ``compiled``); NaN is stored as NULL."""
     r = schema.runs
+    trainers = trainers or {}
     with engine.begin() as conn:
         for run_id, value in objectives.items():
             clean = None if value is None or not math.isfinite(value) else float(value)
-            conn.execute(r.update().where(r.c.id == int(run_id)).values(objective=clean))
+            values: dict[str, Any] = {"objective": clean}
+            if trainers.get(run_id):
+                values["trainer"] = trainers[run_id]
+            conn.execute(r.update().where(r.c.id == int(run_id)).values(**values))
 
 
 def objectives(engine: sa.Engine, run_ids: Sequence[int]) -> dict[int, float | None]:

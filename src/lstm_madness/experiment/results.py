@@ -75,6 +75,9 @@ def format_summary(summary: Mapping[str, Any], *, full_name: bool = False) -> st
     else:
         head = ["model", "MSE", "MAE", "R²_oos", "hit rate", "test days", "train s"]
     lines += _table(head, rows)
+    timed = ((summary.get("timings") or {}).get("models") or {}).items()
+    if trainers := {k: v["trainer"] for k, v in timed if isinstance(v, dict) and "trainer" in v}:
+        lines.append("trained by: " + ", ".join(f"{k} {v}" for k, v in trainers.items()))
     backtest = summary.get("backtest")
     if backtest:
         bench = "the equal-weight book" if universe else "buy-and-hold"

@@ -92,6 +92,10 @@ class Timings:
         losses = self.models.get(model, {}).get("val_losses")
         return float(np.mean(losses)) if losses else None
 
+    def trainer(self, model: str) -> str | None:
+        """The trainer that fitted ``model`` here (``torch`` / ``batched`` / ``compiled``)."""
+        return self.models.get(model, {}).get("trainer")
+
     def to_dict(self, total_s: float) -> dict[str, Any]:
         models = {}
         for name, entry in self.models.items():
@@ -147,6 +151,7 @@ def lstm_estimator(config: ExperimentConfig, progress: Callable | None = None) -
         clip_norm=t.clip_norm or None,
         seed=t.seed,
         device=t.device,
+        trainer=t.trainer,
         progress=progress,
     )
 
@@ -207,6 +212,7 @@ def _train_networks(
             epochs=estimator.epochs_run_,
             val_loss=estimator.best_val_loss_,
         )
+        timings[c].models[configs[c].model.kind]["trainer"] = estimator.trainer_
         timings[c].train_s += share
         start = time.perf_counter()
         predictions.append(estimator.predict(arrays.X_test))
@@ -395,6 +401,7 @@ def run_experiments(
                         run_ids[i]: timings[i].objective(configs[i].model.kind)
                         for i in group.members
                     },
+                    {run_ids[i]: timings[i].trainer(configs[i].model.kind) for i in group.members},
                 )
                 if progress is not None:
                     progress("group", done=k + 1, groups=len(plan.groups))
@@ -448,7 +455,28 @@ def finish_runs(
         summary["status"] = "succeeded"
         registry.finish_run(engine, run_id, "succeeded", summary=summary)
         summaries.append(summary)
+    if trials is None:
+        _prime_summary_cache(engine, summaries)
     return summaries
+
+
+def _prime_summary_cache(engine: sa.Engine, summaries: Sequence[Mapping[str, Any]]) -> None:
+    """Cache each finished run's summary as the live one, so the first ``runs show`` after
+    a run or a sweep is a cache read. Exact only while nothing else of the trial set is
+    pending; a run that counted pending sweep members is left for ``runs show`` to evaluate.
+    """
+    from lstm_madness.experiment import cache
+
+    settled = {
+        int(s["run_id"]): s
+        for s in summaries
+        if (s.get("significance") or {}).get("trials_pending") == 0
+    }
+    if not settled:
+        return
+    rows = registry.get_runs(engine, list(settled))
+    for run_id, name in cache.summary_names(engine, rows.values()).items():
+        cache.write("summaries", name, settled[run_id])
 
 
 def run_experiment(

@@ -1,7 +1,8 @@
-"""Models: the recurrent forecaster, the baselines and the batched multi-model trainer.
+"""Models: the recurrent forecaster, the baselines, the batched and the compiled trainers.
 
 Every model has ``fit(X (n, time_steps, n_features), y (n,)) -> self`` and
-``predict(X) -> (n,)`` float64. ``lstm_madness.models.batched`` is imported on demand.
+``predict(X) -> (n,)`` float64. ``lstm_madness.models.batched`` and
+``lstm_madness.models.compiled`` (numba) are imported on demand.
 """
 
 from lstm_madness.models.baselines import (

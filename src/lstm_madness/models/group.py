@@ -1,12 +1,14 @@
 """Fit several :class:`~lstm_madness.models.lstm.LSTMForecaster` at once.
 
-Estimators that share an architecture and training hyperparameters (seeds of one
-configuration, walk-forward folds, grid points of a sweep that differ only in seed) are
-trained by :func:`~lstm_madness.models.batched.train_many` as one batched computation.
-Each estimator ends up fitted exactly as its own :meth:`~LSTMForecaster.fit` would have
-left it — same initial weights, batch order, target scaling, early stopping and restored
-weights (to float tolerance; with dropout > 0 the masks differ) — and predicts through its
-own ``nn.LSTM``/``nn.GRU`` network.
+Each estimator is trained by its trainer (``torch``, ``batched`` or ``compiled``; ``auto``
+resolved by :func:`~lstm_madness.models.lstm.resolve_trainer`). Batched estimators that
+share an architecture and training hyperparameters (seeds of one configuration,
+walk-forward folds, grid points of a sweep that differ only in seed) are trained by
+:func:`~lstm_madness.models.batched.train_many` as one batched computation. Each estimator
+ends up fitted exactly as its own :meth:`~LSTMForecaster.fit` would have left it — same
+initial weights, batch order, target scaling, early stopping and restored weights (to float
+tolerance; with dropout > 0 the masks differ) — and predicts through its own
+``nn.LSTM``/``nn.GRU`` network.
 """
 
 from __future__ import annotations
@@ -52,25 +54,47 @@ def fit_forecasters(
     *,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[LSTMForecaster]:
-    """Fit ``estimators[i]`` on ``data[i] = (X_i (n_i, T, F), y_i (n_i,))`` together.
+    """Fit ``estimators[i]`` on ``data[i] = (X_i (n_i, T, F), y_i (n_i,))``, each by its
+    trainer (:meth:`LSTMForecaster.resolved_trainer`, recorded in ``trainer_``).
 
-    A single estimator is fitted by its own ``fit``. ``progress(epoch, n_still_training)``
-    is called after each epoch of the batched computation.
+    ``torch`` and ``compiled`` estimators are fitted one by one; ``batched`` estimators
+    that share :data:`SHARED` hyperparameters are trained together as one batched
+    computation (a lone one as a batch of one). ``progress(epoch, n_still_training)`` is
+    called after each epoch of each training call.
     """
     if len(estimators) != len(data):
         raise ConfigError(f"{len(estimators)} estimators but {len(data)} datasets")
-    if not estimators:
-        return []
-    if len(estimators) == 1:
-        ((X, y),) = data
-        est = estimators[0]
+    groups: dict[tuple, list[int]] = {}
+    for i, (est, (X, _y)) in enumerate(zip(estimators, data, strict=True)):
+        est._validate_params()
+        trainer = est.resolved_trainer(est._check_X(X).shape[1])
+        if trainer == "batched":
+            groups.setdefault(tuple(repr(getattr(est, n)) for n in SHARED), []).append(i)
+            continue
         own = est.progress
         if progress is not None and own is None:
             est.progress = lambda epoch, _loss, _val: progress(epoch, 1)
         try:
-            return [est.fit(X, y)]
+            if trainer == "torch":
+                est._fit_torch(*data[i])
+            else:
+                from lstm_madness.models.compiled import fit_compiled
+
+                fit_compiled(est, *est._check_data(*data[i]))
+                est.trainer_ = "compiled"
         finally:
             est.progress = own
+    for members in groups.values():
+        _fit_batched([estimators[i] for i in members], [data[i] for i in members], progress)
+    return list(estimators)
+
+
+def _fit_batched(
+    estimators: Sequence[LSTMForecaster],
+    data: Sequence[tuple[np.ndarray, np.ndarray]],
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Train estimators that agree on :data:`SHARED` as one :func:`train_many` call."""
     first = estimators[0]
     for est in estimators[1:]:
         for name in SHARED:
@@ -136,4 +160,4 @@ def fit_forecasters(
         )
         est.history_ = history
         est.y_mean_, est.y_scale_ = y_mean, y_scale
-    return list(estimators)
+        est.trainer_ = "batched"

@@ -27,6 +27,24 @@ TASKS = ("regression", "classification")
 CELLS = ("lstm", "gru")
 LOSSES = ("auto", "mse", "huber", "bce")
 DEVICES = ("auto", "cpu", "cuda")
+TRAINERS = ("auto", "torch", "batched", "compiled")
+#: ``trainer="auto"`` picks the compiled loops (:mod:`lstm_madness.models.compiled`) when
+#: ``batch_size · max(units)²`` is at most this, else the batched engine. Evidence: the
+#: grid of ``python -m bench compiled`` (samples/s of one network by trainer over batch
+#: size {1, 8, 32, 128} × units {1, 8, 32, 128} × time steps {1, 5, 20}; 2-core AMD EPYC,
+#: load average 3–5, torch 1 thread): where ``B·H² <= 32,768`` compiled beats both
+#: PyTorch trainers in 35 of 36 cells, from even (LSTM(32) batch 32, T=20: 7,300 vs 7,050
+#: samples/s) through 1.9× (the same at T=5: 26,800 vs 13,900) to over 100× at batch 1
+#: (the exception: LSTM(8) batch 128, T=20: 20,900 vs 27,300 torch); about even at
+#: ``B·H² = 131,072`` (LSTM(32) batch 128: 74,000 vs 70,600 at
+#: T=1, 28,900 vs 34,300 at T=5; LSTM(128) batch 8, T=20: 1,100 vs 1,400) and slower
+#: beyond (LSTM(128) batch 32, T=5: 5,100 vs 6,800; batch 128: 4,600 vs 12,300). Every
+#: trainer's cost grows linearly with the time steps, so the crossover does not depend on
+#: them. Many same-shape networks trained together (a sweep, walk-forward folds) at
+#: batch >= 8 can be faster with ``trainer = "batched"`` (16 LSTM(32) at batch 32, T=5:
+#: 66,000 samples/s each vs 26,800 compiled); ``auto`` does not look at how many networks
+#: train together, so that choice is the user's.
+COMPILED_MAX_BATCH_UNITS2 = 65_536
 #: Samples per forward pass in :meth:`LSTMForecaster.predict`.
 PREDICT_CHUNK = 8192
 
@@ -152,6 +170,37 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def resolve_trainer(
+    trainer: str,
+    units: Sequence[int],
+    batch_size: int,
+    time_steps: int | None,
+    device: str = "auto",
+) -> str:
+    """The concrete trainer of a network: ``torch`` (the autograd loop of
+    :meth:`LSTMForecaster.fit`), ``batched`` (:mod:`lstm_madness.models.batched`, trains
+    same-shape networks together) or ``compiled`` (:mod:`lstm_madness.models.compiled`,
+    CPU only).
+
+    ``"auto"`` is a pure function of the architecture and batch size — never of how many
+    networks train together, so a config trains the same way alone or inside a sweep:
+    ``compiled`` when ``device`` is not ``"cuda"`` and ``batch_size · max(units)² <=``
+    :data:`COMPILED_MAX_BATCH_UNITS2`, else ``batched``. ``time_steps`` is accepted for
+    the record: the measured crossover does not depend on it.
+    """
+    if trainer not in TRAINERS:
+        raise ConfigError(f"trainer {trainer!r} is not one of {', '.join(TRAINERS)}")
+    if trainer == "compiled" and device == "cuda":
+        raise ConfigError("trainer 'compiled' runs on the CPU; it cannot use device 'cuda'")
+    if trainer != "auto":
+        return trainer
+    del time_steps  # every trainer's cost is linear in it (bench compiled grid)
+    work = int(batch_size) * max(int(u) for u in units) ** 2
+    if device != "cuda" and work <= COMPILED_MAX_BATCH_UNITS2:
+        return "compiled"
+    return "batched"
+
+
 def _check_int(name: str, value: object, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -193,6 +242,9 @@ class LSTMForecaster:
     seed : int
         Seeds the weight initialization, the epoch shuffles and dropout.
     device : {"auto", "cpu", "cuda"}
+    trainer : {"auto", "torch", "batched", "compiled"}
+        How the network is trained (:func:`resolve_trainer`); all follow the protocol of
+        :meth:`fit` (``compiled``: to float32 rounding, its own dropout masks).
     progress : callable, optional
         ``progress(epoch, train_loss, val_loss)`` after each epoch.
 
@@ -215,6 +267,8 @@ class LSTMForecaster:
     loss_ : str
         The resolved loss name.
     device_ : torch.device
+    trainer_ : str
+        The trainer that fitted the network (``torch``, ``batched`` or ``compiled``).
     """
 
     def __init__(
@@ -235,6 +289,7 @@ class LSTMForecaster:
         clip_norm: float | None = 1.0,
         seed: int = 0,
         device: str = "auto",
+        trainer: str = "auto",
         progress: ProgressCallback | None = None,
     ) -> None:
         self.units = units
@@ -253,6 +308,7 @@ class LSTMForecaster:
         self.clip_norm = clip_norm
         self.seed = seed
         self.device = device
+        self.trainer = trainer
         self.progress = progress
 
     # ------------------------------------------------------------------ validation
@@ -286,6 +342,19 @@ class LSTMForecaster:
             raise ConfigError(f"min_delta must be >= 0, got {self.min_delta!r}")
         if self.clip_norm is not None and not self.clip_norm >= 0:
             raise ConfigError(f"clip_norm must be >= 0 or None, got {self.clip_norm!r}")
+        if self.device not in DEVICES:
+            raise ConfigError(f"device {self.device!r} is not one of {', '.join(DEVICES)}")
+        resolve_trainer(self.trainer, units, self.batch_size, self.time_steps, self.device)
+
+    def resolved_trainer(self, time_steps: int | None = None) -> str:
+        """The trainer :meth:`fit` uses (``time_steps`` defaults to the parameter)."""
+        return resolve_trainer(
+            self.trainer,
+            tuple(self.units),
+            self.batch_size,
+            self.time_steps if time_steps is None else time_steps,
+            self.device,
+        )
 
     def _check_X(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X)
@@ -325,14 +394,35 @@ class LSTMForecaster:
 
         Dropout draws from torch's global generator (seeded in step 1).
 
+        This is the ``torch`` trainer; ``trainer`` (:func:`resolve_trainer`) may hand the
+        same protocol to the batched engine or the compiled loops instead.
+
         Returns
         -------
         self
         """
         self._validate_params()
         X = self._check_X(X)
+        trainer = self.resolved_trainer(X.shape[1])
+        if trainer == "batched":
+            from lstm_madness.models.group import fit_forecasters
+
+            fit_forecasters([self], [(X, y)])
+            return self
+        if trainer == "compiled":
+            X, y = self._check_data(X, y)
+            from lstm_madness.models.compiled import fit_compiled
+
+            fit_compiled(self, X, y)
+            self.trainer_ = "compiled"
+            return self
+        return self._fit_torch(X, y)
+
+    def _check_data(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Checked ``X`` (n, T, F) and ``y`` (n,) float64 (raises :class:`DataError`)."""
+        X = self._check_X(X)
         y = np.asarray(y, dtype=np.float64).reshape(-1)
-        n, steps, n_features = X.shape
+        n, steps, _ = X.shape
         if len(y) != n:
             raise DataError(f"X has {n} samples but y has {len(y)}")
         if n == 0:
@@ -343,6 +433,13 @@ class LSTMForecaster:
             raise DataError("y contains NaN or infinite values")
         if self.task == "classification" and not np.isin(y, (0.0, 1.0)).all():
             raise DataError("classification labels must be 0 or 1")
+        return X, y
+
+    def _fit_torch(self, X: np.ndarray, y: np.ndarray) -> LSTMForecaster:
+        """The reference autograd loop (steps 1–5 of :meth:`fit`)."""
+        self._validate_params()
+        X, y = self._check_data(X, y)
+        n, steps, n_features = X.shape
         loss_name = resolve_loss(self.loss, self.task)
         device = resolve_device(self.device)
         seed = int(self.seed)
@@ -420,6 +517,7 @@ class LSTMForecaster:
         self.history_ = history
         self.y_mean_ = y_mean
         self.y_scale_ = y_scale
+        self.trainer_ = "torch"
         return self
 
     # ------------------------------------------------------------------ predict

@@ -1,0 +1,362 @@
+"""numba kernels of :mod:`lstm_madness.models.compiled` (imported only by it, lazily).
+
+One network's training step as plain loops over preallocated float32 buffers: a stacked
+LSTM/GRU forward that stores its activations, a head, the loss and its gradient, a
+hand-written backward through time, global-norm clipping and Adam — one call per epoch.
+
+Layouts. Parameters live in one flat float32 vector in ``RecurrentNet.parameters()`` order:
+per layer ``weight_ih (G·H, n_in)``, ``weight_hh (G·H, H)``, ``bias_ih (G·H)``, ``bias_hh
+(G·H)`` (torch gate order: LSTM i, f, g, o; GRU r, z, n), then the head's ``weight (1, H)``
+and ``bias (1)``. ``meta[l] = (I_l, H_l, offset of weight_ih_l, offset of layer l in the
+activation buffers)``; activation buffers are flat, layer ``l`` holding ``(B, T, H_l)``
+(``(B, T, G·H_l)`` for the gate buffer, at ``G ×`` the offset).
+
+Cells (torch's formulation): LSTM ``c' = f·c + i·g``, ``h' = o·tanh(c')``; GRU
+``n = tanh(W_in x + b_in + r·(W_hn h + b_hn))``, ``h' = (1 − z)·n + z·h``.
+
+Losses: 0 = mse, 1 = huber (delta 1), 2 = bce with logits; each the mean over the batch.
+Inner products are summed with ``fastmath`` reassociation (vectorized), so sums differ from
+torch's in the last float32 bits.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+_FM = {"reassoc", "contract", "nsz", "arcp"}
+_B1, _B2, _EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam defaults
+
+LSTM, GRU = 0, 1
+MSE, HUBER, BCE = 0, 1, 2
+
+
+@njit(cache=True, fastmath=_FM, inline="always")
+def _sig(x):
+    return np.float32(1.0) / (np.float32(1.0) + np.exp(-x))
+
+
+@njit(cache=True, fastmath=_FM)
+def forward(cell, X, rows, nb, params, meta, head_off, p_drop, train, buf, scratch):
+    """Forward ``nb`` windows ``X[rows[:nb]]`` (T, F each); return the raw outputs (nb,).
+
+    ``buf = (xb, A, C, NH, Hraw, Hd, M, out)`` (all flat): the gathered input ``(B, T, F)``;
+    per layer the activated gates, LSTM cell states, GRU ``W_hn h + b_hn``, raw outputs,
+    outputs after dropout and the dropout masks (drawn from numba's own generator when
+    ``train`` and ``p_drop > 0``); the outputs ``(B,)``.
+    """
+    xb, A, C, NH, Hraw, Hd, M, out = buf
+    T = X.shape[1]
+    F = X.shape[2]
+    for b in range(nb):
+        r = rows[b]
+        for t in range(T):
+            for f in range(F):
+                xb[(b * T + t) * F + f] = X[r, t, f]
+    G = 4 if cell == LSTM else 3
+    L = meta.shape[0]
+    keep = 1.0 - p_drop
+    scale = np.float32(1.0 / (1.0 - p_drop))
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
+    for layer in range(L):
+        n_in, H, po, ao = meta[layer, 0], meta[layer, 1], meta[layer, 2], meta[layer, 3]
+        GH = G * H
+        o_whh = po + GH * n_in
+        o_bih = o_whh + GH * H
+        o_bhh = o_bih + GH
+        if layer == 0:
+            src, sao = xb, 0
+        else:
+            src, sao = Hd, meta[layer - 1, 3]
+        gx = scratch[0:GH]
+        gh = scratch[GH : 2 * GH]
+        # 2-d views indexed by loop variables only: the inner products vectorize
+        Wih = params[po:o_whh].reshape((GH, n_in))
+        Whh = params[o_whh:o_bih].reshape((GH, H))
+        for b in range(nb):
+            for t in range(T):
+                sbase = sao + (b * T + t) * n_in
+                hbase = ao + (b * T + t) * H
+                pbase = hbase - H if t > 0 else hbase
+                xs = src[sbase : sbase + n_in]
+                hp = Hraw[pbase : pbase + H]
+                for j in range(GH):
+                    s = params[o_bih + j]
+                    for k in range(n_in):
+                        s += Wih[j, k] * xs[k]
+                    gx[j] = s
+                    s2 = params[o_bhh + j]
+                    if t > 0:
+                        for k in range(H):
+                            s2 += Whh[j, k] * hp[k]
+                    gh[j] = s2
+                abase = G * ao + (b * T + t) * GH
+                if cell == LSTM:
+                    for k in range(H):
+                        ig = _sig(gx[k] + gh[k])
+                        fg = _sig(gx[H + k] + gh[H + k])
+                        gg = np.tanh(gx[2 * H + k] + gh[2 * H + k])
+                        og = _sig(gx[3 * H + k] + gh[3 * H + k])
+                        cp = C[pbase + k] if t > 0 else zero
+                        c = fg * cp + ig * gg
+                        C[hbase + k] = c
+                        Hraw[hbase + k] = og * np.tanh(c)
+                        A[abase + k] = ig
+                        A[abase + H + k] = fg
+                        A[abase + 2 * H + k] = gg
+                        A[abase + 3 * H + k] = og
+                else:
+                    for k in range(H):
+                        r = _sig(gx[k] + gh[k])
+                        z = _sig(gx[H + k] + gh[H + k])
+                        n_ = np.tanh(gx[2 * H + k] + r * gh[2 * H + k])
+                        hp = Hraw[pbase + k] if t > 0 else zero
+                        Hraw[hbase + k] = (one - z) * n_ + z * hp
+                        NH[hbase + k] = gh[2 * H + k]
+                        A[abase + k] = r
+                        A[abase + H + k] = z
+                        A[abase + 2 * H + k] = n_
+                if train and p_drop > 0.0:
+                    for k in range(H):
+                        m = scale if np.random.random() < keep else zero  # noqa: NPY002 (numba)
+                        M[hbase + k] = m
+                        Hd[hbase + k] = Hraw[hbase + k] * m
+                else:
+                    for k in range(H):
+                        M[hbase + k] = one
+                        Hd[hbase + k] = Hraw[hbase + k]
+    # head on the last step of the last layer
+    H, ao = meta[L - 1, 1], meta[L - 1, 3]
+    for b in range(nb):
+        base = ao + (b * T + T - 1) * H
+        s = params[head_off + H]
+        for k in range(H):
+            s += params[head_off + k] * Hd[base + k]
+        out[b] = s
+    return out[:nb]
+
+
+@njit(cache=True, fastmath=_FM)
+def loss_grad(kind, out, yb, nb, dout):
+    """Mean loss of ``out`` vs ``yb`` over ``nb`` rows; ``dout`` gets d(mean loss)/d out."""
+    total = 0.0
+    inv = np.float32(1.0 / nb)
+    for b in range(nb):
+        d = out[b] - yb[b]
+        if kind == MSE:
+            total += d * d
+            dout[b] = np.float32(2.0) * d * inv
+        elif kind == HUBER:
+            ad = abs(d)
+            if ad < 1.0:
+                total += 0.5 * d * d
+                dout[b] = d * inv
+            else:
+                total += ad - 0.5
+                dout[b] = (np.float32(1.0) if d > 0 else np.float32(-1.0)) * inv
+        else:
+            x = np.float64(out[b])
+            total += max(x, 0.0) - x * yb[b] + math.log1p(math.exp(-abs(x)))
+            dout[b] = (_sig(out[b]) - yb[b]) * inv
+    return total / nb
+
+
+@njit(cache=True, fastmath=_FM)
+def backward(cell, nb, T, params, grads, meta, head_off, buf, DH, scratch):
+    """Gradients of the batch's mean loss into ``grads`` (overwritten) from the activations
+    stored by :func:`forward`, given ``dout = d loss / d out`` in ``scratch[:nb]``'s
+    caller-owned copy ``buf[7]`` (see :func:`train_epoch`). ``DH`` is flat like ``Hraw``:
+    d loss / d (dropped) output of each layer."""
+    xb, A, C, NH, Hraw, Hd, M, dout = buf
+    grads[:] = 0.0
+    DH[:] = 0.0
+    G = 4 if cell == LSTM else 3
+    L = meta.shape[0]
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
+    H, ao = meta[L - 1, 1], meta[L - 1, 3]
+    for b in range(nb):
+        base = ao + (b * T + T - 1) * H
+        g = dout[b]
+        grads[head_off + H] += g
+        for k in range(H):
+            grads[head_off + k] += g * Hd[base + k]
+            DH[base + k] = g * params[head_off + k]
+    for layer in range(L - 1, -1, -1):
+        n_in, H, po, ao = meta[layer, 0], meta[layer, 1], meta[layer, 2], meta[layer, 3]
+        GH = G * H
+        o_whh = po + GH * n_in
+        o_bih = o_whh + GH * H
+        o_bhh = o_bih + GH
+        if layer == 0:
+            src, sao = xb, 0
+        else:
+            src, sao = Hd, meta[layer - 1, 3]
+        Wih = params[po:o_whh].reshape((GH, n_in))
+        Whh = params[o_whh:o_bih].reshape((GH, H))
+        dWih = grads[po:o_whh].reshape((GH, n_in))
+        dWhh = grads[o_whh:o_bih].reshape((GH, H))
+        dgx = scratch[0:GH]
+        dgh = scratch[GH : 2 * GH]
+        dhn = scratch[2 * GH : 2 * GH + H]
+        dcn = scratch[2 * GH + H : 2 * GH + 2 * H]
+        for b in range(nb):
+            dhn[:] = 0.0
+            dcn[:] = 0.0
+            for t in range(T - 1, -1, -1):
+                hbase = ao + (b * T + t) * H
+                pbase = hbase - H
+                abase = G * ao + (b * T + t) * GH
+                if cell == LSTM:
+                    for k in range(H):
+                        dh = DH[hbase + k] * M[hbase + k] + dhn[k]
+                        ig = A[abase + k]
+                        fg = A[abase + H + k]
+                        gg = A[abase + 2 * H + k]
+                        og = A[abase + 3 * H + k]
+                        tc = np.tanh(C[hbase + k])
+                        cp = C[pbase + k] if t > 0 else zero
+                        dc = dh * og * (one - tc * tc) + dcn[k]
+                        dcn[k] = dc * fg
+                        dgx[k] = dc * gg * ig * (one - ig)
+                        dgx[H + k] = dc * cp * fg * (one - fg)
+                        dgx[2 * H + k] = dc * ig * (one - gg * gg)
+                        dgx[3 * H + k] = dh * tc * og * (one - og)
+                        dhn[k] = zero
+                    for j in range(GH):
+                        dgh[j] = dgx[j]
+                else:
+                    for k in range(H):
+                        dh = DH[hbase + k] * M[hbase + k] + dhn[k]
+                        r = A[abase + k]
+                        z = A[abase + H + k]
+                        n_ = A[abase + 2 * H + k]
+                        hp = Hraw[pbase + k] if t > 0 else zero
+                        dpn = dh * (one - z) * (one - n_ * n_)
+                        dz = dh * (hp - n_) * z * (one - z)
+                        dr = dpn * NH[hbase + k] * r * (one - r)
+                        dgx[k] = dr
+                        dgx[H + k] = dz
+                        dgx[2 * H + k] = dpn
+                        dgh[k] = dr
+                        dgh[H + k] = dz
+                        dgh[2 * H + k] = dpn * r
+                        dhn[k] = dh * z
+                sbase = sao + (b * T + t) * n_in
+                xs = src[sbase : sbase + n_in]
+                for j in range(GH):
+                    gj = dgx[j]
+                    grads[o_bih + j] += gj
+                    grads[o_bhh + j] += dgh[j]
+                    for k in range(n_in):
+                        dWih[j, k] += gj * xs[k]
+                if layer > 0:
+                    dxs = DH[sbase : sbase + n_in]
+                    for j in range(GH):
+                        gj = dgx[j]
+                        for k in range(n_in):
+                            dxs[k] += gj * Wih[j, k]
+                if t > 0:
+                    hp = Hraw[pbase : pbase + H]
+                    for j in range(GH):
+                        gj = dgh[j]
+                        for k in range(H):
+                            dWhh[j, k] += gj * hp[k]
+                            dhn[k] += gj * Whh[j, k]
+
+
+@njit(cache=True, fastmath=_FM)
+def clip_adam(params, grads, m, v, step, lr, clip):
+    """``clip_grad_norm_(clip)`` (``clip <= 0``: none) then torch's Adam step number ``step``."""
+    if clip > 0.0:
+        sq = 0.0
+        for i in range(grads.shape[0]):
+            sq += np.float64(grads[i]) * grads[i]
+        coef = clip / (math.sqrt(sq) + 1e-6)
+        if coef < 1.0:
+            c32 = np.float32(coef)
+            for i in range(grads.shape[0]):
+                grads[i] *= c32
+    bc1 = 1.0 - _B1**step
+    bc2 = 1.0 - _B2**step
+    step_size = np.float32(lr / bc1)
+    bc2_sqrt = np.float32(math.sqrt(bc2))
+    eps = np.float32(_EPS)
+    b1c = np.float32(1.0 - _B1)
+    b2 = np.float32(_B2)
+    b2c = np.float32(1.0 - _B2)
+    for i in range(params.shape[0]):
+        g = grads[i]
+        m[i] += b1c * (g - m[i])
+        v[i] = b2 * v[i] + b2c * g * g
+        params[i] -= step_size * m[i] / (np.sqrt(v[i]) / bc2_sqrt + eps)
+
+
+@njit(cache=True)
+def seed(s):
+    """Seed numba's own generator (dropout masks)."""
+    np.random.seed(s)  # noqa: NPY002 (numba has only the legacy API)
+
+
+@njit(cache=True, fastmath=_FM)
+def train_epoch(
+    cell,
+    X,
+    y,
+    perm,
+    batch_size,
+    params,
+    grads,
+    m,
+    v,
+    step,
+    lr,
+    clip,
+    loss_kind,
+    meta,
+    head_off,
+    p_drop,
+    buf,
+    DH,
+    scratch,
+    yb,
+    dout,
+):
+    """One epoch of mini-batches ``perm[i:i + batch_size]`` (forward, loss, backward, clip,
+    Adam); returns ``(sum over batches of mean loss × batch rows, Adam steps so far)``."""
+    n = perm.shape[0]
+    T = X.shape[1]
+    total = 0.0
+    out = buf[7]
+    bbuf = (buf[0], buf[1], buf[2], buf[3], buf[4], buf[5], buf[6], dout)
+    for i in range(0, n, batch_size):
+        nb = min(batch_size, n - i)
+        rows = perm[i : i + nb]
+        for b in range(nb):
+            yb[b] = y[rows[b]]
+        forward(cell, X, rows, nb, params, meta, head_off, p_drop, True, buf, scratch)
+        batch_loss = np.float32(loss_grad(loss_kind, out, yb, nb, dout))
+        backward(cell, nb, T, params, grads, meta, head_off, bbuf, DH, scratch)
+        step += 1
+        clip_adam(params, grads, m, v, step, lr, clip)
+        total += np.float64(batch_loss) * nb
+    return total, step
+
+
+@njit(cache=True, fastmath=_FM)
+def evaluate(cell, X, y, chunk, params, meta, head_off, loss_kind, buf, scratch, outs):
+    """Mean loss over all of ``X``/``y`` in eval mode (no dropout), forward in chunks of
+    ``chunk`` rows; ``outs`` (n,) receives the raw outputs."""
+    n = X.shape[0]
+    rows = np.arange(n)
+    for i in range(0, n, chunk):
+        nb = min(chunk, n - i)
+        o = forward(cell, X, rows[i : i + nb], nb, params, meta, head_off, 0.0, False, buf, scratch)
+        outs[i : i + nb] = o
+    dummy = np.empty(n, np.float32)
+    if n == 0:
+        return 0.0
+    return loss_grad(loss_kind, outs, y, n, dummy)

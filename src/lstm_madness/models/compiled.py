@@ -1,0 +1,259 @@
+"""Train one small recurrent network with numba-compiled loops instead of PyTorch.
+
+At small batches a tiny LSTM step is a few hundred floating-point operations, and the
+PyTorch path pays tens of operator dispatches for each; here forward, backward through
+time, global-norm clipping and Adam are plain loops over preallocated float32 buffers
+(:mod:`lstm_madness.models._kernels`), one compiled call per epoch.
+
+:func:`fit_compiled` follows :meth:`LSTMForecaster.fit <lstm_madness.models.lstm.
+LSTMForecaster.fit>`'s protocol step by step: the initial weights come from the same seeded
+``RecurrentNet``, the batch order from the same ``torch.randperm`` generator, the same
+target scaling, mean batch losses (mse, huber with delta 1, bce with logits), clipping,
+Adam, validation tail, early stopping and best-weight restore. With dropout 0 the training
+losses and predictions equal the reference's to float32 rounding (sums run in another
+order). With dropout > 0 the masks come from numba's own generator seeded with ``seed``:
+deterministic, but not PyTorch's masks bit for bit. The trained weights are written back
+into a ``RecurrentNet``, so prediction runs through the ordinary module.
+
+numba is imported on first use only, and compiled functions are cached on disk
+(:func:`cache_dir`), so a process pays the compilation once per machine, not per run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from lstm_madness.models.lstm import (
+    RecurrentNet,
+    resolve_loss,
+    split_validation,
+    target_scaling,
+)
+
+if TYPE_CHECKING:
+    from lstm_madness.models.lstm import LSTMForecaster
+
+__all__ = ["cache_dir", "fit_compiled", "kernels"]
+
+#: Rows per forward call when computing the validation loss.
+EVAL_CHUNK = 256
+_LOSS_CODES = {"mse": 0, "huber": 1, "bce": 2}
+#: Seconds the first :func:`kernels` call spent importing numba and loading or compiling
+#: the kernels in this process (None before).
+first_load_s: float | None = None
+
+
+def cache_dir() -> Path:
+    """Where numba caches compiled kernels: ``$NUMBA_CACHE_DIR`` when set, else
+    ``$XDG_CACHE_HOME/lstm_madness/numba`` (``~/.cache/...``), else a per-user directory
+    under the system temp dir when the home cache is not writable (read-only installs, Ray
+    workers without a home)."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return Path(os.environ["NUMBA_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    candidates = [
+        Path(base) / "lstm_madness" / "numba",
+        Path(tempfile.gettempdir()) / f"lstm_madness-numba-{os.getuid()}",
+    ]
+    for path in candidates:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(path, os.W_OK):
+            return path
+    return candidates[-1]
+
+
+def kernels():
+    """The numba kernels module, importing numba (with the cache directory set) on first
+    use."""
+    global first_load_s
+    import sys
+
+    mod = sys.modules.get("lstm_madness.models._kernels")
+    if mod is not None:
+        return mod
+    start = time.perf_counter()
+    if "numba" not in sys.modules:
+        os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir()))
+    else:  # imported earlier by another library: numba reads the setting at compile time
+        import numba
+
+        if not numba.config.CACHE_DIR:
+            numba.config.CACHE_DIR = str(cache_dir())
+    from lstm_madness.models import _kernels
+
+    first_load_s = time.perf_counter() - start
+    return _kernels
+
+
+class _Buffers:
+    """Preallocated float32 work arrays for batches of up to ``rows`` windows."""
+
+    def __init__(self, rows: int, T: int, F: int, units: tuple[int, ...], gates: int) -> None:
+        total = rows * T * sum(units)
+        self.xb = np.zeros(rows * T * F, np.float32)
+        self.A = np.zeros(gates * total, np.float32)
+        self.C = np.zeros(total, np.float32)
+        self.NH = np.zeros(total, np.float32)
+        self.Hraw = np.zeros(total, np.float32)
+        self.Hd = np.zeros(total, np.float32)
+        self.M = np.zeros(total, np.float32)
+        self.DH = np.zeros(total, np.float32)
+        self.out = np.zeros(rows, np.float32)
+        self.dout = np.zeros(rows, np.float32)
+        self.yb = np.zeros(rows, np.float32)
+        self.scratch = np.zeros(2 * gates * max(units) + 2 * max(units), np.float32)
+
+    @property
+    def fwd(self) -> tuple[np.ndarray, ...]:
+        return (self.xb, self.A, self.C, self.NH, self.Hraw, self.Hd, self.M, self.out)
+
+
+def _layout(n_features: int, units: tuple[int, ...], gates: int, rows: int, T: int):
+    """``meta`` rows ``(I, H, parameter offset, activation offset)`` and the head offset."""
+    meta = np.zeros((len(units), 4), np.int64)
+    p_off, a_off, inp = 0, 0, n_features
+    for i, h in enumerate(units):
+        meta[i] = (inp, h, p_off, a_off)
+        p_off += gates * h * (inp + h + 2)
+        a_off += rows * T * h
+        inp = h
+    return meta, p_off
+
+
+def _flat(net: RecurrentNet) -> np.ndarray:
+    return torch.nn.utils.parameters_to_vector(net.parameters()).detach().cpu().numpy().copy()
+
+
+def _load(net: RecurrentNet, flat: np.ndarray) -> None:
+    with torch.no_grad():
+        torch.nn.utils.vector_to_parameters(torch.from_numpy(flat.copy()), net.parameters())
+
+
+def fit_compiled(est: LSTMForecaster, X: np.ndarray, y: np.ndarray) -> LSTMForecaster:
+    """Fit ``est`` (validated; ``X`` (n, T, F) and ``y`` (n,) float64 already checked) by
+    the compiled loops, setting the same fitted attributes as ``LSTMForecaster.fit``.
+    The network ends on the CPU."""
+    k = kernels()
+    n, steps, n_features = X.shape
+    loss_name = resolve_loss(est.loss, est.task)
+    seed = int(est.seed)
+    clip = float(est.clip_norm) if est.clip_norm else 0.0
+    units = tuple(int(u) for u in est.units)
+    gates = 4 if est.cell == "lstm" else 3
+    cell = k.LSTM if est.cell == "lstm" else k.GRU
+    p_drop = float(est.dropout)
+
+    torch.manual_seed(seed)  # 1. the reference's initial weights
+    net = RecurrentNet(n_features, units, est.cell, p_drop)
+    n_fit, n_val = split_validation(  # 2.
+        n, est.validation_fraction, int(est.validation_gap), int(est.patience)
+    )
+    y_mean, y_scale = target_scaling(y[:n_fit], est.task)  # 3.
+    X32 = np.ascontiguousarray(X, dtype=np.float32)
+    y32 = ((y - y_mean) / y_scale).astype(np.float32)
+    X_fit, y_fit = X32[:n_fit], y32[:n_fit]
+    X_val, y_val = X32[n - n_val :], y32[n - n_val :]
+
+    batch_size = int(est.batch_size)
+    rows = max(batch_size, min(EVAL_CHUNK, max(n_val, 1)))
+    meta, head_off = _layout(n_features, units, gates, rows, steps)
+    buf = _Buffers(rows, steps, n_features, units, gates)
+    params = _flat(net)
+    if params.size != head_off + units[-1] + 1:  # pragma: no cover - layout guard
+        raise AssertionError("parameter layout does not match RecurrentNet")
+    grads = np.zeros_like(params)
+    m = np.zeros_like(params)
+    v = np.zeros_like(params)
+    val_out = np.zeros(n_val, np.float32)
+    code = _LOSS_CODES[loss_name]
+    lr = float(est.learning_rate)
+    k.seed(seed)  # dropout masks
+
+    gen = torch.Generator().manual_seed(seed)  # 4. the reference's batch order
+    history: dict[str, list[float]] = {"train_loss": [], "val_loss": []}
+    best, best_params, best_epoch, wait, step = math.inf, None, 0, 0, 0
+    epoch = 0
+    for epoch in range(1, int(est.epochs) + 1):
+        perm = torch.randperm(n_fit, generator=gen).numpy()
+        total, step = k.train_epoch(
+            cell,
+            X_fit,
+            y_fit,
+            perm,
+            batch_size,
+            params,
+            grads,
+            m,
+            v,
+            step,
+            lr,
+            clip,
+            code,
+            meta,
+            head_off,
+            p_drop,
+            buf.fwd,
+            buf.DH,
+            buf.scratch,
+            buf.yb,
+            buf.dout,
+        )
+        train_loss = float(np.float32(total / n_fit))
+        history["train_loss"].append(train_loss)
+        val_loss = None
+        if n_val:  # 5.
+            val_loss = float(
+                np.float32(
+                    k.evaluate(
+                        cell,
+                        X_val,
+                        y_val,
+                        rows,
+                        params,
+                        meta,
+                        head_off,
+                        code,
+                        buf.fwd,
+                        buf.scratch,
+                        val_out,
+                    )
+                )
+            )
+            history["val_loss"].append(val_loss)
+            if val_loss < best - est.min_delta:
+                best, best_epoch, wait = val_loss, epoch, 0
+                best_params = params.copy()
+            else:
+                wait += 1
+        if est.progress is not None:
+            est.progress(epoch, train_loss, val_loss)
+        if n_val and wait >= est.patience:
+            break
+    _load(net, best_params if best_params is not None else params)
+    net.eval()
+
+    est.net_ = net
+    est.device_ = torch.device("cpu")
+    est.loss_ = loss_name
+    est.n_features_in_ = n_features
+    est.time_steps_ = steps
+    est.n_train_ = n_fit
+    est.n_val_ = n_val
+    est.epochs_run_ = epoch
+    est.best_epoch_ = best_epoch if n_val else epoch
+    est.best_val_loss_ = best if n_val and math.isfinite(best) else None
+    est.history_ = history
+    est.y_mean_ = y_mean
+    est.y_scale_ = y_scale
+    return est

@@ -1,0 +1,183 @@
+"""The compiled trainer reproduces the reference protocol of ``LSTMForecaster.fit``.
+
+Same initial weights (the seeded ``RecurrentNet``), same batch order (the seeded
+``randperm``), dropout 0, float32: training losses, validation losses and predictions agree
+with the ``torch`` trainer to 1e-4 relative. Gradients are checked against torch autograd.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from lstm_madness.errors import ConfigError
+from lstm_madness.models.compiled import _Buffers, _flat, _layout, fit_compiled, kernels
+from lstm_madness.models.group import fit_forecasters
+from lstm_madness.models.lstm import (
+    COMPILED_MAX_BATCH_UNITS2,
+    LSTMForecaster,
+    RecurrentNet,
+    make_loss,
+    resolve_trainer,
+)
+
+RTOL = 1e-4
+
+
+def _data(n: int = 500, steps: int = 3, features: int = 2, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, steps, features)).astype(np.float32)
+    y = 0.5 * X[:, -1, 0] - 0.3 * X[:, 0, 1] + 0.2 * rng.standard_normal(n)
+    return X, y
+
+
+def _targets(loss: str, y: np.ndarray) -> tuple[str, np.ndarray]:
+    if loss == "bce":
+        return "classification", (y > 0).astype(float)
+    return "regression", (3.0 * y if loss == "huber" else y)  # huber: both branches
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("units", [(8,), (8, 4)])
+@pytest.mark.parametrize("batch_size", [1, 32])
+@pytest.mark.parametrize("loss", ["mse", "huber", "bce"])
+def test_compiled_equals_reference(cell, units, batch_size, loss):
+    X, y = _data()
+    task, target = _targets(loss, y)
+    kw = dict(
+        units=units,
+        cell=cell,
+        batch_size=batch_size,
+        epochs=3,
+        loss=loss,
+        task=task,
+        patience=5,
+        seed=3,
+        device="cpu",
+    )
+    ref = LSTMForecaster(trainer="torch", **kw).fit(X, target)
+    got = LSTMForecaster(trainer="compiled", **kw).fit(X, target)
+    assert (ref.trainer_, got.trainer_) == ("torch", "compiled")
+    for key in ("train_loss", "val_loss"):
+        assert len(got.history_[key]) == 3
+        np.testing.assert_allclose(got.history_[key], ref.history_[key], rtol=RTOL)
+    np.testing.assert_allclose(got.predict(X), ref.predict(X), rtol=RTOL, atol=1e-6)
+    assert (got.epochs_run_, got.best_epoch_) == (ref.epochs_run_, ref.best_epoch_)
+    assert (got.n_train_, got.n_val_, got.y_mean_, got.y_scale_) == (
+        ref.n_train_,
+        ref.n_val_,
+        ref.y_mean_,
+        ref.y_scale_,
+    )
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("loss", ["mse", "huber", "bce"])
+def test_gradients_equal_autograd(cell, loss):
+    X, y = _data(n=7, steps=4, features=3, seed=1)
+    _task, target = _targets(loss, y)
+    target = target.astype(np.float32)
+    units = (5, 3)
+    k = kernels()
+    torch.manual_seed(0)
+    net = RecurrentNet(3, units, cell)
+    gates = 4 if cell == "lstm" else 3
+    meta, head_off = _layout(3, units, gates, 7, 4)
+    buf = _Buffers(7, 4, 3, units, gates)
+    params = _flat(net)
+    rows = np.arange(7)
+    code = {"mse": 0, "huber": 1, "bce": 2}[loss]
+    cell_code = k.LSTM if cell == "lstm" else k.GRU
+    k.forward(cell_code, X, rows, 7, params, meta, head_off, 0.0, False, buf.fwd, buf.scratch)
+    loss_value = k.loss_grad(code, buf.out, target, 7, buf.dout)
+    grads = np.zeros_like(params)
+    bwd = (*buf.fwd[:7], buf.dout)
+    k.backward(cell_code, 7, 4, params, grads, meta, head_off, bwd, buf.DH, buf.scratch)
+
+    ref = make_loss(loss)(net(torch.from_numpy(X)), torch.from_numpy(target))
+    ref.backward()
+    expected = torch.cat([p.grad.reshape(-1) for p in net.parameters()]).numpy()
+    assert loss_value == pytest.approx(ref.item(), rel=1e-5)
+    np.testing.assert_allclose(grads, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_early_stopping_and_best_weights_restored():
+    X, y = _data(n=300, seed=2)
+    kw = dict(units=(4,), epochs=40, patience=2, batch_size=16, learning_rate=0.05, seed=1)
+    ref = LSTMForecaster(trainer="torch", device="cpu", **kw).fit(X, y)
+    got = LSTMForecaster(trainer="compiled", **kw).fit(X, y)
+    assert got.epochs_run_ < 40  # stopped early
+    assert got.epochs_run_ == got.best_epoch_ + 2
+    assert got.best_val_loss_ == min(got.history_["val_loss"])
+    assert (got.epochs_run_, got.best_epoch_) == (ref.epochs_run_, ref.best_epoch_)
+    # the kept network is the best epoch's: its validation loss is the best one
+    Xv, yv = X[-got.n_val_ :], (y[-got.n_val_ :] - got.y_mean_) / got.y_scale_
+    with torch.no_grad():
+        out = got.net_(torch.from_numpy(Xv)).numpy()
+    assert np.mean((out - yv) ** 2) == pytest.approx(got.best_val_loss_, rel=1e-4)
+
+
+def test_dropout_is_seeded_and_trains():
+    X, y = _data(n=200)
+    kw = dict(units=(8, 4), dropout=0.3, epochs=2, patience=0, trainer="compiled")
+    a = LSTMForecaster(seed=0, **kw).fit(X, y)
+    b = LSTMForecaster(seed=0, **kw).fit(X, y)
+    c = LSTMForecaster(seed=1, **kw).fit(X, y)
+    no_drop = LSTMForecaster(seed=0, **{**kw, "dropout": 0.0}).fit(X, y)
+    assert a.history_ == b.history_
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    assert a.history_ != c.history_
+    assert a.history_ != no_drop.history_
+    assert np.isfinite(a.history_["train_loss"]).all()
+
+
+def test_auto_is_a_function_of_the_architecture_alone():
+    small = dict(units=(32,), batch_size=1, time_steps=1)
+    assert resolve_trainer("auto", **small) == "compiled"
+    assert resolve_trainer("auto", units=(1,), batch_size=1, time_steps=1) == "compiled"
+    assert resolve_trainer("auto", units=(32,), batch_size=32, time_steps=5) == "compiled"
+    assert resolve_trainer("auto", units=(128, 64), batch_size=32, time_steps=5) == "batched"
+    edge = COMPILED_MAX_BATCH_UNITS2 // 32**2
+    for steps in (1, 5, 20, None):  # the crossover does not depend on the time steps
+        assert resolve_trainer("auto", (32,), edge, steps) == "compiled"
+        assert resolve_trainer("auto", (32,), edge + 1, steps) == "batched"
+    assert resolve_trainer("auto", device="cuda", **small) == "batched"
+    assert resolve_trainer("torch", **small) == "torch"
+    with pytest.raises(ConfigError, match="trainer"):
+        resolve_trainer("fast", **small)
+    with pytest.raises(ConfigError, match="cuda"):
+        LSTMForecaster(trainer="compiled", device="cuda").fit(*_data(n=20))
+    # alone or in a group: the same trainer, the same result
+    X, y = _data(n=120)
+    kw = dict(units=(4,), epochs=2, batch_size=8)
+    alone = LSTMForecaster(seed=0, **kw).fit(X, y)
+    group = fit_forecasters([LSTMForecaster(seed=s, **kw) for s in (0, 1)], [(X, y)] * 2)
+    assert alone.trainer_ == group[0].trainer_ == "compiled"
+    np.testing.assert_array_equal(alone.predict(X), group[0].predict(X))
+    wide = LSTMForecaster(units=(8,), batch_size=edge * 16 + 1, epochs=1, seed=0).fit(X, y)
+    assert wide.trainer_ == "batched"
+
+
+def test_fit_compiled_is_usable_directly():
+    X, y = _data(n=60)
+    est = LSTMForecaster(units=(3,), epochs=1, patience=0)
+    est._validate_params()
+    assert fit_compiled(est, X, y.astype(np.float64)) is est
+    assert est.predict(X).shape == (60,)
+
+
+def test_numba_is_imported_lazily():
+    code = (
+        "import sys; import numpy as np\n"
+        "from lstm_madness.models.lstm import LSTMForecaster\n"
+        "import lstm_madness.experiment.runner, lstm_madness.models.group\n"
+        "X = np.random.default_rng(0).standard_normal((40, 2, 1)).astype('float32')\n"
+        "LSTMForecaster(units=(2,), epochs=1, trainer='torch').fit(X, X[:, -1, 0])\n"
+        "assert 'numba' not in sys.modules, 'numba imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
