@@ -209,3 +209,27 @@ def test_the_validation_tail_starts_on_a_date_boundary(make_universe) -> None:
         assert dates[n_fit - 1] < dates[len(dates) - n_val]  # no day on both sides
         assert dates[n_fit] == dates[len(dates) - n_val] or gap == 0
         assert validation_gap(fold, 0.1, patience=0) == 0
+
+
+@pytest.mark.parametrize("study", [0.1], indirect=True)
+def test_a_list_of_symbols_and_the_direction_label(study) -> None:
+    db_url, path = study
+    members = [f"S{j}" for j in range(10, 22)]
+    extra = [
+        "--set",
+        "target.kind=cross_section_direction",
+        "--set",
+        f"data.target={json.dumps(members)}",
+        "--set",
+        "backtest.top_k=3",
+    ]
+    result = CliRunner().invoke(app, ["run", str(path), "--db", db_url, "--json", *QUICK, *extra])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["target"].startswith("symbols:")
+    assert summary["backtest"]["members_mean"] == 12 and summary["backtest"]["top_k"] == 3
+    models = summary["models"]
+    assert models["baseline:zero"]["mse"] == pytest.approx(0.25)  # predicts 0.5
+    assert models["baseline:zero"]["r2_oos"] == 0
+    assert models["lstm"]["rank_ic_t"] > 3 and models["baseline:reversal"]["rank_ic_t"] > 3
+    assert "fixed list of symbols" in " ".join(summary["verdict"]["warnings"])

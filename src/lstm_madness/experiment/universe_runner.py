@@ -106,7 +106,10 @@ def _baselines(
     out = {}
     for name in config.baseline_names:
         model = make_cross_section_baseline(name).fit(fold)
-        out[f"baseline:{name}"] = np.asarray(model.predict(fold), dtype=np.float64)
+        values = np.asarray(model.predict(fold), dtype=np.float64)
+        if name == "zero" and config.task == "classification":
+            values = values + 0.5  # the no-information forecast of an above-median label
+        out[f"baseline:{name}"] = values
     keep = np.ones(len(fold.test[0]), dtype=bool)
     for values in out.values():
         keep &= np.isfinite(values)
