@@ -156,9 +156,14 @@ def test_a_version_1_store_is_upgraded_in_place(db_url: str) -> None:
                 universe="XLF", symbol="JPM", start=DAYS[0], end=None
             )
         )
-    assert init_db(engine) == 3
+    assert init_db(engine) == schema.SCHEMA_VERSION
     assert _count(engine, "universe_members") == 1
-    assert _count(engine, "schema_version") == 3
+    assert (
+        _count(engine, "schema_version") == schema.SCHEMA_VERSION
+    )  # one row per version: 1 (created), then each step
+    # version 4: predictions are keyed by symbol too (universe members share a date)
+    pk = sa.inspect(engine).get_pk_constraint("predictions")["constrained_columns"]
+    assert "symbol" in pk
     engine.dispose()
 
 
@@ -179,7 +184,7 @@ def test_a_failing_step_leaves_the_store_at_its_version(
     with engine.connect() as conn:
         assert migrations.stored_version(conn) == 1
     monkeypatch.undo()
-    assert init_db(engine) == 3
+    assert init_db(engine) == schema.SCHEMA_VERSION
     assert _count(engine, "runs") == 1
     engine.dispose()
 

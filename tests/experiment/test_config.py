@@ -95,3 +95,46 @@ def test_parse_assignment_bare_word_is_string():
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.toml")
+
+
+XS = ["data.target=universe:XLF", "target.kind=cross_section", "backtest.rule=long_short"]
+
+
+def test_a_universe_study_config():
+    from lstm_madness.experiment import config as config_module
+    from lstm_madness.models import cross_section_baselines
+
+    assert config_module.CROSS_SECTION_BASELINES == cross_section_baselines.CROSS_SECTION_BASELINES
+    config = load_config(None, XS)
+    assert config.cross_section and config.task == "regression"
+    assert config.target_key == "universe:xlf"
+    assert config.baseline_names == ("zero", "reversal", "momentum", "ridge")
+    direction = load_config(None, [*XS, "target.kind=cross_section_direction"])
+    assert direction.task == "classification" and direction.loss == "bce"
+    listed = load_config(None, [*XS, 'data.target=["JPM", "BAC"]'])
+    same = load_config(None, [*XS, 'data.target=["BAC", "JPM", "BAC"]'])
+    assert listed.data.target == ("JPM", "BAC")
+    assert listed.target_key == same.target_key and listed.target_key.startswith("symbols:")
+    assert len(listed.target_key) <= 32
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["target.kind=cross_section"], "data.target must be 'universe:NAME' or a list"),
+        (["data.target=universe:xlf"], "target.kind must be 'cross_section' or"),
+        ([*XS, "backtest.rule=sign"], "backtest.rule 'long_short' is the rule of the"),
+        (["backtest.rule=long_short"], "backtest.rule 'long_short' is the rule of the"),
+        ([*XS, "target.horizon=5"], "target.horizon must be 1 for a universe"),
+        ([*XS, "backtest.top_k=0"], "backtest.top_k must be >= 1"),
+        ([*XS, "backtest.short_borrow_bps=-1"], "backtest.short_borrow_bps must be >= 0"),
+        ([*XS, 'baselines.models=["mean"]'], "baselines.models of a universe study must"),
+        ([*XS, 'data.inputs=["XLF"]'], "data.inputs must be empty for a universe"),
+        (["data.standardized_input=true"], "data.benchmark_input and data.standardized_input"),
+        ([*XS, 'data.target=["JPM"]'], "a list of members needs at least 2"),
+        ([*XS, f"data.target=universe:{'x' * 30}"], "universe name is too long"),
+    ],
+)
+def test_universe_keys_are_validated_together(overrides, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(None, overrides)

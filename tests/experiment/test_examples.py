@@ -11,7 +11,7 @@ EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").rglob("*.to
 def test_example_configs_are_valid(path):
     config = load_config(path)
     assert config.name
-    assert config.data.target == "XLF"
+    assert config.data.target == ("universe:xlf" if config.cross_section else "XLF")
 
 
 def test_examples_exist():

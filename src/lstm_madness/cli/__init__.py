@@ -11,7 +11,7 @@ import importlib
 
 from lstm_madness.cli._app import app
 
-_COMMAND_MODULES = ("data", "experiment", "judging", "reporting", "sweeping")
+_COMMAND_MODULES = ("data", "experiment", "judging", "reporting", "sweeping", "universe")
 
 for _name in _COMMAND_MODULES:
     try:

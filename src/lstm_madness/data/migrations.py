@@ -57,8 +57,44 @@ def _v3(conn: sa.Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN import_json TEXT")
 
 
+_PREDICTIONS_V4 = """
+CREATE TABLE predictions_v4 (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    model VARCHAR(64) NOT NULL,
+    fold INTEGER NOT NULL,
+    split VARCHAR(16) NOT NULL,
+    date DATE NOT NULL,
+    symbol VARCHAR(32) NOT NULL,
+    y_true FLOAT,
+    y_pred FLOAT NOT NULL,
+    realized FLOAT,
+    PRIMARY KEY (run_id, model, fold, split, date, symbol)
+)"""
+
+
+def _v4(conn: sa.Connection) -> None:
+    """Predictions are keyed by symbol too (one row per date and universe member), and a
+    member's label may be unknown (NULL)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ALTER TABLE predictions DROP CONSTRAINT predictions_pkey")
+        conn.exec_driver_sql(
+            "ALTER TABLE predictions ADD PRIMARY KEY (run_id, model, fold, split, date, symbol)"
+        )
+        conn.exec_driver_sql("ALTER TABLE predictions ALTER COLUMN y_true DROP NOT NULL")
+        return
+    # SQLite cannot change a primary key in place: copy into the new table
+    conn.exec_driver_sql(_PREDICTIONS_V4)
+    conn.exec_driver_sql(
+        "INSERT INTO predictions_v4 (run_id, model, fold, split, date, symbol, y_true, "
+        "y_pred, realized) SELECT run_id, model, fold, split, date, symbol, y_true, y_pred, "
+        "realized FROM predictions"
+    )
+    conn.exec_driver_sql("DROP TABLE predictions")
+    conn.exec_driver_sql("ALTER TABLE predictions_v4 RENAME TO predictions")
+
+
 #: version → the step that upgrades a store at ``version - 1`` to ``version``.
-STEPS: dict[int, Callable[[sa.Connection], None]] = {2: _v2, 3: _v3}
+STEPS: dict[int, Callable[[sa.Connection], None]] = {2: _v2, 3: _v3, 4: _v4}
 
 
 @contextmanager

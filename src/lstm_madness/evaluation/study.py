@@ -123,6 +123,9 @@ class EvaluationSettings:
     horizon: int = 1
     ci_level: float = 0.95
     trials_mode: str = "raw"
+    #: rule = "long_short": members per leg and the annual borrow fee of the short leg (bps)
+    top_k: int = 5
+    short_borrow_bps: float = 0.0
 
     @classmethod
     def from_config(cls, config: Any, **overrides: Any) -> EvaluationSettings:
@@ -139,6 +142,8 @@ class EvaluationSettings:
             bootstrap_reps=e.bootstrap_reps,
             min_test_days=e.min_test_days,
             trials_mode=getattr(e, "trials_mode", "raw"),
+            top_k=getattr(b, "top_k", 5),
+            short_borrow_bps=getattr(b, "short_borrow_bps", 0.0),
             thresholds=VerdictThresholds(min_dsr=e.min_dsr, max_spa_p=e.max_spa_p, alpha=e.alpha),
         )
         horizon = getattr(getattr(config, "target", None), "horizon", None)
@@ -149,6 +154,22 @@ class EvaluationSettings:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def long_short(self, predictions: np.ndarray, realized: np.ndarray, dates=None):
+        """The long-short book of ``(dates, members)`` panels under these costs
+        (:func:`~lstm_madness.evaluation.long_short.long_short_backtest`)."""
+        from lstm_madness.evaluation.long_short import long_short_backtest
+
+        return long_short_backtest(
+            predictions,
+            realized,
+            top_k=self.top_k,
+            cost_bps=self.cost_bps,
+            slippage_bps=self.slippage_bps,
+            short_borrow_bps=self.short_borrow_bps,
+            risk_free=self.risk_free,
+            dates=dates,
+        )
 
     def backtest(
         self,

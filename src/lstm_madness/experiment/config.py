@@ -19,10 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lstm_madness.cross_section import CROSS_SECTION_KINDS
 from lstm_madness.errors import ConfigError
 from lstm_madness.features import FEATURE_FIELDS
 from lstm_madness.jsonable import jsonable
 from lstm_madness.options import CELLS, DEVICES, LOSSES, TRAINERS
+
+#: Baselines of a universe study (those of
+#: :mod:`lstm_madness.models.cross_section_baselines`, not imported here: it loads torch).
+CROSS_SECTION_BASELINES = ("zero", "reversal", "momentum", "ridge")
 
 #: Feature names a config may list (owned by :data:`lstm_madness.features.FEATURE_FIELDS`).
 FEATURES = tuple(FEATURE_FIELDS)
@@ -32,7 +37,10 @@ FEATURES = tuple(FEATURE_FIELDS)
 class DataConfig:
     """Which prices feed the model."""
 
-    target: str = "XLF"  #: symbol whose next-day return is predicted
+    #: symbol whose next-day return is predicted; for target.kind = "cross_section" or
+    #: "cross_section_direction": "universe:NAME" (stored membership, else the bundled
+    #: list) or a list of member symbols
+    target: str | tuple[str, ...] = "XLF"
     #: input symbols, or "universe:xlf" for XLF and its components; empty = [target]
     inputs: tuple[str, ...] | str = ()
     start: dt.date | None = None  #: first date read from the store (inclusive)
@@ -44,6 +52,12 @@ class DataConfig:
     missing: str = "drop_symbol"
     #: forward-fill prices/volume over at most this many missing days (never returns)
     ffill_limit: int = 0
+    #: cross-sectional kinds: add the benchmark's daily return (feature "benchmark:ret")
+    #: to every member's window
+    benchmark_input: bool = False
+    #: cross-sectional kinds: add the member's return standardised across that day's
+    #: members (feature "ret_xs_z")
+    standardized_input: bool = False
 
 
 @dataclass(frozen=True)
@@ -51,10 +65,13 @@ class TargetConfig:
     """What is predicted for the sample dated t."""
 
     #: "return" (simple return t -> t+horizon), "direction" (1 if that return > 0),
-    #: "excess" (the return minus the benchmark's)
+    #: "excess" (the return minus the benchmark's); for a universe target:
+    #: "cross_section" (the member's next-day return minus the mean over that day's scored
+    #: members) or "cross_section_direction" (1 if above that day's median)
     kind: str = "return"
-    horizon: int = 1  #: trading days ahead
-    #: symbol subtracted when kind = "excess" (e.g. XLF for a component)
+    horizon: int = 1  #: trading days ahead (1 for the cross-sectional kinds)
+    #: symbol subtracted when kind = "excess" (e.g. XLF for a component); cross-sectional
+    #: kinds: the ETF shown beside the strategy (default: the bundled universe's ETF)
     benchmark: str | None = None
 
 
@@ -113,7 +130,7 @@ class BaselinesConfig:
     """Honest baselines trained and tested on exactly the same folds and dates."""
 
     #: regression: zero, mean, persistence, ridge; direction: always_up, majority, logistic;
-    #: empty = all of the task's baselines
+    #: cross-sectional kinds: zero, reversal, momentum, ridge; empty = all of the task's
     models: tuple[str, ...] = ()
 
 
@@ -121,12 +138,16 @@ class BaselinesConfig:
 class BacktestConfig:
     """Turning predictions into positions held from close t to close t+1."""
 
-    rule: str = "sign"  #: "sign", "long_flat", "threshold" or "proportional"
+    #: "sign", "long_flat", "threshold" or "proportional"; "long_short" for a universe
+    #: (long the top_k highest predictions, short the top_k lowest, dollar-neutral)
+    rule: str = "sign"
     threshold: float = 0.0  #: rule = "threshold": trade only when |prediction| exceeds this band
     cap: float = 1.0  #: rule = "proportional": maximum |position|
     cost_bps: float = 5.0  #: cost per unit of turnover, basis points
     slippage_bps: float = 0.0  #: extra cost per unit of turnover, basis points
     risk_free: float = 0.0  #: annual risk-free rate for Sharpe and Sortino
+    top_k: int = 5  #: rule = "long_short": members in each leg (each 1/(2 top_k) of capital)
+    short_borrow_bps: float = 0.0  #: rule = "long_short": annual fee on the short leg, bps
 
 
 @dataclass(frozen=True)
@@ -163,7 +184,25 @@ class ExperimentConfig:
     @property
     def task(self) -> str:
         """``"classification"`` for direction targets, else ``"regression"``."""
-        return "classification" if self.target.kind == "direction" else "regression"
+        direction = ("direction", "cross_section_direction")
+        return "classification" if self.target.kind in direction else "regression"
+
+    @property
+    def cross_section(self) -> bool:
+        """A universe study (``target.kind`` is a cross-sectional kind)."""
+        return self.target.kind in CROSS_SECTION_KINDS
+
+    @property
+    def target_key(self) -> str:
+        """The ``runs.target`` string: the symbol, ``universe:name`` (lower case), or for
+        a list of members ``symbols:`` and 12 hex digits of the sorted list's SHA-256."""
+        target = self.data.target
+        if isinstance(target, tuple):
+            text = ",".join(sorted(set(target)))
+            return "symbols:" + hashlib.sha256(text.encode()).hexdigest()[:12]
+        if target.startswith("universe:"):
+            return "universe:" + target.split(":", 1)[1].strip().lower()
+        return target
 
     @property
     def loss(self) -> str:
@@ -175,6 +214,8 @@ class ExperimentConfig:
     def baseline_names(self) -> tuple[str, ...]:
         if self.baselines.models:
             return self.baselines.models
+        if self.cross_section:
+            return CROSS_SECTION_BASELINES
         if self.task == "classification":
             return ("always_up", "majority", "logistic")
         return ("zero", "mean", "persistence", "ridge")
@@ -194,14 +235,14 @@ class ExperimentConfig:
 
 _CHOICES: dict[str, tuple[str, ...]] = {
     "data.missing": ("drop_symbol", "start_later"),
-    "target.kind": ("return", "direction", "excess"),
+    "target.kind": ("return", "direction", "excess", *CROSS_SECTION_KINDS),
     "model.kind": CELLS,
     "train.loss": LOSSES,
     "train.device": DEVICES,
     "train.trainer": TRAINERS,
     "split.scheme": ("holdout", "walk_forward"),
     "split.window": ("expanding", "rolling"),
-    "backtest.rule": ("sign", "long_flat", "threshold", "proportional"),
+    "backtest.rule": ("sign", "long_flat", "threshold", "proportional", "long_short"),
     "evaluation.trials_mode": ("raw", "effective"),
 }
 
@@ -335,10 +376,57 @@ def _validate(config: ExperimentConfig) -> ExperimentConfig:
         ("evaluation.trials", config.evaluation.trials >= 0, "must be >= 0"),
         ("evaluation.bootstrap_reps", config.evaluation.bootstrap_reps >= 10, "must be >= 10"),
     ]
+    checks += _cross_section_checks(config)
     for key, ok, message in checks:
         if not ok:
             raise ConfigError(f"{key} {message}")
     return config
+
+
+def _cross_section_checks(config: ExperimentConfig) -> list[tuple[str, bool, str]]:
+    """Keys that only make sense together for a universe study."""
+    d, target = config.data, config.data.target
+    universe = isinstance(target, tuple) or target.startswith("universe:")
+    xs = config.cross_section
+    return [
+        (
+            "data.target",
+            universe or not xs,
+            "must be 'universe:NAME' or a list of symbols when target.kind is "
+            f"{config.target.kind!r}",
+        ),
+        (
+            "target.kind",
+            xs or not universe,
+            "must be 'cross_section' or 'cross_section_direction' for a universe target "
+            f"({target!r})",
+        ),
+        (
+            "data.target",
+            not isinstance(target, tuple) or len(set(target)) >= 2,
+            "a list of members needs at least 2 distinct symbols",
+        ),
+        ("data.target", len(config.target_key) <= 32, "universe name is too long (24 chars max)"),
+        ("target.horizon", not xs or config.target.horizon == 1, "must be 1 for a universe"),
+        (
+            "backtest.rule",
+            (config.backtest.rule == "long_short") == xs,
+            "'long_short' is the rule of the cross-sectional kinds, and only theirs",
+        ),
+        ("backtest.top_k", config.backtest.top_k >= 1, "must be >= 1"),
+        ("backtest.short_borrow_bps", config.backtest.short_borrow_bps >= 0, "must be >= 0"),
+        (
+            "baselines.models",
+            not xs or all(m in CROSS_SECTION_BASELINES for m in config.baselines.models),
+            f"of a universe study must be among {', '.join(CROSS_SECTION_BASELINES)}",
+        ),
+        ("data.inputs", not xs or not d.inputs, "must be empty for a universe (its members)"),
+        (
+            "data.benchmark_input",
+            xs or not (d.benchmark_input or d.standardized_input),
+            "and data.standardized_input are for the cross-sectional kinds only",
+        ),
+    ]
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:

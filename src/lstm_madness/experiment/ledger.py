@@ -108,12 +108,37 @@ def member_net_returns(
     backtested over its own dates.
     """
     out = {}
+    if settings.rule == "long_short":
+        return {i: book.net_returns for i, book in member_books(frame, settings).items()}
     for run_id, rows in frame.groupby("run_id", sort=False):
         result = settings.backtest(
             rows["y_pred"].to_numpy(), rows["realized"].to_numpy(), tasks[int(run_id)]
         )
         out[int(run_id)] = pd.Series(result.net_returns, index=pd.DatetimeIndex(rows["date"]))
     return out
+
+
+def member_books(frame: pd.DataFrame, settings: EvaluationSettings) -> dict[int, Any]:
+    """Each universe member run's long-short book (a
+    :class:`~lstm_madness.evaluation.long_short.LongShortResult` with ``net_returns`` as a
+    date-indexed Series on its ``book``), from rows with a ``symbol`` column."""
+    from lstm_madness.evaluation.universe_study import universe_panels
+
+    out = {}
+    for run_id, rows in frame.groupby("run_id", sort=False):
+        panels = universe_panels(rows.assign(model="primary"))
+        result = settings.long_short(panels.predictions["primary"], panels.realized)
+        out[int(run_id)] = _Books(
+            pd.Series(result.net_returns, index=panels.dates),
+            pd.Series(result.buy_and_hold.net_returns, index=panels.dates),
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class _Books:
+    net_returns: pd.Series  #: the long-short book's daily net returns
+    equal_weight: pd.Series  #: the equal-weight book's daily net returns
 
 
 def _settings_key(settings: EvaluationSettings) -> list[Any]:
@@ -128,6 +153,8 @@ def _settings_key(settings: EvaluationSettings) -> list[Any]:
         s.risk_free,
         s.bootstrap_reps,
         s.block_length,
+        s.top_k,
+        s.short_borrow_bps,
     ]
 
 
@@ -192,13 +219,17 @@ def _compute(
             f"the {len(ids)} runs on {ts.target} {ts.test_start} → {ts.test_end} share only "
             f"{len(common)} test dates"
         )
-    realized = frame.drop_duplicates("date").set_index("date")["realized"]
-    bench = buy_and_hold(
-        realized.reindex(common.index).to_numpy(),
-        cost_bps=settings.cost_bps,
-        slippage_bps=settings.slippage_bps,
-        risk_free=settings.risk_free,
-    ).net_returns
+    if settings.rule == "long_short":  # the equal-weight book of the first member's members
+        books = member_books(frame[frame["run_id"] == ids[0]], settings)
+        bench = books[ids[0]].equal_weight.reindex(common.index).to_numpy()
+    else:
+        realized = frame.drop_duplicates("date").set_index("date")["realized"]
+        bench = buy_and_hold(
+            realized.reindex(common.index).to_numpy(),
+            cost_bps=settings.cost_bps,
+            slippage_bps=settings.slippage_bps,
+            risk_free=settings.risk_free,
+        ).net_returns
     sharpes = np.array([sharpe_ratio(nets[i].to_numpy(), settings.risk_free) for i in ids])
     return trial_evidence(
         common.to_numpy(),

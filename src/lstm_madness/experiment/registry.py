@@ -102,7 +102,7 @@ def _run_values(
         config_json=json.dumps(config.to_dict(), sort_keys=True),
         config_hash=config.hash(),
         family_hash=config.hash(without_seed=True),
-        target=config.data.target,
+        target=config.target_key,
         seed=config.train.seed,
         git_commit=commit,
         status=status,
@@ -734,14 +734,15 @@ def load_primary_predictions(
 ) -> pd.DataFrame:
     """Test predictions of every member's primary model, in one query over the trial set.
 
-    Returns a frame with columns run_id, date, y_pred, realized ordered by run and date.
+    Returns a frame with columns run_id, date, symbol, y_pred, realized ordered by run and
+    date (a universe study has one row per date and member).
     """
     p, r = tables.predictions, tables.runs
     primary = {int(m["id"]): primary_model(m) for m in members}
     if not primary:
-        return pd.DataFrame(columns=["run_id", "date", "y_pred", "realized"])
+        return pd.DataFrame(columns=["run_id", "date", "symbol", "y_pred", "realized"])
     query = (
-        sa.select(p.c.run_id, p.c.model, p.c.date, p.c.y_pred, p.c.realized)
+        sa.select(p.c.run_id, p.c.model, p.c.date, p.c.symbol, p.c.y_pred, p.c.realized)
         .join(r, r.c.id == p.c.run_id)
         .where(
             r.c.target == target,
@@ -754,9 +755,11 @@ def load_primary_predictions(
     )
     with engine.connect() as conn:
         rows = [tuple(row) for row in conn.execute(query)]  # tuples: 4x faster than Rows
-    frame = pd.DataFrame(rows, columns=["run_id", "model", "date", "y_pred", "realized"])
+    columns = ["run_id", "model", "date", "symbol", "y_pred", "realized"]
+    frame = pd.DataFrame(rows, columns=columns)
     keep = frame["run_id"].map(primary).eq(frame["model"])
-    frame = frame.loc[keep, ["run_id", "date", "y_pred", "realized"]].reset_index(drop=True)
+    frame = frame.loc[keep, ["run_id", "date", "symbol", "y_pred", "realized"]]
+    frame = frame.reset_index(drop=True)
     frame["date"] = pd.to_datetime(frame["date"])
     return frame
 

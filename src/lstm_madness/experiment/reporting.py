@@ -73,6 +73,16 @@ def write_evaluation_report(engine: sa.Engine, result: RunEvaluation, out_dir: P
         "git_commit": run["git_commit"],
         "import": registry.import_spec(run),
     }
+    if result.config.cross_section:
+        from lstm_madness.report.universe import write_universe_report
+
+        return write_universe_report(
+            Path(out_dir),
+            run={**info, "target": result.config.target_key},
+            evaluation=result.evaluation,  # type: ignore[arg-type]
+            fold_table=registry.load_folds(engine, result.run_id).drop(columns=["completed_at"]),
+            model_table=model_table(result.summary),
+        )
     return write_report(
         Path(out_dir),
         run=info,

@@ -72,19 +72,38 @@ def format_summary(summary: Mapping[str, Any], *, full_name: bool = False) -> st
         ]
         for name, m in summary["models"].items()
     ]
-    lines += _table(["model", "MSE", "MAE", "R²_oos", "hit rate", "test days", "train s"], rows)
+    universe = bool(summary.get("backtest", {}).get("top_k"))
+    if universe:  # a universe study: rank IC per model, pairs instead of days
+        rows = [
+            [*row[:4], fmt.fixed(m.get("rank_ic"), 3), fmt.ratio(m.get("rank_ic_t")), row[5]]
+            for row, m in zip(rows, summary["models"].values(), strict=True)
+        ]
+        head = ["model", "MSE", "MAE", "R²_oos", "rank IC", "IC t", "pairs"]
+    else:
+        head = ["model", "MSE", "MAE", "R²_oos", "hit rate", "test days", "train s"]
+    lines += _table(head, rows)
     timed = ((summary.get("timings") or {}).get("models") or {}).items()
     if trainers := {k: v["trainer"] for k, v in timed if isinstance(v, dict) and "trainer" in v}:
         lines.append("trained by: " + ", ".join(f"{k} {v}" for k, v in trainers.items()))
     backtest = summary.get("backtest")
     if backtest:
+        bench = "the equal-weight book" if universe else "buy-and-hold"
         lines += [
             "",
             f"net Sharpe {fmt.ratio(backtest.get('sharpe_net'))} (gross "
-            f"{fmt.ratio(backtest.get('sharpe_gross'))}) vs buy-and-hold "
+            f"{fmt.ratio(backtest.get('sharpe_gross'))}) vs {bench} "
             f"{fmt.ratio(backtest.get('buy_hold_sharpe'))} at "
             f"{fmt.bps(backtest.get('cost_bps'))} per unit turnover",
         ]
+        if universe:
+            lines.append(
+                f"long-short top/bottom {backtest['top_k']}: long leg Sharpe "
+                f"{fmt.ratio(backtest.get('long_sharpe'))}, short leg "
+                f"{fmt.ratio(backtest.get('short_sharpe'))}, "
+                f"{fmt.fixed(backtest.get('members_mean'), 1)} members a day, "
+                f"{fmt.count(backtest.get('days_flat'))} days flat, break-even "
+                f"{fmt.fixed(backtest.get('break_even_cost_bps'), 1)} bps"
+            )
     sig = summary.get("significance")
     if sig:
         lines.append(

@@ -284,6 +284,11 @@ def _train_data_group(
     ``configs``, ``run_ids`` and ``timings``)."""
     members = list(group.members)
     first = configs[members[0]]
+    if first.cross_section:
+        from lstm_madness.experiment.universe_runner import train_universe_group
+
+        train_universe_group(engine, group, configs, run_ids, timings, beat, progress)
+        return
     data = load_study_data(engine, first)
     planned = plan_folds(len(data.dates), first.split, first.target.horizon)
     folds, table = _fold_table(data, planned)

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from lstm_madness.errors import RunError
 from lstm_madness.evaluation.study import Evaluation, EvaluationSettings, evaluate
+from lstm_madness.evaluation.universe_study import evaluate_universe, universe_panels
 from lstm_madness.experiment import ledger, registry
 from lstm_madness.experiment.config import ExperimentConfig, from_dict
 from lstm_madness.jsonable import jsonable
@@ -161,7 +162,6 @@ def _evaluate_runs(
             raise RunError(f"run {run_id} has no stored test predictions")
         if primary not in set(predictions["model"]):
             raise RunError(f"run {run_id} has no test predictions of its model {primary!r}")
-        frame = test_frame(predictions)
         settings = evaluation_settings(config)
         ts = sets[run_id]
         evidence, member_ids = ledger.trial_evidence_of(engine, ts, settings, memo)
@@ -172,26 +172,38 @@ def _evaluate_runs(
         n = max(override or (len(ts.members) + pending + declared), evidence.n_members)
         if override:
             settings = dataclasses.replace(settings, trials_mode="raw")
-        models = {name: frame[name].to_numpy() for name in frame.columns[2:]}
-        evaluation = evaluate(
-            dates=frame.index.to_numpy(),
-            asset_returns=frame["realized"].to_numpy(),
-            y_true=frame["y_true"].to_numpy(),
-            predictions=models,
+        common = dict(
             task=config.task,
             primary=primary,
             settings=settings,
             trial_set=dataclasses.replace(evidence, trials=n),
             seed_sharpes=_seed_sharpes(run, ts, member_ids, evidence.sharpes),
-            y_benchmark=models.get("baseline:mean"),
         )
+        if config.cross_section:
+            evaluation = evaluate_universe(
+                panels=universe_panels(predictions),
+                warnings=tuple(universe_warnings(engine, config)),
+                **common,
+            )
+            frame = evaluation.frame()
+        else:
+            frame = test_frame(predictions)
+            models = {name: frame[name].to_numpy() for name in frame.columns[2:]}
+            evaluation = evaluate(
+                dates=frame.index.to_numpy(),
+                asset_returns=frame["realized"].to_numpy(),
+                y_true=frame["y_true"].to_numpy(),
+                predictions=models,
+                y_benchmark=models.get("baseline:mean"),
+                **common,
+            )
         stored = run.get("summary")
         run_timings = (timings or {}).get(run_id) or (stored or {}).get("timings") or {}
         summary: dict[str, Any] = {
             "run_id": run_id,
             "name": run["name"],
             "status": run["status"],
-            "target": config.data.target,
+            "target": config.target_key,
             "primary_model": primary,
             "n_test": len(frame),
             "test_start": frame.index[0].date().isoformat(),
@@ -295,6 +307,10 @@ def prediction_table(engine: sa.Engine, run_id: int, model: str | None = None) -
             f"run {run_id} has no stored test predictions"
             + (f" of model {model!r}" if model is not None else "")
         )
+    if config.cross_section:
+        table = _universe_table(predictions, settings)
+        table["date"] = table["date"].dt.date
+        return table[EXPORT_COLUMNS]
     parts = []
     for _name, rows in predictions.groupby("model", sort=True):
         rows = rows.sort_values("date")
@@ -311,3 +327,39 @@ def prediction_table(engine: sa.Engine, run_id: int, model: str | None = None) -
     table = pd.concat(parts, ignore_index=True)
     table["date"] = table["date"].dt.date
     return table[EXPORT_COLUMNS]
+
+
+def universe_warnings(engine: sa.Engine, config: ExperimentConfig) -> list[str]:
+    """Survivorship warnings of a universe study, by where its membership comes from in
+    the store now (the bundled list or a plain list of symbols: no point-in-time
+    membership). Known limit: a membership stored after the run was trained removes the
+    warning from the live summary of a run trained on the bundled list."""
+    from lstm_madness.data.membership import SURVIVORSHIP_WARNING
+    from lstm_madness.experiment.universe_data import LIST_WARNING, universe_intervals
+
+    _, source = universe_intervals(engine, config)
+    return {"bundled": [SURVIVORSHIP_WARNING], "list": [LIST_WARNING]}.get(source, [])
+
+
+def _universe_table(predictions: pd.DataFrame, settings: EvaluationSettings) -> pd.DataFrame:
+    """Rows per (date, member, model) with the member's weight in the long-short book and
+    its contribution to the book's gross and net return that day (costs of its own trade,
+    and its share of the borrow fee when short). Per day they sum to the book's returns,
+    except the cost of closing a position in a member that is no longer scored that day
+    (it has no row)."""
+    parts = []
+    for _name, rows in predictions.groupby("model", sort=True):
+        panels = universe_panels(rows)
+        result = settings.long_short(panels.predictions[str(_name)], panels.realized)
+        book = result.book
+        w = book.weights
+        earned = np.where(np.isfinite(panels.realized), panels.realized, 0.0)
+        gross = w * earned
+        trade = np.abs(np.diff(w, axis=0, prepend=0.0)) * book.cost_rate
+        borrow = np.maximum(-w, 0.0) * book.short_borrow_bps / 1e4 / 252
+        net = gross - trade - borrow
+        d = panels.dates.get_indexer(pd.to_datetime(rows["date"]))
+        col = {s: j for j, s in enumerate(panels.symbols)}
+        j = rows["symbol"].map(col).to_numpy()
+        parts.append(rows.assign(position=w[d, j], gross_return=gross[d, j], net_return=net[d, j]))
+    return pd.concat(parts, ignore_index=True).sort_values(["model", "date", "symbol"])

@@ -92,8 +92,10 @@ predictions = Table(
     Column("fold", Integer, primary_key=True),
     Column("split", String(16), primary_key=True),  # train | validation | test
     Column("date", Date, primary_key=True),  # date t of the sample; target is t -> t+horizon
-    Column("symbol", String(32), nullable=False),
-    Column("y_true", Float, nullable=False),
+    # the target, or the member of a universe (one row per date and member)
+    Column("symbol", String(32), primary_key=True),
+    # NULL: a universe member's label is unknown (no price on t+1: data ended, last date)
+    Column("y_true", Float, nullable=True),
     Column("y_pred", Float, nullable=False),
     # the target's traded return from close t to close t+1 (what a position dated t earns)
     Column("realized", Float),

@@ -1,0 +1,177 @@
+"""From the store to a universe study's panel: members, calendar, features, labels.
+
+A cross-sectional config (``target.kind`` ``cross_section`` / ``cross_section_direction``)
+names its universe in ``data.target``: ``"universe:NAME"`` or a list of symbols.
+
+- **Membership.** ``universe:NAME``: the intervals stored with ``madness universe add``
+  win; without them the bundled list (``data/universes/NAME.csv``, today's members on
+  every date) is used and the study carries :data:`SURVIVORSHIP_WARNING`. A list of
+  symbols: each one a member on every date (the same caveat, named in the warnings).
+  Members without stored prices are left out (listed in ``missing``).
+- **Calendar.** The benchmark's trading days (``target.benchmark``, default the bundled
+  universe's ETF) between ``data.start`` and ``data.end``; without a benchmark the union
+  of the members' trading days. A member's return across a day it did not trade is NaN.
+- **Panel.** :func:`lstm_madness.cross_section.build_panel` (see its alignment): a member
+  is scored on ``t`` when it is a member on ``t`` with ``time_steps`` days of history; a
+  price after a member's last date is never read into a window, a label or a return.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from lstm_madness.cross_section import CrossSectionPanel, build_panel
+from lstm_madness.data import schema
+from lstm_madness.data.membership import (
+    OPEN_START,
+    SURVIVORSHIP_WARNING,
+    bundled_benchmark,
+    bundled_membership,
+    load_membership,
+    membership_mask,
+)
+from lstm_madness.data.store import list_symbols, read_panel
+from lstm_madness.data.universe import available_universes
+from lstm_madness.errors import DataError
+from lstm_madness.experiment.config import ExperimentConfig
+from lstm_madness.features import FEATURE_FIELDS
+
+#: Said of a study over a plain list of symbols (no point-in-time membership).
+LIST_WARNING = (
+    "Survivorship bias: the universe is a fixed list of symbols, each a member on every "
+    "date; load point-in-time membership with `madness universe add NAME FILE.csv`."
+)
+
+
+@dataclass(frozen=True, eq=False)
+class UniverseStudy:
+    """A universe's panel and where its membership came from."""
+
+    panel: CrossSectionPanel
+    source: str  #: "stored", "bundled" or "list"
+    benchmark: str | None  #: ETF on the calendar (None: union of members' days)
+    missing: tuple[str, ...]  #: listed members without stored prices
+
+    @property
+    def warnings(self) -> list[str]:
+        out = []
+        if self.source == "bundled":
+            out.append(SURVIVORSHIP_WARNING)
+        elif self.source == "list":
+            out.append(LIST_WARNING)
+        if self.missing:
+            out.append(f"members without stored prices, left out: {', '.join(self.missing)}")
+        return out
+
+    @property
+    def dates(self) -> pd.DatetimeIndex:
+        return self.panel.dates
+
+
+def universe_intervals(engine: sa.Engine, config: ExperimentConfig) -> tuple[pd.DataFrame, str]:
+    """The membership frame of the config's universe and its source (module docstring)."""
+    target = config.data.target
+    if isinstance(target, tuple):
+        symbols = list(dict.fromkeys(target))
+        frame = pd.DataFrame(
+            {
+                "symbol": symbols,
+                "start": [OPEN_START] * len(symbols),
+                "end": pd.Series([pd.NaT] * len(symbols), dtype="datetime64[ns]"),
+            }
+        )
+        return frame, "list"
+    name = target.split(":", 1)[1].strip().lower()
+    with engine.connect() as conn:
+        stored = load_membership(conn, schema.universe_members, name)
+    if stored is not None:
+        return stored, "stored"
+    if name in available_universes():
+        return bundled_membership(name), "bundled"
+    raise DataError(
+        f"data.target: no universe {name!r}: store its membership with "
+        f"`madness universe add {name} FILE.csv` (bundled: {', '.join(available_universes())})"
+    )
+
+
+def benchmark_of(config: ExperimentConfig) -> str | None:
+    """``target.benchmark``, else the bundled universe's ETF (None for a plain list)."""
+    if config.target.benchmark:
+        return config.target.benchmark
+    target = config.data.target
+    if isinstance(target, str):
+        name = target.split(":", 1)[1].strip().lower()
+        if name in available_universes():
+            return bundled_benchmark(name)
+    return None
+
+
+def _read_union(
+    engine: sa.Engine, symbols: list[str], field: str, config: ExperimentConfig
+) -> pd.DataFrame:
+    """``field`` of each member on its own trading days, outer-joined (the union)."""
+    d = config.data
+    parts = [
+        read_panel(engine, [s], field, start=d.start, end=d.end, missing="keep") for s in symbols
+    ]
+    return pd.concat(parts, axis=1).sort_index()
+
+
+def load_universe_study(engine: sa.Engine, config: ExperimentConfig) -> UniverseStudy:
+    """Read the members' fields and build the study's panel (module docstring)."""
+    intervals, source = universe_intervals(engine, config)
+    stored = set(list_symbols(engine)["symbol"])
+    listed = list(dict.fromkeys(intervals["symbol"]))
+    symbols = [s for s in listed if s in stored]
+    missing = tuple(s for s in listed if s not in stored)
+    if len(symbols) < 2:
+        raise DataError(
+            f"{config.target_key}: {len(symbols)} member(s) with stored prices; ingest the "
+            "members first (madness fetch --universe NAME, or madness ingest FILES)"
+        )
+    bench = benchmark_of(config)
+    if bench is not None and bench not in stored:
+        raise DataError(f"target.benchmark {bench!r} has no stored prices (ingest it first)")
+    d = config.data
+    names = sorted({f for feat in d.features for f in FEATURE_FIELDS[feat]} | {"ret"})
+    fields: dict[str, pd.DataFrame] = {}
+    for name in names:
+        if bench is not None:
+            read = dict(start=d.start, end=d.end, align_to=bench, missing="keep")
+            panel = read_panel(engine, [bench, *symbols], name, **read)[symbols]
+        else:
+            panel = _read_union(engine, symbols, name, config)
+        fields[name] = panel if name == "ret" else panel.reindex(fields["ret"].index)
+    calendar = fields["ret"].index
+    bench_ret = None
+    if d.benchmark_input:
+        if bench is None:
+            raise DataError("data.benchmark_input needs target.benchmark (no ETF is known)")
+        bench_ret = read_panel(engine, [bench], "ret", start=d.start, end=d.end, missing="keep")[
+            bench
+        ].reindex(calendar)
+    mask = membership_mask(intervals, calendar, symbols)
+    panel = build_panel(
+        fields,
+        mask,
+        config.model.time_steps,
+        kind=config.target.kind,
+        features=d.features,
+        benchmark_returns=bench_ret,
+        standardized=d.standardized_input,
+    )
+    if not panel.eligible.any():
+        raise DataError(
+            f"{config.target_key}: no complete sample (check data.start/end, membership "
+            "and model.time_steps)"
+        )
+    return UniverseStudy(panel, source, bench, missing)
+
+
+def sample_dates(study: UniverseStudy) -> np.ndarray:
+    """Rows (dates) with at least one training sample: the dates folds are cut from."""
+    return np.flatnonzero(study.panel.eligible.any(axis=1))
