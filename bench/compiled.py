@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> dict:
         default=os.cpu_count() or 1,
         help="torch threads (1 is faster on a shared, loaded machine)",
     )
-    args = ap.parse_args(argv)
+    args = ap.parse_args([] if argv is None else argv)
     parts = args.parts.split(",")
     torch.set_num_threads(max(1, args.threads))
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
@@ -350,4 +350,4 @@ def render(r: dict) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

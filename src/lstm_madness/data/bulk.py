@@ -34,6 +34,25 @@ def insert_frame(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> i
             with cursor.copy(sql) as copy:
                 copy.write(buffer.getvalue())
         return len(frame)
-    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
-    conn.execute(table.insert(), records)
-    return len(records)
+    if any(isinstance(table.c[c].type, sa.DateTime) for c in columns):
+        records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+        conn.execute(table.insert(), records)
+        return len(records)
+    return _sqlite_executemany(conn, table, frame)
+
+
+def _sqlite_executemany(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> int:
+    """One DBAPI ``executemany`` of plain tuples: dates as the ISO text SQLAlchemy's SQLite
+    ``Date`` type stores, NaN as NULL; no per-row type processing (several times faster
+    than Core's executemany of dicts for the hundreds of thousands of rows of a sweep)."""
+    values = []
+    for name in frame.columns:
+        column = frame[name]
+        if isinstance(table.c[name].type, sa.Date):
+            column = pd.to_datetime(column).dt.strftime("%Y-%m-%d")
+        values.append(column.astype(object).where(column.notna(), None).tolist())
+    quoted = ", ".join(f'"{c}"' for c in frame.columns)
+    marks = ", ".join("?" for _ in frame.columns)
+    sql = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks})'
+    conn.exec_driver_sql(sql, list(zip(*values, strict=True)))
+    return len(frame)
