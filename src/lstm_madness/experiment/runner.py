@@ -201,22 +201,36 @@ def _train_networks(
 
     start = time.perf_counter()
     fit_forecasters(estimators, [(a.X_train, a.y_train) for _, a in jobs], progress=callback)
-    elapsed = time.perf_counter() - start
+    return record_and_predict(estimators, jobs, configs, timings, time.perf_counter() - start)
+
+
+def record_and_predict(
+    estimators: Sequence[Any],
+    jobs: Sequence[tuple[int, Any]],
+    configs: Sequence[ExperimentConfig],
+    timings: Sequence[Timings],
+    elapsed: float,
+) -> list[np.ndarray]:
+    """After ``estimators`` were fitted on ``jobs`` (config index, fold arrays with
+    ``y_train`` and ``X_test``) in ``elapsed`` seconds: give each run its share of the time
+    by training rows, with epochs, validation loss and the trainer used; then predict each
+    job's test windows, timed. Returns the predictions in job order (float64)."""
     total_rows = sum(len(a.y_train) for _, a in jobs)
     predictions = []
     for estimator, (c, arrays) in zip(estimators, jobs, strict=True):
+        kind = configs[c].model.kind
         share = elapsed * len(arrays.y_train) / total_rows
         timings[c].add(
-            configs[c].model.kind,
+            kind,
             train_s=share,
             n_train=len(arrays.y_train),
             epochs=estimator.epochs_run_,
             val_loss=estimator.best_val_loss_,
         )
-        timings[c].models[configs[c].model.kind]["trainer"] = estimator.trainer_
+        timings[c].models[kind]["trainer"] = estimator.trainer_
         timings[c].train_s += share
         start = time.perf_counter()
-        predictions.append(estimator.predict(arrays.X_test))
+        predictions.append(np.asarray(estimator.predict(arrays.X_test), dtype=np.float64))
         timings[c].predict_s += time.perf_counter() - start
     return predictions
 

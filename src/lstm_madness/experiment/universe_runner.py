@@ -131,7 +131,7 @@ def _train(
     progress,
     beat,
 ) -> list[np.ndarray]:
-    from lstm_madness.experiment.runner import lstm_estimator
+    from lstm_madness.experiment.runner import lstm_estimator, record_and_predict
     from lstm_madness.models.group import fit_forecasters
 
     estimators = []
@@ -159,23 +159,7 @@ def _train(
             [(jobs[j][1].X_train, jobs[j][1].y_train) for j in members],
             progress=callback,
         )
-    elapsed = time.perf_counter() - start
-    total = sum(len(xs.y_train) for _, xs in jobs)
-    out = []
-    for est, (c, xs) in zip(estimators, jobs, strict=True):
-        share = elapsed * len(xs.y_train) / total
-        timings[c].add(
-            configs[c].model.kind,
-            train_s=share,
-            n_train=len(xs.y_train),
-            epochs=est.epochs_run_,
-            val_loss=est.best_val_loss_,
-        )
-        timings[c].train_s += share
-        start = time.perf_counter()
-        out.append(np.asarray(est.predict(xs.X_test), dtype=np.float64))
-        timings[c].predict_s += time.perf_counter() - start
-    return out
+    return record_and_predict(estimators, jobs, configs, timings, time.perf_counter() - start)
 
 
 def train_universe_group(
