@@ -525,6 +525,22 @@ def _zero_forecast(task: str, n: int) -> np.ndarray:
     return np.full(n, 0.5 if task == "classification" else 0.0)
 
 
+def deflated_sharpes(net: np.ndarray, trial_set: TrialEvidence, settings: EvaluationSettings):
+    """The DSR of daily net returns ``net`` at the trial set's N and at its effective N,
+    and the one the verdict uses (``settings.trials_mode``): ``(dsr, dsr_effective,
+    judged)``."""
+    dsr = deflated_sharpe_ratio(
+        net, trials=trial_set.trials, trial_sharpes=trial_set.sharpes, risk_free=settings.risk_free
+    )
+    dsr_eff = deflated_sharpe_ratio(
+        net,
+        trials=trial_set.trials_effective,
+        trial_sharpes=trial_set.sharpes,
+        risk_free=settings.risk_free,
+    )
+    return dsr, dsr_eff, dsr_eff if settings.trials_mode == "effective" else dsr
+
+
 def evaluate(
     *,
     dates: np.ndarray,
@@ -628,17 +644,7 @@ def evaluate(
         trial_set = trial_evidence(
             candidates, bh.net_returns, sharpes=sharpes, trials=trials, **boot
         )
-    n_trials = trial_set.trials
-    dsr = deflated_sharpe_ratio(
-        net, trials=n_trials, trial_sharpes=trial_set.sharpes, risk_free=s.risk_free
-    )
-    dsr_eff = deflated_sharpe_ratio(
-        net,
-        trials=trial_set.trials_effective,
-        trial_sharpes=trial_set.sharpes,
-        risk_free=s.risk_free,
-    )
-    judged = dsr_eff if s.trials_mode == "effective" else dsr
+    dsr, dsr_eff, judged = deflated_sharpes(net, trial_set, s)
     s_ci = sharpe_ci(net, risk_free=s.risk_free, level=s.ci_level, **boot)
     e_ci = excess_return_ci(net, bh.net_returns, level=s.ci_level, **boot)
     spa, pbo = trial_set.spa, trial_set.pbo

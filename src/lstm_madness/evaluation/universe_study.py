@@ -48,7 +48,6 @@ from lstm_madness.evaluation.forecast_tests import (
 from lstm_madness.evaluation.long_short import Book, LongShortResult
 from lstm_madness.evaluation.metrics import forecast_metrics
 from lstm_madness.evaluation.significance import (
-    deflated_sharpe_ratio,
     excess_return_ci,
     seed_spread,
     sharpe_ci,
@@ -58,6 +57,7 @@ from lstm_madness.evaluation.study import (
     Evaluation,
     EvaluationSettings,
     TrialEvidence,
+    deflated_sharpes,
     short_name,
     trial_evidence,
 )
@@ -257,16 +257,7 @@ def evaluate_universe(
             trials=1,
             **boot,
         )
-    dsr = deflated_sharpe_ratio(
-        net, trials=trial_set.trials, trial_sharpes=trial_set.sharpes, risk_free=s.risk_free
-    )
-    dsr_eff = deflated_sharpe_ratio(
-        net,
-        trials=trial_set.trials_effective,
-        trial_sharpes=trial_set.sharpes,
-        risk_free=s.risk_free,
-    )
-    judged = dsr_eff if s.trials_mode == "effective" else dsr
+    dsr, dsr_eff, judged = deflated_sharpes(net, trial_set, s)
     verdict = decide(
         n_days=len(dates),
         sharpe_net=strategy.net.sharpe,
