@@ -59,34 +59,27 @@ def _print_examples(epilog: str | None) -> None:
         out.print(f" {line}" if line else "", markup=False)
 
 
-class MadnessCommand(TyperCommand):
+class _PlainHelp:
+    """Help that shows flags as flags and ends with the command's examples."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_params(super().get_params(ctx))  # type: ignore[misc]
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        epilog, self.epilog = self.epilog, None  # type: ignore[attr-defined]
+        try:
+            super().format_help(ctx, formatter)  # type: ignore[misc]
+        finally:
+            self.epilog = epilog
+        _print_examples(epilog)
+
+
+class MadnessCommand(_PlainHelp, TyperCommand):
     """A command whose help shows flags as flags and ends with its examples."""
 
-    def get_params(self, ctx: Any) -> list[Any]:
-        return _plain_params(super().get_params(ctx))
 
-    def format_help(self, ctx: Any, formatter: Any) -> None:
-        epilog, self.epilog = self.epilog, None
-        try:
-            super().format_help(ctx, formatter)
-        finally:
-            self.epilog = epilog
-        _print_examples(epilog)
-
-
-class MadnessGroup(TyperGroup):
+class MadnessGroup(_PlainHelp, TyperGroup):
     """A command group with the same help as :class:`MadnessCommand`."""
-
-    def get_params(self, ctx: Any) -> list[Any]:
-        return _plain_params(super().get_params(ctx))
-
-    def format_help(self, ctx: Any, formatter: Any) -> None:
-        epilog, self.epilog = self.epilog, None
-        try:
-            super().format_help(ctx, formatter)
-        finally:
-            self.epilog = epilog
-        _print_examples(epilog)
 
 
 class _MadnessGroup(MadnessGroup):

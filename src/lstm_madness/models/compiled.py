@@ -243,17 +243,7 @@ def fit_compiled(est: LSTMForecaster, X: np.ndarray, y: np.ndarray) -> LSTMForec
     _load(net, best_params if best_params is not None else params)
     net.eval()
 
-    est.net_ = net
-    est.device_ = torch.device("cpu")
-    est.loss_ = loss_name
-    est.n_features_in_ = n_features
-    est.time_steps_ = steps
-    est.n_train_ = n_fit
-    est.n_val_ = n_val
-    est.epochs_run_ = epoch
-    est.best_epoch_ = best_epoch if n_val else epoch
-    est.best_val_loss_ = best if n_val and math.isfinite(best) else None
-    est.history_ = history
-    est.y_mean_ = y_mean
-    est.y_scale_ = y_scale
-    return est
+    return est._fitted(
+        net, torch.device("cpu"), loss_name, n_features, steps, n_fit, n_val, epoch, best_epoch,
+        best, history, y_mean, y_scale, "compiled",
+    )  # fmt: skip

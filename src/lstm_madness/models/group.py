@@ -81,7 +81,6 @@ def fit_forecasters(
                 from lstm_madness.models.compiled import fit_compiled
 
                 fit_compiled(est, *est._check_data(*data[i]))
-                est.trainer_ = "compiled"
         finally:
             est.progress = own
     for members in groups.values():

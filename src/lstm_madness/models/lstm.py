@@ -500,6 +500,29 @@ class LSTMForecaster:
             net.load_state_dict(best_state)
         net.eval()
 
+        return self._fitted(
+            net, device, loss_name, n_features, steps, n_fit, n_val, epoch, best_epoch, best,
+            history, y_mean, y_scale, "torch",
+        )  # fmt: skip
+
+    def _fitted(
+        self,
+        net: RecurrentNet,
+        device: torch.device,
+        loss_name: str,
+        n_features: int,
+        steps: int,
+        n_fit: int,
+        n_val: int,
+        epochs_run: int,
+        best_epoch: int,
+        best_val_loss: float,
+        history: list,
+        y_mean: float,
+        y_scale: float,
+        trainer: str,
+    ) -> LSTMForecaster:
+        """Set the learned attributes after a fit by any trainer; returns self."""
         self.net_ = net
         self.device_ = device
         self.loss_ = loss_name
@@ -507,13 +530,13 @@ class LSTMForecaster:
         self.time_steps_ = steps
         self.n_train_ = n_fit
         self.n_val_ = n_val
-        self.epochs_run_ = epoch
-        self.best_epoch_ = best_epoch if n_val else epoch
-        self.best_val_loss_ = best if n_val and math.isfinite(best) else None
+        self.epochs_run_ = epochs_run
+        self.best_epoch_ = best_epoch if n_val else epochs_run
+        self.best_val_loss_ = best_val_loss if n_val and math.isfinite(best_val_loss) else None
         self.history_ = history
         self.y_mean_ = y_mean
         self.y_scale_ = y_scale
-        self.trainer_ = "torch"
+        self.trainer_ = trainer
         return self
 
     # ------------------------------------------------------------------ predict
