@@ -222,6 +222,8 @@ def test_a_list_of_symbols_and_the_direction_label(study) -> None:
         f"data.target={json.dumps(members)}",
         "--set",
         "backtest.top_k=3",
+        "--set",
+        'data.features=["ret", "range"]',  # fields read in any order: ret sets the calendar
     ]
     result = CliRunner().invoke(app, ["run", str(path), "--db", db_url, "--json", *QUICK, *extra])
     assert result.exit_code == 0, result.output

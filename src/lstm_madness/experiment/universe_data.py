@@ -137,7 +137,8 @@ def load_universe_study(engine: sa.Engine, config: ExperimentConfig) -> Universe
     if bench is not None and bench not in stored:
         raise DataError(f"target.benchmark {bench!r} has no stored prices (ingest it first)")
     d = config.data
-    names = sorted({f for feat in d.features for f in FEATURE_FIELDS[feat]} | {"ret"})
+    # "ret" first: it sets the calendar the other fields are aligned to
+    names = ["ret", *sorted({f for feat in d.features for f in FEATURE_FIELDS[feat]} - {"ret"})]
     fields: dict[str, pd.DataFrame] = {}
     for name in names:
         if bench is not None:
