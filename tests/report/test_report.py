@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from html.parser import HTMLParser
 from pathlib import Path
@@ -173,6 +174,8 @@ def test_report_has_calibration_plot_and_one_sentence_answer(tmp_path: Path) -> 
     sentence = answer_sentence(ev, "XLF")
     assert sentence.startswith("Does an LSTM on past returns predict XLF's next-day return")
     assert "after 5 bps of costs?" in sentence
+    imported = answer_sentence(dataclasses.replace(ev, primary="gbm"), "XLF")
+    assert imported.startswith("Does the forecast “gbm” predict XLF's next-day return")
     assert sentence.split("? ")[1].startswith("Yes" if ev.verdict.tradeable else "No: ")
     assert doc.index(html.escape(sentence, quote=True)) < doc.index("Verdict:")
     # the calibration plot, beside the raw scatter, and its table from the decile table

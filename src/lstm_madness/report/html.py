@@ -125,7 +125,7 @@ _HEADERS = {
     "mae": "MAE",
     "r2_oos": "R²_oos",
     "hit_rate": "hit rate",
-    "n": "test days",
+    "n": "predictions",  # test days; member-days in a universe study
     "n_train": "training samples",
     "epochs_run": "epochs",
     "train_s": "training time",
@@ -411,12 +411,13 @@ def _decile_html(deciles: pd.DataFrame, task: str) -> str:
 def answer_sentence(ev: Evaluation, target: str | None = None) -> str:
     """The question the report answers and its answer, in one sentence (plain text)."""
     s = ev.settings
-    who = "an LSTM" if ev.primary == "lstm" else ev.primary
+    networks = {"lstm": "an LSTM on past returns", "gru": "a GRU on past returns"}
+    who = networks.get(ev.primary, f"the forecast “{ev.primary}”")
     what = "the direction of " if ev.task == "classification" else ""
     asset = f"{target}'s" if target else "the target's"
     cost = fmt.bps(s.cost_bps + s.slippage_bps)
     question = (
-        f"Does {who} on past returns predict {what}{asset} next-day return well enough "
+        f"Does {who} predict {what}{asset} next-day return well enough "
         f"to trade after {cost} of costs?"
     )
     net, bh = ev.strategy.net.sharpe, ev.buy_hold.net.sharpe
