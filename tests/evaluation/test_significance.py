@@ -18,6 +18,7 @@ from lstm_madness.evaluation.significance import (
     mean_pairwise_correlation,
     probabilistic_sharpe_ratio,
     probability_of_backtest_overfitting,
+    resample_sums,
     seed_spread,
     sharpe_ci,
     sharpe_tstat,
@@ -184,6 +185,37 @@ def test_excess_return_ci() -> None:
     ci = excess_return_ci(s, b, reps=300, seed=0)
     assert ci.low < ci.estimate < ci.high
     assert ci.estimate == pytest.approx(252 * (s - b).mean())
+
+
+@pytest.mark.parametrize("block", [1.0, 1.7, 12.5])
+def test_resample_sums_compiled_and_numpy_paths_give_the_same_bits(monkeypatch, block) -> None:
+    from lstm_madness.evaluation import significance
+
+    y = np.random.default_rng(6).normal(0.0, 0.01, 257)
+    monkeypatch.setattr(significance, "_compiled_resampling", lambda: False)
+    numpy_sums = resample_sums(y, block, 300, seed=2)
+    monkeypatch.setattr(significance, "_compiled_resampling", lambda: True)
+    compiled_sums = resample_sums(y, block, 300, seed=2)
+    for a, b in zip(numpy_sums, compiled_sums, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # both are the sums over the resamples of stationary_bootstrap_indices
+    samples = y[stationary_bootstrap_indices(y.size, block, 300, seed=2)]
+    np.testing.assert_allclose(compiled_sums[0], samples.sum(axis=1), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(compiled_sums[1], (samples**2).sum(axis=1), rtol=1e-12)
+
+
+def test_bootstrap_cis_equal_the_statistic_over_explicit_resamples() -> None:
+    rng = np.random.default_rng(8)
+    r, b = rng.normal(0.0004, 0.01, 400), rng.normal(0.0002, 0.01, 400)
+    idx = stationary_bootstrap_indices(400, 3.0, 500, seed=0)
+    sharpes = np.sqrt(252) * r[idx].mean(axis=1) / r[idx].std(axis=1, ddof=1)
+    ci = sharpe_ci(r, reps=500, block=3.0, seed=0)
+    assert (ci.low, ci.high) == pytest.approx(tuple(np.percentile(sharpes, [2.5, 97.5])), rel=1e-9)
+    excess = 252 * (r - b)[idx].mean(axis=1)
+    ci = excess_return_ci(r, b, reps=500, block=3.0, seed=0)
+    assert (ci.low, ci.high) == pytest.approx(tuple(np.percentile(excess, [2.5, 97.5])), rel=1e-9)
+    flat = sharpe_ci(np.zeros(300), reps=100, block=2.0, seed=0)
+    assert (flat.estimate, flat.low, flat.high) == (0.0, 0.0, 0.0)
 
 
 # --------------------------------------------------------------------------- SPA

@@ -51,6 +51,74 @@ def test_baselines_are_fitted_once_and_shared_by_the_data_group(engine):
     assert a["significance"]["trials"] == b["significance"]["trials"] == 2
 
 
+def _stored_models(engine, run_id):
+    """The models of the rows stored under ``run_id`` itself."""
+    import sqlalchemy as sa
+
+    from lstm_madness.experiment import tables
+
+    p = tables.predictions
+    with engine.connect() as conn:
+        return set(conn.scalars(sa.select(p.c.model).where(p.c.run_id == run_id).distinct()))
+
+
+def _shared_pair(engine):
+    configs = [load_config(None, [*QUICK, f"train.seed={s}"]) for s in range(2)]
+    return [s["run_id"] for s in run_experiments(engine, configs)]
+
+
+BASELINES = {"baseline:zero", "baseline:mean", "baseline:persistence", "baseline:ridge"}
+
+
+def test_a_data_group_stores_one_copy_of_its_baselines(engine):
+    a, b = _shared_pair(engine)
+    assert _stored_models(engine, a) == {"lstm", *BASELINES}
+    assert _stored_models(engine, b) == {"lstm"}  # read from a's rows
+    assert registry.get_run(engine, b)["baselines_run_id"] == a
+    assert _models(engine, b) == {"lstm", *BASELINES}
+    export = registry.load_predictions(engine, b)
+    assert list(export.columns) == [
+        "model", "fold", "split", "date", "symbol", "y_true", "y_pred", "realized"
+    ]  # fmt: skip
+    assert export.equals(export.sort_values(["model", "date"], kind="stable"))
+
+
+@pytest.mark.parametrize("status", ["succeeded", "failed"])
+def test_deleting_the_run_that_holds_shared_baselines_hands_them_over(engine, status):
+    import sqlalchemy as sa
+
+    from lstm_madness.experiment import tables
+    from lstm_madness.experiment.summary import evaluate_runs
+
+    a, b = _shared_pair(engine)
+    before = registry.load_predictions(engine, b)
+    models_before = evaluate_runs(engine, [b])[b].summary["models"]
+    if status == "failed":  # a failed run is removed with all it stored
+        with engine.begin() as conn:
+            conn.execute(tables.runs.update().where(tables.runs.c.id == a).values(status=status))
+    assert registry.delete_run(engine, a) == ("tombstone" if status == "succeeded" else "removed")
+    assert _stored_models(engine, b) == {"lstm", *BASELINES}
+    assert registry.get_run(engine, b)["baselines_run_id"] is None
+    after = registry.load_predictions(engine, b)
+    pd_testing = __import__("pandas").testing
+    pd_testing.assert_frame_equal(before, after)
+    assert evaluate_runs(engine, [b])[b].summary["models"] == models_before
+    with engine.connect() as conn:  # a tombstone keeps only its primary model's rows
+        left = conn.scalars(
+            sa.select(tables.predictions.c.model).where(tables.predictions.c.run_id == a).distinct()
+        )
+        assert set(left) == ({"lstm"} if status == "succeeded" else set())
+
+
+def test_a_resumed_run_gets_its_own_copy_of_shared_baselines(engine):
+    a, b = _shared_pair(engine)
+    before = registry.load_predictions(engine, b)
+    registry.own_baselines(engine, [a, b])
+    assert registry.get_run(engine, b)["baselines_run_id"] is None
+    assert _stored_models(engine, b) == {"lstm", *BASELINES}
+    __import__("pandas").testing.assert_frame_equal(before, registry.load_predictions(engine, b))
+
+
 def test_a_gru_run_names_its_primary_model_and_stores_its_objective(engine):
     (summary,) = run_experiments(engine, [load_config(None, [*QUICK, "model.kind=gru"])])
     run = registry.get_run(engine, summary["run_id"])

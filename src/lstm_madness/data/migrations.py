@@ -93,8 +93,13 @@ def _v4(conn: sa.Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE predictions_v4 RENAME TO predictions")
 
 
+def _v5(conn: sa.Connection) -> None:
+    """Runs of one data group share one stored copy of their baselines' predictions."""
+    conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN baselines_run_id INTEGER")
+
+
 #: version → the step that upgrades a store at ``version - 1`` to ``version``.
-STEPS: dict[int, Callable[[sa.Connection], None]] = {2: _v2, 3: _v3, 4: _v4}
+STEPS: dict[int, Callable[[sa.Connection], None]] = {2: _v2, 3: _v3, 4: _v4, 5: _v5}
 
 
 @contextmanager

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 
 #: Bump together with a new step in :data:`lstm_madness.data.migrations.STEPS`.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 metadata = MetaData()
 

@@ -120,7 +120,7 @@ def store_errors(action: str) -> Iterator[None]:
 def _reason(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     reason = lines[0] if lines else type(exc).__name__
-    if "no such table" in reason or "does not exist" in reason:
+    if any(s in reason for s in ("no such table", "no such column", "does not exist")):
         reason += " (run `madness db init` first)"
     elif "duplicate key" in reason or "UNIQUE constraint" in reason:
         reason += " (another process wrote the same rows meanwhile; try again)"

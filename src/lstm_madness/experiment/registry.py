@@ -28,14 +28,14 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 
-from lstm_madness.data.bulk import insert_frame
+from lstm_madness.data.bulk import insert_frame, read_frame
 from lstm_madness.errors import RunError
 from lstm_madness.experiment import tables
 from lstm_madness.experiment.config import ExperimentConfig
@@ -397,20 +397,47 @@ def finish_run(
     its per-model test metrics (``summary["models"]``) in the metrics table."""
     if status not in ("succeeded", "failed"):
         raise ValueError(status)
-    values: dict[str, Any] = dict(status=status, finished_at=utcnow(), error=error)
     if summary is not None:
-        values["summary_json"] = json.dumps(summary, sort_keys=True, default=str)
+        finish_succeeded(engine, {run_id: summary}, status=status, error=error)
+        return
+    values: dict[str, Any] = dict(status=status, finished_at=utcnow(), error=error)
+    with engine.begin() as conn:
+        conn.execute(tables.runs.update().where(tables.runs.c.id == run_id).values(**values))
+
+
+def finish_succeeded(
+    engine: sa.Engine,
+    summaries: Mapping[int, dict[str, Any]],
+    *,
+    status: str = "succeeded",
+    error: str | None = None,
+) -> None:
+    """:func:`finish_run` of many runs with their summaries, in one transaction."""
+    now = utcnow()
+    m = tables.metrics
     rows = [
-        {"run_id": run_id, "model": m, "split": "test", "name": k, "value": float(v)}
-        for m, vals in ((summary or {}).get("models") or {}).items()
+        {"run_id": int(run_id), "model": name, "split": "test", "name": k, "value": float(v)}
+        for run_id, summary in summaries.items()
+        for name, vals in (summary.get("models") or {}).items()
         for k, v in vals.items()
         if isinstance(v, int | float) and not isinstance(v, bool)
     ]
     with engine.begin() as conn:
-        conn.execute(tables.runs.update().where(tables.runs.c.id == run_id).values(**values))
-        if rows:
-            conn.execute(tables.metrics.delete().where(tables.metrics.c.run_id == run_id))
-            conn.execute(tables.metrics.insert(), rows)
+        for run_id, summary in summaries.items():
+            conn.execute(
+                tables.runs.update()
+                .where(tables.runs.c.id == int(run_id))
+                .values(
+                    status=status,
+                    finished_at=now,
+                    error=error,
+                    summary_json=json.dumps(summary, sort_keys=True, default=str),
+                )
+            )
+        done = {int(r["run_id"]) for r in rows}
+        if done:
+            conn.execute(m.delete().where(m.c.run_id.in_(sorted(done))))
+            conn.execute(m.insert(), rows)
 
 
 def fail_runs(engine: sa.Engine, run_ids: Sequence[int], reason: str) -> list[int]:
@@ -569,7 +596,9 @@ def delete_run(engine: sa.Engine, run_id: int) -> str:
     tombstone (status ``deleted``) that keeps its row, folds and its primary model's test
     predictions (what its daily net returns are recomputed from), and loses the rest (other
     models' predictions, metrics). A failed run never counted and is removed with all it
-    stored. A running run cannot be deleted; a tombstone stays as it is.
+    stored. A running run cannot be deleted; a tombstone stays as it is. Baselines that
+    other runs of its data group read from its rows are handed over first (see
+    :func:`share_baselines`), so they lose nothing.
     """
     run = get_run(engine, run_id)
     status = run["status"]
@@ -579,6 +608,7 @@ def delete_run(engine: sa.Engine, run_id: int) -> str:
         return "tombstone"
     p = tables.predictions
     with engine.begin() as conn:
+        _hand_over_baselines(conn, run_id)
         if status == "succeeded":
             conn.execute(
                 p.delete().where(
@@ -597,15 +627,11 @@ def delete_run(engine: sa.Engine, run_id: int) -> str:
         return "removed"
 
 
-def load_predictions(
-    engine: sa.Engine,
-    run_id: int,
-    *,
-    split: str | None = "test",
-    models: Sequence[str] | None = None,
-) -> pd.DataFrame:
-    """Stored predictions (columns model, fold, split, date, symbol, y_true, y_pred,
-    realized)."""
+#: Model names of baselines: a data group's runs share one stored copy of these.
+BASELINES_LIKE = "baseline:%"
+
+
+def _predictions_query(run_id: int, split: str | None, models: Sequence[str] | None) -> sa.Select:
     p = tables.predictions
     query = (
         sa.select(
@@ -625,13 +651,109 @@ def load_predictions(
         query = query.where(p.c.split == split)
     if models is not None:
         query = query.where(p.c.model.in_(list(models)))
+    return query
+
+
+def iter_predictions(
+    engine: sa.Engine,
+    run_ids: Sequence[int],
+    *,
+    split: str | None = "test",
+    models: Sequence[str] | None = None,
+) -> Iterator[tuple[int, pd.DataFrame]]:
+    """``(run_id, predictions)`` of each run in turn, as :func:`load_predictions`, on one
+    connection; the baselines shared by runs of one data group are read once."""
+    ids = [int(i) for i in run_ids]
+    r = tables.runs
+    wants_baselines = models is None or any(m.startswith("baseline:") for m in models)
     with engine.connect() as conn:
-        frame = pd.DataFrame(
-            [tuple(row) for row in conn.execute(query)],  # tuples: 4x faster than Rows
-            columns=["model", "fold", "split", "date", "symbol", "y_true", "y_pred", "realized"],
+        owners = dict(
+            conn.execute(sa.select(r.c.id, r.c.baselines_run_id).where(r.c.id.in_(ids))).all()
         )
-    frame["date"] = pd.to_datetime(frame["date"])
-    return frame
+        shared: dict[int, pd.DataFrame] = {}
+        for run_id in ids:
+            frame = read_frame(
+                conn, _predictions_query(run_id, split, models), date_columns=("date",)
+            )
+            owner = owners.get(run_id)
+            if owner is not None and wants_baselines:
+                if owner not in shared:
+                    query = _predictions_query(owner, split, models).where(
+                        tables.predictions.c.model.like(BASELINES_LIKE)
+                    )
+                    shared[owner] = read_frame(conn, query, date_columns=("date",))
+                frame = pd.concat([frame, shared[owner]], ignore_index=True)
+                frame = frame.sort_values(["model", "date"], kind="stable", ignore_index=True)
+            yield run_id, frame
+
+
+def load_predictions(
+    engine: sa.Engine,
+    run_id: int,
+    *,
+    split: str | None = "test",
+    models: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Stored predictions of a run (columns model, fold, split, date, symbol, y_true,
+    y_pred, realized; ordered by model and date), its shared baselines included."""
+    return next(iter_predictions(engine, [run_id], split=split, models=models))[1]
+
+
+def share_baselines(engine: sa.Engine, owner: int, run_ids: Sequence[int]) -> None:
+    """Runs ``run_ids`` (of ``owner``'s data group, with nothing stored yet) read their
+    baselines' predictions from ``owner``'s rows instead of storing their own copy."""
+    ids = [int(i) for i in run_ids if int(i) != int(owner)]
+    if ids:
+        with engine.begin() as conn:
+            conn.execute(
+                tables.runs.update().where(tables.runs.c.id.in_(ids)).values(baselines_run_id=owner)
+            )
+
+
+def own_baselines(engine: sa.Engine, run_ids: Sequence[int]) -> None:
+    """Give each of ``run_ids`` that reads shared baselines its own copy of them (before it
+    resumes: its owner may not resume with it)."""
+    r = tables.runs
+    with engine.begin() as conn:
+        rows = conn.execute(
+            sa.select(r.c.id, r.c.baselines_run_id).where(
+                r.c.id.in_([int(i) for i in run_ids]), r.c.baselines_run_id.is_not(None)
+            )
+        ).all()
+        for run_id, owner in rows:
+            _copy_baselines(conn, owner, run_id)
+            conn.execute(r.update().where(r.c.id == run_id).values(baselines_run_id=None))
+
+
+def _copy_baselines(conn: sa.Connection, owner: int, run_id: int) -> None:
+    p = tables.predictions
+    columns = [c for c in p.c if c.name != "run_id"]
+    conn.execute(
+        p.insert().from_select(
+            ["run_id", *(c.name for c in columns)],
+            sa.select(sa.literal(int(run_id)), *columns).where(
+                p.c.run_id == owner, p.c.model.like(BASELINES_LIKE)
+            ),
+        )
+    )
+
+
+def _hand_over_baselines(conn: sa.Connection, owner: int) -> None:
+    """Before ``owner`` loses its baselines' rows: the first run reading them gets a copy
+    and becomes the owner of the others."""
+    r = tables.runs
+    readers = [
+        int(i)
+        for (i,) in conn.execute(
+            sa.select(r.c.id).where(r.c.baselines_run_id == owner).order_by(r.c.id)
+        )
+    ]
+    if not readers:
+        return
+    heir = readers[0]
+    _copy_baselines(conn, owner, heir)
+    conn.execute(r.update().where(r.c.id == heir).values(baselines_run_id=None))
+    conn.execute(r.update().where(r.c.baselines_run_id == owner).values(baselines_run_id=heir))
 
 
 def load_folds(engine: sa.Engine, run_id: int) -> pd.DataFrame:

@@ -309,6 +309,12 @@ def _train_data_group(
     registry.record_folds(engine, [run_ids[i] for i in members], table)
     completed = registry.completed_folds_of(engine, [run_ids[i] for i in members])
     done = {i: completed[run_ids[i]] for i in members}
+    # the baselines' predictions are the same for every member: store one copy, held by the
+    # first member's rows (only in a fresh group: a resumed run keeps its own copy)
+    owner = members[0]
+    shared = len(members) > 1 and not any(done.values())
+    if shared:
+        registry.share_baselines(engine, run_ids[owner], [run_ids[i] for i in members])
     baseline_timings = Timings()
     symbol = first.data.target
     positions = fold_groups(
@@ -332,10 +338,10 @@ def _train_data_group(
                     configs, [(i, arrays[k]) for i, k in job], timings, progress, beat
                 )
                 for (i, k), y_pred in zip(job, nets, strict=True):
-                    network = {configs[i].model.kind: y_pred}
-                    items.append(
-                        (i, k, _fold_frame(symbol, arrays[k], {**network, **baselines[k]}))
-                    )
+                    models = {configs[i].model.kind: y_pred}
+                    if i == owner or not shared:
+                        models.update(baselines[k])
+                    items.append((i, k, _fold_frame(symbol, arrays[k], models)))
         start = time.perf_counter()
         registry.save_folds(engine, [(run_ids[i], k, frame) for i, k, frame in items])
         elapsed = time.perf_counter() - start
@@ -366,6 +372,8 @@ def _claim(
                 if run["status"] != "failed":
                     raise RunError(f"run {run['id']} is {run['status']}; only failed runs resume")
         registry.claim_runs(engine, run_ids, expect=("queued",) if existing else ("failed",))
+        if resume:
+            registry.own_baselines(engine, run_ids)
         return [from_dict(run["config"]) for run in runs], run_ids
     configs = list(configs)
     run_ids = registry.create_runs(
@@ -479,9 +487,11 @@ def finish_runs(
             times["total_s"] = time.perf_counter() - started
         summary["timings"] = times
         summary["status"] = "succeeded"
-        registry.finish_run(engine, run_id, "succeeded", summary=summary)
         summaries.append(summary)
-        if finished is not None:
+    registry.finish_succeeded(engine, {s["run_id"]: s for s in summaries})
+    if finished is not None:
+        for summary in summaries:
+            run_id = int(summary["run_id"])
             run = {**evaluations[run_id].run, "status": "succeeded", "summary": summary}
             finished[run_id] = dataclasses.replace(evaluations[run_id], summary=summary, run=run)
     if trials is None:

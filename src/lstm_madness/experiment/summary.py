@@ -58,13 +58,21 @@ def evaluation_settings(config: ExperimentConfig) -> EvaluationSettings:
 
 
 def test_frame(predictions: pd.DataFrame) -> pd.DataFrame:
-    """Wide test-period frame: index date; columns y_true, realized and one per model."""
-    wide = predictions.pivot_table(index="date", columns="model", values="y_pred", aggfunc="first")
-    first = predictions.drop_duplicates("date").set_index("date").sort_index()
-    wide.insert(0, "realized", first["realized"])
-    wide.insert(0, "y_true", first["y_true"])
-    wide.columns.name = None
-    return wide.sort_index()
+    """Wide test-period frame: index date; columns y_true, realized and one per model
+    (sorted by name). Where a date repeats, its first row counts."""
+    dates, day = np.unique(predictions["date"].to_numpy(), return_inverse=True)
+    code, models = pd.factorize(predictions["model"], sort=True)
+    first = np.full(len(dates), len(predictions))
+    np.minimum.at(first, day, np.arange(len(predictions)))
+    wide = np.full((len(dates), len(models)), np.nan)
+    reverse = slice(None, None, -1)  # so that the first row of a (date, model) wins
+    wide[day[reverse], code[reverse]] = predictions["y_pred"].to_numpy(dtype=float)[reverse]
+    columns = {
+        "y_true": predictions["y_true"].to_numpy(dtype=float)[first],
+        "realized": predictions["realized"].to_numpy(dtype=float)[first],
+    }
+    columns.update({str(name): wide[:, j] for j, name in enumerate(models)})
+    return pd.DataFrame(columns, index=pd.DatetimeIndex(dates, name="date"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -153,14 +161,13 @@ def _evaluate_runs(
     sets = ledger.trial_sets(engine, runs.values(), include=ids)
     memo: dict[Any, Any] = {}
     out: dict[int, RunEvaluation] = {}
-    for run_id in ids:
+    for run_id, predictions in registry.iter_predictions(engine, ids):
         run = runs[run_id]
         config = from_dict(run["config"])
         primary = registry.primary_model(run)
-        predictions = registry.load_predictions(engine, run_id)
         if predictions.empty:
             raise RunError(f"run {run_id} has no stored test predictions")
-        if primary not in set(predictions["model"]):
+        if not (predictions["model"] == primary).any():
             raise RunError(f"run {run_id} has no test predictions of its model {primary!r}")
         settings = evaluation_settings(config)
         ts = sets[run_id]

@@ -67,6 +67,9 @@ runs = Table(
     Column("trainer", Text),  # training engine used
     # version 3
     Column("import_json", Text),  # an imported run: where its forecasts came from (ImportSpec)
+    # version 5: the run whose stored rows hold this run's baseline predictions (the runs
+    # of one data group share one copy); NULL: its own rows hold them
+    Column("baselines_run_id", Integer),
 )
 Index("ix_runs_target_period", runs.c.target, runs.c.test_start, runs.c.test_end)
 

@@ -22,15 +22,13 @@ numba is imported on first use only, and compiled functions are cached on disk
 from __future__ import annotations
 
 import math
-import os
-import tempfile
-import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from lstm_madness import _numba
+from lstm_madness._numba import cache_dir
 from lstm_madness.models.lstm import (
     RecurrentNet,
     resolve_loss,
@@ -49,51 +47,17 @@ _LOSS_CODES = {"mse": 0, "huber": 1, "bce": 2}
 #: Seconds the first :func:`kernels` call spent importing numba and loading or compiling
 #: the kernels in this process (None before).
 first_load_s: float | None = None
-
-
-def cache_dir() -> Path:
-    """Where numba caches compiled kernels: ``$NUMBA_CACHE_DIR`` when set, else
-    ``$XDG_CACHE_HOME/lstm_madness/numba`` (``~/.cache/...``), else a per-user directory
-    under the system temp dir when the home cache is not writable (read-only installs, Ray
-    workers without a home)."""
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        return Path(os.environ["NUMBA_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    candidates = [
-        Path(base) / "lstm_madness" / "numba",
-        Path(tempfile.gettempdir()) / f"lstm_madness-numba-{os.getuid()}",
-    ]
-    for path in candidates:
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            continue
-        if os.access(path, os.W_OK):
-            return path
-    return candidates[-1]
+_KERNELS = "lstm_madness.models._kernels"
 
 
 def kernels():
     """The numba kernels module, importing numba (with the cache directory set) on first
     use."""
     global first_load_s
-    import sys
-
-    mod = sys.modules.get("lstm_madness.models._kernels")
-    if mod is not None:
-        return mod
-    start = time.perf_counter()
-    if "numba" not in sys.modules:
-        os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir()))
-    else:  # imported earlier by another library: numba reads the setting at compile time
-        import numba
-
-        if not numba.config.CACHE_DIR:
-            numba.config.CACHE_DIR = str(cache_dir())
-    from lstm_madness.models import _kernels
-
-    first_load_s = time.perf_counter() - start
-    return _kernels
+    module = _numba.load(_KERNELS)
+    if first_load_s is None:
+        first_load_s = _numba.load_seconds.get(_KERNELS, 0.0)
+    return module
 
 
 class _Buffers:
