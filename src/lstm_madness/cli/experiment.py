@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from lstm_madness.cli._app import DbOption, MadnessTyper, app, console, err_console, examples
 from lstm_madness.cli.tables import Column, fmt, print_table
 from lstm_madness.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 runs_app = MadnessTyper(
     help="List, show and delete stored runs.",
@@ -39,6 +41,8 @@ class RunProgress:
     """
 
     def __init__(self) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
         self.bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),

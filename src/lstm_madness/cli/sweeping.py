@@ -6,7 +6,6 @@ import json
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lstm_madness.cli._app import DbOption, app, console, err_console, examples
 from lstm_madness.cli.experiment import SetOption, print_summary, print_timings
@@ -72,13 +71,14 @@ def sweep(
 
     With show SWEEP_ID: rank the sweep's runs, deflating the best by all its trials.
     """
-    from lstm_madness.data.db import resolve_url
-
     if what == "show":
         if sweep_id is None:
             raise ConfigError("usage: madness sweep show SWEEP_ID")
         show(sweep_id, db, as_json)
         return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from lstm_madness.data.db import resolve_url
     from lstm_madness.experiment.config import load_config
     from lstm_madness.sweep import SweepSpace, run_sweep
 
