@@ -159,24 +159,31 @@ _PROBE = """
 import json, sys
 from typer.testing import CliRunner
 from lstm_madness.cli import app
+at_start = [m for m in ("sqlalchemy", "pandas", "numpy") if m in sys.modules]
 out = CliRunner().invoke(app, sys.argv[1:])
-heavy = [m for m in ("torch", "arch", "scipy", "matplotlib") if m in sys.modules]
-print(json.dumps({"summary": json.loads(out.stdout), "heavy": heavy}))
+text = CliRunner().invoke(app, [a for a in sys.argv[1:] if a != "--json"]).output
+stack = ("torch", "arch", "scipy", "matplotlib", "pandas", "numpy", "pyarrow")
+heavy = [m for m in stack if m in sys.modules]
+summary = json.loads(out.stdout)
+print(json.dumps({"summary": summary, "text": text, "at_start": at_start, "heavy": heavy}))
 """
 
 
-def test_runs_show_reads_a_cached_summary_without_the_statistics_stack(sqlite_url, config, _write):
+def test_runs_show_reads_a_cached_summary_without_the_numerical_stack(sqlite_url, config, _write):
     _write(sqlite_url)
     ran = runner.invoke(app, ["run", str(config), "--db", sqlite_url, "--json", *QUICK])
     run_id = json.loads(ran.stdout)["run_id"]
     show = ["runs", "show", str(run_id), "--db", sqlite_url, "--json"]
     fresh = json.loads(runner.invoke(app, show).stdout)
+    fresh_text = runner.invoke(app, show[:-1]).output
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     probe = subprocess.run(
         [sys.executable, "-c", _PROBE, *show], capture_output=True, text=True, env=env, check=True
     )
     cached = json.loads(probe.stdout)
-    assert cached["summary"] == fresh and cached["heavy"] == []
+    assert cached["summary"] == fresh and cached["text"] == fresh_text
+    assert cached["at_start"] == []  # building the CLI (as for --help) needs no store
+    assert cached["heavy"] == []  # nor does a cached look (JSON or text): no numerical stack
     # a new trial changes the key: the next look evaluates again and counts it
     runner.invoke(app, ["run", str(config), "--db", sqlite_url, *QUICK, "--set", "train.seed=1"])
     assert json.loads(runner.invoke(app, show).stdout)["significance"]["trials"] == 2

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 from lstm_madness.cli import app
 from lstm_madness.data import migrations, schema
 from lstm_madness.data.db import make_engine
-from lstm_madness.data.store import _create_returns_view, init_db, read_bars
+from lstm_madness.data.initdb import _create_returns_view
+from lstm_madness.data.store import init_db, read_bars
 from lstm_madness.experiment import tables
 
 _spec = importlib.util.spec_from_file_location(

@@ -12,7 +12,6 @@ from rich.table import Table
 
 from lstm_madness.cli._app import DbOption, MadnessTyper, app, console, err_console, examples
 from lstm_madness.cli.tables import Column, fmt, print_table
-from lstm_madness.data.db import make_engine, redact, resolve_url
 from lstm_madness.errors import MadnessError
 
 if TYPE_CHECKING:
@@ -31,7 +30,8 @@ app.add_typer(db_app, name="db")
 )
 def db_init(db: DbOption = None) -> None:
     """Create the schema, or upgrade an older store in place keeping its data (idempotent)."""
-    from lstm_madness.data.store import init_db
+    from lstm_madness.data.db import make_engine, redact, resolve_url
+    from lstm_madness.data.initdb import init_db
 
     url = resolve_url(db)
     version = init_db(make_engine(url))
@@ -98,6 +98,7 @@ def ingest(
     db: DbOption = None,
 ) -> None:
     """Load daily bars from CSV files (one transaction per file) or a bundled sample."""
+    from lstm_madness.data.db import make_engine
     from lstm_madness.data.ingest import ingest_file, ingest_sample
     from lstm_madness.data.store import init_db
 
@@ -152,6 +153,7 @@ def fetch(
     db: DbOption = None,
 ) -> None:
     """Download daily bars from Yahoo Finance (yfinance) into the store."""
+    from lstm_madness.data.db import make_engine
     from lstm_madness.data.fetch import fetch as fetch_bars
     from lstm_madness.data.fetch import load_universe
     from lstm_madness.data.store import as_date, init_db
@@ -171,6 +173,7 @@ def fetch(
 @app.command("symbols", epilog=examples("madness symbols"))
 def symbols(db: DbOption = None) -> None:
     """List stored symbols with their first date, last date and number of rows."""
+    from lstm_madness.data.db import make_engine
     from lstm_madness.data.store import list_symbols
 
     frame = list_symbols(make_engine(db))
@@ -221,6 +224,7 @@ def prices(
     db: DbOption = None,
 ) -> None:
     """Print the stored bars of a symbol, or its daily returns with --returns."""
+    from lstm_madness.data.db import make_engine
     from lstm_madness.data.store import read_bars, read_returns
 
     engine = make_engine(db)

@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from lstm_madness.cli._app import DbOption, MadnessTyper, app, console, err_console, examples
 from lstm_madness.cli.tables import Column, fmt, print_table
-from lstm_madness.data.db import make_engine
 from lstm_madness.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 runs_app = MadnessTyper(
     help="List, show and delete stored runs.",
@@ -40,6 +41,8 @@ class RunProgress:
     """
 
     def __init__(self) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
         self.bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -161,6 +164,7 @@ def run(
 ) -> None:
     """Train the network and the baselines, predict out of sample, store and evaluate."""
     from lstm_madness import api
+    from lstm_madness.data.db import make_engine
     from lstm_madness.experiment.config import load_config
 
     if (config_path is None) == (resume is None):
@@ -207,7 +211,8 @@ def runs_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
 ) -> None:
     """Stored runs, newest first (stale runs are marked failed first)."""
-    from lstm_madness.data.store import init_db
+    from lstm_madness.data.db import make_engine
+    from lstm_madness.data.initdb import init_db
     from lstm_madness.experiment import registry
 
     engine = make_engine(db)
@@ -251,7 +256,8 @@ def runs_show(
     """A run's full name, out-of-sample metrics, backtest and verdict against the registry
     as it is now. Reads only; at_finish in the JSON says what the run saw when it finished.
     """
-    from lstm_madness.data.store import init_db
+    from lstm_madness.data.db import make_engine
+    from lstm_madness.data.initdb import init_db
     from lstm_madness.experiment import cache, registry
 
     engine = make_engine(db)
@@ -291,6 +297,7 @@ def runs_delete(
 ) -> None:
     """Delete a run. A succeeded run stays as a tombstone (status "deleted") with its
     network's test predictions, so it still counts as a trial; a failed run is removed."""
+    from lstm_madness.data.db import make_engine
     from lstm_madness.experiment import registry
 
     done = registry.delete_run(make_engine(db), run_id)
@@ -318,6 +325,7 @@ def runs_predictions(
     the count."""
     import pandas as pd
 
+    from lstm_madness.data.db import make_engine
     from lstm_madness.experiment.summary import prediction_table
 
     table = prediction_table(make_engine(db), run_id, model)

@@ -11,7 +11,6 @@ from rich.markup import escape
 from lstm_madness.cli._app import DbOption, app, console, examples
 from lstm_madness.cli.experiment import SetOption, print_timings
 from lstm_madness.cli.tables import Column, fmt, print_table
-from lstm_madness.data.db import make_engine
 
 
 @app.command("report", epilog=examples("madness report 3 --out report/"))
@@ -23,6 +22,7 @@ def report(
     db: DbOption = None,
 ) -> None:
     """Write one self-contained HTML report (plots embedded) plus the PNGs of a run."""
+    from lstm_madness.data.db import make_engine
     from lstm_madness.experiment.reporting import write_run_report
 
     path, summary = write_run_report(make_engine(db), run_id, out / f"run-{run_id}")
@@ -40,6 +40,7 @@ def compare(
     Says when the runs' test periods, targets or costs differ, and which figures are
     therefore not comparable.
     """
+    from lstm_madness.data.db import make_engine
     from lstm_madness.errors import RunError
     from lstm_madness.experiment import registry
     from lstm_madness.experiment.summary import evaluate_runs

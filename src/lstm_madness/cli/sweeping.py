@@ -6,12 +6,10 @@ import json
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lstm_madness.cli._app import DbOption, app, console, err_console, examples
 from lstm_madness.cli.experiment import SetOption, print_summary, print_timings
 from lstm_madness.cli.tables import Column, fmt, print_table
-from lstm_madness.data.db import make_engine, resolve_url
 from lstm_madness.errors import ConfigError, RunError
 
 
@@ -78,6 +76,9 @@ def sweep(
             raise ConfigError("usage: madness sweep show SWEEP_ID")
         show(sweep_id, db, as_json)
         return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from lstm_madness.data.db import resolve_url
     from lstm_madness.experiment.config import load_config
     from lstm_madness.sweep import SweepSpace, run_sweep
 
@@ -145,6 +146,7 @@ def sweep(
 
 def _stage_totals(db: str | None, run_ids: list[int]) -> dict[str, float]:
     """Seconds per stage (``*_s`` keys of the runs' recorded timings), summed over runs."""
+    from lstm_madness.data.db import make_engine
     from lstm_madness.experiment import registry
 
     engine = make_engine(db)
@@ -172,6 +174,7 @@ SWEEP_COLUMNS = (
 
 
 def show(sweep_id: int, db: str | None, as_json: bool) -> None:
+    from lstm_madness.data.db import make_engine
     from lstm_madness.experiment import registry
     from lstm_madness.sweep import sweep_significance
 

@@ -9,7 +9,6 @@ import typer
 
 from lstm_madness.cli._app import DbOption, MadnessTyper, app, console, examples
 from lstm_madness.cli.tables import Column, fmt, print_table
-from lstm_madness.data.db import make_engine
 
 universe_app = MadnessTyper(
     help="Point-in-time universe membership (symbol, start, end) for cross-sectional studies.",
@@ -38,8 +37,9 @@ def universe_add(
     stored. A stored membership wins over the bundled list of the same name.
     """
     from lstm_madness.data import schema
+    from lstm_madness.data.db import make_engine
+    from lstm_madness.data.initdb import init_db
     from lstm_madness.data.membership import read_membership, store_membership
-    from lstm_madness.data.store import init_db
 
     intervals = read_membership(file)  # parse everything before writing anything
     engine = make_engine(db)
@@ -62,12 +62,13 @@ def universe_show(
 ) -> None:
     """List a universe's membership intervals: the stored ones, else the bundled list."""
     from lstm_madness.data import schema
+    from lstm_madness.data.db import make_engine
+    from lstm_madness.data.initdb import init_db
     from lstm_madness.data.membership import (
         SURVIVORSHIP_WARNING,
         bundled_membership,
         load_membership,
     )
-    from lstm_madness.data.store import init_db
     from lstm_madness.data.universe import available_universes
     from lstm_madness.errors import DataError
 

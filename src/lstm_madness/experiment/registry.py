@@ -30,15 +30,17 @@ import subprocess
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import sqlalchemy as sa
 
-from lstm_madness.data.bulk import insert_frame, read_frame
 from lstm_madness.errors import RunError
 from lstm_madness.experiment import tables
-from lstm_madness.experiment.config import ExperimentConfig
+
+if TYPE_CHECKING:  # pandas is imported where frames are built: reading runs needs none
+    import pandas as pd
+
+    from lstm_madness.experiment.config import ExperimentConfig
 
 #: A running run whose heartbeat is older than this, on another host, is stale.
 STALE_AFTER = dt.timedelta(minutes=30)
@@ -361,6 +363,10 @@ def save_folds(engine: sa.Engine, items: Sequence[tuple[int, int, pd.DataFrame]]
 
     Each item is ``(run_id, fold, predictions)`` with the columns of :func:`save_fold`.
     """
+    import pandas as pd
+
+    from lstm_madness.data.bulk import insert_frame
+
     if not items:
         return
     columns = ["run_id", "model", "fold", "split", "date", "symbol", "y_true", "y_pred"]
@@ -565,6 +571,8 @@ def get_runs(engine: sa.Engine, run_ids: Sequence[int]) -> dict[int, dict[str, A
 def list_runs(
     engine: sa.Engine, *, sweep_id: int | None = None, limit: int | None = None
 ) -> pd.DataFrame:
+    import pandas as pd
+
     r = tables.runs
     query = sa.select(
         r.c.id,
@@ -663,6 +671,10 @@ def iter_predictions(
 ) -> Iterator[tuple[int, pd.DataFrame]]:
     """``(run_id, predictions)`` of each run in turn, as :func:`load_predictions`, on one
     connection; the baselines shared by runs of one data group are read once."""
+    import pandas as pd
+
+    from lstm_madness.data.bulk import read_frame
+
     ids = [int(i) for i in run_ids]
     r = tables.runs
     wants_baselines = models is None or any(m.startswith("baseline:") for m in models)
@@ -757,6 +769,8 @@ def _hand_over_baselines(conn: sa.Connection, owner: int) -> None:
 
 
 def load_folds(engine: sa.Engine, run_id: int) -> pd.DataFrame:
+    import pandas as pd
+
     f = tables.folds
     query = (
         sa.select(
@@ -859,6 +873,8 @@ def load_primary_predictions(
     Returns a frame with columns run_id, date, symbol, y_pred, realized ordered by run and
     date (a universe study has one row per date and member).
     """
+    import pandas as pd
+
     p, r = tables.predictions, tables.runs
     primary = {int(m["id"]): primary_model(m) for m in members}
     if not primary:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-import sqlalchemy as sa
+if TYPE_CHECKING:  # the formatting needs none of these: a cached `runs show` stays light
+    import pandas as pd
+    import sqlalchemy as sa
 
-from lstm_madness.evaluation.verdict import Verdict
-from lstm_madness.experiment.summary import RunEvaluation, evaluate_runs, prediction_table
+    from lstm_madness.evaluation.verdict import Verdict
+    from lstm_madness.experiment.summary import RunEvaluation
 
 __all__ = ["RunResult", "format_html", "format_summary", "load_run"]
 
@@ -283,6 +284,8 @@ class RunResult:
         """Every model's test predictions with positions and gross and net returns: the
         table of ``madness runs predictions`` (see
         :func:`~lstm_madness.experiment.summary.prediction_table`)."""
+        from lstm_madness.experiment.summary import prediction_table
+
         return prediction_table(self._engine(), self.run_id)
 
     def _engine(self) -> sa.Engine:
@@ -312,6 +315,8 @@ class RunResult:
 
 def load_run(engine: sa.Engine, run_id: int, *, trials: int | None = None) -> RunResult:
     """A stored run, evaluated now."""
+    from lstm_madness.experiment.summary import evaluate_runs
+
     return evaluate_runs(engine, [run_id], trials=trials)[int(run_id)].result()
 
 
@@ -319,4 +324,6 @@ def load_runs(
     engine: sa.Engine, run_ids: list[int], *, trials: int | None = None
 ) -> dict[int, RunResult]:
     """Several stored runs, evaluated in one pass."""
+    from lstm_madness.experiment.summary import evaluate_runs
+
     return {k: v.result() for k, v in evaluate_runs(engine, run_ids, trials=trials).items()}
