@@ -15,8 +15,9 @@ version under the lock, so a step never runs twice. Both backends run DDL inside
 transaction (SQLite's ``ALTER TABLE ... ADD COLUMN`` and PostgreSQL's DDL are
 transactional).
 
-To change the schema: edit :mod:`lstm_madness.data.schema`, bump ``SCHEMA_VERSION`` and
-add the step that turns the previous version into the new one here.
+To change the schema (the ``returns`` view included: a store at the current version is
+not touched): edit :mod:`lstm_madness.data.schema`, bump ``SCHEMA_VERSION`` and add the
+step that turns the previous version into the new one here.
 """
 
 from __future__ import annotations
@@ -135,11 +136,15 @@ def _record(conn: sa.Connection, version: int) -> None:
 def upgrade(engine: sa.Engine, after: Callable[[sa.Connection], None] | None = None) -> int:
     """Create or upgrade the schema of ``engine``'s store; return the version it is at.
 
-    ``after(conn)`` runs in the last transaction (e.g. to recreate views).
+    ``after(conn)`` runs in the last transaction (e.g. to recreate views). A store already
+    at this version is only read (every command opens the store this way).
     """
     target = schema.SCHEMA_VERSION
     if sorted(STEPS) != list(range(2, target + 1)):  # pragma: no cover - a developer's slip
         raise RuntimeError(f"migration steps {sorted(STEPS)} do not lead to version {target}")
+    with engine.connect() as conn:  # a store at this version: nothing to write, no lock
+        if stored_version(conn) == target:
+            return target
     while True:
         with _locked(engine) as conn:
             version = stored_version(conn)
