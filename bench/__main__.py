@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ("ingest", "training", "compiled", "study", "sweep", "ledger", "cross_section")
+ALL = ("ingest", "training", "compiled", "study", "run", "sweep", "ledger", "cross_section")
 
 
 def main(argv: list[str]) -> None:
