@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,6 +50,11 @@ _LOSS_CODES = {"mse": 0, "huber": 1, "bce": 2}
 #: Seconds the first :func:`kernels` call spent importing numba and loading or compiling
 #: the kernels in this process (None before).
 first_load_s: float | None = None
+#: Held while a fit seeds torch's global generator and draws its initial weights, so fits
+#: in concurrent threads (:func:`~lstm_madness.models.group.fit_forecasters`) each get
+#: exactly their own seed's weights.
+TORCH_SEED_LOCK = threading.Lock()
+_LOAD_LOCK = threading.Lock()
 
 
 def cache_dir() -> Path:
@@ -75,12 +81,22 @@ def cache_dir() -> Path:
 
 def kernels():
     """The numba kernels module, importing numba (with the cache directory set) on first
-    use."""
-    global first_load_s
+    use (thread-safe)."""
     import sys
 
     mod = sys.modules.get("lstm_madness.models._kernels")
     if mod is not None:
+        return mod
+    with _LOAD_LOCK:
+        return _load_kernels()
+
+
+def _load_kernels():
+    global first_load_s
+    import sys
+
+    mod = sys.modules.get("lstm_madness.models._kernels")
+    if mod is not None:  # loaded by another thread while this one waited
         return mod
     start = time.perf_counter()
     if "numba" not in sys.modules:
@@ -143,7 +159,11 @@ def _load(net: RecurrentNet, flat: np.ndarray) -> None:
 def fit_compiled(est: LSTMForecaster, X: np.ndarray, y: np.ndarray) -> LSTMForecaster:
     """Fit ``est`` (validated; ``X`` (n, T, F) and ``y`` (n,) float64 already checked) by
     the compiled loops, setting the same fitted attributes as ``LSTMForecaster.fit``.
-    The network ends on the CPU."""
+    The network ends on the CPU.
+
+    Thread-safe: fits of different estimators may run in concurrent threads (the kernels
+    release the GIL); each gives the same result as alone. One fit runs in one thread
+    (numba's generator of the dropout masks is per thread)."""
     k = kernels()
     n, steps, n_features = X.shape
     loss_name = resolve_loss(est.loss, est.task)
@@ -154,8 +174,9 @@ def fit_compiled(est: LSTMForecaster, X: np.ndarray, y: np.ndarray) -> LSTMForec
     cell = k.LSTM if est.cell == "lstm" else k.GRU
     p_drop = float(est.dropout)
 
-    torch.manual_seed(seed)  # 1. the reference's initial weights
-    net = RecurrentNet(n_features, units, est.cell, p_drop)
+    with TORCH_SEED_LOCK:  # 1. the reference's initial weights (torch's global generator)
+        torch.manual_seed(seed)
+        net = RecurrentNet(n_features, units, est.cell, p_drop)
     n_fit, n_val = split_validation(  # 2.
         n, est.validation_fraction, int(est.validation_gap), int(est.patience)
     )
@@ -178,7 +199,7 @@ def fit_compiled(est: LSTMForecaster, X: np.ndarray, y: np.ndarray) -> LSTMForec
     val_out = np.zeros(n_val, np.float32)
     code = _LOSS_CODES[loss_name]
     lr = float(est.learning_rate)
-    k.seed(seed)  # dropout masks
+    k.seed(seed)  # dropout masks: numba's generator of this thread, which runs every epoch
 
     gen = torch.Generator().manual_seed(seed)  # 4. the reference's batch order
     history: dict[str, list[float]] = {"train_loss": [], "val_loss": []}
