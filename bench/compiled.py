@@ -15,11 +15,16 @@ other processes on the same cores make small steps noisy). Parts:
   whichever trainer ``auto`` picks, against Keras (median epoch after the first).
 * **grid** — samples/s by trainer (``torch``, ``compiled``, ``batched``) over batch size ×
   units × time steps for one network and for 16 trained together (``batched`` trains the
-  16 as one computation; ``torch`` and ``compiled`` train networks one after another, so
-  their 16-network figure is the one-network figure). Each cell trains a short epoch
+  16 as one computation; ``torch`` trains networks one after another, so its 16-network
+  figure is the one-network figure; ``compiled`` here too, though ``fit_forecasters`` fits
+  compiled networks a thread per CPU: see **threads**). Each cell trains a short epoch
   (``n = clip(32 · batch, 64, 512)`` windows) and times the second epoch, so the cells
   are cheap and noisy; the thresholds of :func:`lstm_madness.models.lstm.resolve_trainer`
   come from where ``compiled`` stops beating the best of the others.
+* **threads** — 16 compiled LSTM(16) and 16 LSTM(32) networks (seeds 0–15), batch 32,
+  5 epochs, 3,078 windows of 5 time steps: wall time of one ``fit_forecasters`` call with
+  ``n_jobs=1`` (one after another) and ``n_jobs`` = every CPU (a thread per CPU; the
+  kernels release the GIL), medians of 3.
 * **compile** — first-call cost of the compiled kernels in a fresh process with an empty
   cache (import + compilation) and with the cache filled (import + cache load).
 """
@@ -41,7 +46,7 @@ import pandas as pd
 import torch
 
 from bench.training import ensure_keras, make_windows, run_keras
-from lstm_madness.models.group import fit_forecasters
+from lstm_madness.models.group import available_cpus, fit_forecasters
 from lstm_madness.models.lstm import LSTMForecaster, resolve_trainer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -204,6 +209,29 @@ def run_grid(batches, units_list, steps_list, log) -> list[dict]:
     return rows
 
 
+def run_threads(log, epochs: int = 5, reps: int = 3) -> dict:
+    """Seconds of one ``fit_forecasters`` call fitting 16 compiled networks, sequentially
+    (``n_jobs=1``) and a thread per CPU; medians of ``reps``."""
+    X, y = make_windows(3078, 5, 1, seed=0)
+    cpus = available_cpus()
+    kw = dict(epochs=epochs, batch_size=32, trainer="compiled", **COMMON)
+    fit_forecasters([LSTMForecaster(units=(16,), **{**kw, "epochs": 1})], [(X, y)])  # load
+    out: dict = {"n_windows": len(X), "epochs": epochs, "networks": 16, "cpus": cpus}
+    for units in (16, 32):
+        row: dict = {}
+        for jobs in sorted({1, cpus}):
+            runs = []
+            for _ in range(reps):
+                ests = [LSTMForecaster(units=(units,), seed=s, **kw) for s in range(16)]
+                start = time.perf_counter()
+                fit_forecasters(ests, [(X, y)] * 16, n_jobs=jobs)
+                runs.append(time.perf_counter() - start)
+            row[f"n_jobs={jobs}"] = {"median_s": float(np.median(runs)), "runs_s": runs}
+            log(f"threads: 16 × LSTM({units}), n_jobs={jobs}: {np.median(runs):.2f} s")
+        out[f"lstm{units}"] = row
+    return out
+
+
 _COMPILE_PROBE = (
     "import time, numpy as np\n"
     "t0 = time.perf_counter()\n"
@@ -242,7 +270,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument(
         "--quick", action="store_true", help="fewer epochs and a reduced grid (to check the script)"
     )
-    ap.add_argument("--parts", default="compile,iterations,keras,grid")
+    ap.add_argument("--parts", default="compile,iterations,keras,threads,grid")
     ap.add_argument(
         "--keras-iteration-epochs",
         type=int,
@@ -289,6 +317,8 @@ def main(argv: list[str] | None = None) -> dict:
             )
         if "keras" in parts:
             results["keras"] = run_keras_cases(keras_py, Path(tmp), 5 if args.quick else 30, log)
+    if "threads" in parts:
+        results["threads"] = run_threads(log, epochs=2 if args.quick else 5)
     if "grid" in parts:
         grid = (
             (GRID_BATCH, (8, 32, 128), (5,)) if args.quick else (GRID_BATCH, GRID_UNITS, GRID_STEPS)
@@ -335,6 +365,15 @@ def render(r: dict) -> str:
                 f"  {name:24s} {e['trainer']:9s} {e['samples_per_s']:10,.0f}   keras "
                 f"{(k or 0):10,.0f}   {ratio}"
             )
+    if "threads" in r:
+        t = r["threads"]
+        lines.append(
+            f"\n16 compiled networks, {t['n_windows']:,} windows × 5 steps, batch 32, "
+            f"{t['epochs']} epochs: one fit_forecasters call (median s)"
+        )
+        for name in ("lstm16", "lstm32"):
+            cells = "   ".join(f"{key} {v['median_s']:6.2f}" for key, v in t[name].items())
+            lines.append(f"  {name:8s} {cells}")
     if "grid" in r:
         lines.append(
             "\ngrid samples/s: T H B | torch compiled batched batched×16 | auto best1 best16"

@@ -13,6 +13,7 @@ import importlib
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from types import ModuleType
@@ -22,6 +23,7 @@ __all__ = ["cache_dir", "load", "load_seconds"]
 #: Seconds each kernel module's first :func:`load` spent importing numba and loading or
 #: compiling its functions in this process.
 load_seconds: dict[str, float] = {}
+_LOCK = threading.Lock()
 
 
 def cache_dir() -> Path:
@@ -48,9 +50,17 @@ def cache_dir() -> Path:
 
 def load(module: str) -> ModuleType:
     """The kernel module ``module`` (a dotted name), importing numba with the cache
-    directory set on first use."""
+    directory set on first use. Thread-safe: concurrent first calls load it once."""
     loaded = sys.modules.get(module)
     if loaded is not None:
+        return loaded
+    with _LOCK:
+        return _load(module)
+
+
+def _load(module: str) -> ModuleType:
+    loaded = sys.modules.get(module)
+    if loaded is not None:  # loaded by another thread while this one waited
         return loaded
     start = time.perf_counter()
     if "numba" not in sys.modules:

@@ -148,17 +148,9 @@ def _train(
             progress("epoch", epoch=epoch, epochs=epochs, active=active, models=len(jobs))
 
     start = time.perf_counter()
-    # the batched trainer needs one validation gap per call: folds whose tails start at
-    # different offsets into their first date train in separate calls
-    by_gap: dict[int, list[int]] = {}
-    for j, est in enumerate(estimators):
-        by_gap.setdefault(est.validation_gap, []).append(j)
-    for members in by_gap.values():
-        fit_forecasters(
-            [estimators[j] for j in members],
-            [(jobs[j][1].X_train, jobs[j][1].y_train) for j in members],
-            progress=callback,
-        )
+    # one call: batched networks train together only when their validation gaps agree
+    # (``validation_gap`` is one of group.SHARED), compiled ones all share the thread pool
+    fit_forecasters(estimators, [(xs.X_train, xs.y_train) for _, xs in jobs], progress=callback)
     return record_and_predict(estimators, jobs, configs, timings, time.perf_counter() - start)
 
 

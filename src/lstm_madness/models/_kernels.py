@@ -17,6 +17,10 @@ Cells (torch's formulation): LSTM ``c' = f·c + i·g``, ``h' = o·tanh(c')``; GR
 Losses: 0 = mse, 1 = huber (delta 1), 2 = bce with logits; each the mean over the batch.
 Inner products are summed with ``fastmath`` reassociation (vectorized), so sums differ from
 torch's in the last float32 bits.
+
+Every kernel is compiled ``nogil``: fits in concurrent Python threads run in parallel.
+numba's ``np.random`` state is per thread, so :func:`seed` and the :func:`train_epoch` calls
+of one fit must run in the same thread.
 """
 
 from __future__ import annotations
@@ -33,12 +37,12 @@ LSTM, GRU = 0, 1
 MSE, HUBER, BCE = 0, 1, 2
 
 
-@njit(cache=True, fastmath=_FM, inline="always")
+@njit(cache=True, nogil=True, fastmath=_FM, inline="always")
 def _sig(x):
     return np.float32(1.0) / (np.float32(1.0) + np.exp(-x))
 
 
-@njit(cache=True, fastmath=_FM)
+@njit(cache=True, nogil=True, fastmath=_FM)
 def forward(cell, X, rows, nb, params, meta, head_off, p_drop, train, buf, scratch):
     """Forward ``nb`` windows ``X[rows[:nb]]`` (T, F each); return the raw outputs (nb,).
 
@@ -139,7 +143,7 @@ def forward(cell, X, rows, nb, params, meta, head_off, p_drop, train, buf, scrat
     return out[:nb]
 
 
-@njit(cache=True, fastmath=_FM)
+@njit(cache=True, nogil=True, fastmath=_FM)
 def loss_grad(kind, out, yb, nb, dout):
     """Mean loss of ``out`` vs ``yb`` over ``nb`` rows; ``dout`` gets d(mean loss)/d out."""
     total = 0.0
@@ -164,7 +168,7 @@ def loss_grad(kind, out, yb, nb, dout):
     return total / nb
 
 
-@njit(cache=True, fastmath=_FM)
+@njit(cache=True, nogil=True, fastmath=_FM)
 def backward(cell, nb, T, params, grads, meta, head_off, buf, DH, scratch):
     """Gradients of the batch's mean loss into ``grads`` (overwritten) from the activations
     stored by :func:`forward`, given ``dout = d loss / d out`` in ``scratch[:nb]``'s
@@ -268,7 +272,7 @@ def backward(cell, nb, T, params, grads, meta, head_off, buf, DH, scratch):
                             dhn[k] += gj * Whh[j, k]
 
 
-@njit(cache=True, fastmath=_FM)
+@njit(cache=True, nogil=True, fastmath=_FM)
 def clip_adam(params, grads, m, v, step, lr, clip):
     """``clip_grad_norm_(clip)`` (``clip <= 0``: none) then torch's Adam step number ``step``."""
     if clip > 0.0:
@@ -295,13 +299,13 @@ def clip_adam(params, grads, m, v, step, lr, clip):
         params[i] -= step_size * m[i] / (np.sqrt(v[i]) / bc2_sqrt + eps)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def seed(s):
     """Seed numba's own generator (dropout masks)."""
     np.random.seed(s)  # noqa: NPY002 (numba has only the legacy API)
 
 
-@njit(cache=True, fastmath=_FM)
+@njit(cache=True, nogil=True, fastmath=_FM)
 def train_epoch(
     cell,
     X,
@@ -346,7 +350,7 @@ def train_epoch(
     return total, step
 
 
-@njit(cache=True, fastmath=_FM)
+@njit(cache=True, nogil=True, fastmath=_FM)
 def evaluate(cell, X, y, chunk, params, meta, head_off, loss_kind, buf, scratch, outs):
     """Mean loss over all of ``X``/``y`` in eval mode (no dropout), forward in chunks of
     ``chunk`` rows; ``outs`` (n,) receives the raw outputs."""

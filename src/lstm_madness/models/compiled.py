@@ -22,6 +22,7 @@ numba is imported on first use only, and compiled functions are cached on disk
 from __future__ import annotations
 
 import math
+import threading
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -48,11 +49,15 @@ _LOSS_CODES = {"mse": 0, "huber": 1, "bce": 2}
 #: the kernels in this process (None before).
 first_load_s: float | None = None
 _KERNELS = "lstm_madness.models._kernels"
+#: Held while a fit seeds torch's global generator and draws its initial weights, so fits
+#: in concurrent threads (:func:`~lstm_madness.models.group.fit_forecasters`) each get
+#: exactly their own seed's weights.
+TORCH_SEED_LOCK = threading.Lock()
 
 
 def kernels():
     """The numba kernels module, importing numba (with the cache directory set) on first
-    use."""
+    use (thread-safe)."""
     global first_load_s
     module = _numba.load(_KERNELS)
     if first_load_s is None:
@@ -107,7 +112,11 @@ def _load(net: RecurrentNet, flat: np.ndarray) -> None:
 def fit_compiled(est: LSTMForecaster, X: np.ndarray, y: np.ndarray) -> LSTMForecaster:
     """Fit ``est`` (validated; ``X`` (n, T, F) and ``y`` (n,) float64 already checked) by
     the compiled loops, setting the same fitted attributes as ``LSTMForecaster.fit``.
-    The network ends on the CPU."""
+    The network ends on the CPU.
+
+    Thread-safe: fits of different estimators may run in concurrent threads (the kernels
+    release the GIL); each gives the same result as alone. One fit runs in one thread
+    (numba's generator of the dropout masks is per thread)."""
     k = kernels()
     n, steps, n_features = X.shape
     loss_name = resolve_loss(est.loss, est.task)
@@ -118,8 +127,9 @@ def fit_compiled(est: LSTMForecaster, X: np.ndarray, y: np.ndarray) -> LSTMForec
     cell = k.LSTM if est.cell == "lstm" else k.GRU
     p_drop = float(est.dropout)
 
-    torch.manual_seed(seed)  # 1. the reference's initial weights
-    net = RecurrentNet(n_features, units, est.cell, p_drop)
+    with TORCH_SEED_LOCK:  # 1. the reference's initial weights (torch's global generator)
+        torch.manual_seed(seed)
+        net = RecurrentNet(n_features, units, est.cell, p_drop)
     n_fit, n_val = split_validation(  # 2.
         n, est.validation_fraction, int(est.validation_gap), int(est.patience)
     )
@@ -142,7 +152,7 @@ def fit_compiled(est: LSTMForecaster, X: np.ndarray, y: np.ndarray) -> LSTMForec
     val_out = np.zeros(n_val, np.float32)
     code = _LOSS_CODES[loss_name]
     lr = float(est.learning_rate)
-    k.seed(seed)  # dropout masks
+    k.seed(seed)  # dropout masks: numba's generator of this thread, which runs every epoch
 
     gen = torch.Generator().manual_seed(seed)  # 4. the reference's batch order
     history: dict[str, list[float]] = {"train_loss": [], "val_loss": []}

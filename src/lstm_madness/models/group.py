@@ -9,11 +9,19 @@ ends up fitted exactly as its own :meth:`~LSTMForecaster.fit` would have left it
 initial weights, batch order, target scaling, early stopping and restored weights (to float
 tolerance; with dropout > 0 the masks differ) — and predicts through its own
 ``nn.LSTM``/``nn.GRU`` network.
+
+Compiled estimators train concurrently in a thread pool (the numba kernels release the
+GIL), one whole :func:`~lstm_madness.models.compiled.fit_compiled` per worker, so a sweep
+of small networks uses every core; each ends bit for bit as fitted alone.
 """
 
 from __future__ import annotations
 
+import os
+import queue
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -53,39 +61,153 @@ def fit_forecasters(
     data: Sequence[tuple[np.ndarray, np.ndarray]],
     *,
     progress: Callable[[int, int], None] | None = None,
+    n_jobs: int | None = None,
 ) -> list[LSTMForecaster]:
     """Fit ``estimators[i]`` on ``data[i] = (X_i (n_i, T, F), y_i (n_i,))``, each by its
     trainer (:meth:`LSTMForecaster.resolved_trainer`, recorded in ``trainer_``).
 
-    ``torch`` and ``compiled`` estimators are fitted one by one; ``batched`` estimators
-    that share :data:`SHARED` hyperparameters are trained together as one batched
-    computation (a lone one as a batch of one). ``progress(epoch, n_still_training)`` is
-    called after each epoch of each training call.
+    ``torch`` estimators are fitted one by one, first; then the ``compiled`` ones, in
+    ``min(n_compiled, n_jobs)`` worker threads (one whole fit per worker: each ends with
+    exactly the parameters, history and predictions of its fit alone); then ``batched``
+    estimators that share :data:`SHARED` hyperparameters are trained together as one
+    batched computation (a lone one as a batch of one).
+
+    ``progress(epoch, n_still_training)`` is called after each epoch of each training call
+    (the compiled workers' epochs interleave); an estimator's own ``progress`` takes its
+    place for that estimator. Every callback runs in the calling thread, one at a time.
+    If a fit raises, the compiled fits not yet started are cancelled, those running stop
+    after their current epoch, and the first error is raised.
+
+    ``n_jobs``: worker threads for the compiled estimators; None = :func:`available_cpus`,
+    1 = one after another in the calling thread.
     """
     if len(estimators) != len(data):
         raise ConfigError(f"{len(estimators)} estimators but {len(data)} datasets")
+    if n_jobs is not None and int(n_jobs) < 1:
+        raise ConfigError(f"n_jobs must be at least 1 (or None for every CPU), got {n_jobs}")
     groups: dict[tuple, list[int]] = {}
+    compiled: list[int] = []
     for i, (est, (X, _y)) in enumerate(zip(estimators, data, strict=True)):
         est._validate_params()
         trainer = est.resolved_trainer(est._check_X(X).shape[1])
         if trainer == "batched":
             groups.setdefault(tuple(repr(getattr(est, n)) for n in SHARED), []).append(i)
-            continue
-        own = est.progress
-        if progress is not None and own is None:
-            est.progress = lambda epoch, _loss, _val: progress(epoch, 1)
-        try:
-            if trainer == "torch":
+        elif trainer == "compiled":
+            compiled.append(i)
+        else:
+            own = est.progress
+            est.progress = _reporter(own, progress)
+            try:
                 est._fit_torch(*data[i])
-            else:
-                from lstm_madness.models.compiled import fit_compiled
-
-                fit_compiled(est, *est._check_data(*data[i]))
-        finally:
-            est.progress = own
+            finally:
+                est.progress = own
+    if compiled:
+        workers = min(len(compiled), n_jobs or available_cpus())
+        _fit_compiled(
+            [estimators[i] for i in compiled], [data[i] for i in compiled], progress, workers
+        )
     for members in groups.values():
         _fit_batched([estimators[i] for i in members], [data[i] for i in members], progress)
     return list(estimators)
+
+
+def available_cpus() -> int:
+    """Threads a training call may use: PyTorch's intra-op thread count, the one knob for
+    every trainer (the cores by default; ``$OMP_NUM_THREADS`` or ``torch.set_num_threads``
+    lower it, as Ray does for a task of one CPU), never more than the CPUs this process may
+    run on."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(torch.get_num_threads(), cpus or 1))
+
+
+def _reporter(
+    own: Callable[[int, float, float | None], None] | None,
+    progress: Callable[[int, int], None] | None,
+) -> Callable[[int, float, float | None], None] | None:
+    """An estimator's per-epoch callback: its own, else one reporting to ``progress``."""
+    if own is not None or progress is None:
+        return own
+    return lambda epoch, _loss, _val: progress(epoch, 1)
+
+
+class _Stopped(Exception):
+    """Raised inside a compiled worker at an epoch's end once another fit has failed."""
+
+
+def _fit_compiled(
+    estimators: Sequence[LSTMForecaster],
+    data: Sequence[tuple[np.ndarray, np.ndarray]],
+    progress: Callable[[int, int], None] | None,
+    workers: int,
+) -> None:
+    """Fit compiled estimators, ``workers`` at a time in threads (see :func:`fit_forecasters`).
+
+    The workers do not call the callbacks: they queue each epoch's report, and this thread
+    runs the callbacks (a database heartbeat, a progress bar) in arrival order."""
+    from lstm_madness.models.compiled import fit_compiled, kernels
+
+    checked = [est._check_data(X, y) for est, (X, y) in zip(estimators, data, strict=True)]
+    if workers <= 1:
+        for est, (X, y) in zip(estimators, checked, strict=True):
+            own = est.progress
+            est.progress = _reporter(own, progress)
+            try:
+                fit_compiled(est, X, y)
+            finally:
+                est.progress = own
+        return
+    kernels()  # import numba and load the kernels once, in this thread
+    events: queue.SimpleQueue = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def fit_one(est: LSTMForecaster, X: np.ndarray, y: np.ndarray) -> None:
+        own = est.progress
+        report = _reporter(own, progress)
+
+        def queued(epoch: int, loss: float, val: float | None) -> None:
+            if stop.is_set():
+                raise _Stopped
+            if report is not None:
+                events.put((report, epoch, loss, val))
+
+        est.progress = queued
+        try:
+            fit_compiled(est, X, y)
+        finally:
+            est.progress = own
+
+    error: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="compiled-fit") as pool:
+        futures = [
+            pool.submit(fit_one, est, X, y) for est, (X, y) in zip(estimators, checked, strict=True)
+        ]
+        for future in futures:
+            future.add_done_callback(events.put)
+        try:
+            done = 0
+            while done < len(futures):
+                item = events.get()
+                if isinstance(item, Future):
+                    done += 1
+                    exc = None if item.cancelled() else item.exception()
+                    if exc is not None and error is None and not isinstance(exc, _Stopped):
+                        error = exc
+                        _stop(futures, stop)
+                elif not stop.is_set():
+                    report, epoch, loss, val = item
+                    report(epoch, loss, val)
+        except BaseException:  # a callback failed, or KeyboardInterrupt
+            _stop(futures, stop)
+            raise
+    if error is not None:
+        raise error
+
+
+def _stop(futures: Sequence[Future], stop: threading.Event) -> None:
+    """Cancel the fits not started and make the running ones stop after their epoch."""
+    stop.set()
+    for future in futures:
+        future.cancel()
 
 
 def _fit_batched(
