@@ -161,7 +161,9 @@ def _evaluate_runs(
     sets = ledger.trial_sets(engine, runs.values(), include=ids)
     memo: dict[Any, Any] = {}
     out: dict[int, RunEvaluation] = {}
-    for run_id, predictions in registry.iter_predictions(engine, ids):
+    # runs of one seed in turn: they share the bootstrap's random draws (cached per seed)
+    order = sorted(ids, key=lambda i: (runs[i].get("seed") or 0, i))
+    for run_id, predictions in registry.iter_predictions(engine, order):
         run = runs[run_id]
         config = from_dict(run["config"])
         primary = registry.primary_model(run)
@@ -236,7 +238,7 @@ def _evaluate_runs(
         out[run_id] = RunEvaluation(
             summary, evaluation, frame, config, run, tuple(member_ids), engine
         )
-    return out
+    return {run_id: out[run_id] for run_id in ids}
 
 
 def evaluate_runs(

@@ -168,13 +168,27 @@ def loss_grad(kind, out, yb, nb, dout):
     return total / nb
 
 
+#: Layers at least this wide, in batches of at least :data:`BLAS_MIN_ROWS` windows x steps,
+#: accumulate their weight gradients as one BLAS product per batch instead of a rank-1
+#: update per window and step; smaller ones keep the loops (a BLAS call would cost more
+#: than their whole update). Measured on 3,078 windows of 5 steps (samples/s, loops →
+#: BLAS): LSTM(32) batch 32 34k → 45k, LSTM(64) 15k → 20k, LSTM(128) 6.2k → 7.6k,
+#: LSTM(16) equal; LSTM(32) batch 1 would drop from 26k to 17k.
+BLAS_MIN_UNITS = 16
+BLAS_MIN_ROWS = 32
+
+
 @njit(cache=True, nogil=True, fastmath=_FM)
-def backward(cell, nb, T, params, grads, meta, head_off, buf, DH, scratch):
+def backward(cell, nb, T, params, grads, meta, head_off, buf, back, scratch):
     """Gradients of the batch's mean loss into ``grads`` (overwritten) from the activations
     stored by :func:`forward`, given ``dout = d loss / d out`` in ``scratch[:nb]``'s
-    caller-owned copy ``buf[7]`` (see :func:`train_epoch`). ``DH`` is flat like ``Hraw``:
-    d loss / d (dropped) output of each layer."""
+    caller-owned copy ``buf[7]`` (see :func:`train_epoch`). ``back = (DH, DGX, DGH, HP)``:
+    ``DH`` is flat like ``Hraw``, d loss / d (dropped) output of each layer; ``DGX``/``DGH``
+    (flat like ``A``) keep each window's and step's gate gradients and ``HP`` (flat like
+    ``Hraw``) the previous step's output, for the BLAS path (:data:`BLAS_MIN_UNITS`,
+    :data:`BLAS_MIN_ROWS`)."""
     xb, A, C, NH, Hraw, Hd, M, dout = buf
+    DH, DGX, DGH, HP = back
     grads[:] = 0.0
     DH[:] = 0.0
     G = 4 if cell == LSTM else 3
@@ -192,6 +206,7 @@ def backward(cell, nb, T, params, grads, meta, head_off, buf, DH, scratch):
     for layer in range(L - 1, -1, -1):
         n_in, H, po, ao = meta[layer, 0], meta[layer, 1], meta[layer, 2], meta[layer, 3]
         GH = G * H
+        blas = H >= BLAS_MIN_UNITS and nb * T >= BLAS_MIN_ROWS
         o_whh = po + GH * n_in
         o_bih = o_whh + GH * H
         o_bhh = o_bih + GH
@@ -203,8 +218,6 @@ def backward(cell, nb, T, params, grads, meta, head_off, buf, DH, scratch):
         Whh = params[o_whh:o_bih].reshape((GH, H))
         dWih = grads[po:o_whh].reshape((GH, n_in))
         dWhh = grads[o_whh:o_bih].reshape((GH, H))
-        dgx = scratch[0:GH]
-        dgh = scratch[GH : 2 * GH]
         dhn = scratch[2 * GH : 2 * GH + H]
         dcn = scratch[2 * GH + H : 2 * GH + 2 * H]
         for b in range(nb):
@@ -214,6 +227,12 @@ def backward(cell, nb, T, params, grads, meta, head_off, buf, DH, scratch):
                 hbase = ao + (b * T + t) * H
                 pbase = hbase - H
                 abase = G * ao + (b * T + t) * GH
+                if blas:  # this step's gate gradients stay in place for the products
+                    dgx = DGX[abase : abase + GH]
+                    dgh = DGH[abase : abase + GH]
+                else:
+                    dgx = scratch[0:GH]
+                    dgh = scratch[GH : 2 * GH]
                 if cell == LSTM:
                     for k in range(H):
                         dh = DH[hbase + k] * M[hbase + k] + dhn[k]
@@ -249,6 +268,15 @@ def backward(cell, nb, T, params, grads, meta, head_off, buf, DH, scratch):
                         dgh[H + k] = dz
                         dgh[2 * H + k] = dpn * r
                         dhn[k] = dh * z
+                if blas:
+                    for k in range(H):
+                        HP[hbase + k] = Hraw[pbase + k] if t > 0 else zero
+                    if t > 0:
+                        for j in range(GH):
+                            gj = dgh[j]
+                            for k in range(H):
+                                dhn[k] += gj * Whh[j, k]
+                    continue
                 sbase = sao + (b * T + t) * n_in
                 xs = src[sbase : sbase + n_in]
                 for j in range(GH):
@@ -270,6 +298,19 @@ def backward(cell, nb, T, params, grads, meta, head_off, buf, DH, scratch):
                         for k in range(H):
                             dWhh[j, k] += gj * hp[k]
                             dhn[k] += gj * Whh[j, k]
+        if blas:  # the batch's weight gradients as products over its rows (windows x steps)
+            R = nb * T
+            dgx_rows = DGX[G * ao : G * ao + R * GH].reshape((R, GH))
+            dgh_rows = DGH[G * ao : G * ao + R * GH].reshape((R, GH))
+            x_rows = src[sao : sao + R * n_in].reshape((R, n_in))
+            dWih += np.dot(dgx_rows.T, x_rows)
+            dWhh += np.dot(dgh_rows.T, HP[ao : ao + R * H].reshape((R, H)))
+            for i in range(R):
+                for j in range(GH):
+                    grads[o_bih + j] += dgx_rows[i, j]
+                    grads[o_bhh + j] += dgh_rows[i, j]
+            if layer > 0:
+                DH[sao : sao + R * n_in] += np.dot(dgx_rows, Wih).reshape(R * n_in)
 
 
 @njit(cache=True, nogil=True, fastmath=_FM)
@@ -324,7 +365,7 @@ def train_epoch(
     head_off,
     p_drop,
     buf,
-    DH,
+    back,
     scratch,
     yb,
     dout,
@@ -343,7 +384,7 @@ def train_epoch(
             yb[b] = y[rows[b]]
         forward(cell, X, rows, nb, params, meta, head_off, p_drop, True, buf, scratch)
         batch_loss = np.float32(loss_grad(loss_kind, out, yb, nb, dout))
-        backward(cell, nb, T, params, grads, meta, head_off, bbuf, DH, scratch)
+        backward(cell, nb, T, params, grads, meta, head_off, bbuf, back, scratch)
         step += 1
         clip_adam(params, grads, m, v, step, lr, clip)
         total += np.float64(batch_loss) * nb

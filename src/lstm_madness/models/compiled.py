@@ -78,10 +78,17 @@ class _Buffers:
         self.Hd = np.zeros(total, np.float32)
         self.M = np.zeros(total, np.float32)
         self.DH = np.zeros(total, np.float32)
+        self.DGX = np.zeros(gates * total, np.float32)
+        self.DGH = np.zeros(gates * total, np.float32)
+        self.HP = np.zeros(total, np.float32)
         self.out = np.zeros(rows, np.float32)
         self.dout = np.zeros(rows, np.float32)
         self.yb = np.zeros(rows, np.float32)
         self.scratch = np.zeros(2 * gates * max(units) + 2 * max(units), np.float32)
+
+    @property
+    def back(self) -> tuple[np.ndarray, ...]:
+        return (self.DH, self.DGX, self.DGH, self.HP)
 
     @property
     def fwd(self) -> tuple[np.ndarray, ...]:
@@ -178,7 +185,7 @@ def fit_compiled(est: LSTMForecaster, X: np.ndarray, y: np.ndarray) -> LSTMForec
             head_off,
             p_drop,
             buf.fwd,
-            buf.DH,
+            buf.back,
             buf.scratch,
             buf.yb,
             buf.dout,
