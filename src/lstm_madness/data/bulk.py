@@ -3,6 +3,7 @@ bulk reads of a query into a DataFrame (the driver's cursor, without per-row pro
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 
 import pandas as pd
@@ -68,12 +69,20 @@ def read_frame(
     happens per row (2-3x faster for the hundreds of thousands of rows of a sweep's
     predictions); ``date_columns`` (DATE columns: ISO strings on SQLite, dates on
     PostgreSQL) become ``datetime64``. Other values come as the driver returns them.
+    Parameters are bound raw, except DATE values on SQLite (ISO text, as stored); other
+    types that need SQLAlchemy's bind processing do not belong here.
     """
     compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    values = dict(compiled.params)
+    if conn.dialect.name == "sqlite":  # DATE values as SQLAlchemy stores them (ISO text)
+        values = {
+            k: v.isoformat() if isinstance(v, dt.date) and not isinstance(v, dt.datetime) else v
+            for k, v in values.items()
+        }
     if compiled.positional:
-        params: tuple | dict = tuple(compiled.params[k] for k in compiled.positiontup or ())
+        params: tuple | dict = tuple(values[k] for k in compiled.positiontup or ())
     else:
-        params = compiled.params
+        params = values
     cursor = conn.connection.driver_connection.cursor()
     try:
         cursor.execute(str(compiled), params)

@@ -694,8 +694,12 @@ def iter_predictions(
                         tables.predictions.c.model.like(BASELINES_LIKE)
                     )
                     shared[owner] = read_frame(conn, query, date_columns=("date",))
-                frame = pd.concat([frame, shared[owner]], ignore_index=True)
-                frame = frame.sort_values(["model", "date"], kind="stable", ignore_index=True)
+                theirs = shared[owner]
+                if len(frame) and len(theirs) and theirs["model"].iloc[-1] < frame["model"].iloc[0]:
+                    frame = pd.concat([theirs, frame], ignore_index=True)  # already in order
+                else:
+                    frame = pd.concat([frame, theirs], ignore_index=True)
+                    frame = frame.sort_values(["model", "date"], kind="stable", ignore_index=True)
             yield run_id, frame
 
 
@@ -875,6 +879,8 @@ def load_primary_predictions(
     """
     import pandas as pd
 
+    from lstm_madness.data.bulk import read_frame
+
     p, r = tables.predictions, tables.runs
     primary = {int(m["id"]): primary_model(m) for m in members}
     if not primary:
@@ -892,14 +898,10 @@ def load_primary_predictions(
         .order_by(p.c.run_id, p.c.date)
     )
     with engine.connect() as conn:
-        rows = [tuple(row) for row in conn.execute(query)]  # tuples: 4x faster than Rows
-    columns = ["run_id", "model", "date", "symbol", "y_pred", "realized"]
-    frame = pd.DataFrame(rows, columns=columns)
+        frame = read_frame(conn, query, date_columns=("date",))
     keep = frame["run_id"].map(primary).eq(frame["model"])
     frame = frame.loc[keep, ["run_id", "date", "symbol", "y_pred", "realized"]]
-    frame = frame.reset_index(drop=True)
-    frame["date"] = pd.to_datetime(frame["date"])
-    return frame
+    return frame.reset_index(drop=True)
 
 
 def create_sweep(
