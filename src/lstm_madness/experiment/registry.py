@@ -755,8 +755,8 @@ def _copy_baselines(conn: sa.Connection, owner: int, run_id: int) -> None:
 
 
 def _hand_over_baselines(conn: sa.Connection, owner: int) -> None:
-    """Before ``owner`` loses its baselines' rows: the first run reading them gets a copy
-    and becomes the owner of the others."""
+    """Before ``owner`` loses its baselines' rows: they move to the first run reading them,
+    which holds them for the others from then on."""
     r = tables.runs
     readers = [
         int(i)
@@ -767,7 +767,10 @@ def _hand_over_baselines(conn: sa.Connection, owner: int) -> None:
     if not readers:
         return
     heir = readers[0]
-    _copy_baselines(conn, owner, heir)
+    p = tables.predictions
+    conn.execute(
+        p.update().where(p.c.run_id == owner, p.c.model.like(BASELINES_LIKE)).values(run_id=heir)
+    )
     conn.execute(r.update().where(r.c.id == heir).values(baselines_run_id=None))
     conn.execute(r.update().where(r.c.baselines_run_id == owner).values(baselines_run_id=heir))
 
