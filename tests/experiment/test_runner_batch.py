@@ -158,3 +158,25 @@ def test_finished_runs_prime_the_summary_cache_with_their_live_summary(engine):
         assert json.dumps(primed, sort_keys=True) == json.dumps(
             json.loads(json.dumps(fresh[run_id].summary)), sort_keys=True
         )
+
+
+def test_auto_trains_the_folds_of_a_walk_forward_config_together(engine):
+    network = [*QUICK, "model.units=[32]", "train.batch_size=64"]
+    walk = [
+        "split.scheme=walk_forward",
+        "split.initial_train_days=200",
+        "split.retrain_every_days=50",
+    ]
+    hold_out, walk_forward, one_by_one = run_experiments(
+        engine,
+        [
+            load_config(None, network),
+            load_config(None, [*network, *walk]),
+            load_config(None, [*network, *walk, "train.batch_folds=false"]),
+        ],
+    )
+    trainers = [
+        registry.get_run(engine, s["run_id"])["trainer"]
+        for s in (hold_out, walk_forward, one_by_one)
+    ]
+    assert trainers == ["compiled", "batched", "compiled"]

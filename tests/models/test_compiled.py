@@ -19,6 +19,7 @@ from lstm_madness.models.compiled import _Buffers, _flat, _layout, fit_compiled,
 from lstm_madness.models.group import fit_forecasters
 from lstm_madness.models.lstm import (
     COMPILED_MAX_BATCH_UNITS2,
+    COMPILED_MAX_BATCH_UNITS2_WALK_FORWARD,
     LSTMForecaster,
     RecurrentNet,
     make_loss,
@@ -162,6 +163,17 @@ def test_auto_is_a_function_of_the_architecture_alone():
     np.testing.assert_array_equal(alone.predict(X), group[0].predict(X))
     wide = LSTMForecaster(units=(8,), batch_size=edge * 16 + 1, epochs=1, seed=0).fit(X, y)
     assert wide.trainer_ == "batched"
+
+
+def test_auto_for_walk_forward_folds_that_train_together():
+    wf = dict(time_steps=5, walk_forward=True)
+    assert resolve_trainer("auto", (32,), 64, **wf) == "batched"  # the demo's network
+    assert resolve_trainer("auto", (32,), 64, 5) == "compiled"  # the same, hold-out
+    assert resolve_trainer("auto", (128,), 1, **wf) == "compiled"  # batch 1
+    edge = COMPILED_MAX_BATCH_UNITS2_WALK_FORWARD // 8**2
+    assert resolve_trainer("auto", (8,), edge, **wf) == "compiled"
+    assert resolve_trainer("auto", (8,), edge + 1, **wf) == "batched"
+    assert resolve_trainer("compiled", (32,), 64, **wf) == "compiled"  # explicit wins
 
 
 def test_fit_compiled_is_usable_directly():

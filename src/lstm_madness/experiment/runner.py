@@ -47,7 +47,7 @@ from lstm_madness.experiment.dataset import (
 from lstm_madness.experiment.folds import Fold, plan_folds
 from lstm_madness.experiment.plan import DataGroup, fold_groups, plan_runs, training_jobs
 from lstm_madness.models.baselines import make_baseline
-from lstm_madness.models.lstm import LSTMForecaster
+from lstm_madness.models.lstm import LSTMForecaster, resolve_trainer
 
 #: progress(event, **info): "fold" (fold, n_folds) before training fold ``fold`` (and with
 #: fold = n_folds at the end); "epoch" (epoch, epochs, active, models):
@@ -134,8 +134,18 @@ def _signals_raise() -> Iterator[None]:
 
 
 def lstm_estimator(config: ExperimentConfig, progress: Callable | None = None) -> LSTMForecaster:
-    """The configured, unfitted network estimator."""
+    """The configured, unfitted network estimator; ``train.trainer = "auto"`` is resolved
+    here from the whole config (:func:`~lstm_madness.models.lstm.resolve_trainer`: a
+    walk-forward config whose folds train together counts)."""
     m, t = config.model, config.train
+    trainer = resolve_trainer(
+        t.trainer,
+        m.units,
+        t.batch_size,
+        m.time_steps,
+        t.device,
+        walk_forward=config.split.scheme == "walk_forward" and t.batch_folds,
+    )
     return LSTMForecaster(
         units=m.units,
         time_steps=m.time_steps,
@@ -152,7 +162,7 @@ def lstm_estimator(config: ExperimentConfig, progress: Callable | None = None) -
         clip_norm=t.clip_norm or None,
         seed=t.seed,
         device=t.device,
-        trainer=t.trainer,
+        trainer=trainer,
         progress=progress,
     )
 

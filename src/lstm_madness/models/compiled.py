@@ -40,7 +40,7 @@ from lstm_madness.models.lstm import (
 if TYPE_CHECKING:
     from lstm_madness.models.lstm import LSTMForecaster
 
-__all__ = ["cache_dir", "fit_compiled", "kernels"]
+__all__ = ["cache_dir", "fit_compiled", "kernels", "one_blas_thread"]
 
 #: Rows per forward call when computing the validation loss.
 EVAL_CHUNK = 256
@@ -53,6 +53,17 @@ _KERNELS = "lstm_madness.models._kernels"
 #: in concurrent threads (:func:`~lstm_madness.models.group.fit_forecasters`) each get
 #: exactly their own seed's weights.
 TORCH_SEED_LOCK = threading.Lock()
+
+
+def one_blas_thread():
+    """Context in which BLAS (scipy's OpenBLAS, which numba's ``np.dot`` calls) runs one
+    thread. Compiled fits call it for small products, often from a thread per core
+    (:func:`~lstm_madness.models.group.fit_forecasters`); BLAS's own threads would then
+    oversubscribe the cores (measured on the XLF walk-forward study of ``bench study``:
+    46 s with one BLAS thread, 106 s with two). Enter it once, in the calling thread."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def kernels():

@@ -103,9 +103,12 @@ def fit_forecasters(
                 est.progress = own
     if compiled:
         workers = min(len(compiled), n_jobs or available_cpus())
-        _fit_compiled(
-            [estimators[i] for i in compiled], [data[i] for i in compiled], progress, workers
-        )
+        from lstm_madness.models.compiled import one_blas_thread
+
+        with one_blas_thread():
+            _fit_compiled(
+                [estimators[i] for i in compiled], [data[i] for i in compiled], progress, workers
+            )
     for members in groups.values():
         _fit_batched([estimators[i] for i in members], [data[i] for i in members], progress)
     return list(estimators)

@@ -41,6 +41,14 @@ ProgressCallback = Callable[[int, float, float | None], None]
 #: 66,000 samples/s each vs 26,800 compiled); ``auto`` does not look at how many networks
 #: train together, so that choice is the user's.
 COMPILED_MAX_BATCH_UNITS2 = 65_536
+#: A config refitted on walk-forward folds trains its folds' networks together (one batched
+#: computation per fold group), so there ``auto`` keeps the compiled loops only where they
+#: beat the batched engine training 16 networks at once: batch 1, or ``batch_size ·
+#: max(units)² <=`` this (same grid, "batched×16" column: LSTM(8) batch 8, T=5: 85,600 vs
+#: 60,700 samples/s; LSTM(32) batch 8: 48,000 vs 55,700; LSTM(8) batch 32: 157,600 vs
+#: 271,200). Measured on ``bench study`` (XLF walk-forward, 19 yearly folds x 5 seeds,
+#: LSTM(32) batch 64): 45 s compiled (a thread per core), 15.8 s batched.
+COMPILED_MAX_BATCH_UNITS2_WALK_FORWARD = 1_024
 #: Samples per forward pass in :meth:`LSTMForecaster.predict`.
 PREDICT_CHUNK = 8192
 
@@ -172,6 +180,8 @@ def resolve_trainer(
     batch_size: int,
     time_steps: int | None,
     device: str = "auto",
+    *,
+    walk_forward: bool = False,
 ) -> str:
     """The concrete trainer of a network: ``torch`` (the autograd loop of
     :meth:`LSTMForecaster.fit`), ``batched`` (:mod:`lstm_madness.models.batched`, trains
@@ -181,8 +191,10 @@ def resolve_trainer(
     ``"auto"`` is a pure function of the architecture and batch size — never of how many
     networks train together, so a config trains the same way alone or inside a sweep:
     ``compiled`` when ``device`` is not ``"cuda"`` and ``batch_size · max(units)² <=``
-    :data:`COMPILED_MAX_BATCH_UNITS2`, else ``batched``. ``time_steps`` is accepted for
-    the record: the measured crossover does not depend on it.
+    :data:`COMPILED_MAX_BATCH_UNITS2`, else ``batched``; for a config refitted on
+    walk-forward folds that train together (``walk_forward``: part of the config too) the
+    bound is :data:`COMPILED_MAX_BATCH_UNITS2_WALK_FORWARD` (or batch size 1). ``time_steps``
+    is accepted for the record: the measured crossover does not depend on it.
     """
     if trainer not in TRAINERS:
         raise ConfigError(f"trainer {trainer!r} is not one of {', '.join(TRAINERS)}")
@@ -192,9 +204,11 @@ def resolve_trainer(
         return trainer
     del time_steps  # every trainer's cost is linear in it (bench compiled grid)
     work = int(batch_size) * max(int(u) for u in units) ** 2
-    if device != "cuda" and work <= COMPILED_MAX_BATCH_UNITS2:
-        return "compiled"
-    return "batched"
+    if walk_forward:
+        small = int(batch_size) == 1 or work <= COMPILED_MAX_BATCH_UNITS2_WALK_FORWARD
+    else:
+        small = work <= COMPILED_MAX_BATCH_UNITS2
+    return "compiled" if device != "cuda" and small else "batched"
 
 
 def _check_int(name: str, value: object, minimum: int) -> None:
@@ -407,9 +421,10 @@ class LSTMForecaster:
             return self
         if trainer == "compiled":
             X, y = self._check_data(X, y)
-            from lstm_madness.models.compiled import fit_compiled
+            from lstm_madness.models.compiled import fit_compiled, one_blas_thread
 
-            fit_compiled(self, X, y)
+            with one_blas_thread():
+                fit_compiled(self, X, y)
             self.trainer_ = "compiled"
             return self
         return self._fit_torch(X, y)
