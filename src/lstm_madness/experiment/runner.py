@@ -196,12 +196,25 @@ def _train_networks(
     progress: Progress | None,
     beat: Callable[[], None],
 ) -> list[np.ndarray]:
-    """Fit one network per job (config index, fold arrays); return test predictions.
+    """Fit one network per job (config index, fold arrays); return test predictions."""
+    estimators = [lstm_estimator(configs[c]) for c, _ in jobs]
+    return fit_and_predict(estimators, jobs, configs, timings, progress, beat)
 
-    ``beat()`` runs after every epoch (the rate-limited heartbeat of the runs)."""
+
+def fit_and_predict(
+    estimators: Sequence[LSTMForecaster],
+    jobs: Sequence[tuple[int, Any]],
+    configs: Sequence[ExperimentConfig],
+    timings: Sequence[Timings],
+    progress: Progress | None,
+    beat: Callable[[], None],
+) -> list[np.ndarray]:
+    """Fit ``estimators`` (one per job: config index, data with ``X_train``, ``y_train`` and
+    ``X_test``) in one :func:`~lstm_madness.models.group.fit_forecasters` call, then
+    :func:`record_and_predict`. ``beat()`` runs after every epoch (the rate-limited
+    heartbeat of the runs)."""
     from lstm_madness.models.group import fit_forecasters
 
-    estimators = [lstm_estimator(configs[c]) for c, _ in jobs]
     epochs = configs[jobs[0][0]].train.epochs
 
     def callback(epoch: int, active: int) -> None:

@@ -131,8 +131,7 @@ def _train(
     progress,
     beat,
 ) -> list[np.ndarray]:
-    from lstm_madness.experiment.runner import lstm_estimator, record_and_predict
-    from lstm_madness.models.group import fit_forecasters
+    from lstm_madness.experiment.runner import fit_and_predict, lstm_estimator
 
     estimators = []
     for c, xs in jobs:
@@ -140,18 +139,9 @@ def _train(
         t = configs[c].train
         est.validation_gap = validation_gap(xs, t.validation_fraction, t.patience)
         estimators.append(est)
-    epochs = configs[jobs[0][0]].train.epochs
-
-    def callback(epoch: int, active: int) -> None:
-        beat()
-        if progress is not None:
-            progress("epoch", epoch=epoch, epochs=epochs, active=active, models=len(jobs))
-
-    start = time.perf_counter()
     # one call: batched networks train together only when their validation gaps agree
     # (``validation_gap`` is one of group.SHARED), compiled ones all share the thread pool
-    fit_forecasters(estimators, [(xs.X_train, xs.y_train) for _, xs in jobs], progress=callback)
-    return record_and_predict(estimators, jobs, configs, timings, time.perf_counter() - start)
+    return fit_and_predict(estimators, jobs, configs, timings, progress, beat)
 
 
 def train_universe_group(
