@@ -404,14 +404,14 @@ def finish_run(
     if status not in ("succeeded", "failed"):
         raise ValueError(status)
     if summary is not None:
-        finish_succeeded(engine, {run_id: summary}, status=status, error=error)
+        finish_with_summaries(engine, {run_id: summary}, status=status, error=error)
         return
     values: dict[str, Any] = dict(status=status, finished_at=utcnow(), error=error)
     with engine.begin() as conn:
         conn.execute(tables.runs.update().where(tables.runs.c.id == run_id).values(**values))
 
 
-def finish_succeeded(
+def finish_with_summaries(
     engine: sa.Engine,
     summaries: Mapping[int, dict[str, Any]],
     *,

@@ -511,7 +511,7 @@ def finish_runs(
         summary["timings"] = times
         summary["status"] = "succeeded"
         summaries.append(summary)
-    registry.finish_succeeded(engine, {s["run_id"]: s for s in summaries})
+    registry.finish_with_summaries(engine, {s["run_id"]: s for s in summaries})
     if finished is not None:
         for summary in summaries:
             run_id = int(summary["run_id"])
