@@ -33,6 +33,26 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [line(header), *(line(r) for r in rows)]
 
 
+def _model_rows(summary: Mapping[str, Any]) -> list[tuple[list[str], Mapping[str, Any]]]:
+    """Each model's cells (name, MSE, MAE, R²_oos, hit rate, test days) with its metrics."""
+    from lstm_madness.report import formats as fmt
+
+    return [
+        (
+            [
+                name,
+                fmt.scientific(m.get("mse")),
+                fmt.scientific(m.get("mae")),
+                fmt.fixed(m.get("r2_oos"), 4),
+                fmt.percent(m.get("hit_rate")),
+                fmt.count(m.get("n")),
+            ],
+            m,
+        )
+        for name, m in summary["models"].items()
+    ]
+
+
 def _label(tradeable: Any) -> str:
     return "TRADEABLE" if tradeable else "NOT TRADEABLE"
 
@@ -61,18 +81,7 @@ def format_summary(summary: Mapping[str, Any], *, full_name: bool = False) -> st
             + (f", {imported['trials']} trials declared" if imported.get("trials") else "")
         )
     lines += ["", "out-of-sample forecasts"]
-    rows = [
-        [
-            name,
-            fmt.scientific(m.get("mse")),
-            fmt.scientific(m.get("mae")),
-            fmt.fixed(m.get("r2_oos"), 4),
-            fmt.percent(m.get("hit_rate")),
-            fmt.count(m.get("n")),
-            fmt.seconds(m.get("train_s")),
-        ]
-        for name, m in summary["models"].items()
-    ]
+    rows = [[*row, fmt.seconds(m.get("train_s"))] for row, m in _model_rows(summary)]
     universe = bool(summary.get("backtest", {}).get("top_k"))
     if universe:  # a universe study: rank IC per model, pairs instead of days
         rows = [
@@ -184,17 +193,7 @@ def format_html(summary: Mapping[str, Any]) -> str:
         f"<ul>{reasons}</ul>{''.join(f'<div>{e(x)}</div>' for x in lines)}</div>"
     )
     header = ["model", "MSE", "MAE", "R²_oos", "hit rate", "test days"]
-    rows = [
-        [
-            name,
-            fmt.scientific(m.get("mse")),
-            fmt.scientific(m.get("mae")),
-            fmt.fixed(m.get("r2_oos"), 4),
-            fmt.percent(m.get("hit_rate")),
-            fmt.count(m.get("n")),
-        ]
-        for name, m in summary["models"].items()
-    ]
+    rows = [row for row, _ in _model_rows(summary)]
     primary = summary.get("primary_model")
     body = "".join(
         "<tr>"

@@ -42,6 +42,18 @@ def _sig(x):
     return np.float32(1.0) / (np.float32(1.0) + np.exp(-x))
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _layer(meta, layer, G):
+    """Layer ``layer``'s inputs, units and gate rows (``G`` gates), the offsets of its
+    ``weight_ih``, ``weight_hh``, ``bias_ih`` and ``bias_hh`` in the flat parameters, and
+    its offset in the activation buffers."""
+    n_in, H, po, ao = meta[layer, 0], meta[layer, 1], meta[layer, 2], meta[layer, 3]
+    GH = G * H
+    o_whh = po + GH * n_in
+    o_bih = o_whh + GH * H
+    return n_in, H, GH, po, o_whh, o_bih, o_bih + GH, ao
+
+
 @njit(cache=True, nogil=True, fastmath=_FM)
 def forward(cell, X, rows, nb, params, meta, head_off, p_drop, train, buf, scratch):
     """Forward ``nb`` windows ``X[rows[:nb]]`` (T, F each); return the raw outputs (nb,).
@@ -66,11 +78,7 @@ def forward(cell, X, rows, nb, params, meta, head_off, p_drop, train, buf, scrat
     zero = np.float32(0.0)
     one = np.float32(1.0)
     for layer in range(L):
-        n_in, H, po, ao = meta[layer, 0], meta[layer, 1], meta[layer, 2], meta[layer, 3]
-        GH = G * H
-        o_whh = po + GH * n_in
-        o_bih = o_whh + GH * H
-        o_bhh = o_bih + GH
+        n_in, H, GH, po, o_whh, o_bih, o_bhh, ao = _layer(meta, layer, G)
         if layer == 0:
             src, sao = xb, 0
         else:
@@ -204,12 +212,8 @@ def backward(cell, nb, T, params, grads, meta, head_off, buf, back, scratch):
             grads[head_off + k] += g * Hd[base + k]
             DH[base + k] = g * params[head_off + k]
     for layer in range(L - 1, -1, -1):
-        n_in, H, po, ao = meta[layer, 0], meta[layer, 1], meta[layer, 2], meta[layer, 3]
-        GH = G * H
+        n_in, H, GH, po, o_whh, o_bih, o_bhh, ao = _layer(meta, layer, G)
         blas = H >= BLAS_MIN_UNITS and nb * T >= BLAS_MIN_ROWS
-        o_whh = po + GH * n_in
-        o_bih = o_whh + GH * H
-        o_bhh = o_bih + GH
         if layer == 0:
             src, sao = xb, 0
         else:
