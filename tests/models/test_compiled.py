@@ -76,6 +76,24 @@ def test_compiled_equals_reference(cell, units, batch_size, loss):
     )
 
 
+def test_activations_are_accurate_in_float32():
+    """The kernels' vectorizable tanh and logistic functions against float64 references on
+    every 2⁻¹² step of [-20, 20] and at the extremes."""
+    k = kernels()
+    x = np.concatenate([np.arange(-20, 20, 2.0**-12), [-1e30, -88.0, 0.0, 1e-30, 88.0, 1e30]])
+    x32 = x.astype(np.float32)
+    exact = np.tanh(x32.astype(np.float64))
+    got = np.array([k._tanh(v) for v in x32], dtype=np.float64)
+    assert np.abs(got - exact).max() < 4e-7
+    assert np.all(np.abs(got) <= 1.0)
+    small = np.abs(x32) < 1.0
+    assert np.abs((got - exact)[small] / np.where(exact[small] == 0, 1, exact[small])).max() < 4e-7
+    logistic = 0.5 * (1.0 + np.tanh(x32.astype(np.float64) / 2.0))
+    sig = np.array([k._sig(v) for v in x32], dtype=np.float64)
+    assert np.abs(sig - logistic).max() < 2.5e-7
+    assert np.all((sig >= 0.0) & (sig <= 1.0))
+
+
 # 9 windows x 4 steps (>= kernels.BLAS_MIN_ROWS): (5, 3) every layer by loops; (20, 16) every
 # layer's weight gradients as BLAS products, the second one's input gradient too; (16, 3) both
 @pytest.mark.parametrize("units", [(5, 3), (20, 16), (16, 3)])

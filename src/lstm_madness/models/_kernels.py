@@ -37,9 +37,43 @@ LSTM, GRU = 0, 1
 MSE, HUBER, BCE = 0, 1, 2
 
 
+#: tanh as ``x·P(x²)/Q(x²)`` on ``x`` clamped to ±``_TANH_CLAMP`` (beyond it float32 tanh is
+#: ±1 to within 3e-7): a rational fit of relative error on [0, 7.905] by Lawson-weighted
+#: least squares (float64 maximum error 1.7e-9). Evaluated in float32 its error is at most
+#: 3.1e-7 absolute, 3.1e-7 relative (``tests/models/test_compiled.py``). It has no library
+#: call, so LLVM vectorizes the gate loops (numba has no vector ``exp``/``tanh`` without
+#: SVML): 16 LSTM(16) or LSTM(32) fits at batch 32 run ~1.6x faster than with ``np.tanh``
+#: and ``np.exp``.
+_TANH_CLAMP = 7.90531110763549805
+_TANH_P = (
+    9.99999991e-01,
+    1.31238148e-01,
+    3.14880910e-03,
+    1.16379493e-05,
+    -2.23060915e-08,
+    6.36819296e-11,
+    -1.15945340e-13,
+)
+_TANH_Q = (1.0, 4.64571446e-01, 2.46726712e-02, 2.61223902e-04)
+
+
+@njit(cache=True, nogil=True, fastmath=_FM, inline="always")
+def _tanh(x):
+    x = min(max(x, np.float32(-_TANH_CLAMP)), np.float32(_TANH_CLAMP))
+    s = x * x
+    num = np.float32(_TANH_P[6])
+    for i in range(5, -1, -1):
+        num = num * s + np.float32(_TANH_P[i])
+    den = np.float32(_TANH_Q[3])
+    for i in range(2, -1, -1):
+        den = den * s + np.float32(_TANH_Q[i])
+    return x * num / den
+
+
 @njit(cache=True, nogil=True, fastmath=_FM, inline="always")
 def _sig(x):
-    return np.float32(1.0) / (np.float32(1.0) + np.exp(-x))
+    """The logistic function as ``(1 + tanh(x/2)) / 2``: within 1.8e-7 of it."""
+    return np.float32(0.5) + np.float32(0.5) * _tanh(np.float32(0.5) * x)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -110,12 +144,12 @@ def forward(cell, X, rows, nb, params, meta, head_off, p_drop, train, buf, scrat
                     for k in range(H):
                         ig = _sig(gx[k] + gh[k])
                         fg = _sig(gx[H + k] + gh[H + k])
-                        gg = np.tanh(gx[2 * H + k] + gh[2 * H + k])
+                        gg = _tanh(gx[2 * H + k] + gh[2 * H + k])
                         og = _sig(gx[3 * H + k] + gh[3 * H + k])
                         cp = C[pbase + k] if t > 0 else zero
                         c = fg * cp + ig * gg
                         C[hbase + k] = c
-                        Hraw[hbase + k] = og * np.tanh(c)
+                        Hraw[hbase + k] = og * _tanh(c)
                         A[abase + k] = ig
                         A[abase + H + k] = fg
                         A[abase + 2 * H + k] = gg
@@ -124,7 +158,7 @@ def forward(cell, X, rows, nb, params, meta, head_off, p_drop, train, buf, scrat
                     for k in range(H):
                         r = _sig(gx[k] + gh[k])
                         z = _sig(gx[H + k] + gh[H + k])
-                        n_ = np.tanh(gx[2 * H + k] + r * gh[2 * H + k])
+                        n_ = _tanh(gx[2 * H + k] + r * gh[2 * H + k])
                         hp = Hraw[pbase + k] if t > 0 else zero
                         Hraw[hbase + k] = (one - z) * n_ + z * hp
                         NH[hbase + k] = gh[2 * H + k]
@@ -244,7 +278,7 @@ def backward(cell, nb, T, params, grads, meta, head_off, buf, back, scratch):
                         fg = A[abase + H + k]
                         gg = A[abase + 2 * H + k]
                         og = A[abase + 3 * H + k]
-                        tc = np.tanh(C[hbase + k])
+                        tc = _tanh(C[hbase + k])
                         cp = C[pbase + k] if t > 0 else zero
                         dc = dh * og * (one - tc * tc) + dcn[k]
                         dcn[k] = dc * fg
