@@ -11,6 +11,7 @@ from scipy import stats
 
 from lstm_madness.errors import ConfigError, DataError
 from lstm_madness.evaluation.forecast_tests import (
+    clopper_pearson,
     diebold_mariano,
     directions,
     hit_rate_test,
@@ -144,3 +145,11 @@ def test_hit_rate_test_counts_like_metrics() -> None:
     probs = 0.5 + good
     res_c = hit_rate_test(labels, probs, "classification")
     assert res_c.hit_rate == pytest.approx(hit_rate(labels, probs, "classification"))
+
+
+@pytest.mark.parametrize(("k", "n"), [(0, 10), (1, 10), (5, 10), (10, 10), (531, 1000), (60, 100)])
+def test_clopper_pearson_equals_scipy_exact_interval(k: int, n: int) -> None:
+    ci = stats.binomtest(k, n).proportion_ci(0.95, method="exact")
+    low, high = clopper_pearson(k, n, 0.95)
+    assert low == pytest.approx(ci.low, abs=1e-10)
+    assert high == pytest.approx(ci.high, abs=1e-10)

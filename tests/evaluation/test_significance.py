@@ -300,3 +300,10 @@ def test_seed_spread() -> None:
     assert s.median == pytest.approx(np.median(v)) and s.mean == pytest.approx(v.mean())
     assert s.std == pytest.approx(v.std(ddof=1))
     assert seed_spread(np.array([])).n == 0
+
+
+def test_sharpe_moments_equal_scipy() -> None:
+    r = np.random.default_rng(3).standard_t(4, 800) * 0.01 + 0.0004
+    res = sharpe_tstat(r)
+    assert res.skew == pytest.approx(stats.skew(r), rel=1e-12)
+    assert res.kurtosis == pytest.approx(stats.kurtosis(r, fisher=False), rel=1e-12)

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from lstm_madness.errors import ConfigError, DataError
 from lstm_madness.evaluation.metrics import hit_rate
@@ -321,5 +321,15 @@ def hit_rate_test(
     n = int(np.asarray(y_true).size)
     k = round(hit_rate(y_true, y_pred, task) * n)
     res = stats.binomtest(k, n, p0, alternative="greater")
-    ci = stats.binomtest(k, n, p0).proportion_ci(0.95, method="exact")
-    return BinomialResult(k, n, k / n, float(res.pvalue), float(ci.low), float(ci.high))
+    low, high = clopper_pearson(k, n, 0.95)
+    return BinomialResult(k, n, k / n, float(res.pvalue), low, high)
+
+
+def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Two-sided exact (Clopper–Pearson) interval of a binomial proportion, ``k`` of ``n``,
+    from beta quantiles: the interval of ``binomtest(k, n).proportion_ci(level, "exact")``
+    without its root finding."""
+    alpha = 1.0 - level
+    low = 0.0 if k == 0 else float(special.betaincinv(k, n - k + 1, alpha / 2))
+    high = 1.0 if k == n else float(special.betaincinv(k + 1, n - k, 1 - alpha / 2))
+    return low, high

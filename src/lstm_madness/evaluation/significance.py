@@ -77,7 +77,12 @@ def _moments(ex: np.ndarray) -> tuple[float, float, float]:
     sd = float(ex.std(ddof=1))
     if sd <= 1e-14:
         return (0.0 if abs(ex.mean()) <= 1e-14 else math.nan), 0.0, 3.0
-    return (float(ex.mean()) / sd, float(stats.skew(ex)), float(stats.kurtosis(ex, fisher=False)))
+    d = ex - ex.mean()
+    d2 = d * d
+    m2 = float(d2.mean())
+    skew = float((d2 * d).mean()) / m2**1.5  # scipy.stats.skew (bias=True)
+    kurtosis = float((d2 * d2).mean()) / m2**2  # scipy.stats.kurtosis(fisher=False)
+    return float(ex.mean()) / sd, skew, kurtosis
 
 
 # --------------------------------------------------------------------------- Sharpe tests

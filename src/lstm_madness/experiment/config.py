@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
 import tomllib
@@ -298,8 +299,13 @@ def _coerce(key: str, annotation: Any, value: Any) -> Any:
     raise ConfigError(f"{key}: unsupported type {annotation!r}")  # pragma: no cover
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
 def _build(cls: type, values: Mapping[str, Any], prefix: str = "") -> Any:
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = [k for k in values if k not in fields]
     if unknown:
