@@ -94,30 +94,32 @@ def test_activations_are_accurate_in_float32():
     assert np.all((sig >= 0.0) & (sig <= 1.0))
 
 
-# 9 windows x 4 steps (>= kernels.BLAS_MIN_ROWS): (5, 3) every layer by loops; (20, 16) every
-# layer's weight gradients as BLAS products, the second one's input gradient too; (16, 3) both
+# 9 windows x 4 steps (>= kernels.BLAS_MIN_BATCH): (5, 3) every layer by loops; (20, 16) every
+# layer's products by BLAS, the second one's input gradient too; (16, 3) both. 5 windows:
+# every layer by loops.
+@pytest.mark.parametrize("n", [9, 5])
 @pytest.mark.parametrize("units", [(5, 3), (20, 16), (16, 3)])
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("loss", ["mse", "huber", "bce"])
-def test_gradients_equal_autograd(cell, loss, units):
-    X, y = _data(n=9, steps=4, features=3, seed=1)
+def test_gradients_equal_autograd(cell, loss, units, n):
+    X, y = _data(n=n, steps=4, features=3, seed=1)
     _task, target = _targets(loss, y)
     target = target.astype(np.float32)
     k = kernels()
     torch.manual_seed(0)
     net = RecurrentNet(3, units, cell)
     gates = 4 if cell == "lstm" else 3
-    meta, head_off = _layout(3, units, gates, 9, 4)
-    buf = _Buffers(9, 4, 3, units, gates)
+    meta, head_off = _layout(3, units, gates, n, 4)
+    buf = _Buffers(n, 4, 3, units, gates)
     params = _flat(net)
-    rows = np.arange(9)
+    rows = np.arange(n)
     code = {"mse": 0, "huber": 1, "bce": 2}[loss]
     cell_code = k.LSTM if cell == "lstm" else k.GRU
-    k.forward(cell_code, X, rows, 9, params, meta, head_off, 0.0, False, buf.fwd, buf.scratch)
-    loss_value = k.loss_grad(code, buf.out, target, 9, buf.dout)
+    k.forward(cell_code, X, rows, n, params, meta, head_off, 0.0, False, buf.fwd, buf.scratch)
+    loss_value = k.loss_grad(code, buf.out, target, n, buf.dout)
     grads = np.zeros_like(params)
     bwd = (*buf.fwd[:7], buf.dout)
-    k.backward(cell_code, 9, 4, params, grads, meta, head_off, bwd, buf.back, buf.scratch)
+    k.backward(cell_code, n, 4, params, grads, meta, head_off, bwd, buf.back, buf.scratch)
 
     ref = make_loss(loss)(net(torch.from_numpy(X)), torch.from_numpy(target))
     ref.backward()

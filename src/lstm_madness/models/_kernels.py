@@ -31,6 +31,13 @@ import numpy as np
 from numba import njit
 
 _FM = {"reassoc", "contract", "nsz", "arcp"}
+# Every kernel uses ``error_model="numpy"``: a float division by zero gives inf/nan instead
+# of raising, so numba emits no zero check, and loops that divide (the activations, Adam)
+# vectorize (3-4x faster gate loops).
+#: The backward without reassociation: it has no inner product to vectorize, and with it
+#: LLVM reorders the gradient accumulations in a way that depends on where the buffers lie
+#: in memory (the same fit then differs between runs in the last bits).
+_FM_BACKWARD = {"contract", "nsz", "arcp"}
 _B1, _B2, _EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam defaults
 
 LSTM, GRU = 0, 1
@@ -57,7 +64,7 @@ _TANH_P = (
 _TANH_Q = (1.0, 4.64571446e-01, 2.46726712e-02, 2.61223902e-04)
 
 
-@njit(cache=True, nogil=True, fastmath=_FM, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FM, inline="always")
 def _tanh(x):
     x = min(max(x, np.float32(-_TANH_CLAMP)), np.float32(_TANH_CLAMP))
     s = x * x
@@ -70,13 +77,13 @@ def _tanh(x):
     return x * num / den
 
 
-@njit(cache=True, nogil=True, fastmath=_FM, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FM, inline="always")
 def _sig(x):
     """The logistic function as ``(1 + tanh(x/2)) / 2``: within 1.8e-7 of it."""
     return np.float32(0.5) + np.float32(0.5) * _tanh(np.float32(0.5) * x)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _layer(meta, layer, G):
     """Layer ``layer``'s inputs, units and gate rows (``G`` gates), the offsets of its
     ``weight_ih``, ``weight_hh``, ``bias_ih`` and ``bias_hh`` in the flat parameters, and
@@ -88,14 +95,17 @@ def _layer(meta, layer, G):
     return n_in, H, GH, po, o_whh, o_bih, o_bih + GH, ao
 
 
-@njit(cache=True, nogil=True, fastmath=_FM)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FM)
 def forward(cell, X, rows, nb, params, meta, head_off, p_drop, train, buf, scratch):
     """Forward ``nb`` windows ``X[rows[:nb]]`` (T, F each); return the raw outputs (nb,).
 
-    ``buf = (xb, A, C, NH, Hraw, Hd, M, out)`` (all flat): the gathered input ``(B, T, F)``;
-    per layer the activated gates, LSTM cell states, GRU ``W_hn h + b_hn``, raw outputs,
-    outputs after dropout and the dropout masks (drawn from numba's own generator when
-    ``train`` and ``p_drop > 0``); the outputs ``(B,)``.
+    ``buf = (xb, A, C, NH, Hraw, Hd, M, out)`` (all flat, step-major: row ``t·nb + b`` is
+    window ``b`` at step ``t``): the gathered input ``(T, nb, F)``; per layer the activated
+    gates, LSTM cell states, GRU ``W_hn h + b_hn``, raw outputs, outputs after dropout and
+    the dropout masks (drawn from numba's own generator when ``train`` and ``p_drop > 0``);
+    the outputs ``(nb,)``. Layers of :data:`BLAS_MIN_UNITS` units or more, in batches of
+    :data:`BLAS_MIN_BATCH` windows or more, take their input projection (all steps) and
+    each step's recurrent product as BLAS products; the others run as loops.
     """
     xb, A, C, NH, Hraw, Hd, M, out = buf
     T = X.shape[1]
@@ -104,7 +114,7 @@ def forward(cell, X, rows, nb, params, meta, head_off, p_drop, train, buf, scrat
         r = rows[b]
         for t in range(T):
             for f in range(F):
-                xb[(b * T + t) * F + f] = X[r, t, f]
+                xb[(t * nb + b) * F + f] = X[r, t, f]
     G = 4 if cell == LSTM else 3
     L = meta.shape[0]
     keep = 1.0 - p_drop
@@ -117,50 +127,75 @@ def forward(cell, X, rows, nb, params, meta, head_off, p_drop, train, buf, scrat
             src, sao = xb, 0
         else:
             src, sao = Hd, meta[layer - 1, 3]
+        blas = H >= BLAS_MIN_UNITS and nb >= BLAS_MIN_BATCH
         gx = scratch[0:GH]
         gh = scratch[GH : 2 * GH]
+        # this step's W_hh h_{t-1} of every window (BLAS path)
+        GHB = scratch[2 * GH : 2 * GH + nb * GH].reshape((nb, GH))
         # 2-d views indexed by loop variables only: the inner products vectorize
         Wih = params[po:o_whh].reshape((GH, n_in))
         Whh = params[o_whh:o_bih].reshape((GH, H))
-        for b in range(nb):
-            for t in range(T):
-                sbase = sao + (b * T + t) * n_in
-                hbase = ao + (b * T + t) * H
-                pbase = hbase - H if t > 0 else hbase
-                xs = src[sbase : sbase + n_in]
-                hp = Hraw[pbase : pbase + H]
-                for j in range(GH):
-                    s = params[o_bih + j]
-                    for k in range(n_in):
-                        s += Wih[j, k] * xs[k]
-                    gx[j] = s
-                    s2 = params[o_bhh + j]
-                    if t > 0:
-                        for k in range(H):
-                            s2 += Whh[j, k] * hp[k]
-                    gh[j] = s2
-                abase = G * ao + (b * T + t) * GH
+        bih = params[o_bih:o_bhh]
+        bhh = params[o_bhh : o_bhh + GH]
+        if blas:  # the input projection of every window and step: A holds x W_ihᵀ
+            R = T * nb
+            x_rows = src[sao : sao + R * n_in].reshape((R, n_in))
+            np.dot(x_rows, Wih.T, A[G * ao : G * ao + R * GH].reshape((R, GH)))
+        for t in range(T):
+            if blas and t > 0:
+                prev = Hraw[ao + (t - 1) * nb * H : ao + t * nb * H].reshape((nb, H))
+                np.dot(prev, Whh.T, GHB)
+            for b in range(nb):
+                hbase = ao + (t * nb + b) * H
+                pbase = hbase - nb * H
+                abase = G * ao + (t * nb + b) * GH
+                if blas:
+                    for j in range(GH):
+                        gx[j] = A[abase + j] + bih[j]
+                        gh[j] = (GHB[b, j] if t > 0 else zero) + bhh[j]
+                else:
+                    sbase = sao + (t * nb + b) * n_in
+                    xs = src[sbase : sbase + n_in]
+                    hp = Hraw[pbase : pbase + H]
+                    for j in range(GH):
+                        s = params[o_bih + j]
+                        for k in range(n_in):
+                            s += Wih[j, k] * xs[k]
+                        gx[j] = s
+                        s2 = params[o_bhh + j]
+                        if t > 0:
+                            for k in range(H):
+                                s2 += Whh[j, k] * hp[k]
+                        gh[j] = s2
                 if cell == LSTM:
+                    # loops over at most three arrays each, so that LLVM vectorizes them
+                    a = A[abase : abase + GH]  # gate pre-activations, then activations
+                    for j in range(GH):
+                        a[j] = gx[j] + gh[j]
+                    for j in range(2 * H):
+                        a[j] = _sig(a[j])  # i, f
+                    for j in range(2 * H, 3 * H):
+                        a[j] = _tanh(a[j])  # g
+                    for j in range(3 * H, GH):
+                        a[j] = _sig(a[j])  # o
+                    c_t = C[hbase : hbase + H]
+                    if t > 0:
+                        c_p = C[pbase : pbase + H]
+                        for k in range(H):
+                            c_t[k] = a[H + k] * c_p[k] + a[k] * a[2 * H + k]
+                    else:
+                        for k in range(H):
+                            c_t[k] = a[k] * a[2 * H + k]
+                    h_t = Hraw[hbase : hbase + H]
                     for k in range(H):
-                        ig = _sig(gx[k] + gh[k])
-                        fg = _sig(gx[H + k] + gh[H + k])
-                        gg = _tanh(gx[2 * H + k] + gh[2 * H + k])
-                        og = _sig(gx[3 * H + k] + gh[3 * H + k])
-                        cp = C[pbase + k] if t > 0 else zero
-                        c = fg * cp + ig * gg
-                        C[hbase + k] = c
-                        Hraw[hbase + k] = og * _tanh(c)
-                        A[abase + k] = ig
-                        A[abase + H + k] = fg
-                        A[abase + 2 * H + k] = gg
-                        A[abase + 3 * H + k] = og
+                        h_t[k] = a[3 * H + k] * _tanh(c_t[k])
                 else:
                     for k in range(H):
                         r = _sig(gx[k] + gh[k])
                         z = _sig(gx[H + k] + gh[H + k])
                         n_ = _tanh(gx[2 * H + k] + r * gh[2 * H + k])
-                        hp = Hraw[pbase + k] if t > 0 else zero
-                        Hraw[hbase + k] = (one - z) * n_ + z * hp
+                        hp_k = Hraw[pbase + k] if t > 0 else zero
+                        Hraw[hbase + k] = (one - z) * n_ + z * hp_k
                         NH[hbase + k] = gh[2 * H + k]
                         A[abase + k] = r
                         A[abase + H + k] = z
@@ -177,7 +212,7 @@ def forward(cell, X, rows, nb, params, meta, head_off, p_drop, train, buf, scrat
     # head on the last step of the last layer
     H, ao = meta[L - 1, 1], meta[L - 1, 3]
     for b in range(nb):
-        base = ao + (b * T + T - 1) * H
+        base = ao + ((T - 1) * nb + b) * H
         s = params[head_off + H]
         for k in range(H):
             s += params[head_off + k] * Hd[base + k]
@@ -185,7 +220,7 @@ def forward(cell, X, rows, nb, params, meta, head_off, p_drop, train, buf, scrat
     return out[:nb]
 
 
-@njit(cache=True, nogil=True, fastmath=_FM)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FM)
 def loss_grad(kind, out, yb, nb, dout):
     """Mean loss of ``out`` vs ``yb`` over ``nb`` rows; ``dout`` gets d(mean loss)/d out."""
     total = 0.0
@@ -210,27 +245,26 @@ def loss_grad(kind, out, yb, nb, dout):
     return total / nb
 
 
-#: Layers at least this wide, in batches of at least :data:`BLAS_MIN_ROWS` windows x steps,
-#: accumulate their weight gradients as one BLAS product per batch instead of a rank-1
-#: update per window and step; smaller ones keep the loops (a BLAS call would cost more
-#: than their whole update). Measured on 3,078 windows of 5 steps (samples/s, loops →
-#: BLAS): LSTM(32) batch 32 34k → 45k, LSTM(64) 15k → 20k, LSTM(128) 6.2k → 7.6k,
-#: LSTM(16) equal; LSTM(32) batch 1 would drop from 26k to 17k.
+#: Layers at least this wide, in batches of at least :data:`BLAS_MIN_BATCH` windows, run
+#: their matrix products as BLAS calls: the input projection of all steps, each step's
+#: recurrent product (forward) and the gradient reaching the previous step (backward), and
+#: the weight gradients over all windows and steps. Smaller ones keep the loops (a BLAS
+#: call would cost more than the work: LSTM(32) at batch 1 runs faster by loops).
 BLAS_MIN_UNITS = 16
-BLAS_MIN_ROWS = 32
+BLAS_MIN_BATCH = 8
 
 
-@njit(cache=True, nogil=True, fastmath=_FM)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FM_BACKWARD)
 def backward(cell, nb, T, params, grads, meta, head_off, buf, back, scratch):
     """Gradients of the batch's mean loss into ``grads`` (overwritten) from the activations
-    stored by :func:`forward`, given ``dout = d loss / d out`` in ``scratch[:nb]``'s
-    caller-owned copy ``buf[7]`` (see :func:`train_epoch`). ``back = (DH, DGX, DGH, HP)``:
-    ``DH`` is flat like ``Hraw``, d loss / d (dropped) output of each layer; ``DGX``/``DGH``
-    (flat like ``A``) keep each window's and step's gate gradients and ``HP`` (flat like
-    ``Hraw``) the previous step's output, for the BLAS path (:data:`BLAS_MIN_UNITS`,
-    :data:`BLAS_MIN_ROWS`)."""
+    stored by :func:`forward`, given ``dout = d loss / d out`` in ``buf[7]`` (see
+    :func:`train_epoch`). ``back = (DH, DGX, DGH)``: ``DH`` is flat like ``Hraw``, d loss /
+    d (dropped) output of each layer; ``DGX``/``DGH`` (flat like ``A``) keep each window's
+    and step's gate gradients for the BLAS path (:data:`BLAS_MIN_UNITS`,
+    :data:`BLAS_MIN_BATCH`): there the gradient reaching the previous step's output and the
+    weight gradients are BLAS products over the windows (and steps)."""
     xb, A, C, NH, Hraw, Hd, M, dout = buf
-    DH, DGX, DGH, HP = back
+    DH, DGX, DGH, DHN_, DCN_, PRODUCT_ = back
     grads[:] = 0.0
     DH[:] = 0.0
     G = 4 if cell == LSTM else 3
@@ -239,7 +273,7 @@ def backward(cell, nb, T, params, grads, meta, head_off, buf, back, scratch):
     one = np.float32(1.0)
     H, ao = meta[L - 1, 1], meta[L - 1, 3]
     for b in range(nb):
-        base = ao + (b * T + T - 1) * H
+        base = ao + ((T - 1) * nb + b) * H
         g = dout[b]
         grads[head_off + H] += g
         for k in range(H):
@@ -247,7 +281,7 @@ def backward(cell, nb, T, params, grads, meta, head_off, buf, back, scratch):
             DH[base + k] = g * params[head_off + k]
     for layer in range(L - 1, -1, -1):
         n_in, H, GH, po, o_whh, o_bih, o_bhh, ao = _layer(meta, layer, G)
-        blas = H >= BLAS_MIN_UNITS and nb * T >= BLAS_MIN_ROWS
+        blas = H >= BLAS_MIN_UNITS and nb >= BLAS_MIN_BATCH
         if layer == 0:
             src, sao = xb, 0
         else:
@@ -256,15 +290,19 @@ def backward(cell, nb, T, params, grads, meta, head_off, buf, back, scratch):
         Whh = params[o_whh:o_bih].reshape((GH, H))
         dWih = grads[po:o_whh].reshape((GH, n_in))
         dWhh = grads[o_whh:o_bih].reshape((GH, H))
-        dhn = scratch[2 * GH : 2 * GH + H]
-        dcn = scratch[2 * GH + H : 2 * GH + 2 * H]
-        for b in range(nb):
-            dhn[:] = 0.0
-            dcn[:] = 0.0
-            for t in range(T - 1, -1, -1):
-                hbase = ao + (b * T + t) * H
-                pbase = hbase - H
-                abase = G * ao + (b * T + t) * GH
+        # per window: the gradient reaching its previous step's output and cell state
+        DHN = DHN_[: nb * H].reshape((nb, H))
+        DCN = DCN_[: nb * H].reshape((nb, H))
+        product = PRODUCT_[: nb * H].reshape((nb, H))
+        DHN[:, :] = 0.0
+        DCN[:, :] = 0.0
+        for t in range(T - 1, -1, -1):
+            for b in range(nb):
+                hbase = ao + (t * nb + b) * H
+                pbase = hbase - nb * H
+                abase = G * ao + (t * nb + b) * GH
+                dhn = DHN[b]
+                dcn = DCN[b]
                 if blas:  # this step's gate gradients stay in place for the products
                     dgx = DGX[abase : abase + GH]
                     dgh = DGH[abase : abase + GH]
@@ -295,9 +333,9 @@ def backward(cell, nb, T, params, grads, meta, head_off, buf, back, scratch):
                         r = A[abase + k]
                         z = A[abase + H + k]
                         n_ = A[abase + 2 * H + k]
-                        hp = Hraw[pbase + k] if t > 0 else zero
+                        hp_k = Hraw[pbase + k] if t > 0 else zero
                         dpn = dh * (one - z) * (one - n_ * n_)
-                        dz = dh * (hp - n_) * z * (one - z)
+                        dz = dh * (hp_k - n_) * z * (one - z)
                         dr = dpn * NH[hbase + k] * r * (one - r)
                         dgx[k] = dr
                         dgx[H + k] = dz
@@ -307,15 +345,8 @@ def backward(cell, nb, T, params, grads, meta, head_off, buf, back, scratch):
                         dgh[2 * H + k] = dpn * r
                         dhn[k] = dh * z
                 if blas:
-                    for k in range(H):
-                        HP[hbase + k] = Hraw[pbase + k] if t > 0 else zero
-                    if t > 0:
-                        for j in range(GH):
-                            gj = dgh[j]
-                            for k in range(H):
-                                dhn[k] += gj * Whh[j, k]
                     continue
-                sbase = sao + (b * T + t) * n_in
+                sbase = sao + (t * nb + b) * n_in
                 xs = src[sbase : sbase + n_in]
                 for j in range(GH):
                     gj = dgx[j]
@@ -336,13 +367,19 @@ def backward(cell, nb, T, params, grads, meta, head_off, buf, back, scratch):
                         for k in range(H):
                             dWhh[j, k] += gj * hp[k]
                             dhn[k] += gj * Whh[j, k]
+            if blas and t > 0:  # d loss / d h_{t-1} of every window: one product
+                step = DGH[G * ao + t * nb * GH : G * ao + (t + 1) * nb * GH].reshape((nb, GH))
+                np.dot(step, Whh, product)
+                DHN += product  # GRU: on top of the direct term dh·z
         if blas:  # the batch's weight gradients as products over its rows (windows x steps)
             R = nb * T
             dgx_rows = DGX[G * ao : G * ao + R * GH].reshape((R, GH))
             dgh_rows = DGH[G * ao : G * ao + R * GH].reshape((R, GH))
             x_rows = src[sao : sao + R * n_in].reshape((R, n_in))
             dWih += np.dot(dgx_rows.T, x_rows)
-            dWhh += np.dot(dgh_rows.T, HP[ao : ao + R * H].reshape((R, H)))
+            if T > 1:  # steps 1 … T-1 against the outputs of steps 0 … T-2
+                Rp = nb * (T - 1)
+                dWhh += np.dot(dgh_rows[nb:].T, Hraw[ao : ao + Rp * H].reshape((Rp, H)))
             for i in range(R):
                 for j in range(GH):
                     grads[o_bih + j] += dgx_rows[i, j]
@@ -351,7 +388,7 @@ def backward(cell, nb, T, params, grads, meta, head_off, buf, back, scratch):
                 DH[sao : sao + R * n_in] += np.dot(dgx_rows, Wih).reshape(R * n_in)
 
 
-@njit(cache=True, nogil=True, fastmath=_FM)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FM)
 def clip_adam(params, grads, m, v, step, lr, clip):
     """``clip_grad_norm_(clip)`` (``clip <= 0``: none) then torch's Adam step number ``step``."""
     if clip > 0.0:
@@ -378,13 +415,13 @@ def clip_adam(params, grads, m, v, step, lr, clip):
         params[i] -= step_size * m[i] / (np.sqrt(v[i]) / bc2_sqrt + eps)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def seed(s):
     """Seed numba's own generator (dropout masks)."""
     np.random.seed(s)  # noqa: NPY002 (numba has only the legacy API)
 
 
-@njit(cache=True, nogil=True, fastmath=_FM)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FM)
 def train_epoch(
     cell,
     X,
@@ -429,7 +466,7 @@ def train_epoch(
     return total, step
 
 
-@njit(cache=True, nogil=True, fastmath=_FM)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FM)
 def evaluate(cell, X, y, chunk, params, meta, head_off, loss_kind, buf, scratch, outs):
     """Mean loss over all of ``X``/``y`` in eval mode (no dropout), forward in chunks of
     ``chunk`` rows; ``outs`` (n,) receives the raw outputs."""

@@ -91,15 +91,19 @@ class _Buffers:
         self.DH = np.zeros(total, np.float32)
         self.DGX = np.zeros(gates * total, np.float32)
         self.DGH = np.zeros(gates * total, np.float32)
-        self.HP = np.zeros(total, np.float32)
+        # per window: the gradient reaching its previous step's output and cell state
+        self.DHN = np.zeros(rows * max(units), np.float32)
+        self.DCN = np.zeros(rows * max(units), np.float32)
+        self.product = np.zeros(rows * max(units), np.float32)
         self.out = np.zeros(rows, np.float32)
         self.dout = np.zeros(rows, np.float32)
         self.yb = np.zeros(rows, np.float32)
-        self.scratch = np.zeros(2 * gates * max(units) + 2 * max(units), np.float32)
+        # per-window gate vectors, then one (rows, gates · units) block for the BLAS path
+        self.scratch = np.zeros((2 + rows) * gates * max(units), np.float32)
 
     @property
     def back(self) -> tuple[np.ndarray, ...]:
-        return (self.DH, self.DGX, self.DGH, self.HP)
+        return (self.DH, self.DGX, self.DGH, self.DHN, self.DCN, self.product)
 
     @property
     def fwd(self) -> tuple[np.ndarray, ...]:
