@@ -163,7 +163,8 @@ def test_auto_is_a_function_of_the_architecture_alone():
     assert resolve_trainer("auto", **small) == "compiled"
     assert resolve_trainer("auto", units=(1,), batch_size=1, time_steps=1) == "compiled"
     assert resolve_trainer("auto", units=(32,), batch_size=32, time_steps=5) == "compiled"
-    assert resolve_trainer("auto", units=(128, 64), batch_size=32, time_steps=5) == "batched"
+    assert resolve_trainer("auto", units=(128, 64), batch_size=32, time_steps=5) == "compiled"
+    assert resolve_trainer("auto", units=(128, 64), batch_size=64, time_steps=5) == "batched"
     edge = COMPILED_MAX_BATCH_UNITS2 // 32**2
     for steps in (1, 5, 20, None):  # the crossover does not depend on the time steps
         assert resolve_trainer("auto", (32,), edge, steps) == "compiled"

@@ -102,7 +102,7 @@ class TrainConfig:
     device: str = "auto"  #: "auto" (CUDA when available), "cpu" or "cuda"
     #: "torch" (autograd loop), "batched" (same-shape networks trained together), "compiled"
     #: (numba loops, CPU; own dropout masks) or "auto": compiled for small networks and
-    #: batches (batch_size · max(units)² ≤ 65,536), else batched; never depends on how many
+    #: batches (batch_size · max(units)² ≤ 524,288), else batched; never depends on how many
     #: networks train together
     trainer: str = "auto"
     #: train all walk-forward folds of a run as one batched computation

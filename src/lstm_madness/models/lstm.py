@@ -25,22 +25,21 @@ from lstm_madness.options import CELLS, DEVICES, LOSSES, TASKS, TRAINERS
 ProgressCallback = Callable[[int, float, float | None], None]
 
 #: ``trainer="auto"`` picks the compiled loops (:mod:`lstm_madness.models.compiled`) when
-#: ``batch_size · max(units)²`` is at most this, else the batched engine. Evidence: the
-#: grid of ``python -m bench compiled`` (samples/s of one network by trainer over batch
-#: size {1, 8, 32, 128} × units {1, 8, 32, 128} × time steps {1, 5, 20}; 2-core AMD EPYC,
-#: load average 3–5, torch 1 thread): where ``B·H² <= 32,768`` compiled beats both
-#: PyTorch trainers in 35 of 36 cells, from even (LSTM(32) batch 32, T=20: 7,300 vs 7,050
-#: samples/s) through 1.9× (the same at T=5: 26,800 vs 13,900) to over 100× at batch 1
-#: (the exception: LSTM(8) batch 128, T=20: 20,900 vs 27,300 torch); about even at
-#: ``B·H² = 131,072`` (LSTM(32) batch 128: 74,000 vs 70,600 at
-#: T=1, 28,900 vs 34,300 at T=5; LSTM(128) batch 8, T=20: 1,100 vs 1,400) and slower
-#: beyond (LSTM(128) batch 32, T=5: 5,100 vs 6,800; batch 128: 4,600 vs 12,300). Every
-#: trainer's cost grows linearly with the time steps, so the crossover does not depend on
-#: them. Many same-shape networks trained together (a sweep, walk-forward folds) at
-#: batch >= 8 can be faster with ``trainer = "batched"`` (16 LSTM(32) at batch 32, T=5:
-#: 66,000 samples/s each vs 26,800 compiled); ``auto`` does not look at how many networks
-#: train together, so that choice is the user's.
-COMPILED_MAX_BATCH_UNITS2 = 65_536
+#: ``batch_size · max(units)²`` is at most this, else the batched engine. Evidence (one
+#: network, 3,072 windows, 2 epochs, samples/s compiled / batched / torch; 2-core AMD EPYC,
+#: 2026-12-01, after the kernels took their products by BLAS): LSTM(64) batch 32, T=5:
+#: 76,300 / 28,100 / 27,200; LSTM(128) batch 32, T=5: 28,000 / 13,500 / 13,900; LSTM(64)
+#: batch 128: 79,100 / 42,900 / 54,900; LSTM(64) batch 32, T=20: 20,000 / 10,200 /
+#: 11,100; LSTM(32) batch 128, T=20: 45,900 / 23,300 / 39,400. At the bound, LSTM(128)
+#: batch 32, T=20 is about even (5,900 / 4,700 / 6,800); beyond it the batched engine
+#: training many networks at once wins (LSTM(128) batch 128, T=5: 31,400 compiled against
+#: 51,000 each for 16 batched). The grid of ``python -m bench compiled`` (batch size {1, 8,
+#: 32, 128} × units {1, 8, 32, 128} × time steps {1, 5, 20}) shows compiled ahead of both
+#: PyTorch trainers for one network below the bound. Many same-shape networks trained
+#: together (a sweep, walk-forward folds) train a thread per core (compiled) or as one
+#: batched computation; ``auto`` does not look at how many networks train together, so a
+#: config trains the same way alone or in a sweep.
+COMPILED_MAX_BATCH_UNITS2 = 524_288
 #: A config refitted on walk-forward folds trains its folds' networks together (one batched
 #: computation per fold group), so there ``auto`` keeps the compiled loops only where they
 #: beat the batched engine training 16 networks at once: batch 1, or ``batch_size ·
