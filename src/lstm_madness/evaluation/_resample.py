@@ -8,32 +8,59 @@ import numpy as np
 from numba import njit
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _next_day(pos, start, uniform, p, n):
+    """The day after ``pos`` (wrapping around), or ``start`` when the block breaks
+    (``uniform < p``); without branches (a jump is a coin flip: unpredictable)."""
+    after = pos + 1
+    after -= n * (after == n)
+    jump = uniform < p
+    return jump * start + (1 - jump) * after
+
+
 @njit(cache=True, nogil=True)
 def resample_sums(y, starts, uniforms, p):
     """Per resample ``r``: the sum and the sum of squares of ``y`` over its days, each
     added in day order (strict IEEE: no fastmath, so the bits equal NumPy's sequential
     ``cumsum``). Day ``t`` starts a block at ``starts[r, t]`` when ``t == 0`` or
-    ``uniforms[r, t] < p``, else takes the day after the previous one, wrapping around."""
+    ``uniforms[r, t] < p``, else takes the day after the previous one, wrapping around.
+
+    Resamples are done two at a time: their chains of days and of sums are independent,
+    so the CPU overlaps them (each resample's sums keep their own day order)."""
     reps, n = starts.shape
     s1 = np.empty(reps)
     s2 = np.empty(reps)
-    days = np.empty(n, np.int32)
-    for r in range(reps):
-        # the days of resample r, without branches (a jump is a coin flip: unpredictable)
-        pos = starts[r, 0]
-        days[0] = pos
+    days = np.empty((2, n), np.int32)
+    for r in range(0, reps - 1, 2):
+        pos0 = starts[r, 0]
+        pos1 = starts[r + 1, 0]
+        days[0, 0] = pos0
+        days[1, 0] = pos1
         for t in range(1, n):
-            after = pos + 1
-            after -= n * (after == n)
-            jump = uniforms[r, t] < p
-            pos = jump * starts[r, t] + (1 - jump) * after
-            days[t] = pos
-        a = 0.0
-        b = 0.0
+            pos0 = _next_day(pos0, starts[r, t], uniforms[r, t], p, n)
+            pos1 = _next_day(pos1, starts[r + 1, t], uniforms[r + 1, t], p, n)
+            days[0, t] = pos0
+            days[1, t] = pos1
+        a0 = b0 = a1 = b1 = 0.0
         for t in range(n):
-            v = y[days[t]]
+            v0 = y[days[0, t]]
+            v1 = y[days[1, t]]
+            a0 += v0
+            b0 += v0 * v0
+            a1 += v1
+            b1 += v1 * v1
+        s1[r], s2[r], s1[r + 1], s2[r + 1] = a0, b0, a1, b1
+    if reps % 2:  # the last one alone
+        r = reps - 1
+        pos = starts[r, 0]
+        days[0, 0] = pos
+        for t in range(1, n):
+            pos = _next_day(pos, starts[r, t], uniforms[r, t], p, n)
+            days[0, t] = pos
+        a = b = 0.0
+        for t in range(n):
+            v = y[days[0, t]]
             a += v
             b += v * v
-        s1[r] = a
-        s2[r] = b
+        s1[r], s2[r] = a, b
     return s1, s2

@@ -12,8 +12,9 @@ that prediction forecasts (a return, or the 0/1 up label for classification).
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping, MutableMapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -541,6 +542,26 @@ def deflated_sharpes(net: np.ndarray, trial_set: TrialEvidence, settings: Evalua
     return dsr, dsr_eff, dsr_eff if settings.trials_mode == "effective" else dsr
 
 
+def _digest(*arrays: Any) -> bytes | None:
+    """A digest of the arrays' dtypes, shapes and bytes; None for object arrays."""
+    h = hashlib.blake2b(digest_size=16)
+    for a in arrays:
+        arr = np.ascontiguousarray(a)
+        if arr.dtype == object:
+            return None
+        h.update(f"{arr.dtype.str}{arr.shape}".encode())
+        h.update(arr.view(np.uint8).tobytes())
+    return h.digest()
+
+
+def _memoized(memo: MutableMapping[Hashable, Any] | None, key: tuple, compute: Callable) -> Any:
+    if memo is None or any(part is None for part in key):
+        return compute()
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
+
+
 def evaluate(
     *,
     dates: np.ndarray,
@@ -556,6 +577,7 @@ def evaluate(
     seed_sharpes: np.ndarray | None = None,
     y_benchmark: np.ndarray | None = None,
     trial_set: TrialEvidence | None = None,
+    memo: MutableMapping[Hashable, Any] | None = None,
 ) -> Evaluation:
     """Backtest, test and judge one run's out-of-sample predictions.
 
@@ -593,6 +615,11 @@ def evaluate(
     trial_set : TrialEvidence, optional
         The trial set's evidence (see :func:`trial_evidence`), computed once for all its
         members; it supplies ``N``, ``V``, the mean correlation, SPA and PBO.
+    memo : dict, optional
+        Shared by the evaluations of one pass: the buy-and-hold backtest and each
+        non-primary forecast's backtest and metrics are computed once for identical
+        inputs (the same bytes of predictions, returns and dates, the same settings), as
+        for the baselines that the runs of one data group share.
 
     Returns
     -------
@@ -608,9 +635,18 @@ def evaluate(
     def run(pred: np.ndarray) -> BacktestResult:
         return s.backtest(pred, asset_returns, task, dates=dates_arr)
 
+    market = _digest(asset_returns, dates_arr)
     strategy = run(preds[primary])
-    bh = buy_and_hold(asset_returns, dates=dates_arr, **costs)
-    baselines = {k: run(v) for k, v in preds.items() if k != primary}
+    bh = _memoized(
+        memo,
+        ("buy_and_hold", market, tuple(costs.items())),
+        lambda: buy_and_hold(asset_returns, dates=dates_arr, **costs),
+    )
+    baselines = {
+        k: _memoized(memo, ("backtest", s, task, market, _digest(v)), lambda v=v: run(v))
+        for k, v in preds.items()
+        if k != primary
+    }
 
     # forecast tests: the primary model against every other forecast and the zero forecast
     others = {short_name(k): v for k, v in preds.items() if k != primary}
@@ -623,7 +659,17 @@ def evaluate(
     pt = pesaran_timmermann(directions(y, task), directions(preds[primary], task))
     hit = hit_rate_test(y, preds[primary], task)
     bench = y_benchmark if y_benchmark is not None else preds.get(f"{BASELINE_PREFIX}mean")
-    metrics = {k: forecast_metrics(y, v, bench, task) for k, v in preds.items()}
+    labels = _digest(y, np.zeros(0) if bench is None else bench)
+    metrics = {
+        k: forecast_metrics(y, v, bench, task)
+        if k == primary
+        else _memoized(
+            memo,
+            ("metrics", task, labels, _digest(v)),
+            lambda v=v: forecast_metrics(y, v, bench, task),
+        )
+        for k, v in preds.items()
+    }
     r2 = metrics[primary]["r2_oos"]
 
     # significance, counting the tries

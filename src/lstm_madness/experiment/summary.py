@@ -204,6 +204,7 @@ def _evaluate_runs(
                 y_true=frame["y_true"].to_numpy(),
                 predictions=models,
                 y_benchmark=models.get("baseline:mean"),
+                memo=memo,
                 **common,
             )
         stored = run.get("summary")
