@@ -211,3 +211,24 @@ def test_jsonable() -> None:
         }
     )
     assert out == {"a": None, "b": 3, "c": [None, 1.5], "d": "2020-01-02", "e": True}
+
+
+def test_memo_shares_baselines_and_changes_nothing() -> None:
+    _rng, dates, r = _market(600)
+    base = {**_baselines(r.size), "baseline:persistence": np.roll(r, 1)}
+    memo: dict = {}
+    for seed in range(3):
+        pred = np.random.default_rng(seed).normal(0, 0.01, r.size)
+        common = dict(dates=dates, asset_returns=r, y_true=r, task="regression", settings=FAST)
+        alone = evaluate(predictions={"lstm": pred, **base}, **common).to_json()
+        shared = evaluate(predictions={"lstm": pred, **base}, memo=memo, **common)
+        assert json.dumps(shared.to_json(), sort_keys=True) == json.dumps(alone, sort_keys=True)
+    # one buy-and-hold backtest, one backtest and one set of metrics per baseline
+    assert sorted(k[0] for k in memo) == ["backtest"] * 3 + ["buy_and_hold"] + ["metrics"] * 3
+    other = evaluate(
+        predictions={"lstm": pred, **base, "baseline:zero": np.full(r.size, 1e-4)},
+        memo=memo,
+        **common,
+    )
+    assert other.baselines["baseline:zero"].net.total_return != 0.0  # a new entry
+    assert len(memo) == 9
