@@ -120,3 +120,13 @@ def test_a_failing_callback_raises_and_stops_the_workers():
 def test_n_jobs_must_be_positive():
     with pytest.raises(ConfigError, match="n_jobs"):
         fit_forecasters([LSTMForecaster(**COMMON)], [_data(50, seed=0)], n_jobs=0)
+
+
+def test_wide_networks_by_blas_fit_as_alone():
+    """Layers of 16+ units in batches of 8+ windows take their products by BLAS (one BLAS
+    thread per fit in the pool, any number alone): still the same bits as alone."""
+    X, y = _data(200, seed=4)
+    kw = dict(COMMON, units=(20, 16), batch_size=16)
+    ests = [LSTMForecaster(**kw, seed=s) for s in (5, 6)]
+    fit_forecasters(ests, [(X, y)] * 2, n_jobs=2)
+    _assert_identical(ests[0], LSTMForecaster(**kw, seed=5).fit(X, y), X)

@@ -1,22 +1,24 @@
 """numba kernels of :mod:`lstm_madness.models.compiled` (imported only by it, lazily).
 
-One network's training step as plain loops over preallocated float32 buffers: a stacked
-LSTM/GRU forward that stores its activations, a head, the loss and its gradient, a
-hand-written backward through time, global-norm clipping and Adam — one call per epoch.
+One network's training step as plain loops (and BLAS products for wide layers) over
+preallocated float32 buffers: a stacked LSTM/GRU forward that stores its activations, a
+head, the loss and its gradient, a hand-written backward through time, global-norm
+clipping and Adam — one call per epoch.
 
 Layouts. Parameters live in one flat float32 vector in ``RecurrentNet.parameters()`` order:
 per layer ``weight_ih (G·H, n_in)``, ``weight_hh (G·H, H)``, ``bias_ih (G·H)``, ``bias_hh
 (G·H)`` (torch gate order: LSTM i, f, g, o; GRU r, z, n), then the head's ``weight (1, H)``
 and ``bias (1)``. ``meta[l] = (I_l, H_l, offset of weight_ih_l, offset of layer l in the
-activation buffers)``; activation buffers are flat, layer ``l`` holding ``(B, T, H_l)``
-(``(B, T, G·H_l)`` for the gate buffer, at ``G ×`` the offset).
+activation buffers)``; activation buffers are flat and step-major, layer ``l`` holding
+``(T, nb, H_l)`` for a batch of ``nb`` windows (``(T, nb, G·H_l)`` for the gate buffer, at
+``G ×`` the offset), so one step of every window is a contiguous matrix.
 
 Cells (torch's formulation): LSTM ``c' = f·c + i·g``, ``h' = o·tanh(c')``; GRU
 ``n = tanh(W_in x + b_in + r·(W_hn h + b_hn))``, ``h' = (1 − z)·n + z·h``.
 
 Losses: 0 = mse, 1 = huber (delta 1), 2 = bce with logits; each the mean over the batch.
-Inner products are summed with ``fastmath`` reassociation (vectorized), so sums differ from
-torch's in the last float32 bits.
+Inner products are summed with ``fastmath`` reassociation (vectorized) or by BLAS, so sums
+differ from torch's in the last float32 bits; a fit gives the same bits every time.
 
 Every kernel is compiled ``nogil``: fits in concurrent Python threads run in parallel.
 numba's ``np.random`` state is per thread, so :func:`seed` and the :func:`train_epoch` calls
@@ -30,10 +32,10 @@ import math
 import numpy as np
 from numba import njit
 
-_FM = {"reassoc", "contract", "nsz", "arcp"}
 # Every kernel uses ``error_model="numpy"``: a float division by zero gives inf/nan instead
 # of raising, so numba emits no zero check, and loops that divide (the activations, Adam)
 # vectorize (3-4x faster gate loops).
+_FM = {"reassoc", "contract", "nsz", "arcp"}
 #: The backward without reassociation: it has no inner product to vectorize, and with it
 #: LLVM reorders the gradient accumulations in a way that depends on where the buffers lie
 #: in memory (the same fit then differs between runs in the last bits).
@@ -49,8 +51,7 @@ MSE, HUBER, BCE = 0, 1, 2
 #: least squares (float64 maximum error 1.7e-9). Evaluated in float32 its error is at most
 #: 3.1e-7 absolute, 3.1e-7 relative (``tests/models/test_compiled.py``). It has no library
 #: call, so LLVM vectorizes the gate loops (numba has no vector ``exp``/``tanh`` without
-#: SVML): 16 LSTM(16) or LSTM(32) fits at batch 32 run ~1.6x faster than with ``np.tanh``
-#: and ``np.exp``.
+#: SVML).
 _TANH_CLAMP = 7.90531110763549805
 _TANH_P = (
     9.99999991e-01,
