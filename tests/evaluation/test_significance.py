@@ -187,19 +187,21 @@ def test_excess_return_ci() -> None:
     assert ci.estimate == pytest.approx(252 * (s - b).mean())
 
 
-@pytest.mark.parametrize("block", [1.0, 1.7, 12.5])
-def test_resample_sums_compiled_and_numpy_paths_give_the_same_bits(monkeypatch, block) -> None:
+@pytest.mark.parametrize(("block", "reps"), [(1.0, 300), (1.7, 301), (12.5, 300), (3.0, 1)])
+def test_resample_sums_compiled_and_numpy_paths_give_the_same_bits(
+    monkeypatch, block, reps
+) -> None:
     from lstm_madness.evaluation import significance
 
     y = np.random.default_rng(6).normal(0.0, 0.01, 257)
     monkeypatch.setattr(significance, "_compiled_resampling", lambda: False)
-    numpy_sums = resample_sums(y, block, 300, seed=2)
+    numpy_sums = resample_sums(y, block, reps, seed=2)
     monkeypatch.setattr(significance, "_compiled_resampling", lambda: True)
-    compiled_sums = resample_sums(y, block, 300, seed=2)
+    compiled_sums = resample_sums(y, block, reps, seed=2)
     for a, b in zip(numpy_sums, compiled_sums, strict=True):
         np.testing.assert_array_equal(a, b)
     # both are the sums over the resamples of stationary_bootstrap_indices
-    samples = y[stationary_bootstrap_indices(y.size, block, 300, seed=2)]
+    samples = y[stationary_bootstrap_indices(y.size, block, reps, seed=2)]
     np.testing.assert_allclose(compiled_sums[0], samples.sum(axis=1), rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(compiled_sums[1], (samples**2).sum(axis=1), rtol=1e-12)
 

@@ -26,19 +26,21 @@ def resample_sums(y, starts, uniforms, p):
     ``uniforms[r, t] < p``, else takes the day after the previous one, wrapping around.
 
     Resamples are done two at a time: their chains of days and of sums are independent,
-    so the CPU overlaps them (each resample's sums keep their own day order)."""
+    so the CPU overlaps them (each resample's sums keep their own day order). With an odd
+    number of resamples the last one is paired with itself."""
     reps, n = starts.shape
     s1 = np.empty(reps)
     s2 = np.empty(reps)
     days = np.empty((2, n), np.int32)
-    for r in range(0, reps - 1, 2):
-        pos0 = starts[r, 0]
-        pos1 = starts[r + 1, 0]
+    for r0 in range(0, reps, 2):
+        r1 = min(r0 + 1, reps - 1)
+        pos0 = starts[r0, 0]
+        pos1 = starts[r1, 0]
         days[0, 0] = pos0
         days[1, 0] = pos1
         for t in range(1, n):
-            pos0 = _next_day(pos0, starts[r, t], uniforms[r, t], p, n)
-            pos1 = _next_day(pos1, starts[r + 1, t], uniforms[r + 1, t], p, n)
+            pos0 = _next_day(pos0, starts[r0, t], uniforms[r0, t], p, n)
+            pos1 = _next_day(pos1, starts[r1, t], uniforms[r1, t], p, n)
             days[0, t] = pos0
             days[1, t] = pos1
         a0 = b0 = a1 = b1 = 0.0
@@ -49,18 +51,5 @@ def resample_sums(y, starts, uniforms, p):
             b0 += v0 * v0
             a1 += v1
             b1 += v1 * v1
-        s1[r], s2[r], s1[r + 1], s2[r + 1] = a0, b0, a1, b1
-    if reps % 2:  # the last one alone
-        r = reps - 1
-        pos = starts[r, 0]
-        days[0, 0] = pos
-        for t in range(1, n):
-            pos = _next_day(pos, starts[r, t], uniforms[r, t], p, n)
-            days[0, t] = pos
-        a = b = 0.0
-        for t in range(n):
-            v = y[days[0, t]]
-            a += v
-            b += v * v
-        s1[r], s2[r] = a, b
+        s1[r0], s2[r0], s1[r1], s2[r1] = a0, b0, a1, b1
     return s1, s2

@@ -57,7 +57,7 @@ TORCH_SEED_LOCK = threading.Lock()
 
 def one_blas_thread():
     """Context in which BLAS (scipy's OpenBLAS, which numba's ``np.dot`` calls) runs one
-    thread. Compiled fits call it for small products, often from a thread per core
+    thread. Compiled fits take their products of one batch by BLAS, often from a thread per core
     (:func:`~lstm_madness.models.group.fit_forecasters`); BLAS's own threads would then
     oversubscribe the cores (measured on the XLF walk-forward study of ``bench study``:
     46 s with one BLAS thread, 106 s with two). Enter it once, in the calling thread."""
