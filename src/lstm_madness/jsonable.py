@@ -25,6 +25,11 @@ def jsonable(value: Any) -> Any:
     and arrays to lists, numpy scalars to numbers, non-finite floats to ``None``, dates to
     ISO strings (a naive timestamp at midnight to its date), objects with ``to_dict`` to
     their dict."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | np.ndarray):

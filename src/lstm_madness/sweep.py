@@ -287,14 +287,19 @@ def run_sweep(
     the test period), with its test metrics; ``madness sweep show`` ranks by net Sharpe
     and deflates the best one by the number of runs tried. ``timings`` (seconds):
     ``total_s`` (wall), ``train_s``, ``predict_s`` and ``store_s`` (summed over runs; a
-    batched training call counts once) and ``evaluate_s`` (the evaluation pass).
+    batched training call counts once) and ``evaluate_s`` (the evaluation pass; the
+    evaluation stack is imported when the sweep starts, see
+    :func:`~lstm_madness.experiment.runner.load_evaluation`).
     """
     if not space.axes and space.seeds == 1 and search == "grid":
         raise ConfigError("a sweep needs at least one --grid axis or --seeds > 1")
     if search not in ("grid", "optuna"):
         raise ConfigError(f"--search must be grid or optuna, got {search!r}")
-    engine = make_engine(db_url)
+    from lstm_madness.experiment.runner import load_evaluation
+
     start = time.perf_counter()
+    load_evaluation()
+    engine = make_engine(db_url)
     sweep_id = create_sweep(engine, base, space, engine_name=engine_name, name=name, search=search)
     options: dict[str, Any] = dict(
         engine_name=engine_name, address=address, max_parallel=max_parallel, progress=progress

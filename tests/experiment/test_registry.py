@@ -144,3 +144,43 @@ def test_primary_model_defaults_to_lstm():
     assert registry.primary_model({"primary_model": None}) == "lstm"
     assert registry.primary_model({}) == "lstm"
     assert registry.primary_model({"primary_model": "gru"}) == "gru"
+
+
+def test_rows_loaded_with_the_trial_set_stand_in_for_a_runs_own(engine):
+    """A pass that read the members' primary rows with the trial set takes them instead of
+    reading them again: every run's frame equals a plain read, shared baselines and other
+    primary models (GRU) included."""
+    ids = [registry.create_run(engine, load_config(None, [f"train.seed={s}"])) for s in range(3)]
+    ids.append(registry.create_run(engine, load_config(None, ["model.kind=gru"])))
+    for run_id in ids:
+        registry.record_folds(engine, run_id, _fold_table())
+    registry.share_baselines(engine, ids[0], ids[:3])
+    baselines = [_predictions("baseline:zero"), _predictions("baseline:mean")]
+    for k, run_id in enumerate(ids):
+        primary = "gru" if k == 3 else "lstm"
+        rows = _predictions(primary).assign(y_pred=lambda f, k=k: f["y_pred"] + k)
+        extra = [*baselines, _predictions("zz:other")] if k in (0, 3) else []
+        registry.save_fold(engine, run_id, 0, pd.concat([rows, *extra], ignore_index=True))
+    members = [registry.get_run(engine, i) for i in ids]
+    start, end = pd.Timestamp("2001-07-02").date(), pd.Timestamp("2001-07-06").date()
+    for run in members:
+        run["primary_model"] = run.get("primary_model") or "lstm"
+    primary = registry.load_primary_predictions(
+        engine, target="XLF", test_start=start, test_end=end, members=members
+    )
+    assert list(primary.columns) == ["run_id", *registry.PREDICTION_COLUMNS]
+    assert primary.groupby("run_id")["model"].first().to_dict() == {
+        ids[0]: "lstm",
+        ids[1]: "lstm",
+        ids[2]: "lstm",
+        ids[3]: "gru",
+    }
+    loaded = {int(i): rows for i, rows in primary.groupby("run_id")}
+    plain = dict(registry.iter_predictions(engine, ids))
+    taken = dict(registry.iter_predictions(engine, ids, loaded=loaded))
+    for run_id in ids:
+        pd.testing.assert_frame_equal(taken[run_id], plain[run_id])
+    assert set(plain[ids[1]]["model"]) == {"baseline:mean", "baseline:zero", "lstm"}
+    assert set(plain[ids[3]]["model"]) == {"baseline:mean", "baseline:zero", "gru", "zz:other"}
+    with pytest.raises(ValueError, match="every model"):
+        next(registry.iter_predictions(engine, ids, models=["lstm"], loaded=loaded))

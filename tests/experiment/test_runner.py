@@ -127,3 +127,29 @@ def test_missing_data_fails_the_run_with_the_reason(engine, write_returns, ar1_r
         run_experiment(engine, load_config(None, [*FAST, "data.target=NOPE"]))
     run = registry.get_run(engine, int(registry.list_runs(engine)["id"].iloc[0]))
     assert run["status"] == "failed" and "NOPE" in run["error"]
+
+
+def test_a_broken_evaluation_stack_fails_before_anything_is_registered(
+    engine, db_url, write_returns, ar1_returns, monkeypatch
+):
+    """A job that will evaluate imports the evaluation stack first: without it, it fails
+    before it registers a run or trains, instead of after its training."""
+    from lstm_madness.experiment import runner
+    from lstm_madness.sweep import SweepSpace, run_sweep
+
+    write_returns(engine, "SYN", ar1_returns(300, phi=0.3))
+
+    def missing() -> None:
+        raise ModuleNotFoundError("No module named 'arch'")
+
+    monkeypatch.setattr(runner, "load_evaluation", missing)
+    with pytest.raises(ModuleNotFoundError, match="arch"):
+        run_experiment(engine, load_config(None, FAST))
+    with pytest.raises(ModuleNotFoundError, match="arch"):
+        run_sweep(db_url, load_config(None, FAST), SweepSpace({}, 2))
+    assert registry.list_runs(engine).empty and not registry.sweep_exists(engine, 1)
+    # training only (a Ray task, evaluation=False) does not need it
+    (trained,) = runner.run_experiments(
+        engine, [load_config(None, [*FAST, "train.epochs=1"])], evaluate=False
+    )
+    assert registry.get_run(engine, trained["run_id"])["status"] == "running"

@@ -220,6 +220,25 @@ def test_fresh_cache_gives_identical_numbers(engine, tmp_path, monkeypatch):
         )
 
 
+def test_bootstrap_does_not_depend_on_the_training_seed(engine):
+    """Every evaluation bootstraps with one seed: two runs with the same predictions state
+    the same confidence intervals whatever seed trained them, equal to a recomputation."""
+    from lstm_madness.evaluation.significance import sharpe_ci
+    from lstm_madness.experiment.ledger import EVIDENCE_SEED
+
+    a = _store(engine, _preds(1), overrides=["train.seed=0"])
+    b = _store(engine, _preds(1), overrides=["train.seed=7"])
+    live = evaluate_runs(engine, [a, b])
+    sig = {i: live[i].summary["significance"] for i in (a, b)}
+    assert sig[a]["sharpe_ci"] == sig[b]["sharpe_ci"]
+    assert sig[a]["excess_return_ci"] == sig[b]["excess_return_ci"]
+    net = live[b].evaluation.net_returns
+    ci = sharpe_ci(net, reps=50, seed=EVIDENCE_SEED)
+    assert sig[b]["sharpe_ci"] == pytest.approx([ci.low, ci.high], rel=1e-12)
+    other = sharpe_ci(net, reps=50, seed=7)
+    assert [other.low, other.high] != pytest.approx(sig[b]["sharpe_ci"], rel=1e-12)
+
+
 def test_missing_dates_are_aligned_on_common_dates(engine):
     full = _store(engine, _preds(1))
     short = _store(engine, _preds(2), dates=DATES[10:])

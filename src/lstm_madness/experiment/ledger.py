@@ -31,12 +31,15 @@ from lstm_madness.evaluation.study import EvaluationSettings, TrialEvidence, tri
 from lstm_madness.experiment import cache, registry
 from lstm_madness.jsonable import jsonable
 
-#: Bootstrap seed of the trial-set tests (SPA, PBO): the same for every member.
+#: Bootstrap seed of every evaluation: each run's confidence intervals and its trial set's
+#: SPA and PBO. The same for every run, so the runs of a pass share the bootstrap's draws
+#: and anyone can recompute a run's numbers from its stored predictions alone.
 EVIDENCE_SEED = 0
 
 __all__ = [
     "EVIDENCE_SEED",
     "TrialSet",
+    "loaded_primary_rows",
     "member_net_returns",
     "trial_evidence_of",
     "trial_sets",
@@ -240,6 +243,21 @@ def _compute(
         block=settings.block_length,
         seed=EVIDENCE_SEED,
     ), ids
+
+
+def loaded_primary_rows(memo: Mapping[Any, Any], run_ids: Iterable[int]) -> dict[int, pd.DataFrame]:
+    """The primary test predictions of the members ``run_ids`` that
+    :func:`trial_evidence_of` read into ``memo`` (columns of
+    :func:`~lstm_madness.experiment.registry.load_predictions`), by run id, so that
+    evaluating them does not read them again. Empty when the evidence came from the disk
+    cache."""
+    wanted = {int(i) for i in run_ids}
+    out: dict[int, pd.DataFrame] = {}
+    for frame, _tasks in memo.get("frames", {}).values():
+        mine = frame[frame["run_id"].isin(wanted)]
+        for run_id, rows in mine.groupby("run_id", sort=False):
+            out.setdefault(int(run_id), rows)
+    return out
 
 
 def trial_evidence_of(

@@ -639,19 +639,14 @@ def delete_run(engine: sa.Engine, run_id: int) -> str:
 BASELINES_LIKE = "baseline:%"
 
 
+#: Columns of a run's predictions frame (:func:`load_predictions`), in order.
+PREDICTION_COLUMNS = ["model", "fold", "split", "date", "symbol", "y_true", "y_pred", "realized"]
+
+
 def _predictions_query(run_id: int, split: str | None, models: Sequence[str] | None) -> sa.Select:
     p = tables.predictions
     query = (
-        sa.select(
-            p.c.model,
-            p.c.fold,
-            p.c.split,
-            p.c.date,
-            p.c.symbol,
-            p.c.y_true,
-            p.c.y_pred,
-            p.c.realized,
-        )
+        sa.select(*(p.c[name] for name in PREDICTION_COLUMNS))
         .where(p.c.run_id == run_id)
         .order_by(p.c.model, p.c.date)
     )
@@ -668,25 +663,41 @@ def iter_predictions(
     *,
     split: str | None = "test",
     models: Sequence[str] | None = None,
+    loaded: Mapping[int, pd.DataFrame] | None = None,
 ) -> Iterator[tuple[int, pd.DataFrame]]:
     """``(run_id, predictions)`` of each run in turn, as :func:`load_predictions`, on one
-    connection; the baselines shared by runs of one data group are read once."""
+    connection; the baselines shared by runs of one data group are read once.
+
+    ``loaded`` (only with ``split="test"`` and every model): rows already read, by run id,
+    all of one model (columns of :func:`load_predictions`, e.g. a run's primary rows from
+    :func:`load_primary_predictions`); that model is not read again.
+    """
     import pandas as pd
 
     from lstm_madness.data.bulk import read_frame
 
     ids = [int(i) for i in run_ids]
+    loaded = loaded or {}
+    if loaded and (split != "test" or models is not None):
+        raise ValueError("loaded rows stand in for a run's test predictions of every model")
     r = tables.runs
     wants_baselines = models is None or any(m.startswith("baseline:") for m in models)
     with engine.connect() as conn:
         owners = dict(
             conn.execute(sa.select(r.c.id, r.c.baselines_run_id).where(r.c.id.in_(ids))).all()
         )
+        loaded = {i: loaded[i] for i in ids if i in loaded and len(loaded[i])}
+        rest = _rest_of_loaded(conn, loaded)
         shared: dict[int, pd.DataFrame] = {}
         for run_id in ids:
-            frame = read_frame(
-                conn, _predictions_query(run_id, split, models), date_columns=("date",)
-            )
+            if run_id in loaded:
+                frame = loaded[run_id][PREDICTION_COLUMNS].reset_index(drop=True)
+                if run_id in rest:
+                    frame = pd.concat([rest[run_id], frame], ignore_index=True)
+                    frame = frame.sort_values(["model", "date"], kind="stable", ignore_index=True)
+            else:
+                query = _predictions_query(run_id, split, models)
+                frame = read_frame(conn, query, date_columns=("date",))
             owner = owners.get(run_id)
             if owner is not None and wants_baselines:
                 if owner not in shared:
@@ -701,6 +712,34 @@ def iter_predictions(
                     frame = pd.concat([frame, theirs], ignore_index=True)
                     frame = frame.sort_values(["model", "date"], kind="stable", ignore_index=True)
             yield run_id, frame
+
+
+def _rest_of_loaded(
+    conn: sa.Connection, loaded: Mapping[int, pd.DataFrame]
+) -> dict[int, pd.DataFrame]:
+    """The test predictions of the runs of ``loaded`` other than the model loaded for each,
+    in one query per loaded model name (e.g. the baselines a data group's owner holds)."""
+    import pandas as pd
+
+    from lstm_madness.data.bulk import read_frame
+
+    p = tables.predictions
+    by_model: dict[str, list[int]] = {}
+    for run_id, rows in loaded.items():
+        by_model.setdefault(str(rows["model"].iloc[0]), []).append(run_id)
+    parts = []
+    for model, ids in by_model.items():
+        query = (
+            sa.select(p.c.run_id, *(p.c[name] for name in PREDICTION_COLUMNS))
+            .where(p.c.run_id.in_(ids), p.c.split == "test", p.c.model != model)
+            .order_by(p.c.run_id, p.c.model, p.c.date)
+        )
+        parts.append(read_frame(conn, query, date_columns=("date",)))
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return {
+        int(run_id): rows[PREDICTION_COLUMNS].reset_index(drop=True)
+        for run_id, rows in (frame.groupby("run_id", sort=False) if len(frame) else ())
+    }
 
 
 def load_predictions(
@@ -877,8 +916,8 @@ def load_primary_predictions(
 ) -> pd.DataFrame:
     """Test predictions of every member's primary model, in one query over the trial set.
 
-    Returns a frame with columns run_id, date, symbol, y_pred, realized ordered by run and
-    date (a universe study has one row per date and member).
+    Returns a frame with columns run_id and those of :func:`load_predictions`, ordered by
+    run and date (a universe study has one row per date and member).
     """
     import pandas as pd
 
@@ -886,10 +925,11 @@ def load_primary_predictions(
 
     p, r = tables.predictions, tables.runs
     primary = {int(m["id"]): primary_model(m) for m in members}
+    columns = ["run_id", *PREDICTION_COLUMNS]
     if not primary:
-        return pd.DataFrame(columns=["run_id", "date", "symbol", "y_pred", "realized"])
+        return pd.DataFrame(columns=columns)
     query = (
-        sa.select(p.c.run_id, p.c.model, p.c.date, p.c.symbol, p.c.y_pred, p.c.realized)
+        sa.select(p.c.run_id, *(p.c[name] for name in PREDICTION_COLUMNS if name != "split"))
         .join(r, r.c.id == p.c.run_id)
         .where(
             r.c.target == target,
@@ -903,7 +943,7 @@ def load_primary_predictions(
     with engine.connect() as conn:
         frame = read_frame(conn, query, date_columns=("date",))
     keep = frame["run_id"].map(primary).eq(frame["model"])
-    frame = frame.loc[keep, ["run_id", "date", "symbol", "y_pred", "realized"]]
+    frame = frame.loc[keep].assign(split="test")[columns]
     return frame.reset_index(drop=True)
 
 

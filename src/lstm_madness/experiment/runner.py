@@ -432,6 +432,8 @@ def run_experiments(
     the reason before the exception propagates; a failed run keeps the predictions of its
     completed folds for ``--resume`` but is never summarized or counted as a trial.
     """
+    if evaluate:
+        load_evaluation()
     init_db(engine)
     registry.mark_stale_runs(engine)
     configs, run_ids = _claim(engine, configs, names, sweep_id, resume, existing)
@@ -470,6 +472,13 @@ def run_experiments(
     except BaseException as exc:
         registry.fail_runs(engine, run_ids, _reason(exc))
         raise
+
+
+def load_evaluation() -> None:
+    """Import the evaluation stack (``arch``, ``scipy.stats``: about a second) before a job
+    that will evaluate registers runs or trains: a broken install fails it at once, not
+    after its training, and the import counts as start-up, not as evaluation."""
+    import lstm_madness.experiment.summary  # noqa: F401
 
 
 def _reason(exc: BaseException) -> str:

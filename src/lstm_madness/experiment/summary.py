@@ -53,8 +53,10 @@ EXPORT_COLUMNS = [
 
 
 def evaluation_settings(config: ExperimentConfig) -> EvaluationSettings:
-    """The evaluation settings of ``config``'s [backtest] and [evaluation] tables."""
-    return EvaluationSettings.from_config(config, seed=config.train.seed)
+    """The evaluation settings of ``config``'s [backtest] and [evaluation] tables, with the
+    bootstrap seed of every evaluation (:data:`~lstm_madness.experiment.ledger.EVIDENCE_SEED`,
+    not the training seed: a run's numbers are a function of its stored predictions)."""
+    return EvaluationSettings.from_config(config, seed=ledger.EVIDENCE_SEED)
 
 
 def test_frame(predictions: pd.DataFrame) -> pd.DataFrame:
@@ -159,13 +161,19 @@ def _evaluate_runs(
     ids = list(dict.fromkeys(int(i) for i in run_ids))
     runs = registry.get_runs(engine, ids)
     sets = ledger.trial_sets(engine, runs.values(), include=ids)
+    configs = {i: from_dict(runs[i]["config"]) for i in ids}
     memo: dict[Any, Any] = {}
+    # each trial set's evidence first: it reads its members' primary predictions in one
+    # query, and the runs evaluated here take theirs from it instead of reading them again
+    evidences = {
+        i: ledger.trial_evidence_of(engine, sets[i], evaluation_settings(configs[i]), memo)
+        for i in ids
+    }
+    loaded = ledger.loaded_primary_rows(memo, ids)
     out: dict[int, RunEvaluation] = {}
-    # runs of one seed in turn: they share the bootstrap's random draws (cached per seed)
-    order = sorted(ids, key=lambda i: (runs[i].get("seed") or 0, i))
-    for run_id, predictions in registry.iter_predictions(engine, order):
+    for run_id, predictions in registry.iter_predictions(engine, ids, loaded=loaded):
         run = runs[run_id]
-        config = from_dict(run["config"])
+        config = configs[run_id]
         primary = registry.primary_model(run)
         if predictions.empty:
             raise RunError(f"run {run_id} has no stored test predictions")
@@ -173,7 +181,7 @@ def _evaluate_runs(
             raise RunError(f"run {run_id} has no test predictions of its model {primary!r}")
         settings = evaluation_settings(config)
         ts = sets[run_id]
-        evidence, member_ids = ledger.trial_evidence_of(engine, ts, settings, memo)
+        evidence, member_ids = evidences[run_id]
         override = trials or config.evaluation.trials
         pending = max(ts.pending(run), (extra_trials or {}).get(run_id, 0))
         imported = registry.import_spec(run)
