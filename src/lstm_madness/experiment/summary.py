@@ -162,13 +162,11 @@ def _evaluate_runs(
     runs = registry.get_runs(engine, ids)
     sets = ledger.trial_sets(engine, runs.values(), include=ids)
     configs = {i: from_dict(runs[i]["config"]) for i in ids}
+    run_settings = {i: evaluation_settings(configs[i]) for i in ids}
     memo: dict[Any, Any] = {}
     # each trial set's evidence first: it reads its members' primary predictions in one
     # query, and the runs evaluated here take theirs from it instead of reading them again
-    evidences = {
-        i: ledger.trial_evidence_of(engine, sets[i], evaluation_settings(configs[i]), memo)
-        for i in ids
-    }
+    evidences = {i: ledger.trial_evidence_of(engine, sets[i], run_settings[i], memo) for i in ids}
     loaded = ledger.loaded_primary_rows(memo, ids)
     out: dict[int, RunEvaluation] = {}
     for run_id, predictions in registry.iter_predictions(engine, ids, loaded=loaded):
@@ -179,7 +177,7 @@ def _evaluate_runs(
             raise RunError(f"run {run_id} has no stored test predictions")
         if not (predictions["model"] == primary).any():
             raise RunError(f"run {run_id} has no test predictions of its model {primary!r}")
-        settings = evaluation_settings(config)
+        settings = run_settings[run_id]
         ts = sets[run_id]
         evidence, member_ids = evidences[run_id]
         override = trials or config.evaluation.trials
