@@ -153,3 +153,19 @@ def test_clopper_pearson_equals_scipy_exact_interval(k: int, n: int) -> None:
     low, high = clopper_pearson(k, n, 0.95)
     assert low == pytest.approx(ci.low, abs=1e-10)
     assert high == pytest.approx(ci.high, abs=1e-10)
+
+
+def test_p_values_are_scipy_stats_numbers_exactly() -> None:
+    """DM and PT p-values call the special functions behind ``scipy.stats.t`` and
+    ``scipy.stats.norm`` directly: the same bits."""
+    y, good, noise = _data()
+    for alternative in ("less", "greater", "two-sided"):
+        dm = diebold_mariano(y, good, noise, alternative=alternative)
+        want = {
+            "less": stats.t.cdf(dm.statistic, y.size - 1),
+            "greater": stats.t.sf(dm.statistic, y.size - 1),
+            "two-sided": 2.0 * stats.t.sf(abs(dm.statistic), y.size - 1),
+        }[alternative]
+        assert dm.pvalue == float(want)
+    pt = pesaran_timmermann(directions(y, "regression"), directions(good, "regression"))
+    assert pt.pvalue == float(stats.norm.sf(pt.statistic))

@@ -309,3 +309,21 @@ def test_sharpe_moments_equal_scipy() -> None:
     res = sharpe_tstat(r)
     assert res.skew == pytest.approx(stats.skew(r), rel=1e-12)
     assert res.kurtosis == pytest.approx(stats.kurtosis(r, fisher=False), rel=1e-12)
+
+
+def test_normal_functions_give_scipy_stats_numbers_exactly() -> None:
+    """PSR, the expected maximum Sharpe and the Sharpe t-test call the special functions
+    behind ``scipy.stats.norm`` and ``scipy.stats.t`` directly: the same bits."""
+    for sharpe, n, skew, kurt in [(0.05, 750, -0.3, 5.0), (-0.02, 40, 0.1, 3.0), (0.2, 9, 0, 4)]:
+        var = 1.0 - skew * sharpe + (kurt - 1.0) / 4.0 * sharpe**2
+        z = sharpe * math.sqrt(n - 1) / math.sqrt(var)
+        got = probabilistic_sharpe_ratio(sharpe, n, skew=skew, kurtosis=kurt)
+        assert got == float(stats.norm.cdf(z))
+    for trials, v in [(2, 0.01), (3.7, 0.5), (1000, 2e-4)]:
+        z1 = stats.norm.ppf(1 - 1 / trials)
+        z2 = stats.norm.ppf(1 - 1 / (trials * math.e))
+        want = max(0.0, float(math.sqrt(v) * ((1 - np.euler_gamma) * z1 + np.euler_gamma * z2)))
+        assert expected_max_sharpe(trials, v) == want
+    r = np.random.default_rng(3).normal(0.0002, 0.01, 300)
+    res = sharpe_tstat(r)
+    assert res.pvalue == float(stats.t.sf(res.tstat, r.size - 1))

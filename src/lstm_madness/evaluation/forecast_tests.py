@@ -117,11 +117,13 @@ def newey_west_variance(x: np.ndarray, lags: int) -> float:
 
 
 def _pvalue(stat: float, df: int, alternative: str) -> float:
+    """Student-t p-value; ``special.stdtr`` is what ``scipy.stats.t``'s cdf and sf call
+    (the same numbers without the distribution wrappers' per-call cost)."""
     if alternative == "less":
-        return float(stats.t.cdf(stat, df))
+        return float(special.stdtr(df, stat))
     if alternative == "greater":
-        return float(stats.t.sf(stat, df))
-    return float(2.0 * stats.t.sf(abs(stat), df))
+        return float(special.stdtr(df, -stat))
+    return float(2.0 * special.stdtr(df, -abs(stat)))
 
 
 def diebold_mariano(
@@ -277,7 +279,7 @@ def pesaran_timmermann(actual_up: np.ndarray, predicted_up: np.ndarray) -> PTRes
     if var <= 0:
         return PTResult(math.nan, math.nan, p_hat, p_star, n)
     stat = (p_hat - p_star) / math.sqrt(var)
-    return PTResult(stat, float(stats.norm.sf(stat)), p_hat, p_star, n)
+    return PTResult(stat, float(special.ndtr(-stat)), p_hat, p_star, n)  # normal sf
 
 
 # --------------------------------------------------------------------------- binomial

@@ -114,7 +114,7 @@ def sharpe_tstat(
     r = _returns(returns)
     sr_d, skew, kurt = _moments(r - daily_risk_free(risk_free, periods))
     t = sr_d * math.sqrt(r.size)
-    p = float(stats.t.sf(t, r.size - 1)) if math.isfinite(t) else math.nan
+    p = float(special.stdtr(r.size - 1, -t)) if math.isfinite(t) else math.nan  # t sf
     return SharpeTest(sr_d * math.sqrt(periods), t, p, int(r.size), skew, kurt)
 
 
@@ -144,7 +144,7 @@ def probabilistic_sharpe_ratio(
     var = 1.0 - skew * sharpe + (kurtosis - 1.0) / 4.0 * sharpe**2
     if var <= 0:
         return math.nan
-    return float(stats.norm.cdf((sharpe - benchmark) * math.sqrt(n - 1) / math.sqrt(var)))
+    return float(special.ndtr((sharpe - benchmark) * math.sqrt(n - 1) / math.sqrt(var)))
 
 
 def expected_max_sharpe(trials: float, variance: float) -> float:
@@ -164,8 +164,8 @@ def expected_max_sharpe(trials: float, variance: float) -> float:
         raise DataError(f"trials must be >= 1, got {trials}")
     if trials == 1:
         return 0.0
-    z1 = stats.norm.ppf(1.0 - 1.0 / trials)
-    z2 = stats.norm.ppf(1.0 - 1.0 / (trials * math.e))
+    z1 = special.ndtri(1.0 - 1.0 / trials)  # the normal quantile, as scipy.stats.norm.ppf
+    z2 = special.ndtri(1.0 - 1.0 / (trials * math.e))
     return max(0.0, float(math.sqrt(variance) * ((1.0 - EULER_GAMMA) * z1 + EULER_GAMMA * z2)))
 
 

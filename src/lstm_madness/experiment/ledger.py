@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -46,9 +47,13 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TrialSet:
-    """Runs on one target and test period that count as trials (rows without blobs)."""
+    """Runs on one target and test period that count as trials (rows without blobs).
+
+    One object serves every member evaluated in a pass, so what is derived from all the
+    members is computed once (cached on the object), never once per member.
+    """
 
     target: str
     test_start: dt.date
@@ -56,15 +61,23 @@ class TrialSet:
     members: tuple[dict[str, Any], ...]  #: counted runs with predictions, in id order
     running: tuple[dict[str, Any], ...]  #: other running runs on the target (pending)
 
-    @property
+    @cached_property
     def ids(self) -> list[int]:
         return [int(m["id"]) for m in self.members]
 
-    @property
+    @cached_property
     def declared(self) -> int:
         """Forecasts tried outside the tool, as the members' users declared them when they
         were judged (``madness judge --trials``): trials on this test period too."""
         return sum(int((registry.import_spec(m) or {}).get("trials") or 0) for m in self.members)
+
+    @cached_property
+    def families(self) -> dict[str, list[int]]:
+        """Member ids by family (the config hash without the seed), in id order."""
+        out: dict[str, list[int]] = {}
+        for m in self.members:
+            out.setdefault(m["family_hash"], []).append(int(m["id"]))
+        return out
 
     def pending(self, run: Mapping[str, Any]) -> int:
         """Running runs of ``run``'s sweep that will join this trial set."""
@@ -72,6 +85,10 @@ class TrialSet:
 
     def fingerprint(self) -> str:
         """Changes whenever a member joins or leaves (a deleted run stays a member)."""
+        return self._fingerprint
+
+    @cached_property
+    def _fingerprint(self) -> str:
         return cache.members_fingerprint(self.members)
 
 

@@ -21,7 +21,12 @@ import pandas as pd
 import sqlalchemy as sa
 
 from lstm_madness.errors import RunError
-from lstm_madness.evaluation.study import Evaluation, EvaluationSettings, evaluate
+from lstm_madness.evaluation.study import (
+    Evaluation,
+    EvaluationSettings,
+    TrialEvidence,
+    evaluate,
+)
 from lstm_madness.evaluation.universe_study import evaluate_universe, universe_panels
 from lstm_madness.experiment import ledger, registry
 from lstm_madness.experiment.config import ExperimentConfig, from_dict
@@ -143,11 +148,18 @@ def _model_entries(
     return out
 
 
-def _seed_sharpes(run: Mapping, ts: ledger.TrialSet, ids: list[int], sharpes: np.ndarray):
-    family = {int(m["id"]): m["family_hash"] for m in ts.members}
-    mine = run["family_hash"]
-    values = [s for i, s in zip(ids, sharpes, strict=True) if family.get(i) == mine]
-    return np.asarray(values) if len(values) > 1 else None
+def _seed_sharpes(
+    run: Mapping, ts: ledger.TrialSet, evidence: tuple[TrialEvidence, list[int]], memo: dict
+) -> np.ndarray | None:
+    """Net Sharpe ratios of the members of ``run``'s family (its config but the seed) in
+    the trial set's evidence; None without another seed. Once per family and evidence."""
+    key = (id(evidence), run["family_hash"])
+    if key not in memo:
+        found, ids = evidence
+        position = {i: k for k, i in enumerate(ids)}
+        family = [position[i] for i in ts.families.get(run["family_hash"], []) if i in position]
+        memo[key] = found.sharpes[family] if len(family) > 1 else None
+    return memo[key]
 
 
 def _evaluate_runs(
@@ -168,6 +180,7 @@ def _evaluate_runs(
     # query, and the runs evaluated here take theirs from it instead of reading them again
     evidences = {i: ledger.trial_evidence_of(engine, sets[i], run_settings[i], memo) for i in ids}
     loaded = ledger.loaded_primary_rows(memo, ids)
+    seeds: dict[tuple, np.ndarray | None] = {}
     out: dict[int, RunEvaluation] = {}
     for run_id, predictions in registry.iter_predictions(engine, ids, loaded=loaded):
         run = runs[run_id]
@@ -192,7 +205,7 @@ def _evaluate_runs(
             primary=primary,
             settings=settings,
             trial_set=dataclasses.replace(evidence, trials=n),
-            seed_sharpes=_seed_sharpes(run, ts, member_ids, evidence.sharpes),
+            seed_sharpes=_seed_sharpes(run, ts, evidences[run_id], seeds),
         )
         if config.cross_section:
             evaluation = evaluate_universe(
