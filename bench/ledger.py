@@ -71,8 +71,7 @@ def _store(engine, n: int) -> list[int]:
         ids.append(run_id)
     start = time.perf_counter()
     evaluations = evaluate_runs(engine, ids)
-    for run_id in ids:
-        registry.finish_run(engine, run_id, "succeeded", summary=evaluations[run_id].summary)
+    registry.finish_with_summaries(engine, {i: evaluations[i].summary for i in ids})
     return ids, time.perf_counter() - start
 
 

@@ -327,3 +327,13 @@ def test_normal_functions_give_scipy_stats_numbers_exactly() -> None:
     r = np.random.default_rng(3).normal(0.0002, 0.01, 300)
     res = sharpe_tstat(r)
     assert res.pvalue == float(stats.t.sf(res.tstat, r.size - 1))
+
+
+def test_pbo_rank_of_the_best_equals_scipy_rankdata_with_ties() -> None:
+    from lstm_madness.evaluation.significance import _average_rank
+
+    rng = np.random.default_rng(5)
+    values = rng.integers(0, 4, size=(200, 7)).astype(float)  # many ties
+    chosen = rng.integers(0, 7, size=200)
+    want = stats.rankdata(values, axis=1)[np.arange(200), chosen]
+    np.testing.assert_array_equal(_average_rank(values, chosen), want)

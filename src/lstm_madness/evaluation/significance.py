@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 from arch.bootstrap import SPA, optimal_block_length
-from scipy import special, stats
+from scipy import special
 
 from lstm_madness import _numba
 from lstm_madness.errors import DataError
@@ -590,13 +590,35 @@ def _block_stats(m: np.ndarray, n_blocks: int) -> tuple[np.ndarray, np.ndarray, 
 
 
 def _combo_sharpe(mask: np.ndarray, sums: np.ndarray, sq: np.ndarray, per: int) -> np.ndarray:
-    """Sharpe (mean / sd, ddof=1) of every strategy on the blocks selected by ``mask``."""
+    """Sharpe (mean / sd, ddof=1) of every strategy on the blocks selected by ``mask``
+    (0 where the sd is 0). In place on two (C, N) arrays: with 1,024 strategies and all
+    12,870 splits of 16 blocks each array is 105 MB, and fresh temporaries cost more than
+    the arithmetic."""
     k = mask.sum(axis=1, keepdims=True) * per  # (C, 1) rows
-    s, q = mask @ sums, mask @ sq  # (C, N)
-    mean = s / k
-    var = np.maximum(q - k * mean**2, 0.0) / (k - 1)
+    mean = mask @ sums  # (C, N)
+    mean /= k
+    var = mask @ sq
+    squares = mean * mean
+    squares *= k
+    var -= squares
+    del squares
+    np.maximum(var, 0.0, out=var)
+    var /= k - 1
+    flat = ~(var > 0)
+    np.sqrt(var, out=var)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(var > 0, mean / np.sqrt(var), 0.0)
+        np.divide(mean, var, out=mean)
+    mean[flat] = 0.0
+    return mean
+
+
+def _average_rank(values: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """Per row of ``values`` (C, N), the average rank (1 = lowest; ties share the mean of
+    their ranks, as ``scipy.stats.rankdata``) of the entry in column ``chosen[row]``."""
+    picked = values[np.arange(chosen.size), chosen][:, None]
+    below = np.count_nonzero(values < picked, axis=1)
+    equal = np.count_nonzero(values == picked, axis=1)
+    return below + (equal + 1) / 2.0
 
 
 def probability_of_backtest_overfitting(
@@ -668,8 +690,7 @@ def probability_of_backtest_overfitting(
     is_sr = _combo_sharpe(mask, sums, sq, per)  # (C, N)
     oos_sr = _combo_sharpe(1.0 - mask, sums, sq, per)
     best = np.argmax(is_sr, axis=1)
-    ranks = stats.rankdata(oos_sr, axis=1)  # 1 = worst, N = best (ties averaged)
-    omega = ranks[np.arange(best.size), best] / (n + 1)
+    omega = _average_rank(oos_sr, best) / (n + 1)  # rank 1 = worst, N = best
     logits = special.logit(omega)
     rows = np.arange(best.size)
     slope = np.polyfit(is_sr[rows, best], oos_sr[rows, best], 1)[0] if best.size > 1 else np.nan
