@@ -80,11 +80,15 @@ def _config(config: str | Path | Mapping[str, Any] | ExperimentConfig, overrides
 
     pairs = _pairs(overrides)
     if isinstance(config, ExperimentConfig):
-        return from_dict(apply_overrides(config.to_dict(), pairs)) if pairs else config
+        return (
+            from_dict(apply_overrides(config.to_dict(), pairs), warn_deprecated=True)
+            if pairs
+            else config
+        )
     if isinstance(config, str | Path):
         return load_config(config, pairs)
     if isinstance(config, Mapping):
-        return from_dict(apply_overrides(dict(config), pairs))
+        return from_dict(apply_overrides(dict(config), pairs), warn_deprecated=True)
     raise ConfigError(
         f"config must be a path to a TOML file or a dict, got {type(config).__name__}"
     )

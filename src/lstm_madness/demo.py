@@ -16,7 +16,7 @@ from typing import Any
 from lstm_madness.data.db import make_engine
 from lstm_madness.data.store import init_db
 from lstm_madness.experiment.config import apply_overrides, from_dict
-from lstm_madness.experiment.reporting import write_run_report
+from lstm_madness.experiment.reporting import write_seeds_report
 from lstm_madness.sweep import SweepSpace, run_sweep
 
 DEMO_TOML = """
@@ -59,10 +59,14 @@ def run_demo(
     overrides: Sequence[str] = (),
     progress: Callable[..., None] | None = None,
 ) -> dict[str, Any]:
-    """Run the demo study; return ``{"sweep", "run_id", "summary", "report", "ingest"}``.
+    """Run the demo study; return ``{"sweep", "run_id", "summary", "report", "ingest",
+    "seeds"}``.
 
-    ``progress`` receives the runner's fold and epoch events (see
-    :data:`lstm_madness.experiment.runner.Progress`).
+    With several seeds, every seed is evaluated in one pass; ``seeds`` is their
+    :class:`~lstm_madness.report.seeds.SeedSet` (None for one seed), ``run_id`` and
+    ``summary`` are those of the median seed by net Sharpe, whose details the report shows
+    after a section covering every seed. ``progress`` receives the runner's fold and epoch
+    events (see :data:`lstm_madness.experiment.runner.Progress`).
     """
     from lstm_madness.data.db import resolve_url
     from lstm_madness.data.ingest import ingest_sample
@@ -80,10 +84,12 @@ def run_demo(
     if sweep is None:
         from lstm_madness.experiment.runner import run_experiment
 
-        run_id = int(run_experiment(engine, base, progress=progress)["run_id"])
+        run_ids = [int(run_experiment(engine, base, progress=progress)["run_id"])]
     else:
-        run_id = int(sweep["runs"][0])
-    report, summary = write_run_report(engine, run_id, out_dir)
+        run_ids = [int(i) for i in sweep["runs"]]
+    # the seeds of this study, not every run of the config that the store holds
+    report, shown, seeds = write_seeds_report(engine, run_ids, out_dir)
+    run_id, summary = shown.run_id, shown.summary
     engine.dispose()
     return {
         "sweep": sweep,
@@ -91,4 +97,5 @@ def run_demo(
         "summary": summary,
         "report": report,
         "ingest": ingest,
+        "seeds": seeds if len(seeds) > 1 else None,
     }

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from lstm_madness.experiment.config import ExperimentConfig, apply_overrides, fr
 from lstm_madness.experiment.config import parse_assignment as _parse
 from lstm_madness.experiment.plan import shape_chunks
 from lstm_madness.jsonable import jsonable
+from lstm_madness.report.seeds import SeedRun, SeedSet
 
 
 @dataclass(frozen=True)
@@ -286,7 +288,8 @@ def run_sweep(
     ``best`` is the run with the lowest mean validation loss of its network (chosen without
     the test period), with its test metrics; ``madness sweep show`` ranks by net Sharpe
     and deflates the best one by the number of runs tried. ``timings`` (seconds):
-    ``total_s`` (wall), ``train_s``, ``predict_s`` and ``store_s`` (summed over runs; a
+    ``total_s`` (wall, ``total_scope`` "command"), ``train_s``, ``predict_s`` and
+    ``store_s`` (summed over runs, ``scope`` "runs", ``batch_runs`` of them; a
     batched training call counts once) and ``evaluate_s`` (the evaluation pass; the
     evaluation stack is imported when the sweep starts, see
     :func:`~lstm_madness.experiment.runner.load_evaluation`).
@@ -295,18 +298,26 @@ def run_sweep(
         raise ConfigError("a sweep needs at least one --grid axis or --seeds > 1")
     if search not in ("grid", "optuna"):
         raise ConfigError(f"--search must be grid or optuna, got {search!r}")
-    from lstm_madness.experiment.runner import load_evaluation
+    _check_options(space, engine_name=engine_name, search=search, n_trials=n_trials)
+    from lstm_madness.experiment.runner import check_runs, load_evaluation
 
     start = time.perf_counter()
     load_evaluation()
+    # every point Optuna may ask for is a point of the grid (its seeds change nothing here)
+    configs = grid_configs(base, space if search == "grid" else SweepSpace(space.axes))
     engine = make_engine(db_url)
+    init_db(engine)
+    try:
+        check_runs(engine, configs)  # refused: neither the sweep nor a run is registered
+    except BaseException:
+        engine.dispose()
+        raise
     sweep_id = create_sweep(engine, base, space, engine_name=engine_name, name=name, search=search)
     options: dict[str, Any] = dict(
         engine_name=engine_name, address=address, max_parallel=max_parallel, progress=progress
     )
     timings: dict[int, dict[str, Any]] = {}
     if search == "grid":
-        configs = grid_configs(base, space)
         labels = [_label(c, base, space) for c in configs]
         run_ids = _execute(
             db_url, configs, labels, sweep_id, run_progress=run_progress, timings=timings, **options
@@ -334,8 +345,26 @@ def run_sweep(
         "n_runs": len(run_ids),
         "wall_s": wall,
         "best": jsonable(best) if best else None,
-        "timings": {"total_s": wall, **totals, "evaluate_s": evaluate_s},
+        "timings": {
+            "total_s": wall,
+            **totals,
+            "evaluate_s": evaluate_s,
+            "scope": "runs",  # the stages: summed over the sweep's runs
+            "total_scope": "command",
+            "batch_runs": len(run_ids),
+        },
     }
+
+
+def _check_options(space: SweepSpace, *, engine_name: str, search: str, n_trials: int) -> None:
+    """The sweep's own options, checked before anything is registered."""
+    if engine_name not in ("local", "ray"):
+        raise ConfigError(f"--engine must be local or ray, got {engine_name!r}")
+    if search == "optuna":
+        if n_trials < 1:
+            raise ConfigError("--search optuna needs --trials N (N >= 1)")
+        if not space.axes:
+            raise ConfigError("--search optuna samples from the --grid axes; give at least one")
 
 
 def _optuna(
@@ -496,6 +525,26 @@ def sweep_significance(engine: sa.Engine, sweep_id: int) -> dict[str, Any]:
         },
         "seed_spread": spread.reset_index(),
     }
+
+
+def _point(name: str | None) -> str:
+    """A sweep run's label without its seed: the grid point (``time_steps=3``)."""
+    return re.sub(r"\s*seed=-?\d+$", "", name or "").strip() or "the base config"
+
+
+def seed_sets(engine: sa.Engine, sweep_id: int) -> list[tuple[str, SeedSet]]:
+    """The configurations of a sweep tried with several seeds: ``(point, seeds)`` each, in
+    the order of their first run. Figures as each run stored them when it finished (a
+    sweep's runs finish in one pass, against the same ledger)."""
+    families: dict[str, list[SeedRun]] = {}
+    points: dict[str, str] = {}
+    for run in registry.sweep_runs(engine, sweep_id):
+        if run["status"] != "succeeded" or not run["summary"]:
+            continue
+        family = run["family_hash"]
+        families.setdefault(family, []).append(SeedRun(int(run["id"]), run["seed"], run["summary"]))
+        points.setdefault(family, _point(run["name"]))
+    return [(points[f], SeedSet.of(runs)) for f, runs in families.items() if len(runs) > 1]
 
 
 sweep_exists = registry.sweep_exists

@@ -206,6 +206,46 @@ def test_config_error_keeps_its_section_name(sqlite_url, config):
     assert "unknown key 'evaluation.trails'" in result.output
 
 
+def test_a_refused_run_leaves_no_run_and_runs_list_never_shows_nan(
+    db_url, config, tmp_path, _write, monkeypatch
+):
+    """``madness run`` with an unknown target fails before registering a run; a run that
+    fails in training is kept as failed; ``runs list`` shows a missing name, test period
+    or error as an empty cell, never ``nan``."""
+    from lstm_madness.experiment import runner as run_module
+
+    _write(db_url)
+    ok = runner.invoke(app, ["run", str(config), "--db", db_url, "--quiet", *QUICK])
+    assert ok.exit_code == 0, ok.output
+    refused = runner.invoke(
+        app, ["run", str(config), "--db", db_url, "--quiet", *QUICK, "--set", "data.target=XLFF"]
+    )
+    assert refused.exit_code == 1 and "XLFF" in refused.output
+    assert "Traceback" not in refused.output
+    engine = make_engine(db_url)
+    try:
+        assert list(registry.list_runs(engine)["status"]) == ["succeeded"]
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("the network diverged")
+
+        monkeypatch.setattr(run_module, "fit_and_predict", broken)
+        unnamed = tmp_path / "unnamed.toml"
+        unnamed.write_text(config.read_text().replace('name = "cli"\n', ""))
+        failed = runner.invoke(app, ["run", str(unnamed), "--db", db_url, "--quiet", *QUICK])
+        assert failed.exit_code == 1
+        assert list(registry.list_runs(engine)["status"]) == ["failed", "succeeded"]
+    finally:
+        engine.dispose()
+    wide = {"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
+    listed = runner.invoke(app, ["runs", "list", "--db", db_url], env=wide)
+    assert listed.exit_code == 0, listed.output
+    assert "nan" not in listed.output.lower()
+    rows = {line.split()[0]: line for line in listed.output.splitlines() if line.strip()}
+    assert "diverged" in rows["2"] and "cli" not in rows["2"]  # no name: an empty cell
+    assert rows["1"].split()[-1].isdigit()  # the seed: the succeeded run's error is empty
+
+
 def _sweep(db_url: str, config: Path, *extra: str) -> dict:
     result = runner.invoke(
         app, ["sweep", str(config), "--db", db_url, "--json", "--quiet", *extra, *QUICK]
@@ -220,7 +260,17 @@ def test_sweep_grid_seeds_and_show(sqlite_url, config, _write):
     assert sweep["n_runs"] == 4 and len(sweep["runs"]) == 4
     assert sweep["best"]["run_id"] in sweep["runs"]
     timings = sweep["timings"]
-    assert set(timings) == {"total_s", "train_s", "predict_s", "store_s", "evaluate_s"}
+    assert set(timings) == {"total_s", "train_s", "predict_s", "store_s", "evaluate_s"} | {
+        "scope",
+        "total_scope",
+        "batch_runs",
+    }
+    # the stages are summed over the runs, the total is the command's wall time
+    assert (timings["scope"], timings["total_scope"], timings["batch_runs"]) == (
+        "runs",
+        "command",
+        4,
+    )
     assert 0 < timings["train_s"] + timings["store_s"] + timings["evaluate_s"] <= timings["total_s"]
     engine = make_engine(sqlite_url)
     runs = registry.list_runs(engine, sweep_id=sweep["sweep_id"])
@@ -275,8 +325,11 @@ def test_optuna_search_counts_every_trial(sqlite_url, config, _write):
     assert all(r["status"] == "succeeded" and r["sweep_id"] == sweep["sweep_id"] for r in runs)
     assert all(r["name"].startswith(f"optuna#{k} ") for k, r in enumerate(runs))
     assert {tuple(r["config"]["model"]["units"]) for r in runs} <= {(4,), (8,), (12,)}
-    # trials are asked one at a time: the last run counts the two before it
-    assert runs[-1]["summary"]["significance"]["trials"] == 3
+    # trials are asked one at a time: the last run counts the two before it, a point
+    # Optuna asked for twice (the same config and seed: the same forecast) once
+    sig = runs[-1]["summary"]["significance"]
+    distinct = len({tuple(r["config"]["model"]["units"]) for r in runs})
+    assert sig["trials"] == distinct and sig["trials"] + sig["duplicates"] == 3
     # the objective is the validation loss, a training-window number, stored per run
     # when its training ends (Optuna is told it without waiting for evaluation)
     for r in runs:

@@ -154,3 +154,86 @@ def test_a_rejected_file_stores_nothing_and_rejudging_neither(db_url, days, tmp_
         kinds = conn.execute(sa.text("SELECT DISTINCT kind FROM runs")).scalars().all()
     engine.dispose()
     assert kinds == ["imported"]
+
+
+def test_planted_losing_and_repeated_forecasts_read_alike_everywhere(
+    db_url, days, tmp_path
+) -> None:
+    """One trial set: a planted forecast, a losing one, and the planted one again (the same
+    rows re-stamped for ``--alignment same_day``). The repeat counts once; StepM selects the
+    planted run and not the losing one, although the trial set's SPA rejects for both; and
+    ``runs show``, ``report``, ``compare`` and the Python API say the same."""
+    from lstm_madness import judge, load_run
+
+    rng = np.random.default_rng(4)
+    signal = 0.04 * (days["next_ret"] + rng.normal(0, 0.04, len(days)))
+    planted = _write(tmp_path / "p.csv", pd.DataFrame({"date": days["date"], "prediction": signal}))
+    losing = _write(tmp_path / "l.csv", pd.DataFrame({"date": days["date"], "prediction": -signal}))
+    # dated with the day of the return each prediction is for: the next stored date
+    engine = make_engine(db_url)
+    stored = list(read_returns(engine, "SYN")["date"])
+    engine.dispose()
+    after = stored[stored.index(days["date"].iloc[0]) + 1 :][: len(days)]
+    restamped = pd.DataFrame({"date": after, "prediction": signal})
+    restamped_path = _write(tmp_path / "r.csv", restamped)
+    ids = []
+    for path, extra in ((planted, []), (losing, []), (restamped_path, ["--alignment", "same_day"])):
+        out = _judge(db_url, str(path), "--target", "SYN", "--json", *extra, *ZERO_COST)
+        assert out.exit_code == 0, out.output
+        ids.append(json.loads(out.output)["run_id"])
+    p_id, l_id, r_id = ids
+
+    shown = {}
+    for i in ids:
+        out = runner.invoke(app, ["runs", "show", str(i), "--json", "--db", db_url], env=ENV)
+        assert out.exit_code == 0, out.output
+        shown[i] = json.loads(out.output)
+    assert shown[r_id]["n_test"] == shown[p_id]["n_test"] == len(days)
+    for i in ids:
+        sig = shown[i]["significance"]
+        assert sig["spa_p"] < 0.05  # the trial set: some strategy beats buy-and-hold
+    p_sig, l_sig = shown[p_id]["significance"], shown[l_id]["significance"]
+    assert [shown[i]["significance"]["trials"] for i in ids] == [2, 2, 2]
+    assert [shown[i]["significance"]["duplicates"] for i in ids] == [1, 1, 1]
+    assert (p_sig["stepm_selected"], l_sig["stepm_selected"]) == (True, False)
+    assert p_sig["stepm_superior"] == l_sig["stepm_superior"] >= 1
+    assert not shown[l_id]["verdict"]["tradeable"]
+    assert any(
+        r.startswith("StepM does not select this run") for r in shown[l_id]["verdict"]["reasons"]
+    )
+    assert not any("SPA" in m for m in shown[l_id]["verdict"]["passed"])
+
+    engine = make_engine(db_url)
+    try:
+        # the API reads what the CLI shows, and knows the same forecast by the same name
+        for i in ids:
+            api = load_run(i, db=engine).to_json()
+            assert api["significance"] == shown[i]["significance"]
+            assert api["verdict"] == shown[i]["verdict"]
+        again = judge(
+            pd.Series(signal.to_numpy(), index=pd.DatetimeIndex(days["date"]), name="prediction"),
+            target="SYN",
+            db=engine,
+            overrides={"backtest.cost_bps": 0.0, "evaluation.bootstrap_reps": 200},
+        )
+        assert again.to_json()["primary_model"] == shown[p_id]["primary_model"] == "forecast"
+        assert again.significance["trials"] == 2 and again.significance["duplicates"] == 2
+        assert again.significance["stepm_selected"] is True  # its twin's column
+    finally:
+        engine.dispose()
+
+    compared = runner.invoke(app, ["compare", str(p_id), str(l_id), "--db", db_url], env=ENV)
+    assert compared.exit_code == 0, compared.output
+    lines = compared.output.splitlines()
+    assert any(
+        line.startswith("StepM selects this run") and "yes" in line and "no" in line
+        for line in lines
+    )
+    report = runner.invoke(
+        app, ["report", str(l_id), "--db", db_url, "--out", str(tmp_path / "rep")], env=ENV
+    )
+    assert report.exit_code == 0, report.output
+    html = (tmp_path / "rep" / f"run-{l_id}" / "report.html").read_text()
+    assert "StepM does not select this run" in html
+    assert "some strategy in this trial set beats buy-and-hold? SPA p" in html
+    assert "identical forecasts merged in the trial set" in html

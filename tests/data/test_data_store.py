@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +15,12 @@ from lstm_madness.data.db import make_engine
 from lstm_madness.data.ingest import ingest_file
 from lstm_madness.data.schema import SCHEMA_VERSION, all_tables
 from lstm_madness.data.store import (
+    calendar_days,
     init_db,
     list_symbols,
     read_bars,
     read_returns,
+    window_days,
 )
 from lstm_madness.errors import DataError, StoreError
 
@@ -122,6 +125,24 @@ def test_list_symbols(
     assert listed["rows"].tolist() == [7, 10]
     assert listed["first_date"].tolist() == [pd.Timestamp("2020-01-01"), pd.Timestamp("2021-03-01")]
     assert listed["last_date"].iloc[1] == pd.Timestamp("2021-03-12")
+
+
+def test_window_days_and_calendar_days_count_stored_days_without_reading_prices(
+    engine: sa.Engine, make_bars: Callable, write_generic: Callable, tmp_path: Path
+) -> None:
+    ingest_file(engine, write_generic(tmp_path / "AAA.csv", make_bars(n=7)))  # 2020-01-01..09
+    ingest_file(engine, write_generic(tmp_path / "BBB.csv", make_bars(n=10, start="2021-03-01")))
+    assert window_days(engine, ["AAA", "BBB", "NOPE"]) == {"AAA": 7, "BBB": 10}
+    assert window_days(engine, ["AAA", "BBB"], "2020-01-03", date(2021, 3, 2)) == {
+        "AAA": 5,
+        "BBB": 2,
+    }
+    assert window_days(engine, ["AAA", "BBB"], start="2022-01-01") == {"AAA": 0, "BBB": 0}
+    with pytest.raises(DataError, match=r"unknown symbol\(s\): NOPE"):
+        window_days(engine, ["AAA", "NOPE"], require=True)
+    assert calendar_days(engine, ["AAA", "BBB"]) == 17
+    assert calendar_days(engine, ["AAA", "BBB"], end="2020-01-06") == 4
+    assert calendar_days(engine, ["NOPE"]) == 0
 
 
 def test_unknown_symbol_and_bad_dates_are_data_errors(engine: sa.Engine) -> None:

@@ -14,6 +14,7 @@ from lstm_madness.errors import ConfigError, DataError
 from lstm_madness.evaluation.backtest import (
     backtest,
     break_even_cost,
+    break_even_vs_benchmark,
     buy_and_hold,
     performance,
     positions_from_predictions,
@@ -74,7 +75,7 @@ def reference_loop(pos, r, cost_bps, slippage_bps=0.0, rf=0.0):
         "sortino": mean / down * math.sqrt(252),
         "max_drawdown": min(dd),
         "max_drawdown_days": (rec - pk) if min(dd) < 0 else 0,
-        "hit_rate": sum(v > 0 for v in invested) / len(invested),
+        "win_rate": sum(v > 0 for v in invested) / len(invested),
         "mean_turnover": sum(turn) / n,
         "exposure": sum(abs(p) for p in pos) / n,
         "avg_holding_days": sum(runs) / len(runs),
@@ -102,7 +103,7 @@ def test_matches_reference_loop(seed: int, rule: str) -> None:
         "sharpe",
         "sortino",
         "max_drawdown",
-        "hit_rate",
+        "win_rate",
         "exposure",
         "avg_holding_days",
     ):
@@ -130,7 +131,7 @@ def test_hand_computed_small_case() -> None:
     assert res.net.max_drawdown_days == 3
     assert res.net.exposure == pytest.approx(0.75)
     assert res.net.turnover == pytest.approx(1.0)
-    assert res.net.hit_rate == pytest.approx(1 / 3)  # of the 3 invested days only day 0 gains
+    assert res.net.win_rate == pytest.approx(1 / 3)  # of the 3 invested days only day 0 gains
     assert res.net.avg_holding_days == pytest.approx(1.5)  # runs: [1, 1] then [-1]
 
 
@@ -244,8 +245,9 @@ def test_higher_costs_never_raise_net_returns(r, data, c1, c2) -> None:
 def test_zero_positions_zero_pnl(r, cost) -> None:
     res = backtest(np.zeros_like(r), r, cost_bps=cost)
     assert np.all(res.net_returns == 0) and res.net.total_return == 0
-    assert res.net.turnover == 0 and math.isnan(res.net.hit_rate)
+    assert res.net.turnover == 0 and math.isnan(res.net.win_rate)
     assert break_even_cost(res) == math.inf
+    assert break_even_vs_benchmark(res) == math.inf
 
 
 @settings(max_examples=40, deadline=None)
@@ -256,7 +258,7 @@ def test_perfect_foresight_positive_pnl(r) -> None:
     pos = positions_from_predictions(r, rule="sign")  # the prediction is the return itself
     res = backtest(pos, r, cost_bps=0.0)
     assert np.all(res.gross_returns > 0)
-    assert res.gross.total_return > 0 and res.gross.hit_rate == 1.0
+    assert res.gross.total_return > 0 and res.gross.win_rate == 1.0
 
 
 def test_look_ahead_canary() -> None:
@@ -269,8 +271,8 @@ def test_look_ahead_canary() -> None:
     asset = ret[1:]  # asset_returns[t] = ret[t+1]
     honest = backtest(positions_from_predictions(pred), asset, cost_bps=0)
     leaked = backtest(positions_from_predictions(ret[1:]), asset, cost_bps=0)  # dated t+1
-    assert leaked.gross.hit_rate == 1.0 and leaked.gross.sharpe > 20
-    assert abs(honest.gross.hit_rate - 0.5) < 0.05 and abs(honest.gross.sharpe) < 1.5
+    assert leaked.gross.win_rate == 1.0 and leaked.gross.sharpe > 20
+    assert abs(honest.gross.win_rate - 0.5) < 0.05 and abs(honest.gross.sharpe) < 1.5
     # shifting the predictions one day later = the strategy of the lagged signal
     later = backtest(positions_from_predictions(pred[:-1]), asset[1:], cost_bps=0)
     np.testing.assert_allclose(later.gross_returns, np.sign(ret[:-2]) * ret[2:])
@@ -288,23 +290,43 @@ def _beats(pos, r, c_bps) -> float:
     )
 
 
-def test_break_even_is_where_sharpes_cross() -> None:
+def test_break_even_vs_buy_hold_is_where_sharpes_cross() -> None:
     rng = np.random.default_rng(5)
     r = rng.normal(0.0002, 0.01, 1000)
     pred = 0.3 * r + rng.normal(0, 0.01, 1000)
     pos = positions_from_predictions(pred)
     res = backtest(pos, r)
-    be = break_even_cost(res)
+    be = break_even_vs_benchmark(res)
     assert 0 < be < math.inf
     assert _beats(pos, r, be) == pytest.approx(0.0, abs=1e-8)
     assert _beats(pos, r, be * 0.9) > 0 > _beats(pos, r, be * 1.1)
 
 
-def test_break_even_when_never_beating_is_not_positive() -> None:
+def test_break_even_vs_buy_hold_when_never_beating_is_not_positive() -> None:
     rng = np.random.default_rng(6)
     r = rng.normal(0.0005, 0.01, 1000)
     pos = -positions_from_predictions(r)  # always wrong
-    be = break_even_cost(backtest(pos, r))
+    be = break_even_vs_benchmark(backtest(pos, r))
     assert be <= 0
     if math.isfinite(be):  # the rebate needed makes them equal
         assert _beats(pos, r, be) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_break_even_cost_is_where_the_mean_net_return_is_zero() -> None:
+    """The cost at which the strategy stops making money, not where it stops beating
+    buy-and-hold: a book that earns before costs but less than buy-and-hold's Sharpe has a
+    positive break-even cost and a negative one against buy-and-hold."""
+    rng = np.random.default_rng(8)
+    r = rng.normal(0.0008, 0.01, 1500)  # a strong drift: buy-and-hold is hard to beat
+    pos = np.where(rng.random(r.size) < 0.7, 1.0, -1.0)  # long 70% of the days, no skill
+    res = backtest(pos, r, cost_bps=5.0)
+    assert res.gross.total_return > 0
+    be = break_even_cost(res)
+    assert 0 < be < math.inf
+    at = backtest(res.positions, r, cost_bps=be)
+    assert at.net_returns.mean() == pytest.approx(0.0, abs=1e-15)
+    assert backtest(res.positions, r, cost_bps=0.9 * be).net_returns.mean() > 0
+    assert backtest(res.positions, r, cost_bps=1.1 * be).net_returns.mean() < 0
+    assert break_even_vs_benchmark(res) < 0 < be  # it does not beat buy-and-hold even free
+    losing = backtest(-res.positions, r)
+    assert break_even_cost(losing) == pytest.approx(-be)  # a rebate would be needed

@@ -41,7 +41,7 @@ def test_noise_has_flat_deciles_whose_bands_mostly_cover_zero():
 def test_ties_and_short_series():
     table = decile_table(np.zeros(25), np.arange(25) / 1000 - 0.0105)
     assert table["n"].sum() == 25 and len(table) == 10
-    assert (table["hit_rate"] == 0).all()  # a zero forecast calls no direction
+    assert table["hit_rate"].isna().all()  # a zero forecast calls no direction: no rate
     small = decile_table(np.array([0.1, -0.1, 0.2]), np.array([0.01, 0.02, -0.01]))
     assert len(small) == 3 and small["low"].isna().all()
     with pytest.raises(DataError):
@@ -54,4 +54,5 @@ def test_classification_hits_use_the_labels():
     labels = (r > 0).astype(float)
     table = decile_table(p, r, labels=labels, task="classification", bins=2)
     assert list(table["hit_rate"]) == [0.5, 0.5]
-    assert hits(labels, p, "classification").tolist() == [True, False, True, False]
+    assert hits(labels, p, "classification").tolist() == [1.0, 0.0, 1.0, 0.0]
+    assert np.isnan(hits(labels, np.full(4, 0.5), "classification")).all()

@@ -15,6 +15,8 @@ from lstm_madness.evaluation.cross_section_stats import (
     daily_rank_ic,
     hac_mean,
     newey_west_lags,
+    panel_direction_calls,
+    panel_forecast_metrics,
     panel_forecast_tests,
     quantile_returns,
     rank_ic,
@@ -150,3 +152,55 @@ def test_dm_on_losses_equals_dm_on_errors() -> None:
         direct = diebold_mariano(y, a, b, h=h)
         losses = diebold_mariano_losses((y - a) ** 2, (y - b) ** 2, h=h, loss="squared")
         assert direct == losses
+
+
+# ------------------------------------------------------------- one "up" per task, per day
+
+
+def _loop_calls(y: np.ndarray, pred: np.ndarray, task: str) -> tuple[list[bool], list[bool]]:
+    """The definition written out day by day, member by member."""
+    actual, called = [], []
+    for t in range(y.shape[0]):
+        scored = [p for p in pred[t] if np.isfinite(p)]
+        if not scored:
+            continue
+        centre = float(np.mean(scored)) if task == "regression" else float(np.median(scored))
+        for s in range(y.shape[1]):
+            p, label = pred[t, s], y[t, s]
+            if np.isfinite(p) and np.isfinite(label) and p != centre:
+                actual.append(bool(label > (0.5 if task == "classification" else 0.0)))
+                called.append(bool(p > centre))
+    return actual, called
+
+
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_panel_calls_use_the_days_mean_or_median_as_up(task: str) -> None:
+    pred, real = _panel(0.3, D=60, S=9, seed=3)
+    y = real - np.nanmean(real, axis=1, keepdims=True)
+    if task == "classification":
+        y = np.where(
+            np.isfinite(real), (real > np.nanmedian(real, axis=1, keepdims=True)) * 1.0, np.nan
+        )
+        pred = 1 / (1 + np.exp(-pred / 0.02))
+    pred[5, :] = 0.4  # a day of equal predictions calls nothing
+    actual, called = panel_direction_calls(y, pred, task)
+    ref_actual, ref_called = _loop_calls(y, pred, task)
+    assert actual.tolist() == ref_actual and called.tolist() == ref_called
+    metrics = panel_forecast_metrics(y, pred, task)
+    assert metrics["hit_n"] == len(ref_actual)
+    assert metrics["hit_rate"] == pytest.approx(np.mean(np.equal(ref_actual, ref_called)))
+
+
+def test_panel_metrics_are_per_day_so_r2_is_one_minus_mse_over_mse_zero() -> None:
+    pred, real = _panel(0.3, D=80, S=15, seed=4)
+    y = real - np.nanmean(real, axis=1, keepdims=True)
+    pred[:10, 3:] = np.nan  # days with few members weigh as much as full days
+    m = panel_forecast_metrics(y, pred, "regression")
+    assert m["r2_oos"] == pytest.approx(1 - m["mse"] / m["mse_zero"], rel=1e-12)
+    assert m["mse"] == pytest.approx(np.nanmean(daily_mse(y, pred)), rel=1e-12)
+    ok = np.isfinite(y) & np.isfinite(pred)
+    pooled = float(np.mean((y[ok] - pred[ok]) ** 2))
+    assert m["mse"] != pytest.approx(pooled, rel=1e-6)  # not pooled over rows
+    assert m["n"] == int(ok.sum()) and m["n_days"] == 80
+    flat = panel_forecast_metrics(y, np.where(np.isfinite(pred), 0.0, np.nan), "regression")
+    assert flat["hit_n"] == 0 and math.isnan(flat["hit_rate"]) and flat["r2_oos"] == 0.0

@@ -120,6 +120,7 @@ def test_zero_forecast_never_trades() -> None:
     res = long_short_backtest(np.zeros((50, 12)), real, top_k=5)
     assert res.days_flat == 50 and not res.book.weights.any()
     assert res.book.net.sharpe == 0.0 and res.break_even_cost() == math.inf
+    assert res.break_even_vs_buy_hold() == math.inf
 
 
 def test_lookahead_canary_realized_after_t_changes_nothing_up_to_t() -> None:
@@ -137,15 +138,26 @@ def test_lookahead_canary_realized_after_t_changes_nothing_up_to_t() -> None:
     np.testing.assert_array_equal(long_short_weights(later, 2)[0][: t + 1], a.book.weights[: t + 1])
 
 
-def test_break_even_cost_equalises_sharpe_with_buy_and_hold() -> None:
+def test_break_even_vs_buy_hold_equalises_sharpe_with_buy_and_hold() -> None:
     rng = np.random.default_rng(7)
     real = rng.normal(0.0003, 0.01, (600, 20))
     pred = real + rng.normal(0, 0.02, real.shape)  # an informative forecast
     res = long_short_backtest(pred, real, top_k=4, cost_bps=0.0)
-    cost = res.break_even_cost()
+    cost = res.break_even_vs_buy_hold()
     assert 0 < cost < math.inf
     at = long_short_backtest(pred, real, top_k=4, cost_bps=cost)
     assert at.book.net.sharpe == pytest.approx(at.buy_and_hold.net.sharpe, abs=1e-6)
+
+
+def test_break_even_cost_zeroes_the_books_mean_net_return() -> None:
+    rng = np.random.default_rng(7)
+    real = rng.normal(0.0003, 0.01, (600, 20))
+    pred = real + rng.normal(0, 0.02, real.shape)
+    res = long_short_backtest(pred, real, top_k=4, cost_bps=0.0, short_borrow_bps=50.0)
+    cost = res.break_even_cost()
+    assert 0 < cost < math.inf
+    at = long_short_backtest(pred, real, top_k=4, cost_bps=cost, short_borrow_bps=50.0)
+    assert at.book.net_returns.mean() == pytest.approx(0.0, abs=1e-15)
 
 
 def test_summary_and_dict() -> None:

@@ -35,19 +35,22 @@ def test_r2_oos_campbell_thompson():
 
 def test_hit_rate():
     # signs: y (+, -, 0, +), ŷ (+, +, 0, -): hits at 0 and 2
-    assert hit_rate(Y, P, "regression") == 0.5
-    assert hit_rate(Y, np.zeros(4), "regression") == 0.25  # only the flat day
+    # the forecast of 0 on day 2 calls no direction (no position): not counted
+    assert hit_rate(Y, P, "regression") == pytest.approx(1 / 3)
+    assert math.isnan(hit_rate(Y, np.zeros(4), "regression"))  # never calls a direction
     y = np.array([1.0, 0.0, 1.0, 0.0, 1.0])
-    p = np.array([0.7, 0.2, 0.5, 0.51, 0.9])  # 0.5 calls down
-    assert hit_rate(y, p, "classification") == pytest.approx(3 / 5)
+    p = np.array([0.7, 0.2, 0.5, 0.51, 0.9])  # 0.5 calls nothing
+    assert hit_rate(y, p, "classification") == pytest.approx(3 / 4)
     with pytest.raises(ConfigError, match="task"):
         hit_rate(Y, P, "ranking")
 
 
 def test_forecast_metrics():
     out = forecast_metrics(Y, P, np.full(4, 0.01), "regression")
-    assert set(out) == {"mse", "mae", "r2_oos", "hit_rate", "n"}
-    assert out["n"] == 4 and out["hit_rate"] == 0.5
+    assert set(out) == {"mse", "mae", "r2_oos", "hit_rate", "hit_n", "n"}
+    assert out["n"] == 4 and out["hit_n"] == 3 and out["hit_rate"] == pytest.approx(1 / 3)
+    zero = forecast_metrics(Y, np.zeros(4), None, "regression")
+    assert zero["hit_n"] == 0 and math.isnan(zero["hit_rate"])
     assert out["mse"] == pytest.approx(21e-4 / 4)
     assert out["r2_oos"] == pytest.approx(1 - 21e-4 / 10e-4)
     assert forecast_metrics(Y, P, None, "regression")["r2_oos"] is None

@@ -22,6 +22,7 @@ from lstm_madness.evaluation.significance import (
     seed_spread,
     sharpe_ci,
     sharpe_tstat,
+    spa_stepm,
     spa_test,
     stationary_bootstrap_indices,
 )
@@ -233,6 +234,85 @@ def test_spa_detects_a_real_edge_and_not_noise() -> None:
     res_edge = spa_test(edge, bench, reps=300, seed=0)
     assert res_edge.pvalue < 0.05
     assert res_edge.pvalue_lower <= res_edge.pvalue <= res_edge.pvalue_upper
+
+
+def test_spa_of_spa_stepm_is_arch_spa_on_the_same_draws() -> None:
+    from arch.bootstrap import SPA
+
+    rng = np.random.default_rng(9)
+    bench = rng.normal(0.0003, 0.01, 700)
+    models = bench[:, None] + rng.normal(0.0004, 0.01, (700, 6))
+    spa, stepm = spa_stepm(models, bench, reps=400, block=4.0, seed=3)
+    ref = SPA(-bench, -models, block_size=4, reps=400, seed=3)
+    ref.compute()
+    assert (spa.pvalue, spa.pvalue_lower, spa.pvalue_upper) == (
+        float(ref.pvalues["consistent"]),
+        float(ref.pvalues["lower"]),
+        float(ref.pvalues["upper"]),
+    )
+    assert spa == spa_test(models, bench, reps=400, block=4.0, seed=3)
+    assert stepm.n_models == 6 and stepm.block_length == 4.0 and stepm.reps == 400
+
+
+# --------------------------------------------------------------------------- StepM
+
+
+def test_stepm_selects_a_planted_strong_run_and_not_a_loser_of_the_same_set() -> None:
+    """One strong member makes SPA reject for the whole set; StepM still tells the members
+    apart: it selects the strong one, not the losing one beside it."""
+    rng = np.random.default_rng(12)
+    n = 1000
+    bench = rng.normal(0.0003, 0.01, n)
+    strong = bench + 0.002 + rng.normal(0, 0.005, n)
+    loser = -bench + rng.normal(0, 0.002, n)  # net Sharpe well below zero
+    noise = bench[:, None] + rng.normal(0, 0.01, (n, 3)) - 0.0002
+    spa, stepm = spa_stepm(np.column_stack([loser, noise, strong]), bench, reps=500, seed=0)
+    assert spa.pvalue < 0.05  # the set: some strategy beats buy-and-hold
+    assert stepm.selects(4) and not stepm.selects(0)
+    assert stepm.superior == (4,)
+    assert stepm.to_dict()["superior"] == [4]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_stepm_selects_what_arch_stepm_selects(seed: int) -> None:
+    from arch.bootstrap import StepM
+
+    rng = np.random.default_rng(seed)
+    bench = rng.normal(0.0003, 0.01, 600)
+    models = bench[:, None] + rng.normal(0, 0.01, (600, 6))
+    models[:, : seed % 4] += 0.0015  # 0 to 3 strategies with an edge
+    _, stepm = spa_stepm(models, bench, block=3.0, reps=300, seed=seed)
+    ref = StepM(-bench, -models, size=0.05, block_size=3, reps=300, seed=seed)
+    ref.compute()
+    assert stepm.superior == tuple(sorted(ref.superior_models))
+
+
+def test_stepm_selects_every_strategy_when_all_beat_the_benchmark() -> None:
+    """arch 8.0.0's StepM fails here (its loop reaches an empty subset); ours stops."""
+    from arch.bootstrap import StepM
+
+    rng = np.random.default_rng(2)
+    bench = rng.normal(0.0, 0.01, 800)
+    models = np.column_stack(  # the second is found only once the first is set aside
+        [bench + 0.003 + rng.normal(0, 0.004, 800), bench + 0.0004 + rng.normal(0, 0.004, 800)]
+    )
+    with pytest.raises(ValueError):
+        StepM(-bench, -models, block_size=1, reps=300, seed=0).compute()
+    _, stepm = spa_stepm(models, bench, block=1.0, reps=300, seed=0)
+    assert stepm.superior == (0, 1)
+
+
+def test_stepm_on_noise_keeps_the_family_wise_error_rate() -> None:
+    """Over 100 seeded trial sets of noise runs (no run beats buy-and-hold in
+    expectation), StepM at a 5% family-wise error rate selects a run in at most 8."""
+    any_selected = 0
+    for seed in range(100):
+        rng = np.random.default_rng(1000 + seed)
+        bench = rng.normal(0.0003, 0.01, 500)
+        runs = bench[:, None] + rng.normal(0, 0.01, (500, 5))  # same mean as the benchmark
+        _, stepm = spa_stepm(runs, bench, fwer=0.05, reps=200, seed=seed)
+        any_selected += bool(stepm.superior)
+    assert any_selected <= 8
 
 
 # --------------------------------------------------------------------------- PBO

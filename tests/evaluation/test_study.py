@@ -50,6 +50,67 @@ def test_planted_signal_is_tradeable() -> None:
     assert js["significance"]["spa_p"] < 0.05
 
 
+def test_a_direction_forecast_is_judged_against_always_up_and_majority_not_zero() -> None:
+    """A direction task's forecast condition is Diebold–Mariano on the Brier score against
+    its own baselines (always-up and majority), never a test against a zero return."""
+    rng, dates, r = _market(1500)
+    up = (r > 0).astype(float)
+    informed = np.clip(0.5 + 0.8 * (r + rng.normal(0, 0.012, r.size)) / 0.012 * 0.1, 0.01, 0.99)
+    for pred, passes in ((informed, True), (np.full(r.size, 0.52), False)):
+        ev = evaluate(
+            dates=dates,
+            asset_returns=r,
+            y_true=up,
+            predictions={
+                "lstm": pred,
+                "baseline:always_up": np.ones(r.size),
+                "baseline:majority": np.ones(r.size),
+            },
+            task="classification",
+            settings=FAST,
+        )
+        check = next(c for c in ev.verdict.checks if c.name == "beats_direction_baselines")
+        assert check.passed is passes, check.message
+        assert check.message.startswith("the Brier score of its calls is ")
+        assert "always-up's (Diebold–Mariano p = " in check.message
+        assert "majority's" in check.message
+        assert not any("zero forecast" in c.message for c in ev.verdict.checks)
+        js = ev.to_json()["tests"]
+        assert {"dm_calls_p_vs_always_up", "dm_calls_p_vs_majority"} <= set(js)
+    # without stored baselines, always-up is still the benchmark
+    ev = evaluate(
+        dates=dates,
+        asset_returns=r,
+        y_true=up,
+        predictions={"lstm": informed},
+        task="classification",
+        settings=FAST,
+    )
+    assert "always_up" in ev.dm and ev.verdict.checks[2].name == "beats_direction_baselines"
+
+
+def test_a_forecast_that_calls_no_direction_has_no_hit_rate() -> None:
+    _, dates, r = _market(400)
+    for task, y, flat in (
+        ("regression", r, np.zeros(r.size)),
+        ("classification", (r > 0).astype(float), np.full(r.size, 0.5)),
+    ):
+        ev = evaluate(
+            dates=dates,
+            asset_returns=r,
+            y_true=y,
+            predictions={"lstm": flat},
+            task=task,
+            settings=FAST,
+        )
+        js = ev.to_json()
+        assert js["tests"]["hit_rate"] is None and js["tests"]["hit_n"] == 0
+        assert js["models"]["lstm"]["hit_rate"] is None if "models" in js else True
+        assert js["tests"]["models"]["lstm"]["hit_rate"] is None
+        assert js["backtest"]["break_even_kind"] == "no_trades"
+        assert "hit rate – (no prediction calls a direction)" in ev.summary()
+
+
 def _sweep(n: int, k: int, seed: int):
     """k noise configurations; returns their predictions and net returns (sign rule)."""
     rng, dates, r = _market(n, seed)
@@ -81,8 +142,9 @@ def test_noise_after_a_sweep_is_not_tradeable(seed: int) -> None:
     reasons = ev.verdict.reasons
     assert any("Diebold–Mariano" in m for m in reasons)
     assert any(m.startswith("DSR ") and "after 8 trials" in m for m in reasons)
-    assert any(m.startswith("SPA p-value") for m in reasons)
+    assert any(m.startswith("StepM does not select this run") for m in reasons)
     assert ev.to_json()["significance"]["trials"] == 8
+    assert ev.to_json()["significance"]["stepm_selected"] is False
     assert ev.spa.n_models == 8 and ev.pbo.n_strategies == 8
 
 

@@ -26,6 +26,9 @@ GOOD = dict(
     dm_p_vs_zero=0.001,
     dsr=0.98,
     trials=12,
+    stepm_selected=True,
+    stepm_superior=2,
+    stepm_models=12,
     spa_p=0.01,
     spa_models=12,
     hit_rate=0.56,
@@ -49,10 +52,14 @@ def test_all_conditions_met_is_tradeable() -> None:
         (dict(dm_p_vs_zero=0.41), "Diebold–Mariano p = 0.41 ≥ 0.05"),
         (dict(net_pnl=-0.031), "net P&L -3.10% ≤ 0"),
         (dict(dsr=0.41, trials=37), "DSR 0.41 after 37 trials"),
-        (dict(spa_p=0.23), "SPA p-value 0.23 ≥ 0.05"),
+        (
+            dict(stepm_selected=False, stepm_superior=1),
+            "StepM does not select this run as beating buy-and-hold (1 of 12 distinct "
+            "strategies in its trial set selected; family-wise error 5%)",
+        ),
         (dict(n_days=120), "test period of 120 days is too short to decide (need ≥ 250)"),
         (dict(dsr=math.nan), "DSR could not be computed"),
-        (dict(spa_p=None), "SPA test against buy-and-hold is missing"),
+        (dict(stepm_selected=None), "StepM test against buy-and-hold is missing"),
     ],
 )
 def test_each_failed_condition_is_reported(change: dict, expected: str) -> None:
@@ -60,6 +67,35 @@ def test_each_failed_condition_is_reported(change: dict, expected: str) -> None:
     assert not v.tradeable and v.label == "NOT TRADEABLE"
     assert len(v.reasons) == 1
     assert expected in v.reasons[0]
+
+
+def test_spa_is_the_trial_sets_note_never_a_runs_pass_or_fail() -> None:
+    """One strong member makes the trial set's SPA reject; a losing member of the same set
+    is still not tradeable on that account: StepM does not select it."""
+    loser = decide(
+        **{**GOOD, "stepm_selected": False, "stepm_superior": 1, "spa_p": 0.0, "dsr": 0.99}
+    )
+    assert not loser.tradeable
+    assert [c.name for c in loser.checks if not c.passed] == ["stepm"]
+    assert not any("SPA" in m for m in loser.passed + loser.reasons)
+    assert loser.notes == (
+        "trial set of 12 distinct strategies: some strategy in this trial set beats "
+        "buy-and-hold? SPA p ≈ 0",
+    )
+    assert loser.to_dict()["notes"] == list(loser.notes)
+    assert "  · trial set of 12" in loser.summary()
+
+
+def test_a_direction_forecast_is_judged_against_always_up_and_majority() -> None:
+    args = {**GOOD, "task": "classification", "dm_p_vs_zero": 0.001}
+    weak = decide(**args, dm_p_vs_direction={"always-up": 0.2, "majority": 0.01})
+    assert not weak.tradeable
+    (reason,) = weak.reasons
+    assert reason.startswith("the Brier score of its calls is not significantly below always-up's")
+    assert "majority's (p = 0.01)" in reason and "zero forecast" not in reason
+    strong = decide(**args, dm_p_vs_direction={"always-up": 0.01, "majority": 0.02})
+    assert strong.tradeable
+    assert any(m.startswith("the Brier score of its calls is significantly") for m in strong.passed)
 
 
 def test_supporting_checks_do_not_decide_but_are_reported() -> None:
@@ -84,6 +120,9 @@ def test_every_failure_listed_and_passes_kept() -> None:
         dm_p_vs_zero=0.9,
         dsr=0.02,
         trials=5,
+        stepm_selected=False,
+        stepm_superior=0,
+        stepm_models=5,
         spa_p=0.8,
         hit_rate=0.49,
         hit_rate_p=0.7,
@@ -96,8 +135,8 @@ def test_every_failure_listed_and_passes_kept() -> None:
 
 
 def test_thresholds_are_configurable() -> None:
-    lenient = VerdictThresholds(min_dsr=0.5, max_spa_p=0.3, alpha=0.5)
-    args = {**GOOD, "dsr": 0.6, "spa_p": 0.2, "dm_p_vs_zero": 0.3}
+    lenient = VerdictThresholds(min_dsr=0.5, fwer=0.3, alpha=0.5)
+    args = {**GOOD, "dsr": 0.6, "dm_p_vs_zero": 0.3}
     assert not decide(**args).tradeable
     assert decide(**args, thresholds=lenient).tradeable
     assert decide(**{**GOOD, "n_days": 120}, min_test_days=100).tradeable
@@ -107,7 +146,7 @@ def test_thresholds_are_configurable() -> None:
 
 
 def _metrics(r2: float | None, hit: float, n: int) -> dict:
-    return {"r2_oos": r2, "hit_rate": hit, "n": n}
+    return {"r2_oos": r2, "hit_rate": hit, "hit_n": n, "n": n}
 
 
 def test_too_good_figures_are_named_with_the_model_and_the_leak_hint() -> None:
@@ -119,7 +158,10 @@ def test_too_good_figures_are_named_with_the_model_and_the_leak_hint() -> None:
     warnings = too_good_warnings(metrics)
     assert len(warnings) == 2
     assert "gbm has an out-of-sample R² of 8.0% (above 5%" in warnings[0]
-    assert "clf calls the direction right on 62.0% of 300 days (above 60%)" in warnings[1]
+    assert (
+        "clf calls the direction right on 62.0% of the 300 predictions that call one "
+        "(above 60%)" in warnings[1]
+    )
     assert all("prediction dated t uses only data up to the close of t" in w for w in warnings)
     assert all("off-by-one-day leak" in w for w in warnings)
 

@@ -1,11 +1,14 @@
 import datetime as dt
 import re
+import warnings
+from pathlib import Path
 
 import pytest
 
 from lstm_madness.errors import ConfigError
 from lstm_madness.experiment.config import (
     ExperimentConfig,
+    from_dict,
     load_config,
     parse_assignment,
     reference_markdown,
@@ -138,3 +141,25 @@ def test_a_universe_study_config():
 def test_universe_keys_are_validated_together(overrides, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(None, overrides)
+
+
+def test_the_configuration_reference_is_generated_from_the_code() -> None:
+    """docs/configuration.md is what ``python -m lstm_madness.experiment.config`` writes."""
+    path = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+    assert path.read_text() == reference_markdown()
+
+
+def test_the_old_name_of_a_renamed_key_is_read_with_a_deprecation_message() -> None:
+    with pytest.warns(
+        FutureWarning, match=r"evaluation\.max_spa_p is deprecated.*evaluation\.fwer"
+    ):
+        config = load_config(None, ["evaluation.max_spa_p=0.1"])
+    assert config.evaluation.fwer == 0.1
+    # a stored config of an older run is read silently, and hashes as it did
+    stored = {"evaluation": {"max_spa_p": 0.05}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        old = from_dict(stored)
+    assert old == ExperimentConfig() and old.hash() == ExperimentConfig().hash()
+    with pytest.raises(ConfigError, match=r"give only evaluation\.fwer"):
+        from_dict({"evaluation": {"max_spa_p": 0.05, "fwer": 0.05}})

@@ -215,7 +215,9 @@ def test_rejudging_stores_nothing_unless_forced(engine, history, tmp_path) -> No
     other = judge(path, target="SYN", db=engine, overrides={**FAST_EVAL, "backtest.cost_bps": 1})
     again = judge(path, target="SYN", db=engine, overrides=FAST_EVAL, force=True)
     assert len({first.run_id, other.run_id, again.run_id}) == 3
-    assert again.significance["trials"] == 3
+    # three judgements of one forecast: one trial (the earliest stands for the others)
+    assert again.significance["trials"] == 1
+    assert again.significance["duplicates"] == 2
 
 
 def test_declared_trials_add_to_n_and_short_periods_are_too_short(engine, history) -> None:
@@ -227,9 +229,12 @@ def test_declared_trials_add_to_n_and_short_periods_are_too_short(engine, histor
     assert not result.verdict.tradeable
     assert any("too short to decide" in r for r in result.verdict.reasons)
     # declared tries were tries on this test period: they count for every member
-    other = judge(series.rename("other"), target="SYN", db=engine, overrides=FAST_EVAL)
+    other = judge((1.5 * series).rename("other"), target="SYN", db=engine, overrides=FAST_EVAL)
     assert other.significance["trials"] == 21
     assert load_run(result.run_id, db=engine).significance["trials"] == 21
+    # the same forecast again, under another name: one trial, its declaration counted once
+    same = judge(series.rename("again"), target="SYN", db=engine, overrides=FAST_EVAL)
+    assert same.significance["trials"] == 21 and same.significance["duplicates"] == 1
 
 
 def test_several_models_give_several_runs_in_one_trial_set(engine, history) -> None:

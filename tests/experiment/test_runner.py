@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from lstm_madness.data.db import make_engine
-from lstm_madness.errors import RunError
+from lstm_madness.errors import ConfigError, DataError, RunError
 from lstm_madness.experiment import registry
 from lstm_madness.experiment.config import load_config
 from lstm_madness.experiment.runner import run_experiment
@@ -121,12 +121,109 @@ def test_same_seed_same_predictions_and_batched_folds_match_sequential(
     np.testing.assert_allclose(p[0], p[2], rtol=1e-4, atol=1e-6)
 
 
-def test_missing_data_fails_the_run_with_the_reason(engine, write_returns, ar1_returns):
+@pytest.mark.parametrize(
+    ("overrides", "error", "message"),
+    [
+        (["data.target=NOPE"], DataError, "unknown symbol.*NOPE"),
+        (["data.inputs=['SYN','NOPE']"], DataError, "unknown symbol.*NOPE"),
+        (["target.kind=excess", "target.benchmark=NOPE"], DataError, "NOPE"),
+        (["data.start=2030-01-02"], DataError, "SYN has no trading day"),
+        (["data.end=2001-01-25"], ConfigError, "too few"),
+        (["model.time_steps=90", "data.end=2001-04-30"], DataError, "no complete samples"),
+    ],
+)
+def test_a_run_refused_before_training_leaves_no_run(
+    engine, write_returns, ar1_returns, overrides, error, message
+):
+    """Unknown symbols, no data in the period, too few days: refused before the run is
+    registered, with the error the data load would raise; the ledger stays empty."""
     write_returns(engine, "SYN", ar1_returns(300, phi=0.3))
-    with pytest.raises(Exception, match="NOPE"):
-        run_experiment(engine, load_config(None, [*FAST, "data.target=NOPE"]))
-    run = registry.get_run(engine, int(registry.list_runs(engine)["id"].iloc[0]))
-    assert run["status"] == "failed" and "NOPE" in run["error"]
+    with pytest.raises(error, match=message):
+        run_experiment(engine, load_config(None, [*FAST, *overrides]))
+    assert registry.list_runs(engine).empty
+
+
+def test_the_python_api_refuses_before_registering(engine, write_returns, ar1_returns):
+    from lstm_madness import run
+
+    write_returns(engine, "SYN", ar1_returns(300, phi=0.3))
+    with pytest.raises(DataError, match="XLFF"):
+        run({"data": {"target": "XLFF"}, "train": {"epochs": 1}}, db=engine)
+    assert registry.list_runs(engine).empty
+
+
+def test_a_resume_refused_before_training_keeps_the_failed_run(
+    engine, write_returns, ar1_returns, monkeypatch
+):
+    from lstm_madness.experiment import runner
+
+    write_returns(engine, "SYN", ar1_returns(300, phi=0.3))
+    config = load_config(None, [*FAST, "train.epochs=1"])
+    (run_id,) = registry.create_runs(engine, [config], status="running")
+    registry.fail_runs(engine, [run_id], "first reason")
+
+    def refuse(engine, config):
+        raise DataError("SYN is gone")
+
+    monkeypatch.setattr(runner, "check_study_data", refuse)
+    with pytest.raises(DataError, match="SYN is gone"):
+        run_experiment(engine, resume=run_id)
+    run = registry.get_run(engine, run_id)
+    assert run["status"] == "failed" and run["error"] == "first reason"
+    assert len(registry.list_runs(engine)) == 1
+
+
+@pytest.mark.parametrize(
+    ("grid", "options", "error", "message"),
+    [
+        ({"data.target": ("NOPE",)}, {}, DataError, "unknown symbol.*NOPE"),
+        # one good point and one without data: the whole sweep is refused
+        ({"data.start": ("2001-01-02", "2030-01-02")}, {}, DataError, "no trading day"),
+        ({"data.target": ("SYN", "NOPE")}, {"search": "optuna", "n_trials": 1}, DataError, "NOPE"),
+        ({"model.units": ([8],)}, {"engine_name": "spark"}, ConfigError, "--engine"),
+        ({"model.units": ([8],)}, {"search": "optuna"}, ConfigError, "--trials"),
+    ],
+)
+def test_a_sweep_refused_before_training_registers_nothing(
+    engine, db_url, write_returns, ar1_returns, grid, options, error, message
+):
+    """Every point is checked before the sweep or any of its runs is registered."""
+    from lstm_madness.sweep import SweepSpace, run_sweep
+
+    write_returns(engine, "SYN", ar1_returns(300, phi=0.3))
+    base = load_config(None, [*FAST, "train.epochs=1"])
+    with pytest.raises(error, match=message):
+        run_sweep(db_url, base, SweepSpace(grid, 2), **options)
+    assert registry.list_runs(engine).empty
+    assert not registry.sweep_exists(engine, 1)
+
+
+@pytest.mark.parametrize("failure", ["network", "samples"])
+def test_a_run_that_fails_once_registered_is_kept_as_failed(
+    engine, write_returns, ar1_returns, monkeypatch, failure
+):
+    """What only training (or the loaded data's samples) can find still fails a registered
+    run with the reason: a network that raises, or too few complete samples after the
+    features' warm-up (the checks before registering count days, not samples)."""
+    from lstm_madness.experiment import runner
+
+    write_returns(engine, "SYN", ar1_returns(300, phi=0.3))
+    overrides = [*FAST, "train.epochs=1"]
+    if failure == "network":
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("the network diverged")
+
+        monkeypatch.setattr(runner, "fit_and_predict", broken)
+        error, message = RuntimeError, "diverged"
+    else:  # 40 days: 26 train the holdout fold, vol_20 leaves fewer than 20 samples
+        overrides += ["data.end=2001-02-26", "data.features=['ret','vol_20']"]
+        error, message = DataError, "complete training samples"
+    with pytest.raises(error, match=message):
+        run_experiment(engine, load_config(None, overrides))
+    (run_id,) = registry.list_runs(engine)["id"]
+    run = registry.get_run(engine, int(run_id))
+    assert run["status"] == "failed" and message in run["error"]
 
 
 def test_a_broken_evaluation_stack_fails_before_anything_is_registered(

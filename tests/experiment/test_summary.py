@@ -17,8 +17,9 @@ from lstm_madness.data.store import init_db
 from lstm_madness.experiment import registry, tables
 from lstm_madness.experiment.config import load_config
 from lstm_madness.experiment.reporting import write_run_report
-from lstm_madness.experiment.results import load_run
+from lstm_madness.experiment.results import at_finish_note, load_run
 from lstm_madness.experiment.summary import EXPORT_COLUMNS, evaluate_runs, prediction_table
+from lstm_madness.report import formats as fmt
 from lstm_madness.sweep import SweepSpace, create_sweep
 
 N_DAYS = 300
@@ -201,12 +202,36 @@ def test_summaries_are_live_read_only_and_a_deleted_run_still_counts(engine, tmp
     assert json.dumps(reported, sort_keys=True) == json.dumps(now, sort_keys=True)
     result = load_run(engine, a)
     assert result.to_json() == now and "trials 2" in result.summary()
-    assert "at finish: trials 1" in result.summary()
+    assert "judged now against 2 trials; at finish: 1 (" in result.summary()
 
     assert registry.delete_run(engine, b) == "tombstone"
     after = evaluate_runs(engine, [a])[a].summary
     assert after["significance"]["trials"] == 2
     assert after["significance"]["dsr"] == now["significance"]["dsr"]
+
+
+def test_a_live_verdict_over_more_trials_than_at_finish_says_so(engine, tmp_path):
+    a = _store(engine, _preds(1))
+    assert "judged now" not in load_run(engine, a).summary()  # nothing changed since
+    b = _store(engine, _preds(2))  # a later run joins a's trial set
+    result = load_run(engine, a)
+    sig, at = result.significance, result.at_finish
+    assert (sig["trials"], at["trials"]) == (2, 1)
+    note = (
+        f"judged now against 2 trials; at finish: 1 (DSR then {fmt.probability(at['dsr'])}, "
+        f"now {fmt.probability(sig['dsr'])})"
+    )
+    assert at_finish_note(result.to_json()).startswith(note)
+    (line,) = [x for x in result.summary().splitlines() if x.startswith("judged now")]
+    assert line.startswith(note)
+    if at["tradeable"] != result.verdict.tradeable:
+        assert line.endswith(" now")
+    assert note in result._repr_html_()
+    path, _ = write_run_report(engine, a, tmp_path / "r")
+    assert note in path.read_text(encoding="utf-8")
+    # b finished against both: its verdict is as at finish
+    assert "judged now" not in load_run(engine, b).summary()
+    assert at_finish_note(load_run(engine, b).to_json()) is None
 
 
 def test_fresh_cache_gives_identical_numbers(engine, tmp_path, monkeypatch):

@@ -128,6 +128,13 @@ def test_planted_reversal_is_found_and_members_trade_only_while_members(study, t
     assert summary["significance"]["sharpe_tstat_p"] < 0.01
     assert summary["tests"]["dm_p_vs_zero"] < 0.05
     assert abs(models["baseline:zero"]["rank_ic"] or 0.0) < 1e-12
+    # one definition of "up" and one of the loss, for every figure that names them
+    assert models["lstm"]["hit_rate"] == pytest.approx(summary["tests"]["hit_rate"], abs=1e-15)
+    assert models["lstm"]["hit_n"] == summary["tests"]["hit_n"]
+    assert models["baseline:zero"]["hit_rate"] is None  # never calls a member above another
+    for name, m in models.items():
+        assert m["r2_oos"] == pytest.approx(1 - m["mse"] / m["mse_zero"], abs=1e-12), name
+    assert summary["tests"]["r2_oos"] == models["lstm"]["r2_oos"]
     # one row per (date, member, model); weights and contributions sum to the book
     csv = CliRunner().invoke(
         app, ["runs", "predictions", str(summary["run_id"]), "--db", db_url, "--csv"]
@@ -233,5 +240,49 @@ def test_a_list_of_symbols_and_the_direction_label(study) -> None:
     models = summary["models"]
     assert models["baseline:zero"]["mse"] == pytest.approx(0.25)  # predicts 0.5
     assert models["baseline:zero"]["r2_oos"] == 0
+    # the direction label's "up" is above the day's median, for the hit rates too
+    assert models["lstm"]["hit_rate"] == pytest.approx(summary["tests"]["hit_rate"], abs=1e-15)
     assert models["lstm"]["rank_ic_t"] > 3 and models["baseline:reversal"]["rank_ic_t"] > 3
     assert "fixed list of symbols" in " ".join(summary["verdict"]["warnings"])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error", "message"),
+    [
+        (['data.target=["AAA", "NOPE"]'], "DataError", "1 member"),
+        (["data.target=universe:nosuch"], "DataError", "no universe 'nosuch'"),
+        (["target.benchmark=NOPE"], "DataError", "target.benchmark 'NOPE'"),
+        (["target.benchmark=MKT", "data.start=2030-01-02"], "DataError", "MKT has no trading"),
+        (["data.start=2030-01-02"], "DataError", "AAA has no trading day"),
+        (["data.benchmark_input=true"], "DataError", "benchmark_input"),
+        (["data.end=2001-01-25"], "ConfigError", "too few"),
+    ],
+)
+def test_a_universe_run_refused_before_training_leaves_no_run(
+    db_url, write_returns, ar1_returns, overrides, error, message
+) -> None:
+    """The members, the benchmark and the calendar's days are checked before the run is
+    registered: a refused study leaves the ledger empty."""
+    from lstm_madness import errors
+    from lstm_madness.experiment import registry
+    from lstm_madness.experiment.config import load_config
+    from lstm_madness.experiment.runner import run_experiment
+
+    engine = make_engine(db_url)
+    for k, symbol in enumerate(("AAA", "BBB", "MKT")):
+        write_returns(engine, symbol, ar1_returns(300, phi=0.1, seed=k))
+    base = [
+        "target.kind=cross_section",
+        'data.target=["AAA", "BBB"]',
+        "backtest.rule=long_short",
+        "backtest.top_k=1",
+        "model.units=[8]",
+        "model.time_steps=5",
+        "train.epochs=1",
+    ]
+    try:
+        with pytest.raises(getattr(errors, error), match=message):
+            run_experiment(engine, load_config(None, [*base, *overrides]))
+        assert registry.list_runs(engine).empty
+    finally:
+        engine.dispose()

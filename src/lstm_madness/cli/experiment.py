@@ -102,20 +102,14 @@ class RunProgress:
                 self.bar.update(self.folds, completed=total, info="done")
 
 
-def print_timings(timings: dict[str, Any] | None, *, label: str = "time") -> None:
-    """One line of elapsed time per stage (those the run recorded), then the total."""
-    if not timings:
-        return
-    stages = [
-        (name, timings.get(f"{name}_s"))
-        for name in ("load", "train", "predict", "store", "evaluate")
-        if isinstance(timings.get(f"{name}_s"), int | float)
-    ]
-    parts = [f"{name} {fmt.seconds(value)}" for name, value in stages]
-    if isinstance(timings.get("total_s"), int | float):
-        parts.append(f"total {fmt.seconds(timings['total_s'])}")
-    if parts:
-        console.print(f"{label}: " + " · ".join(parts), highlight=False)
+def print_timings(
+    timings: dict[str, Any] | None, *, label: str = "time", run_id: Any = None
+) -> None:
+    """One line of elapsed time per stage (those recorded), then the total, each saying
+    what it covers (:func:`~lstm_madness.report.formats.timing_line`)."""
+    line = fmt.timing_line(timings, label=label, run_id=run_id)
+    if line:
+        console.print(line, highlight=False, markup=False)
 
 
 def print_summary(summary: dict[str, Any], *, full_name: bool = False) -> None:
@@ -182,8 +176,7 @@ def run(
     if as_json:
         typer.echo(json.dumps(summary, default=str))
     else:
-        print_summary(summary)
-        print_timings(summary.get("timings"))
+        print_summary(summary)  # ends with the times, each saying what it covers
 
 
 RUNS_COLUMNS = (
@@ -225,18 +218,33 @@ def runs_list(
     rows = [
         [
             str(row.id),
-            row.name or "",
+            _text(row.name),
             row.status,
-            f"{fmt.date(row.test_start)} → {fmt.date(row.test_end)}" if row.test_start else "",
-            row.target or "",
+            f"{fmt.date(row.test_start)} → {fmt.date(row.test_end)}"
+            if _present(row.test_start)
+            else "",
+            _text(row.target),
             fmt.timestamp(row.started_at),
-            "" if row.sweep_id is None or row.sweep_id != row.sweep_id else str(int(row.sweep_id)),
+            str(int(row.sweep_id)) if _present(row.sweep_id) else "",
             fmt.count(row.seed),
-            " ".join(str(row.error or "").split()),
+            " ".join(_text(row.error).split()),
         ]
         for row in frame.itertuples()
     ]
     print_table(console, RUNS_COLUMNS, rows)
+
+
+def _present(value: Any) -> bool:
+    """Not a missing cell: pandas turns a NULL into None, NaN, NaT or NA (a column of text
+    and NULLs is a ``str`` column with NaN)."""
+    import pandas as pd
+
+    return not (value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value))))
+
+
+def _text(value: Any) -> str:
+    """A text cell: empty when missing (never ``nan``)."""
+    return str(value) if _present(value) else ""
 
 
 @runs_app.command("show", epilog=examples("madness runs show 3", "madness runs show 3 --json"))
@@ -288,7 +296,6 @@ def runs_show(
         typer.echo(json.dumps(summary, default=str))
     else:
         print_summary({"name": run["name"], **summary}, full_name=True)
-        print_timings(summary.get("timings"))
 
 
 @runs_app.command("delete", epilog=examples("madness runs delete 3"))

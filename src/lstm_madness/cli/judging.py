@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from lstm_madness.cli._app import DbOption, app, console, examples
-from lstm_madness.cli.experiment import print_summary, print_timings
+from lstm_madness.cli.experiment import print_summary
 
 
 @app.command(
@@ -116,5 +116,4 @@ def judge(
     for k, result in enumerate(results):
         if k:
             console.print()
-        print_summary(result.to_json(), full_name=True)
-    print_timings(results[-1].to_json().get("timings"), label="time (last run)")
+        print_summary(result.to_json(), full_name=True)  # with its times

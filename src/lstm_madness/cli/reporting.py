@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -88,15 +89,22 @@ def demo(
     from lstm_madness.cli.experiment import RunProgress
     from lstm_madness.demo import run_demo
 
+    started = time.perf_counter()
     with RunProgress() as progress:
         result = run_demo(db, out, seeds=seeds, overrides=set_ or [], progress=progress)
         progress("done")
+    whole = time.perf_counter() - started
     summary = result["summary"]
     models = summary["models"]
     console.print(
         f"S&P 500 (^GSPC), walk-forward, test {summary['test_start']} → "
-        f"{summary['test_end']} ({summary['n_test']} days), {seeds} seed(s)"
+        f"{summary['test_end']} ({summary['n_test']} days), "
+        + ("1 seed" if seeds == 1 else f"{seeds} seeds"),
+        highlight=False,
     )
+    if result["seeds"] is not None:  # every seed first, then one seed's details
+        for line in result["seeds"].lines(shown=result["run_id"]):
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
     console.print(
         f"LSTM R²_oos {fmt.fixed(models['lstm'].get('r2_oos'), 4)}, hit rate "
         f"{fmt.percent(models['lstm']['hit_rate'])}; net Sharpe "
@@ -109,5 +117,12 @@ def demo(
     console.print(f"verdict: {word}")
     for reason in verdict["reasons"]:
         console.print(f"  • {escape(reason)}", highlight=False, soft_wrap=True)
-    print_timings(summary.get("timings"))
-    console.print(f"report: {result['report']}")
+    print_timings(summary.get("timings"), run_id=result["run_id"])
+    console.print(
+        f"whole command: {fmt.seconds(whole)} ("
+        + ("1 seed" if seeds == 1 else f"all {seeds} seeds")
+        + ": ingest, training, evaluation and the report)",
+        highlight=False,
+    )
+    covers = "" if result["seeds"] is None else f" (every seed, then run {result['run_id']})"
+    console.print(f"report: {result['report']}{covers}", highlight=False)

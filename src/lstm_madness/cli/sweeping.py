@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -131,9 +131,9 @@ def sweep(
         f"{fmt.seconds(result['wall_s'])} (runs {result['runs'][0]}–{result['runs'][-1]})",
         highlight=False,
     )
-    print_timings(
-        result.get("timings") or _stage_totals(db, result["runs"]), label="time summed over runs"
-    )
+    print_timings(result.get("timings") or _stage_totals(db, result["runs"]))
+    if space.seeds > 1:
+        _print_seeds(db, result["sweep_id"])
     if result["best"]:
         best = result["best"]
         console.print(
@@ -144,19 +144,38 @@ def sweep(
     console.print(f"rank and deflate with: madness sweep show {result['sweep_id']}")
 
 
-def _stage_totals(db: str | None, run_ids: list[int]) -> dict[str, float]:
+def _print_seeds(db: str | None, sweep_id: int) -> None:
+    """Every seed of each configuration: one seed's figures never stand for the set."""
+    from lstm_madness.data.db import make_engine
+    from lstm_madness.sweep import seed_sets
+
+    engine = make_engine(db)
+    sets = seed_sets(engine, sweep_id)
+    engine.dispose()
+    if not sets:
+        return
+    if len(sets) == 1:
+        lines = sets[0][1].lines()
+    else:
+        lines = ["net Sharpe of every seed of each configuration:"]
+        lines += [f"  {seeds.line(point)}" for point, seeds in sets]
+    for line in lines:
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _stage_totals(db: str | None, run_ids: list[int]) -> dict[str, Any]:
     """Seconds per stage (``*_s`` keys of the runs' recorded timings), summed over runs."""
     from lstm_madness.data.db import make_engine
     from lstm_madness.experiment import registry
 
     engine = make_engine(db)
-    totals: dict[str, float] = {}
+    totals: dict[str, Any] = {}
     for run_id in run_ids:
         timings = (registry.get_run(engine, run_id)["summary"] or {}).get("timings") or {}
         for key, value in timings.items():
-            if key.endswith("_s") and isinstance(value, int | float):
+            if key.endswith("_s") and key != "total_s" and isinstance(value, int | float):
                 totals[key] = totals.get(key, 0.0) + value
-    return totals
+    return {**totals, "scope": "runs", "batch_runs": len(run_ids)}
 
 
 SWEEP_COLUMNS = (

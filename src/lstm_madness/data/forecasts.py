@@ -499,11 +499,14 @@ def forecasts_from_pandas(
     """Validate in-memory forecasts: a Series with a DatetimeIndex (one model, named
     ``model``, else the Series' name, else :data:`DEFAULT_MODEL`), or a DataFrame with one
     column per model and the dates in its index or in a ``date`` column (any of the three
-    layouts). ``line`` in problems is the 1-based row.
+    layouts). ``line`` in problems is the 1-based row. A Series named ``prediction`` (the
+    column of a single-forecast file, e.g. ``frame["prediction"]``) is that single
+    forecast: it gets :data:`DEFAULT_MODEL`, as the file judged from the CLI does.
     """
     _check_task(task)
     if isinstance(predictions, pd.Series):
-        label = model or (None if predictions.name is None else str(predictions.name))
+        name_ = None if predictions.name in (None, "prediction") else str(predictions.name)
+        label = model or name_
         frame = predictions.to_frame(name="prediction")
         display = name or f"<Series {label or DEFAULT_MODEL!r}>"
         return _tidy(_frame_cells(frame), display, "pandas", task, label, None)

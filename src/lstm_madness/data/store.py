@@ -14,7 +14,7 @@ symbol's own rows ordered by date (NULL on its first row) and ``next_ret[t] = re
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -406,13 +406,64 @@ def _require_symbols(conn: sa.Connection, symbols: Sequence[str]) -> dict[str, d
         .group_by(bars.c.symbol)
     )
     firsts = {row[0]: row[1] for row in conn.execute(query)}
-    unknown = [s for s in symbols if s not in firsts]
+    _refuse_unknown(symbols, firsts)
+    return firsts
+
+
+def _refuse_unknown(symbols: Sequence[str], stored: Collection[str]) -> None:
+    unknown = [s for s in symbols if s not in stored]
     if unknown:
         raise DataError(
             f"unknown symbol(s): {', '.join(unknown)} (not in the store; "
             "`madness ingest` or `madness fetch` them first)"
         )
-    return firsts
+
+
+def window_days(
+    engine: sa.Engine,
+    symbols: Sequence[str],
+    start: date | str | None = None,
+    end: date | str | None = None,
+    *,
+    require: bool = False,
+) -> dict[str, int]:
+    """Stored trading days of each symbol between ``start`` and ``end`` (inclusive).
+
+    One query on the bars' key, no prices read: what a run checks before it is
+    registered. A stored symbol without a day in the window counts 0; a symbol not in the
+    store is left out, or with ``require`` refused with the DataError every read raises.
+    """
+    syms = list(dict.fromkeys(symbols))
+    if not syms:
+        return {}
+    start_d, end_d = as_date(start, "start"), as_date(end, "end")
+    inside = sa.and_(sa.true(), *_date_filter(bars.c.date, start_d, end_d))
+    days = sa.func.sum(sa.case((inside, 1), else_=0))
+    query = sa.select(bars.c.symbol, days).where(bars.c.symbol.in_(syms)).group_by(bars.c.symbol)
+    with store_errors("read"), engine.connect() as conn:
+        counts = {str(row[0]): int(row[1] or 0) for row in conn.execute(query)}
+    if require:
+        _refuse_unknown(syms, counts)
+    return counts
+
+
+def calendar_days(
+    engine: sa.Engine,
+    symbols: Sequence[str],
+    start: date | str | None = None,
+    end: date | str | None = None,
+) -> int:
+    """Days between ``start`` and ``end`` (inclusive) on which any of ``symbols`` has a
+    stored bar: the length of their union calendar."""
+    syms = list(dict.fromkeys(symbols))
+    if not syms:
+        return 0
+    start_d, end_d = as_date(start, "start"), as_date(end, "end")
+    query = sa.select(sa.func.count(sa.distinct(bars.c.date))).where(
+        bars.c.symbol.in_(syms), *_date_filter(bars.c.date, start_d, end_d)
+    )
+    with store_errors("read"), engine.connect() as conn:
+        return int(conn.execute(query).scalar() or 0)
 
 
 def read_bars(

@@ -39,6 +39,7 @@ __all__ = [
     "Performance",
     "backtest",
     "break_even_cost",
+    "break_even_vs_benchmark",
     "buy_and_hold",
     "daily_risk_free",
     "drawdowns",
@@ -248,9 +249,10 @@ class Performance:
         Longest run of consecutive days below a previous equity peak.
     calmar : float
         ``cagr / |max_drawdown|``; nan without drawdown.
-    hit_rate : float
-        Share of days with a non-zero position whose return (the strategy's P&L, net or
-        gross as passed) is > 0; nan if never invested.
+    win_rate : float
+        Share of invested days (non-zero position) whose return (the strategy's P&L, net
+        or gross as passed) is > 0; nan if never invested. A property of the P&L, not the
+        forecast's hit rate (:func:`~lstm_madness.evaluation.metrics.hit_rate`).
     turnover : float
         Mean daily turnover ``mean(|pos_t - pos_{t-1}|)``, ``pos_{-1} = 0``.
     exposure : float
@@ -270,7 +272,7 @@ class Performance:
     max_drawdown_days: int
     longest_underwater_days: int
     calmar: float
-    hit_rate: float
+    win_rate: float
     turnover: float
     exposure: float
     avg_holding_days: float
@@ -288,7 +290,7 @@ class Performance:
                 f"   Sortino {self.sortino:6.2f}",
                 f"max drawdown      {self.max_drawdown:9.2%}   ({self.max_drawdown_days} days)"
                 f"   Calmar {self.calmar:6.2f}",
-                f"hit rate          {self.hit_rate:9.2%}   turnover {self.turnover:6.3f}/day"
+                f"win rate (invested days) {self.win_rate:6.2%}   turnover {self.turnover:6.3f}/day"
                 f"   exposure {self.exposure:5.2f}   holding {self.avg_holding_days:6.1f} days",
             ]
         )
@@ -308,7 +310,7 @@ def performance(
     returns : ndarray of shape (n_days,)
         Daily simple returns of the strategy (net or gross).
     positions : ndarray of shape (n_days,), optional
-        Positions that produced them, for hit rate, turnover, exposure and holding
+        Positions that produced them, for win rate, turnover, exposure and holding
         period; ``None`` means fully invested (``pos_t = 1``).
     risk_free : float, default 0
         Annual risk-free rate for Sharpe and Sortino.
@@ -342,7 +344,7 @@ def performance(
         max_drawdown_days=_max_drawdown_duration(dd),
         longest_underwater_days=_longest_underwater(dd),
         calmar=cagr / abs(mdd) if mdd < 0 else math.nan,
-        hit_rate=float(np.mean(r[invested] > 0)) if invested.any() else math.nan,
+        win_rate=float(np.mean(r[invested] > 0)) if invested.any() else math.nan,
         turnover=float(_turnover(pos).mean()),
         exposure=float(np.abs(pos).mean()),
         avg_holding_days=float(holds.mean()) if holds.size else math.nan,
@@ -526,7 +528,28 @@ def _sharpe_vs_cost(gross: np.ndarray, turnover: np.ndarray, rf_daily: float):
     return sr
 
 
-def break_even_cost(
+def break_even_cost(result: BacktestResult) -> float:
+    r"""Cost per unit of turnover (bps, cost + slippage together) at which the strategy's
+    mean daily net return is zero: ``c* = mean(g_t) / mean(τ_t)``, with ``g_t`` the daily
+    gross return (after any borrow fee) and ``τ_t`` the turnover (the risk-free rate is not
+    subtracted).
+
+    Returns
+    -------
+    float
+        ``+inf`` when the strategy never trades (zero turnover); ``<= 0`` when its gross
+        mean is not positive (it loses money before any cost: minus the rebate per unit of
+        turnover it would need); ``nan`` without any day.
+    """
+    if result.n_days == 0:
+        return math.nan
+    mean_turnover = float(np.mean(result.turnover))
+    if mean_turnover == 0.0:
+        return math.inf
+    return float(np.mean(result.gross_returns)) / mean_turnover * 1e4
+
+
+def break_even_vs_benchmark(
     result: BacktestResult, benchmark: BacktestResult | None = None, *, max_bps: float = 1e5
 ) -> float:
     r"""Cost per unit of turnover (bps, cost + slippage) at which the strategy stops beating

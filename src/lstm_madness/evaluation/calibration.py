@@ -18,25 +18,21 @@ import pandas as pd
 from scipy import stats
 
 from lstm_madness.errors import ConfigError, DataError
+from lstm_madness.evaluation.metrics import direction_hits
 
 __all__ = ["decile_table", "hits"]
 
 
 def hits(y_true: np.ndarray, y_pred: np.ndarray, task: str = "regression") -> np.ndarray:
-    """Daily hits (bool), as counted by :func:`lstm_madness.evaluation.metrics.hit_rate`.
-
-    Regression: ``sign(pred) == sign(label)`` (a zero forecast calls no direction).
-    Classification: ``(p > 0.5) == (label > 0.5)`` with labels in {0, 1}.
-    """
+    """Daily hits: 1.0 a hit, 0.0 a miss, NaN a day whose prediction calls no direction,
+    as counted by :func:`lstm_madness.evaluation.metrics.direction_hits`."""
     yt = np.asarray(y_true, dtype=np.float64)
     yp = np.asarray(y_pred, dtype=np.float64)
     if yt.shape != yp.shape:
         raise DataError(f"labels {yt.shape} and predictions {yp.shape} differ in shape")
-    if task == "regression":
-        return np.sign(yp) == np.sign(yt)
-    if task == "classification":
-        return (yp > 0.5) == (yt > 0.5)
-    raise ConfigError(f"task must be regression or classification, got {task!r}")
+    if task not in ("regression", "classification"):
+        raise ConfigError(f"task must be regression or classification, got {task!r}")
+    return direction_hits(yt, yp, task)
 
 
 def decile_table(
@@ -113,7 +109,7 @@ def decile_table(
                 "mean": mean,
                 "low": mean - half,
                 "high": mean + half,
-                "hit_rate": float(hit[m].mean()),
+                "hit_rate": float(np.nanmean(hit[m])) if np.isfinite(hit[m]).any() else np.nan,
             }
         )
     return pd.DataFrame(rows).set_index("bin")

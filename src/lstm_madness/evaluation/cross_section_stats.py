@@ -20,6 +20,7 @@ References
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,8 @@ __all__ = [
     "daily_rank_ic",
     "hac_mean",
     "newey_west_lags",
+    "panel_direction_calls",
+    "panel_forecast_metrics",
     "panel_forecast_tests",
     "quantile_returns",
     "rank_ic",
@@ -229,9 +232,10 @@ def daily_mse(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
 class PanelForecastTests:
     """Forecast accuracy of a panel against the zero forecast, aggregated per day.
 
-    ``r2_oos = 1 - sum_t mse_model_t / sum_t mse_zero_t`` over the days with pairs (the
-    label is demeaned across members, so zero is the no-information forecast); ``dm``
-    tests ``mse_model_t - mse_zero_t`` (one-sided: the model is more accurate).
+    ``mse_model`` and ``mse_zero`` are means over the days with pairs of each day's mean
+    squared error over its members, and ``r2_oos = 1 - mse_model / mse_zero`` (the label
+    is demeaned across members, so zero is the no-information forecast); ``dm`` tests
+    ``mse_model_t - mse_zero_t`` (one-sided: the model is more accurate).
     """
 
     r2_oos: float
@@ -269,3 +273,62 @@ def panel_forecast_tests(y_true: np.ndarray, y_pred: np.ndarray) -> PanelForecas
     r2 = 1.0 - float(m.sum() / z.sum()) if z.sum() > 0 else math.nan
     dm = diebold_mariano_losses(m, z, loss="daily_mse") if days.sum() >= 3 else None
     return PanelForecastTests(r2, float(m.mean()), float(z.mean()), int(days.sum()), dm)
+
+
+def panel_direction_calls(
+    y_true: np.ndarray, y_pred: np.ndarray, task: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The (member, day) pairs whose prediction calls a direction, as ``(actual_up,
+    predicted_up)`` boolean arrays, with one definition of "up" per task:
+
+    - ``regression`` (the ``cross_section`` label, next-day return minus the day's mean
+      over labelled members): actual up is a label above 0 (the return above the day's
+      mean); predicted up is a prediction above the day's mean prediction over scored
+      members; a prediction equal to that mean calls nothing;
+    - ``classification`` (``cross_section_direction``: 1 when the return is above the
+      day's median): actual up is a label of 1; predicted up is a probability above the
+      day's median prediction over scored members; one equal to it calls nothing.
+
+    A pair counts where the prediction and the label are both finite.
+    """
+    if task not in ("regression", "classification"):
+        raise ConfigError(f"task must be regression or classification, got {task!r}")
+    pred = np.asarray(y_pred, dtype=np.float64)
+    y = np.asarray(y_true, dtype=np.float64)
+    scored = np.isfinite(pred)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a day without any scored member
+        if task == "regression":
+            n = np.maximum(scored.sum(axis=1, keepdims=True), 1)
+            centre = np.where(scored, pred, 0.0).sum(axis=1, keepdims=True) / n
+        else:
+            centre = np.nanmedian(pred, axis=1, keepdims=True)
+    pairs = scored & np.isfinite(y) & (pred != centre)
+    actual = y[pairs] > (0.5 if task == "classification" else 0.0)
+    return actual, (pred - centre)[pairs] > 0.0
+
+
+def panel_forecast_metrics(y_true: np.ndarray, y_pred: np.ndarray, task: str) -> dict[str, Any]:
+    """One model's panel metrics, every figure per day first and then averaged over days
+    (a day weighs the same whatever its members): ``mse`` and ``mae`` the mean of the
+    daily means over members, ``mse_zero`` the same for the no-information forecast (0;
+    0.5 for a direction label) on the same pairs, ``r2_oos = 1 - mse / mse_zero``;
+    ``hit_rate`` over the ``hit_n`` pairs whose prediction calls a direction
+    (:func:`panel_direction_calls`); ``n`` pairs on ``n_days`` days."""
+    centre = 0.5 if task == "classification" else 0.0
+    tests = panel_forecast_tests(np.asarray(y_true) - centre, np.asarray(y_pred) - centre)
+    pred, real, ok = _pairs(y_pred, y_true)
+    count = ok.sum(axis=1)
+    days = count > 0
+    abs_err = np.where(ok, np.abs(real - np.where(ok, pred, 0.0)), 0.0).sum(axis=1)
+    actual, called = panel_direction_calls(y_true, y_pred, task)
+    return {
+        "mse": tests.mse_model,
+        "mse_zero": tests.mse_zero,
+        "mae": float((abs_err[days] / count[days]).mean()),
+        "r2_oos": tests.r2_oos,
+        "hit_rate": float(np.mean(actual == called)) if actual.size else math.nan,
+        "hit_n": int(actual.size),
+        "n": int(ok.sum()),
+        "n_days": tests.n_days,
+    }

@@ -30,7 +30,7 @@ import numpy as np
 from scipy import special, stats
 
 from lstm_madness.errors import ConfigError, DataError
-from lstm_madness.evaluation.metrics import hit_rate
+from lstm_madness.evaluation.metrics import direction_hits
 
 LOSSES = ("squared", "absolute")
 ALTERNATIVES = ("less", "greater", "two-sided")
@@ -39,6 +39,7 @@ __all__ = [
     "BinomialResult",
     "DMResult",
     "PTResult",
+    "binomial_hit_test",
     "diebold_mariano",
     "diebold_mariano_losses",
     "directions",
@@ -254,7 +255,7 @@ def pesaran_timmermann(actual_up: np.ndarray, predicted_up: np.ndarray) -> PTRes
 
     The p-value is one-sided, :math:`1 - \Phi(S_n)`. When the predictions (or outcomes) are
     all in one direction the variance is zero and the test is undefined: statistic
-    and p-value are ``nan``.
+    and p-value are ``nan``; so are they, with ``n = 0``, without any direction called.
 
     Parameters
     ----------
@@ -263,9 +264,11 @@ def pesaran_timmermann(actual_up: np.ndarray, predicted_up: np.ndarray) -> PTRes
     """
     y = np.asarray(actual_up, dtype=bool)
     x = np.asarray(predicted_up, dtype=bool)
-    if y.ndim != 1 or y.shape != x.shape or y.size == 0:
+    if y.ndim != 1 or y.shape != x.shape:
         raise DataError(f"actual_up {y.shape} and predicted_up {x.shape} must be 1-D, same length")
     n = y.size
+    if n == 0:
+        return PTResult(math.nan, math.nan, math.nan, math.nan, 0)
     p_hat = float(np.mean(x == y))
     py, px = float(y.mean()), float(x.mean())
     p_star = py * px + (1 - py) * (1 - px)
@@ -300,7 +303,22 @@ class BinomialResult:
         return asdict(self)
 
     def summary(self) -> str:
-        return f"hit rate {self.hit_rate:.2%} ({self.hits}/{self.n}), p = {self.pvalue:.4f}"
+        if self.n == 0:
+            return "hit rate – (no prediction calls a direction)"
+        return (
+            f"hit rate {self.hit_rate:.2%} ({self.hits}/{self.n} predictions that call a "
+            f"direction), p = {self.pvalue:.4f}"
+        )
+
+
+def binomial_hit_test(hits: int, n: int, *, p0: float = 0.5) -> BinomialResult:
+    """Exact one-sided binomial test that ``hits`` of ``n`` calls beat ``p0``, with the
+    two-sided 95 % Clopper–Pearson interval; every field NaN (``n = 0``) without a call."""
+    if n == 0:
+        return BinomialResult(0, 0, math.nan, math.nan, math.nan, math.nan)
+    res = stats.binomtest(hits, n, p0, alternative="greater")
+    low, high = clopper_pearson(hits, n, 0.95)
+    return BinomialResult(hits, n, hits / n, float(res.pvalue), low, high)
 
 
 def hit_rate_test(
@@ -308,9 +326,10 @@ def hit_rate_test(
 ) -> BinomialResult:
     """Binomial test (``scipy.stats.binomtest``, one-sided "greater") of the direction hit rate.
 
-    Hits are counted as in :func:`lstm_madness.evaluation.metrics.hit_rate` (every test day
-    in the denominator; for regression a zero forecast calls no direction). ``ci_low`` /
-    ``ci_high`` is the two-sided 95 % Clopper–Pearson interval of the hit rate.
+    Hits are counted as in :func:`lstm_madness.evaluation.metrics.direction_hits`: only
+    predictions that call a direction count (a return forecast of exactly 0, a probability
+    of exactly 0.5, takes no position). ``ci_low`` / ``ci_high`` is the two-sided 95 %
+    Clopper–Pearson interval of the hit rate.
 
     Parameters
     ----------
@@ -320,11 +339,9 @@ def hit_rate_test(
     p0 : float, default 0.5
         Hit rate under H0.
     """
-    n = int(np.asarray(y_true).size)
-    k = round(hit_rate(y_true, y_pred, task) * n)
-    res = stats.binomtest(k, n, p0, alternative="greater")
-    low, high = clopper_pearson(k, n, 0.95)
-    return BinomialResult(k, n, k / n, float(res.pvalue), low, high)
+    scored = direction_hits(y_true, y_pred, task)
+    called = scored[np.isfinite(scored)]
+    return binomial_hit_test(int(called.sum()), int(called.size), p0=p0)
 
 
 def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:

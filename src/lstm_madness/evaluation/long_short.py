@@ -48,6 +48,7 @@ from lstm_madness.evaluation.backtest import (
     Performance,
     _holding_periods,
     break_even_cost,
+    break_even_vs_benchmark,
     performance,
     sharpe_ratio,
 )
@@ -115,7 +116,8 @@ def equal_weights(scored: np.ndarray) -> np.ndarray:
 
 
 class _CostView(NamedTuple):
-    """What :func:`~lstm_madness.evaluation.backtest.break_even_cost` reads of a backtest."""
+    """What the break-even costs of :mod:`~lstm_madness.evaluation.backtest` read of a
+    backtest."""
 
     gross_returns: np.ndarray
     turnover: np.ndarray
@@ -240,7 +242,7 @@ class Book:
         return self._performance(self.gross_returns)
 
     def cost_view(self) -> _CostView:
-        """Returns after the borrow fee with the turnover, for ``break_even_cost``."""
+        """Returns after the borrow fee with the turnover, for the break-even costs."""
         return _CostView(
             self.gross_returns - self.borrow_costs, self.turnover, self.n_days, self.risk_free
         )
@@ -292,10 +294,17 @@ class LongShortResult:
         return sharpe_ratio(self.book.leg("short"), self.book.risk_free)
 
     def break_even_cost(self) -> float:
-        """Cost per unit of turnover (bps) at which the book's Sharpe falls to buy-and-hold's
-        (see :func:`~lstm_madness.evaluation.backtest.break_even_cost`; the borrow fee is
+        """Cost per unit of turnover (bps) at which the book's mean daily net return is zero
+        (:func:`~lstm_madness.evaluation.backtest.break_even_cost`; the borrow fee is kept
+        fixed)."""
+        return break_even_cost(self.book.cost_view())  # type: ignore[arg-type]
+
+    def break_even_vs_buy_hold(self) -> float:
+        """Cost per unit of turnover (bps) at which the book's Sharpe falls to the
+        equal-weight book's (see
+        :func:`~lstm_madness.evaluation.backtest.break_even_vs_benchmark`; the borrow fee is
         kept fixed)."""
-        return break_even_cost(self.book.cost_view(), self.buy_and_hold.cost_view())  # type: ignore[arg-type]
+        return break_even_vs_benchmark(self.book.cost_view(), self.buy_and_hold.cost_view())  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, Any]:
         return {

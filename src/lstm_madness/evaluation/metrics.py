@@ -70,21 +70,30 @@ def r2_oos(y_true: np.ndarray, y_pred: np.ndarray, y_benchmark: np.ndarray | flo
     return 1.0 - float(np.sum((y_true - y_pred) ** 2)) / denominator
 
 
-def hit_rate(y_true: np.ndarray, y_pred: np.ndarray, task: str) -> float:
-    """Share of correctly called directions.
+def direction_hits(y_true: np.ndarray, y_pred: np.ndarray, task: str) -> np.ndarray:
+    """Each prediction's directional call scored: 1.0 a hit, 0.0 a miss, NaN no call.
 
-    Regression: ``mean(sign(ŷ) == sign(y))``. A zero label (flat day) counts in the
-    denominator and is a hit only for a forecast of exactly 0; a zero forecast calls no
-    direction and misses every nonzero label (so the random walk earns no free hits).
-    Classification: ``mean((p > 0.5) == (y == 1))`` with ``y`` in {0, 1} (p = 0.5 calls
-    "down").
+    A prediction that calls no direction implies no position, so it is neither a hit nor
+    a miss: a return forecast of exactly 0 (regression), a probability of exactly 0.5
+    (classification). Regression: a hit when ``sign(ŷ) == sign(y)`` (a flat day, y = 0,
+    is a miss). Classification: a hit when ``(p > 0.5) == (y == 1)`` with ``y`` in {0, 1}.
     """
     y_true, y_pred = _pair(y_true, y_pred)
     if task == "regression":
-        return float(np.mean(np.sign(y_pred) == np.sign(y_true)))
-    if task == "classification":
-        return float(np.mean((y_pred > 0.5) == (y_true > 0.5)))
-    raise ConfigError(f"task {task!r} is not one of {', '.join(TASKS)}")
+        called, hit = y_pred != 0.0, np.sign(y_pred) == np.sign(y_true)
+    elif task == "classification":
+        called, hit = y_pred != 0.5, (y_pred > 0.5) == (y_true > 0.5)
+    else:
+        raise ConfigError(f"task {task!r} is not one of {', '.join(TASKS)}")
+    return np.where(called, hit.astype(np.float64), np.nan)
+
+
+def hit_rate(y_true: np.ndarray, y_pred: np.ndarray, task: str) -> float:
+    """Share of correct calls among the predictions that call a direction
+    (:func:`direction_hits`); NaN when no prediction calls one (e.g. the zero forecast)."""
+    scored = direction_hits(y_true, y_pred, task)
+    called = scored[np.isfinite(scored)]
+    return float(called.mean()) if called.size else float("nan")
 
 
 def forecast_metrics(
@@ -93,18 +102,24 @@ def forecast_metrics(
     y_benchmark: np.ndarray | float | None,
     task: str,
 ) -> dict[str, float | int | None]:
-    """``mse``, ``mae``, ``r2_oos``, ``hit_rate`` and ``n`` of one model's test forecasts.
+    """``mse``, ``mae``, ``r2_oos``, ``hit_rate``, ``hit_n`` and ``n`` of one model's test
+    forecasts.
 
     ``r2_oos`` is None when ``y_benchmark`` is None (e.g. no historical-mean baseline),
     and NaN when its denominator is 0. For classification ``mse`` is the Brier score.
+    ``hit_rate`` counts the ``hit_n`` predictions that call a direction
+    (:func:`direction_hits`); NaN when none does.
     """
     if task not in TASKS:
         raise ConfigError(f"task {task!r} is not one of {', '.join(TASKS)}")
     y_true, y_pred = _pair(y_true, y_pred)
+    scored = direction_hits(y_true, y_pred, task)
+    called = np.isfinite(scored)
     return {
         "mse": mse(y_true, y_pred),
         "mae": mae(y_true, y_pred),
         "r2_oos": None if y_benchmark is None else r2_oos(y_true, y_pred, y_benchmark),
-        "hit_rate": hit_rate(y_true, y_pred, task),
+        "hit_rate": float(np.mean(scored[called])) if called.any() else float("nan"),
+        "hit_n": int(called.sum()),
         "n": len(y_true),
     }

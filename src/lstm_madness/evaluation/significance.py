@@ -15,6 +15,8 @@ References
    backtest overfitting. *Journal of Computational Finance* 20(4), 39-69 (SSRN 2326253, 2015).
 .. [4] Hansen, P. R. (2005). A test for superior predictive ability. *Journal of Business &
    Economic Statistics* 23(4), 365-380.
+.. [6] Romano, J. P., Wolf, M. (2005). Stepwise multiple testing as formalized data
+   snooping. *Econometrica* 73(4), 1237-1282.
 .. [5] Politis, D. N., Romano, J. P. (1994). The stationary bootstrap. *JASA* 89(428),
    1303-1313; Politis, D. N., White, H. (2004), Patton, A., Politis, D. N., White, H.
    (2009). Automatic block-length selection for the dependent bootstrap.
@@ -46,6 +48,7 @@ __all__ = [
     "SPAResult",
     "SeedSpread",
     "SharpeTest",
+    "StepMResult",
     "block_length",
     "deflated_sharpe_ratio",
     "effective_trials",
@@ -58,6 +61,7 @@ __all__ = [
     "seed_spread",
     "sharpe_ci",
     "sharpe_tstat",
+    "spa_stepm",
     "spa_test",
     "stationary_bootstrap_indices",
 ]
@@ -511,34 +515,31 @@ class SPAResult:
         return asdict(self)
 
 
-def spa_test(
-    strategy_returns: np.ndarray,
-    benchmark_returns: np.ndarray,
-    *,
-    reps: int = 1000,
-    block: float | None = None,
-    seed: int | None = 0,
-) -> SPAResult:
-    """Hansen's SPA test (:class:`arch.bootstrap.SPA`) of strategies against a benchmark.
+@dataclass(frozen=True)
+class StepMResult:
+    """Romano and Wolf's StepM: which strategies beat the benchmark, with the family-wise
+    error rate over all of them controlled at ``fwer``.
 
-    Losses are negative daily net returns, so a "better" model earns more on average.
+    ``superior`` holds the column indices (into the strategies tested) that StepM selects,
+    ascending."""
 
-    Parameters
-    ----------
-    strategy_returns : ndarray of shape (n_days,) or (n_days, n_strategies)
-        Net daily returns of every strategy tried on the same target and dates.
-    benchmark_returns : ndarray of shape (n_days,)
-        Net daily returns of buy-and-hold.
-    reps : int
-        Stationary-bootstrap replications.
-    block : float, optional
-        Expected block length; ``None`` = :func:`block_length` of the mean loss differential.
+    superior: tuple[int, ...]
+    n_models: int
+    fwer: float
+    block_length: float
+    reps: int
 
-    Returns
-    -------
-    SPAResult
-        ``pvalue`` is Hansen's consistent p-value; ``pvalue_lower`` / ``pvalue_upper`` bracket it.
-    """
+    def selects(self, column: int | None) -> bool:
+        """Whether the strategy in ``column`` is among the superior ones."""
+        return column is not None and int(column) in self.superior
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "superior": list(self.superior)}
+
+
+def _strategies_and_benchmark(
+    strategy_returns: np.ndarray, benchmark_returns: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     models = np.asarray(strategy_returns, dtype=np.float64)
     models = models[:, None] if models.ndim == 1 else models
     bench = _returns(benchmark_returns, "benchmark_returns")
@@ -549,13 +550,91 @@ def spa_test(
         )
     if not np.all(np.isfinite(models)):
         raise DataError("strategy_returns contain non-finite values")
+    return models, bench
+
+
+def spa_stepm(
+    strategy_returns: np.ndarray,
+    benchmark_returns: np.ndarray,
+    *,
+    fwer: float = 0.05,
+    reps: int = 1000,
+    block: float | None = None,
+    seed: int | None = 0,
+) -> tuple[SPAResult, StepMResult]:
+    """Hansen's SPA test and Romano–Wolf StepM of strategies against a benchmark, from one
+    set of bootstrap draws (:class:`arch.bootstrap.SPA`; StepM's first step is the SPA test
+    and its later steps reuse the draws, as :class:`arch.bootstrap.StepM` does).
+
+    Losses are negative daily net returns, so a "better" strategy earns more on average.
+    SPA answers "does *some* strategy beat the benchmark?" (a property of the whole set);
+    StepM says *which* strategies do, controlling the family-wise error rate at ``fwer``.
+
+    Parameters
+    ----------
+    strategy_returns : ndarray of shape (n_days,) or (n_days, n_strategies)
+        Net daily returns of every strategy tried on the same target and dates.
+    benchmark_returns : ndarray of shape (n_days,)
+        Net daily returns of buy-and-hold.
+    fwer : float, default 0.05
+        StepM's family-wise error rate (``size`` of :class:`arch.bootstrap.StepM`).
+    reps : int
+        Stationary-bootstrap replications.
+    block : float, optional
+        Expected block length in days; ``None`` = :func:`block_length` of the mean loss
+        differential (rounded to whole days, at least 1, for both tests).
+    seed : int, optional
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    (SPAResult, StepMResult)
+        SPA's ``pvalue`` is Hansen's consistent p-value (``pvalue_lower`` / ``pvalue_upper``
+        bracket it); StepM's ``superior`` the selected columns (consistent critical
+        values, as :class:`arch.bootstrap.StepM` computes them).
+    """
+    models, bench = _strategies_and_benchmark(strategy_returns, benchmark_returns)
     b = block_length(models - bench[:, None]) if block is None else float(block)
+    k = int(models.shape[1])
     spa = SPA(-bench, -models, block_size=max(round(b), 1), reps=reps, seed=seed)
-    spa.compute()
+    spa.compute()  # the first step: SPA of the whole set
     p = spa.pvalues
-    return SPAResult(
-        float(p["consistent"]), float(p["lower"]), float(p["upper"]), int(models.shape[1]), b, reps
-    )
+    superior = _stepm_steps(spa, k, fwer)
+    first = SPAResult(float(p["consistent"]), float(p["lower"]), float(p["upper"]), k, b, reps)
+    return first, StepMResult(superior, k, float(fwer), b, reps)
+
+
+def _stepm_steps(spa: SPA, k: int, fwer: float) -> tuple[int, ...]:
+    """Romano and Wolf's steps on a computed SPA, as :meth:`arch.bootstrap.StepM.compute`
+    takes them (the strategies whose mean loss differential exceeds the consistent
+    critical value are superior; remove them and test the rest again, on the same
+    bootstrap draws, until a step finds none). arch 8.0.0's loop stops on the count of the
+    last step's finds, not of all finds, and so fails on an empty subset when every
+    strategy is superior; this loop stops when none is left."""
+    found = [int(i) for i in spa.better_models(fwer)]
+    selected = list(found)
+    while found and len(selected) < k:
+        rest = np.ones(k, dtype=np.bool_)
+        rest[selected] = False
+        spa.subset(rest)
+        spa.compute()
+        found = [int(i) for i in spa.better_models(fwer)]
+        selected += found
+    spa.subset(np.ones(k, dtype=np.bool_))
+    return tuple(sorted(selected))
+
+
+def spa_test(
+    strategy_returns: np.ndarray,
+    benchmark_returns: np.ndarray,
+    *,
+    reps: int = 1000,
+    block: float | None = None,
+    seed: int | None = 0,
+) -> SPAResult:
+    """Hansen's SPA test (:class:`arch.bootstrap.SPA`) of strategies against a benchmark:
+    H0 "no strategy beats the benchmark". The SPA half of :func:`spa_stepm`."""
+    return spa_stepm(strategy_returns, benchmark_returns, reps=reps, block=block, seed=seed)[0]
 
 
 # --------------------------------------------------------------------------- PBO (CSCV)

@@ -27,6 +27,7 @@ from lstm_madness.evaluation.backtest import (
     BacktestResult,
     backtest,
     break_even_cost,
+    break_even_vs_benchmark,
     buy_and_hold,
     positions_from_predictions,
     sharpe_ratio,
@@ -40,7 +41,7 @@ from lstm_madness.evaluation.forecast_tests import (
     hit_rate_test,
     pesaran_timmermann,
 )
-from lstm_madness.evaluation.metrics import forecast_metrics
+from lstm_madness.evaluation.metrics import direction_hits, forecast_metrics
 from lstm_madness.evaluation.significance import (
     ConfidenceInterval,
     DSRResult,
@@ -48,6 +49,7 @@ from lstm_madness.evaluation.significance import (
     SeedSpread,
     SharpeTest,
     SPAResult,
+    StepMResult,
     deflated_sharpe_ratio,
     effective_trials,
     excess_return_ci,
@@ -56,7 +58,7 @@ from lstm_madness.evaluation.significance import (
     seed_spread,
     sharpe_ci,
     sharpe_tstat,
-    spa_test,
+    spa_stepm,
 )
 from lstm_madness.evaluation.verdict import Verdict, VerdictThresholds, decide
 from lstm_madness.jsonable import jsonable
@@ -145,7 +147,7 @@ class EvaluationSettings:
             trials_mode=getattr(e, "trials_mode", "raw"),
             top_k=getattr(b, "top_k", 5),
             short_borrow_bps=getattr(b, "short_borrow_bps", 0.0),
-            thresholds=VerdictThresholds(min_dsr=e.min_dsr, max_spa_p=e.max_spa_p, alpha=e.alpha),
+            thresholds=VerdictThresholds(min_dsr=e.min_dsr, fwer=e.fwer, alpha=e.alpha),
         )
         horizon = getattr(getattr(config, "target", None), "horizon", None)
         if horizon is not None:
@@ -206,19 +208,24 @@ class TrialEvidence:
     Attributes
     ----------
     trials : int
-        ``N``: configurations tried, the judged run included (also runs still in progress).
+        ``N``: distinct forecasts tried, the judged run included (also runs still in
+        progress and trials declared by imported forecasts).
     sharpes : ndarray
-        Annualized net Sharpe ratios of every member with stored predictions, the judged
-        run included, all backtested under the judged run's rule and costs, each over its
-        own test dates. Their variance is the DSR's ``V``.
+        Annualized net Sharpe ratios of every distinct member with stored predictions, the
+        judged run included, all backtested under the judged run's rule and costs, each
+        over its own test dates. Their variance is the DSR's ``V``.
     mean_correlation : float
         Mean pairwise correlation of the members' daily net returns on their common dates,
         clipped to [0, 1].
-    spa, pbo : SPAResult, PBOResult
-        Hansen's SPA test of every member against buy-and-hold, and the PBO across the
-        members, on the common dates.
+    spa, stepm, pbo : SPAResult, StepMResult, PBOResult
+        Hansen's SPA test of every distinct member against buy-and-hold (does *some*
+        member beat it?), Romano–Wolf StepM on the same draws (*which* members beat it),
+        and the PBO across the members, on the common dates.
     n_days : int
         Common dates.
+    duplicates : int
+        Members merged into an earlier member with identical primary predictions (they
+        count once: not in ``N``, ``V``, SPA, StepM or PBO).
     """
 
     trials: int
@@ -227,6 +234,8 @@ class TrialEvidence:
     spa: SPAResult
     pbo: PBOResult
     n_days: int
+    stepm: StepMResult
+    duplicates: int = 0
 
     @property
     def n_members(self) -> int:
@@ -246,6 +255,8 @@ def trial_evidence(
     reps: int = 1000,
     block: float | None = None,
     seed: int | None = 0,
+    fwer: float = 0.05,
+    duplicates: int = 0,
 ) -> TrialEvidence:
     """:class:`TrialEvidence` from the members' daily net returns on their common dates.
 
@@ -259,11 +270,15 @@ def trial_evidence(
         Annualized net Sharpe ratio of each member (over its own dates).
     trials : int
         ``N``; never taken below ``n_members``.
+    fwer : float
+        StepM's family-wise error rate.
+    duplicates : int
+        Members merged away before these columns were formed (recorded, not used).
     """
     m = np.asarray(net_returns, dtype=np.float64)
     m = m[:, None] if m.ndim == 1 else m
     sh = np.asarray(sharpes, dtype=np.float64).ravel()
-    spa = spa_test(m, benchmark_returns, reps=reps, block=block, seed=seed)
+    spa, stepm = spa_stepm(m, benchmark_returns, fwer=fwer, reps=reps, block=block, seed=seed)
     pbo = probability_of_backtest_overfitting(m, seed=seed)
     return TrialEvidence(
         max(int(trials), m.shape[1], sh.size),
@@ -272,6 +287,8 @@ def trial_evidence(
         spa,
         pbo,
         int(m.shape[0]),
+        stepm,
+        int(duplicates),
     )
 
 
@@ -280,7 +297,9 @@ def short_name(name: str) -> str:
     return name[len(BASELINE_PREFIX) :] if name.startswith(BASELINE_PREFIX) else name
 
 
-def _break_even_kind(x: float) -> str:
+def _break_even_kind(x: float, trades: bool = True) -> str:
+    if not trades:
+        return "no_trades"  # flat: no cost can change its Sharpe of 0
     if math.isnan(x):
         return "undefined"
     if x == math.inf:
@@ -309,7 +328,8 @@ class Evaluation:
     strategy: BacktestResult
     buy_hold: BacktestResult
     baselines: Mapping[str, BacktestResult]
-    break_even_bps: float
+    break_even_bps: float  #: cost (bps per unit turnover) at which the mean net return is 0
+    break_even_vs_buy_hold_bps: float  #: cost at which the net Sharpe equals buy-and-hold's
     dm: Mapping[str, DMResult]
     pt: PTResult
     hit: BinomialResult
@@ -326,6 +346,11 @@ class Evaluation:
     pbo: PBOResult
     seeds: SeedSpread | None
     verdict: Verdict
+    stepm: StepMResult | None = None
+    stepm_selected: bool = False
+    duplicates: int = 0
+    #: a direction forecast: DM of its calls' Brier score vs always-up and majority
+    direction_dm: Mapping[str, DMResult] = field(default_factory=dict)
 
     @property
     def n_days(self) -> int:
@@ -392,11 +417,14 @@ class Evaluation:
             "calmar_net": net.calmar,
             "max_drawdown_days": net.max_drawdown_days,
             "buy_hold_max_drawdown": bh.max_drawdown,
-            "hit_rate": net.hit_rate,
+            "win_rate": net.win_rate,
             "exposure": net.exposure,
             "avg_holding_days": net.avg_holding_days,
             "break_even_cost_bps": self.break_even_bps,
-            "break_even_kind": _break_even_kind(self.break_even_bps),
+            "break_even_vs_buy_hold_bps": self.break_even_vs_buy_hold_bps,
+            "break_even_kind": _break_even_kind(
+                self.break_even_vs_buy_hold_bps, bool(np.any(self.strategy.turnover > 0))
+            ),
             "net": net.to_dict(),
             "gross": gross.to_dict(),
             "buy_hold": bh.to_dict(),
@@ -412,9 +440,13 @@ class Evaluation:
         for name, res in self.dm.items():
             out[f"dm_p_vs_{name}"] = res.pvalue
             out[f"dm_stat_vs_{name}"] = res.statistic
+        for name, res in self.direction_dm.items():
+            out[f"dm_calls_p_vs_{name}"] = res.pvalue
+            out[f"dm_calls_stat_vs_{name}"] = res.statistic
         out.update(
             pt_stat=self.pt.statistic,
             hit_rate=self.hit.hit_rate,
+            hit_n=self.hit.n,
             hit_rate_ci=[self.hit.ci_low, self.hit.ci_high],
             r2_oos=self.r2_oos,
             dm_loss=self.settings.dm_loss,
@@ -434,11 +466,17 @@ class Evaluation:
             "dsr_benchmark_sharpe_effective": self.dsr_effective.benchmark_sharpe,
             "trials_mode": self.settings.trials_mode,
             "trial_runs": self.n_trial_runs,
+            "duplicates": self.duplicates,
             "mean_correlation": self.mean_correlation,
+            "stepm_selected": self.stepm_selected,
+            "stepm_superior": None if self.stepm is None else len(self.stepm.superior),
+            "stepm_models": None if self.stepm is None else self.stepm.n_models,
+            "fwer": self.settings.thresholds.fwer,
             "spa_p": self.spa.pvalue,
             "spa_p_lower": self.spa.pvalue_lower,
             "spa_p_upper": self.spa.pvalue_upper,
             "spa_models": self.spa.n_models,
+            "spa_block_length": self.spa.block_length,
             "sharpe_tstat": self.sharpe_test.tstat,
             "sharpe_tstat_p": self.sharpe_test.pvalue,
             "dsr_benchmark_sharpe": d.benchmark_sharpe,
@@ -451,6 +489,7 @@ class Evaluation:
             "excess_return_ci": [ec.low, ec.high],
             "ci_level": sc.level,
             "block_length": sc.block_length,
+            "excess_return_ci_block_length": ec.block_length,
             "bootstrap_reps": sc.reps,
             "pbo": self.pbo.pbo,
             "pbo_reason": self.pbo.reason,
@@ -484,11 +523,14 @@ class Evaluation:
             f"buy-and-hold {bh.sharpe:.2f}",
             f"  net return {net.total_return:+.2%} vs buy-and-hold {bh.total_return:+.2%}; "
             f"max drawdown {net.max_drawdown:.2%}",
-            f"  break-even cost {self.break_even_bps:.1f} bps per unit turnover",
+            f"  break-even cost {self.break_even_bps:.1f} bps per unit turnover (mean net "
+            f"return 0); {self.break_even_vs_buy_hold_bps:.1f} bps to match buy-and-hold's "
+            f"Sharpe",
             f"  {self.hit.summary()}",
             f"  {self.dsr.summary()}",
-            f"  SPA p = {self.spa.pvalue:.3f} ({self.spa.n_models} strateg"
-            f"{'y' if self.spa.n_models == 1 else 'ies'})",
+            f"  StepM: {'selected' if self.stepm_selected else 'not selected'} "
+            f"(trial set SPA p = {self.spa.pvalue:.3f} over {self.spa.n_models} distinct "
+            f"strateg{'y' if self.spa.n_models == 1 else 'ies'})",
         ]
         if self.seeds is not None:
             lines.append(f"  {self.seeds.summary()}")
@@ -524,6 +566,34 @@ def _check_inputs(
 def _zero_forecast(task: str, n: int) -> np.ndarray:
     """The no-information forecast: return 0 (random walk) or probability 0.5."""
     return np.full(n, 0.5 if task == "classification" else 0.0)
+
+
+#: The baselines a direction forecast must beat (Diebold–Mariano on the Brier score).
+DIRECTION_BENCHMARKS = ("always_up", "majority")
+
+
+def direction_calls(probabilities: np.ndarray) -> np.ndarray:
+    """A direction forecast's calls as hard probabilities: 1 above 0.5, 0 below, 0.5 (no
+    call) at exactly 0.5."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    return np.where(p > 0.5, 1.0, np.where(p < 0.5, 0.0, 0.5))
+
+
+def direction_tests(
+    y: np.ndarray, prediction: np.ndarray, others: Mapping[str, np.ndarray], h: int = 1
+) -> dict[str, DMResult]:
+    """Diebold–Mariano tests (one-sided: the forecast is more accurate) of a direction
+    forecast's Brier score against the always-up and majority baselines, those of them in
+    ``others`` (by short name). The baselines are hard probabilities (0 or 1), so the
+    forecast is scored by its calls (:func:`direction_calls`): a probability is not
+    credited for hedging towards 0.5 against baselines that never hedge; the test is then
+    one of the calls' accuracy."""
+    calls = direction_calls(prediction)
+    return {
+        name: diebold_mariano(y, calls, others[name], loss="squared", h=h)
+        for name in DIRECTION_BENCHMARKS
+        if name in others
+    }
 
 
 def deflated_sharpes(net: np.ndarray, trial_set: TrialEvidence, settings: EvaluationSettings):
@@ -577,6 +647,7 @@ def evaluate(
     seed_sharpes: np.ndarray | None = None,
     y_benchmark: np.ndarray | None = None,
     trial_set: TrialEvidence | None = None,
+    trial_position: int | None = 0,
     memo: MutableMapping[Hashable, Any] | None = None,
 ) -> Evaluation:
     """Backtest, test and judge one run's out-of-sample predictions.
@@ -614,7 +685,10 @@ def evaluate(
         ``predictions["baseline:mean"]`` when present, else R²_oos is ``None``.
     trial_set : TrialEvidence, optional
         The trial set's evidence (see :func:`trial_evidence`), computed once for all its
-        members; it supplies ``N``, ``V``, the mean correlation, SPA and PBO.
+        members; it supplies ``N``, ``V``, the mean correlation, SPA, StepM and PBO.
+    trial_position : int, optional
+        This run's column in ``trial_set`` (the earlier identical member's when it was
+        merged as a duplicate), for StepM's selection; 0 when the trial set is built here.
     memo : dict, optional
         Shared by the evaluations of one pass: the buy-and-hold backtest and each
         non-primary forecast's backtest and metrics are computed once for identical
@@ -649,14 +723,21 @@ def evaluate(
     }
 
     # forecast tests: the primary model against every other forecast and the zero forecast
+    # (a direction forecast also against always-up, its verdict's benchmark)
     others = {short_name(k): v for k, v in preds.items() if k != primary}
     others.setdefault("zero", _zero_forecast(task, n))
+    if task == "classification":
+        others.setdefault("always_up", np.ones(n))
     others = {"zero": others.pop("zero"), **others}
     dm = {
         k: diebold_mariano(y, preds[primary], v, loss=s.dm_loss, h=s.horizon)
         for k, v in others.items()
     }
-    pt = pesaran_timmermann(directions(y, task), directions(preds[primary], task))
+    direction_dm = (
+        direction_tests(y, preds[primary], others, s.horizon) if task == "classification" else {}
+    )
+    called = np.isfinite(direction_hits(y, preds[primary], task))
+    pt = pesaran_timmermann(directions(y[called], task), directions(preds[primary][called], task))
     hit = hit_rate_test(y, preds[primary], task)
     bench = y_benchmark if y_benchmark is not None else preds.get(f"{BASELINE_PREFIX}mean")
     labels = _digest(y, np.zeros(0) if bench is None else bench)
@@ -688,13 +769,20 @@ def evaluate(
             else np.array([sharpe_ratio(c, s.risk_free) for c in candidates.T])
         )
         trial_set = trial_evidence(
-            candidates, bh.net_returns, sharpes=sharpes, trials=trials, **boot
+            candidates,
+            bh.net_returns,
+            sharpes=sharpes,
+            trials=trials,
+            fwer=s.thresholds.fwer,
+            **boot,
         )
+        trial_position = 0
     dsr, dsr_eff, judged = deflated_sharpes(net, trial_set, s)
     s_ci = sharpe_ci(net, risk_free=s.risk_free, level=s.ci_level, **boot)
     e_ci = excess_return_ci(net, bh.net_returns, level=s.ci_level, **boot)
-    spa, pbo = trial_set.spa, trial_set.pbo
+    spa, pbo, stepm = trial_set.spa, trial_set.pbo, trial_set.stepm
     seeds = None if seed_sharpes is None else seed_spread(seed_sharpes)
+    selected = stepm.selects(trial_position)
 
     verdict = decide(
         n_days=n,
@@ -704,8 +792,13 @@ def evaluate(
         dm_p_vs_zero=dm["zero"].pvalue,
         dsr=judged.dsr,
         trials=judged.trials,
+        stepm_selected=selected,
+        stepm_superior=len(stepm.superior),
+        stepm_models=stepm.n_models,
         spa_p=spa.pvalue,
         spa_models=spa.n_models,
+        task=task,
+        dm_p_vs_direction={k.replace("_", "-"): v.pvalue for k, v in direction_dm.items()} or None,
         hit_rate=hit.hit_rate,
         hit_rate_p=hit.pvalue,
         pt_p=pt.pvalue,
@@ -723,7 +816,8 @@ def evaluate(
         strategy=strategy,
         buy_hold=bh,
         baselines=baselines,
-        break_even_bps=break_even_cost(strategy, bh),
+        break_even_bps=break_even_cost(strategy),
+        break_even_vs_buy_hold_bps=break_even_vs_benchmark(strategy, bh),
         dm=dm,
         pt=pt,
         hit=hit,
@@ -740,4 +834,8 @@ def evaluate(
         pbo=pbo,
         seeds=seeds,
         verdict=verdict,
+        stepm=stepm,
+        stepm_selected=selected,
+        duplicates=trial_set.duplicates,
+        direction_dm=direction_dm,
     )

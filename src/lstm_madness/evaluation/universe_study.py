@@ -9,16 +9,23 @@ substitutions:
 - the strategy is the long-short book
   (:func:`~lstm_madness.evaluation.long_short.long_short_backtest`, ``top_k`` per leg)
   and buy-and-hold the equal-weight book of each day's scored members, both net of the
-  same costs; break-even cost is the book's against the equal-weight book;
+  same costs; the break-even costs are the book's (mean net return 0, and its Sharpe
+  against the equal-weight book's);
 - forecast tests are aggregated per day first
   (:func:`~lstm_madness.evaluation.cross_section_stats.panel_forecast_tests`): DM on each
   day's mean squared error across members against the zero forecast (0.5 for the
   direction label), R²_oos against zero; DM against each baseline on the same daily losses;
-- the direction hit rate and the Pesaran–Timmermann test count (member, day) pairs: the
-  prediction above that day's mean prediction against the label above zero (0.5);
-- every model adds its rank IC (mean, HAC t, share of positive days) to its metrics.
+- the direction hit rate and the Pesaran–Timmermann test count the (member, day) pairs
+  whose prediction calls a direction, with one "up" per task
+  (:func:`~lstm_madness.evaluation.cross_section_stats.panel_direction_calls`): above the
+  day's mean (``cross_section``) or median (``cross_section_direction``); every model's
+  ``hit_rate`` uses the same definition;
+- every model's ``mse``, ``mae`` and ``r2_oos`` are per day first, then averaged over days
+  (:func:`~lstm_madness.evaluation.cross_section_stats.panel_forecast_metrics`), so
+  ``r2_oos = 1 - mse / mse_zero``; each adds its rank IC (mean, HAC t, share of positive
+  days).
 
-PSR, DSR over the trial set, SPA and PBO use the book's daily net returns (the trial set's
+PSR, DSR over the trial set, StepM, SPA and PBO use the book's daily net returns (the trial set's
 members backtested by the same rule, :mod:`lstm_madness.experiment.ledger`).
 """
 
@@ -36,17 +43,18 @@ from lstm_madness.evaluation.backtest import Performance
 from lstm_madness.evaluation.cross_section_stats import (
     RankIC,
     daily_mse,
+    panel_direction_calls,
+    panel_forecast_metrics,
     panel_forecast_tests,
     quantile_returns,
     rank_ic,
 )
 from lstm_madness.evaluation.forecast_tests import (
+    binomial_hit_test,
     diebold_mariano_losses,
-    hit_rate_test,
     pesaran_timmermann,
 )
 from lstm_madness.evaluation.long_short import Book, LongShortResult
-from lstm_madness.evaluation.metrics import forecast_metrics
 from lstm_madness.evaluation.significance import (
     excess_return_ci,
     seed_spread,
@@ -185,13 +193,6 @@ class UniverseEvaluation(Evaluation):
         )
 
 
-def _demeaned(pred: np.ndarray) -> np.ndarray:
-    """Each day's predictions minus their mean over the day's scored members."""
-    ok = np.isfinite(pred)
-    n = np.maximum(ok.sum(axis=1, keepdims=True), 1)
-    return pred - np.where(ok, pred, 0.0).sum(axis=1, keepdims=True) / n
-
-
 def evaluate_universe(
     *,
     panels: UniversePanels,
@@ -199,6 +200,7 @@ def evaluate_universe(
     primary: str,
     settings: EvaluationSettings,
     trial_set: TrialEvidence | None = None,
+    trial_position: int | None = 0,
     seed_sharpes: np.ndarray | None = None,
     warnings: tuple[str, ...] = (),
 ) -> UniverseEvaluation:
@@ -231,17 +233,13 @@ def evaluate_universe(
         ok = np.isfinite(own) & np.isfinite(other)
         if ok.sum() >= 3:
             dm[short_name(k)] = diebold_mariano_losses(own[ok], other[ok], loss="daily_mse")
-    pairs = np.isfinite(y) & np.isfinite(preds[primary])
-    y_flat = y[pairs]
-    called = _demeaned(preds[primary])[pairs] + centre
-    pt = pesaran_timmermann(y_flat > centre, called > centre)
-    hit = hit_rate_test(y_flat, called, task)
+    actual_up, called_up = panel_direction_calls(y, preds[primary], task)
+    pt = pesaran_timmermann(actual_up, called_up)
+    hit = binomial_hit_test(int(np.sum(actual_up == called_up)), int(actual_up.size))
     ics = {k: rank_ic(v, panels.realized) for k, v in preds.items()}
     metrics: dict[str, dict[str, Any]] = {}
     for k, v in preds.items():
-        ok = np.isfinite(y) & np.isfinite(v)
-        entry = dict(forecast_metrics(y[ok], v[ok], None, task))
-        entry["r2_oos"] = panel_forecast_tests(y - centre, v - centre).r2_oos
+        entry = panel_forecast_metrics(y, v, task)
         entry.update(ics[k].to_dict())
         metrics[k] = entry
 
@@ -255,9 +253,12 @@ def evaluate_universe(
             bh.net_returns,
             sharpes=np.array([sharpe_ratio(net, s.risk_free)]),
             trials=1,
+            fwer=s.thresholds.fwer,
             **boot,
         )
+        trial_position = 0
     dsr, dsr_eff, judged = deflated_sharpes(net, trial_set, s)
+    selected = trial_set.stepm.selects(trial_position)
     verdict = decide(
         n_days=len(dates),
         sharpe_net=strategy.net.sharpe,
@@ -266,8 +267,12 @@ def evaluate_universe(
         dm_p_vs_zero=dm["zero"].pvalue,
         dsr=judged.dsr,
         trials=judged.trials,
+        stepm_selected=selected,
+        stepm_superior=len(trial_set.stepm.superior),
+        stepm_models=trial_set.stepm.n_models,
         spa_p=trial_set.spa.pvalue,
         spa_models=trial_set.spa.n_models,
+        task=task,
         hit_rate=hit.hit_rate,
         hit_rate_p=hit.pvalue,
         pt_p=pt.pvalue,
@@ -287,6 +292,7 @@ def evaluate_universe(
         buy_hold=bh,  # type: ignore[arg-type]
         baselines=baselines,  # type: ignore[arg-type]
         break_even_bps=main.break_even_cost(),
+        break_even_vs_buy_hold_bps=main.break_even_vs_buy_hold(),
         dm=dm,
         pt=pt,
         hit=hit,
@@ -303,6 +309,9 @@ def evaluate_universe(
         pbo=trial_set.pbo,
         seeds=None if seed_sharpes is None else seed_spread(seed_sharpes),
         verdict=verdict,
+        stepm=trial_set.stepm,
+        stepm_selected=selected,
+        duplicates=trial_set.duplicates,
         long_short=main,
         rank_ics=ics,
         quintiles=quantile_returns(preds[primary], panels.realized),

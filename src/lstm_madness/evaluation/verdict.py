@@ -4,12 +4,19 @@
 
 1. the test period has at least ``min_test_days`` days (otherwise it is too short to decide);
 2. net Sharpe > buy-and-hold's net Sharpe on the same dates;
-3. it beats the zero baseline: its forecast loss is significantly lower than the
-   no-information forecast's (Diebold–Mariano, one-sided p < ``alpha``) **and** its net
-   P&L over the test period is positive (the zero baseline's strategy is flat: P&L 0);
-4. Deflated Sharpe Ratio >= ``min_dsr`` (counting every configuration tried);
-5. Hansen's SPA p-value < ``max_spa_p`` (all runs on this target and period against
-   buy-and-hold).
+3. it beats the no-information forecast: its forecast loss is significantly lower
+   (Diebold–Mariano, one-sided p < ``alpha``) than the zero return forecast's (a return
+   forecast) or, for a direction forecast, the Brier score of its calls is lower than
+   both the always-up and the majority baselines' (hard probabilities both), **and** its
+   net P&L over the test period is positive (a forecast without information takes no
+   position: P&L 0);
+4. Deflated Sharpe Ratio >= ``min_dsr`` (counting every distinct forecast tried);
+5. Romano–Wolf StepM selects this run among the strategies of its trial set that beat
+   buy-and-hold, with the family-wise error rate at ``fwer``.
+
+Hansen's SPA p-value is the trial set's, not the run's: "some strategy in this trial set
+beats buy-and-hold". It is stated among the verdict's :attr:`Verdict.notes`, never as a
+run's pass or fail.
 
 *Supporting* checks (the hit rate's binomial test, Pesaran–Timmermann) are reported, and
 listed among the reasons of a NOT TRADEABLE verdict, but do not decide it. A check whose
@@ -38,6 +45,7 @@ __all__ = [
     "Verdict",
     "VerdictThresholds",
     "decide",
+    "spa_note",
     "too_good_warnings",
 ]
 
@@ -60,8 +68,8 @@ class VerdictThresholds:
     """Thresholds of the verdict (``[evaluation]`` in the experiment config)."""
 
     min_dsr: float = 0.95  #: Deflated Sharpe Ratio needed
-    max_spa_p: float = 0.05  #: SPA p-value must be below this
-    alpha: float = 0.05  #: level of the forecast tests (DM vs zero, hit rate, PT)
+    fwer: float = 0.05  #: family-wise error rate of StepM over the trial set
+    alpha: float = 0.05  #: level of the forecast tests (DM, hit rate, PT)
 
 
 @dataclass(frozen=True)
@@ -86,11 +94,13 @@ class Verdict:
     empty when tradeable), ``passed`` the passing ones, ``warnings`` the ``cautions``
     (too-good-to-be-true figures, whatever the label) followed by the failed supporting
     checks of a TRADEABLE strategy (a NOT TRADEABLE one lists those among its reasons).
+    ``notes`` state what the trial set as a whole says (SPA); they decide nothing.
     """
 
     tradeable: bool
     checks: tuple[Check, ...]
     cautions: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -119,6 +129,7 @@ class Verdict:
             "reasons": self.reasons,
             "passed": self.passed,
             "warnings": self.warnings,
+            "notes": list(self.notes),
             "checks": [c.to_dict() for c in self.checks],
         }
 
@@ -127,6 +138,7 @@ class Verdict:
         lines += [f"  ✗ {m}" for m in self.reasons]
         lines += [f"  ! {m}" for m in self.warnings]
         lines += [f"  ✓ {m}" for m in self.passed]
+        lines += [f"  · {m}" for m in self.notes]
         return "\n".join(lines)
 
 
@@ -156,37 +168,54 @@ def _sharpe_check(sharpe_net: float | None, buy_hold: float | None) -> Check:
     )
 
 
-def _zero_checks(dm_p: float | None, net_pnl: float | None, alpha: float) -> list[Check]:
-    if not _ok(dm_p):
-        dm = Check(
-            "beats_zero_forecast",
-            False,
-            "forecast loss vs the zero forecast could not be tested (DM p-value missing)",
-        )
-    elif dm_p < alpha:
-        dm = Check(
-            "beats_zero_forecast",
-            True,
-            f"forecast loss is significantly below the "
-            f"zero forecast's (Diebold–Mariano p = {_p(dm_p)} < {alpha:g})",
-        )
+def _beats_check(name: str, what: str, pvalues: Mapping[str, float | None], alpha: float) -> Check:
+    """Passes when the forecast's loss is significantly below every benchmark forecast's
+    (one-sided Diebold–Mariano p < ``alpha`` against each of ``pvalues``)."""
+    if not pvalues or not all(_ok(p) for p in pvalues.values()):
+        missing = ", ".join(k for k, p in pvalues.items() if not _ok(p)) or "no benchmark"
+        return Check(name, False, f"{what} could not be tested (DM p-value missing: {missing})")
+    ps = {k: float(p) for k, p in pvalues.items()}  # type: ignore[arg-type]
+    passed = max(ps.values()) < alpha
+    parts = [
+        f"{k}'s ({'Diebold–Mariano ' if i == 0 else ''}p = {_p(p)})"
+        for i, (k, p) in enumerate(ps.items())
+    ]
+    joined = " and ".join(parts)
+    if len(ps) == 1:
+        joined = f"{joined[:-1]} {'<' if passed else '≥'} {alpha:g})"
     else:
-        dm = Check(
-            "beats_zero_forecast",
-            False,
-            f"forecast loss is not significantly below "
-            f"the zero forecast's (Diebold–Mariano p = {_p(dm_p)} ≥ {alpha:g})",
+        joined += f"; {'all' if passed else 'each must be'} < {alpha:g}"
+    word = "is significantly below" if passed else "is not significantly below"
+    return Check(name, passed, f"{what} {word} {joined}")
+
+
+def _forecast_checks(
+    task: str,
+    dm_p_vs_zero: float | None,
+    dm_p_vs_direction: Mapping[str, float | None] | None,
+    net_pnl: float | None,
+    alpha: float,
+) -> list[Check]:
+    if task == "classification" and dm_p_vs_direction:
+        beats = _beats_check(
+            "beats_direction_baselines",
+            "the Brier score of its calls",
+            dict(dm_p_vs_direction),
+            alpha,
         )
+        flat = "a probability of 0.5 takes no position"
+    else:
+        what = "no-information forecast (0.5)" if task == "classification" else "zero forecast"
+        beats = _beats_check(
+            "beats_zero_forecast", "forecast loss", {f"the {what}": dm_p_vs_zero}, alpha
+        )
+        flat = "the zero baseline stays flat"
     if not _ok(net_pnl):
         pnl = Check("positive_net_pnl", False, "net P&L is undefined")
     else:
         word = ">" if net_pnl > 0 else "≤"
-        pnl = Check(
-            "positive_net_pnl",
-            net_pnl > 0,
-            f"net P&L {net_pnl:+.2%} {word} 0 (the zero baseline stays flat)",
-        )
-    return [dm, pnl]
+        pnl = Check("positive_net_pnl", net_pnl > 0, f"net P&L {net_pnl:+.2%} {word} 0 ({flat})")
+    return [beats, pnl]
 
 
 def _dsr_check(dsr: float | None, trials: float, min_dsr: float) -> Check:
@@ -199,17 +228,40 @@ def _dsr_check(dsr: float | None, trials: float, min_dsr: float) -> Check:
     )
 
 
-def _spa_check(spa_p: float | None, n_models: int | None, max_p: float) -> Check:
-    what = f" ({n_models} strateg{'y' if n_models == 1 else 'ies'})" if n_models else ""
-    if not _ok(spa_p):
-        return Check("spa", False, f"SPA test against buy-and-hold is missing{what}")
-    if spa_p < max_p:
-        return Check("spa", True, f"SPA p-value {_p(spa_p)} < {max_p:g} against buy-and-hold{what}")
+def _strategies(n: int | None) -> str:
+    return f"{n} distinct strateg{'y' if n == 1 else 'ies'}"
+
+
+def _stepm_check(
+    selected: bool | None, superior: int | None, n_models: int | None, fwer: float
+) -> Check:
+    of = f"{superior} of {_strategies(n_models)}" if n_models else "none"
+    level = f"family-wise error {fwer:.0%}"
+    if selected is None or superior is None:
+        return Check("stepm", False, "StepM test against buy-and-hold is missing")
+    if selected:
+        return Check(
+            "stepm",
+            True,
+            f"StepM selects this run as beating buy-and-hold ({of} in its trial set "
+            f"selected; {level})",
+        )
     return Check(
-        "spa",
+        "stepm",
         False,
-        f"SPA p-value {_p(spa_p)} ≥ {max_p:g}: no strategy{what} reliably beats buy-and-hold",
+        f"StepM does not select this run as beating buy-and-hold ({of} in its trial set "
+        f"selected; {level})",
     )
+
+
+def spa_note(spa_p: float | None, n_models: int | None) -> str:
+    """The trial set's SPA test in words (a note, never a run's pass or fail)."""
+    of = f"trial set of {_strategies(n_models)}" if n_models else "trial set"
+    claim = "some strategy in this trial set beats buy-and-hold"
+    if not _ok(spa_p):
+        return f"{of}: the SPA test is missing"
+    p = _p(spa_p)
+    return f"{of}: {claim}? SPA p {p if p.startswith('≈') else '= ' + p}"
 
 
 def _supporting(
@@ -257,7 +309,8 @@ def too_good_warnings(model_metrics: Mapping[str, Mapping[str, Any]]) -> list[st
     Parameters
     ----------
     model_metrics : mapping of model name to its metrics
-        Each with ``r2_oos`` (fraction, may be None/NaN), ``hit_rate`` (fraction) and ``n``
+        Each with ``r2_oos`` (fraction, may be None/NaN), ``hit_rate`` (fraction) and
+        ``hit_n`` (predictions that call a direction; ``n``, the test samples, if absent)
         (test days), as :func:`lstm_madness.evaluation.metrics.forecast_metrics` returns.
 
     Returns
@@ -267,7 +320,8 @@ def too_good_warnings(model_metrics: Mapping[str, Mapping[str, Any]]) -> list[st
     """
     out: list[str] = []
     for model, m in model_metrics.items():
-        r2, hit, n = m.get("r2_oos"), m.get("hit_rate"), m.get("n")
+        r2, hit = m.get("r2_oos"), m.get("hit_rate")
+        n = m.get("hit_n", m.get("n"))
         if _ok(r2) and r2 > TOO_GOOD_R2_OOS:
             out.append(
                 f"too good to be true: {model} has an out-of-sample R² of {r2:.1%} (above "
@@ -277,7 +331,7 @@ def too_good_warnings(model_metrics: Mapping[str, Mapping[str, Any]]) -> list[st
         if _ok(hit) and n is not None and n >= TOO_GOOD_MIN_DAYS and hit > TOO_GOOD_HIT_RATE:
             out.append(
                 f"too good to be true: {model} calls the direction right on {hit:.1%} of "
-                f"{n} days (above {TOO_GOOD_HIT_RATE:.0%}): {_LEAK_HINT}"
+                f"the {n} predictions that call one (above {TOO_GOOD_HIT_RATE:.0%}): {_LEAK_HINT}"
             )
     return out
 
@@ -291,8 +345,13 @@ def decide(
     dm_p_vs_zero: float | None,
     dsr: float | None,
     trials: float,
-    spa_p: float | None,
+    stepm_selected: bool | None,
+    stepm_superior: int | None,
+    stepm_models: int | None,
+    spa_p: float | None = None,
     spa_models: int | None = None,
+    task: str = "regression",
+    dm_p_vs_direction: Mapping[str, float | None] | None = None,
     hit_rate: float | None = None,
     hit_rate_p: float | None = None,
     pt_p: float | None = None,
@@ -313,9 +372,17 @@ def decide(
     dm_p_vs_zero : float
         One-sided Diebold–Mariano p-value, model vs the no-information (zero) forecast.
     dsr : float
-        Deflated Sharpe Ratio after ``trials`` configurations.
-    spa_p : float
-        Hansen's SPA consistent p-value; ``spa_models`` strategies were tested.
+        Deflated Sharpe Ratio after ``trials`` distinct forecasts.
+    stepm_selected, stepm_superior, stepm_models : bool, int, int
+        Whether StepM selects this run as beating buy-and-hold, how many of the trial
+        set's ``stepm_models`` distinct strategies it selects.
+    spa_p : float, optional
+        The trial set's SPA consistent p-value over ``spa_models`` strategies (a note).
+    task : {"regression", "classification"}
+    dm_p_vs_direction : mapping, optional
+        For a direction forecast: one-sided DM p-values of its Brier score against the
+        always-up and majority baselines (by name); the forecast condition then requires
+        both to be below ``alpha`` instead of the test against the zero forecast.
     hit_rate, hit_rate_p, pt_p : float, optional
         Supporting evidence: direction hit rate and its binomial p-value, and the
         Pesaran–Timmermann p-value.
@@ -345,10 +412,10 @@ def decide(
             Check("test_length", True, f"test period of {n_days} days (≥ {min_test_days})")
         )
     checks.append(_sharpe_check(sharpe_net, buy_hold_sharpe))
-    checks.extend(_zero_checks(dm_p_vs_zero, net_pnl, t.alpha))
+    checks.extend(_forecast_checks(task, dm_p_vs_zero, dm_p_vs_direction, net_pnl, t.alpha))
     checks.append(_dsr_check(dsr, trials, t.min_dsr))
-    checks.append(_spa_check(spa_p, spa_models, t.max_spa_p))
+    checks.append(_stepm_check(stepm_selected, stepm_superior, stepm_models, t.fwer))
     checks.extend(_supporting(hit_rate, hit_rate_p, pt_p, t.alpha))
     tradeable = all(c.passed for c in checks if c.required)
     cautions = tuple(too_good_warnings(model_metrics or {}))
-    return Verdict(tradeable, tuple(checks), cautions)
+    return Verdict(tradeable, tuple(checks), cautions, (spa_note(spa_p, spa_models),))

@@ -15,6 +15,7 @@ import json
 import tomllib
 import types
 import typing
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,8 +68,9 @@ class TargetConfig:
 
     #: "return" (simple return t -> t+horizon), "direction" (1 if that return > 0),
     #: "excess" (the return minus the benchmark's); for a universe target:
-    #: "cross_section" (the member's next-day return minus the mean over that day's scored
-    #: members) or "cross_section_direction" (1 if above that day's median)
+    #: "cross_section" (the member's next-day return minus the mean over that day's labelled
+    #: members: scored, with a known next-day return) or "cross_section_direction" (1 if
+    #: above that day's median)
     kind: str = "return"
     horizon: int = 1  #: trading days ahead (1 for the cross-sectional kinds)
     #: symbol subtracted when kind = "excess" (e.g. XLF for a component); cross-sectional
@@ -102,8 +104,10 @@ class TrainConfig:
     device: str = "auto"  #: "auto" (CUDA when available), "cpu" or "cuda"
     #: "torch" (autograd loop), "batched" (same-shape networks trained together), "compiled"
     #: (numba loops, CPU; own dropout masks) or "auto": compiled for small networks and
-    #: batches (batch_size · max(units)² ≤ 524,288), else batched; never depends on how many
-    #: networks train together
+    #: batches (batch_size · max(units)² ≤ 524,288; for ``split.scheme = "walk_forward"``
+    #: with ``batch_folds``, whose folds train together, ≤ 1,024 or batch size 1), else
+    #: batched; a function of the config alone, never of how many seeds or sweep points
+    #: train together
     trainer: str = "auto"
     #: train all walk-forward folds of a run as one batched computation
     batch_folds: bool = True
@@ -156,12 +160,18 @@ class EvaluationConfig:
     """Significance and the verdict."""
 
     min_dsr: float = 0.95  #: Deflated Sharpe Ratio needed for TRADEABLE
-    max_spa_p: float = 0.05  #: Hansen SPA p-value needed for TRADEABLE
+    #: family-wise error rate of Romano–Wolf StepM over the run's trial set: TRADEABLE needs
+    #: StepM to select the run as beating buy-and-hold at this level (was ``max_spa_p``)
+    fwer: float = 0.05
     alpha: float = 0.05  #: level of the forecast tests quoted in the verdict
     min_test_days: int = 250  #: shorter test periods are "too short to decide"
-    bootstrap_reps: int = 1000  #: stationary-bootstrap replications
-    #: number of configurations tried for the DSR; 0 = the size of the run's trial set
-    #: (runs on the same target and test period, deleted ones included)
+    #: stationary-bootstrap replications (CIs, SPA, StepM); every evaluation draws them with
+    #: seed 0, whatever ``train.seed`` trained the run, so a run's numbers depend on its
+    #: stored predictions alone
+    bootstrap_reps: int = 1000
+    #: number of distinct forecasts tried for the DSR; 0 = the size of the run's trial set
+    #: (runs on the same target and test period, deleted ones included; identical forecasts
+    #: count once, see docs/statistics.md)
     trials: int = 0
     #: which DSR the verdict uses: "raw" (N trials) or "effective" (N_eff = ρ̄ + (1 − ρ̄)·N,
     #: ρ̄ the trials' mean pairwise return correlation); a non-zero trials overrides both
@@ -229,6 +239,9 @@ class ExperimentConfig:
         """SHA-256 of the canonical config without ``name`` (and without ``train.seed``)."""
         d = self.to_dict()
         d.pop("name", None)
+        for old, new in RENAMED_KEYS.items():  # hashed under the old name: hashes stay
+            section, key = new.split(".")
+            d[section][old.split(".")[1]] = d[section].pop(key)
         if without_seed:
             d["train"].pop("seed", None)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
@@ -378,7 +391,7 @@ def _validate(config: ExperimentConfig) -> ExperimentConfig:
         ("backtest.slippage_bps", config.backtest.slippage_bps >= 0, "must be >= 0"),
         ("backtest.cap", config.backtest.cap > 0, "must be > 0"),
         ("evaluation.min_dsr", 0.0 <= config.evaluation.min_dsr <= 1.0, "must be in [0, 1]"),
-        ("evaluation.max_spa_p", 0.0 < config.evaluation.max_spa_p <= 1.0, "must be in (0, 1]"),
+        ("evaluation.fwer", 0.0 < config.evaluation.fwer < 1.0, "must be in (0, 1)"),
         ("evaluation.trials", config.evaluation.trials >= 0, "must be >= 0"),
         ("evaluation.bootstrap_reps", config.evaluation.bootstrap_reps >= 10, "must be >= 10"),
     ]
@@ -469,9 +482,45 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str | tuple[str, An
     return result
 
 
-def from_dict(raw: Mapping[str, Any]) -> ExperimentConfig:
-    """Build and validate a config from a nested mapping (e.g. parsed TOML)."""
-    return _validate(_build(ExperimentConfig, raw))
+#: Keys renamed since configs were first stored: old dotted key -> new dotted key.
+RENAMED_KEYS = {"evaluation.max_spa_p": "evaluation.fwer"}
+
+
+def _renamed(raw: Mapping[str, Any], *, warn: bool) -> Mapping[str, Any]:
+    """``raw`` with renamed keys under their new names (a FutureWarning each, when
+    ``warn``: stored configs of older runs are read silently)."""
+    out: dict[str, Any] | None = None
+    for old, new in RENAMED_KEYS.items():
+        section, key = old.split(".")
+        table = raw.get(section)
+        if not isinstance(table, Mapping) or key not in table:
+            continue
+        out = out if out is not None else dict(raw)
+        moved = dict(out[section])
+        value = moved.pop(key)
+        new_key = new.split(".")[1]
+        if new_key in moved:
+            raise ConfigError(f"{old} is the old name of {new}: give only {new}")
+        moved[new_key] = value
+        out[section] = moved
+        if warn:
+            warnings.warn(
+                f"{old} is deprecated: it is now {new} (StepM's family-wise error rate "
+                f"replaces the SPA p-value as the verdict's condition); read as {new} = "
+                f"{value!r}",
+                FutureWarning,
+                stacklevel=3,
+            )
+    return raw if out is None else out
+
+
+def from_dict(raw: Mapping[str, Any], *, warn_deprecated: bool = False) -> ExperimentConfig:
+    """Build and validate a config from a nested mapping (e.g. parsed TOML).
+
+    Keys renamed since (:data:`RENAMED_KEYS`) are read under their new names, with a
+    FutureWarning when ``warn_deprecated`` (a user's file or overrides, not a stored run).
+    """
+    return _validate(_build(ExperimentConfig, _renamed(raw, warn=warn_deprecated)))
 
 
 def load_config(
@@ -487,7 +536,7 @@ def load_config(
             raise ConfigError(f"config file not found: {path}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
-    return from_dict(apply_overrides(raw, overrides))
+    return from_dict(apply_overrides(raw, overrides), warn_deprecated=True)
 
 
 def reference_markdown() -> str:

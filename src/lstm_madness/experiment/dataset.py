@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from lstm_madness.data.store import read_panel
+from lstm_madness.data.store import as_date, read_panel, window_days
 from lstm_madness.errors import DataError
 from lstm_madness.experiment.config import ExperimentConfig
+from lstm_madness.experiment.folds import plan_folds
 from lstm_madness.features import (
     FEATURE_FIELDS,
     FoldData,
@@ -66,6 +67,39 @@ def resolve_inputs(config: ExperimentConfig) -> list[str]:
     return [target] + [s for s in dict.fromkeys(symbols) if s != target]
 
 
+def no_samples_error(config: ExperimentConfig) -> DataError:
+    d = config.data
+    return DataError(
+        f"no complete samples for {d.target} between {d.start} and {d.end}: "
+        "ingest its prices first (madness ingest / madness fetch)"
+    )
+
+
+def check_study_data(engine: sa.Engine, config: ExperimentConfig) -> None:
+    """The checks of :func:`load_study_data` that need no prices, with its errors: every
+    symbol it reads is stored, the target trades between ``data.start`` and ``data.end``
+    on enough days for one sample and for the folds (``plan_folds`` on those days; the
+    samples are fewer, so what fails here fails there). One query on the bars' key: a
+    run is refused before it is registered, and its data is read once, when it trains."""
+    d, target = config.data, config.data.target
+    symbols = resolve_inputs(config)
+    extra = [config.target.benchmark] if config.target.kind == "excess" else []
+    needed = list(dict.fromkeys([*symbols, *(s for s in extra if s)]))
+    days = window_days(engine, needed, d.start, d.end, require=True)
+    n = days[target]
+    if n == 0:
+        start, end = as_date(d.start, "start"), as_date(d.end, "end")
+        raise DataError(f"{target} has no trading day between {start} and {end}")
+    if d.missing == "start_later":
+        empty = [s for s in symbols if days[s] == 0]
+        if empty:
+            raise DataError(f"no data in the window for {', '.join(empty)}")
+    # a sample dated t needs time_steps rows up to t and the label's horizon days after it
+    if n < config.model.time_steps + config.target.horizon:
+        raise no_samples_error(config)
+    plan_folds(n, config.split, config.target.horizon)
+
+
 def load_study_data(engine: sa.Engine, config: ExperimentConfig) -> StudyData:
     """Read returns (and the other fields the features need) and build features and labels."""
     d, target = config.data, config.data.target
@@ -105,10 +139,7 @@ def load_study_data(engine: sa.Engine, config: ExperimentConfig) -> StudyData:
     ok = window_ok & labels.iloc[rows].notna().to_numpy() & asset.iloc[rows].notna().to_numpy()
     sample_rows = rows[ok]
     if len(sample_rows) == 0:
-        raise DataError(
-            f"no complete samples for {target} between {d.start} and {d.end}: "
-            "ingest its prices first (madness ingest / madness fetch)"
-        )
+        raise no_samples_error(config)
     columns = list(features.columns)
     target_column = next(i for i, c in enumerate(columns) if _is_target_ret(c, target))
     return StudyData(

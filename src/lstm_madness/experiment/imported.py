@@ -221,7 +221,7 @@ def judge_config(
                 f"{key}: a judged forecast only takes settings of "
                 f"{', '.join(f'[{s}]' for s in JUDGE_SECTIONS)}"
             )
-    return from_dict(apply_overrides(raw, pairs))
+    return from_dict(apply_overrides(raw, pairs), warn_deprecated=True)
 
 
 @dataclass(frozen=True)

@@ -202,10 +202,13 @@ def judge_forecasts(
             ev = evaluations[run_id]
             summary = dict(ev.summary)
             summary["status"] = "succeeded"
-            summary["timings"] = {
+            summary["timings"] = {  # see Timings.to_dict for the keys
                 "store_s": (stored - started) / len(run_ids),
                 "evaluate_s": share,
                 "total_s": time.perf_counter() - started,
+                "scope": "run",
+                "total_scope": "command",
+                "batch_runs": len(run_ids),
             }
             registry.finish_run(engine, run_id, "succeeded", summary=summary)
             run = {**ev.run, "status": "succeeded", "summary": summary}

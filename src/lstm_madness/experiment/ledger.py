@@ -3,9 +3,16 @@
 The *trial set* of a run is every succeeded or deleted (tombstoned) run on the same target
 and test period, plus the runs evaluated with it; runs of its sweep that are still running
 count towards ``N`` only. Its evidence (:class:`~lstm_madness.evaluation.study.TrialEvidence`:
-the members' net Sharpe ratios, their mean correlation, SPA and PBO) is computed once per
-trial set and backtest settings from one matrix of daily net returns, every member
+the members' net Sharpe ratios, their mean correlation, SPA, StepM and PBO) is computed
+once per trial set and backtest settings from one matrix of daily net returns, every member
 backtested under the judged run's rule and costs from its stored predictions.
+
+*One trial per distinct forecast*: members whose primary predictions are identical (same
+target kind, same dates -- and members for a universe study -- and the same values to the last
+bit) are one trial. The earliest member (lowest id) stands for the group; the others are
+merged into it (:attr:`MemberEvidence.aliases`) and count neither in ``N`` nor in ``V``,
+SPA, StepM or PBO: a repeated judgement, a file re-stamped with another alignment, or an
+identical re-run of a config and seed.
 
 Evidence is cached on disk (``$MADNESS_CACHE_DIR``, default ``~/.cache/lstm-madness``)
 under a key made of the store, the members (id, config hash, start time) and the
@@ -16,6 +23,7 @@ numbers only; deleting it is always safe.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -27,7 +35,7 @@ import sqlalchemy as sa
 
 from lstm_madness.errors import DataError
 from lstm_madness.evaluation.backtest import buy_and_hold, sharpe_ratio
-from lstm_madness.evaluation.significance import PBOResult, SPAResult
+from lstm_madness.evaluation.significance import PBOResult, SPAResult, StepMResult
 from lstm_madness.evaluation.study import EvaluationSettings, TrialEvidence, trial_evidence
 from lstm_madness.experiment import cache, registry
 from lstm_madness.jsonable import jsonable
@@ -39,6 +47,7 @@ EVIDENCE_SEED = 0
 
 __all__ = [
     "EVIDENCE_SEED",
+    "MemberEvidence",
     "TrialSet",
     "loaded_primary_rows",
     "member_net_returns",
@@ -66,10 +75,21 @@ class TrialSet:
         return [int(m["id"]) for m in self.members]
 
     @cached_property
-    def declared(self) -> int:
+    def declared_by_member(self) -> dict[int, int]:
         """Forecasts tried outside the tool, as the members' users declared them when they
-        were judged (``madness judge --trials``): trials on this test period too."""
-        return sum(int((registry.import_spec(m) or {}).get("trials") or 0) for m in self.members)
+        were judged (``madness judge --trials``), by member id (members declaring some)."""
+        out = {}
+        for m in self.members:
+            n = int((registry.import_spec(m) or {}).get("trials") or 0)
+            if n:
+                out[int(m["id"])] = n
+        return out
+
+    def declared(self, merged: Iterable[int] = ()) -> int:
+        """Declared trials on this test period, except those of ``merged`` members (a
+        duplicate's declaration is its earlier twin's: counted once)."""
+        skip = set(merged)
+        return sum(n for i, n in self.declared_by_member.items() if i not in skip)
 
     @cached_property
     def families(self) -> dict[str, list[int]]:
@@ -116,6 +136,64 @@ def trial_sets(
         for run in group:
             out[int(run["id"])] = ts
     return out
+
+
+@dataclass(frozen=True, eq=False)
+class MemberEvidence:
+    """A trial set's evidence with the member ids of its columns.
+
+    ``ids`` are the distinct members with predictions, in id order (one column each of the
+    evidence's matrices); ``aliases`` maps every merged duplicate to the earlier member
+    standing for it.
+    """
+
+    evidence: TrialEvidence
+    ids: list[int]
+    aliases: dict[int, int]
+
+    def column(self, run_id: int) -> int | None:
+        """The column standing for ``run_id`` (its own, or its earlier twin's); None when
+        the run has no predictions in the trial set."""
+        rid = self.aliases.get(int(run_id), int(run_id))
+        return self._columns.get(rid)
+
+    @cached_property
+    def _columns(self) -> dict[int, int]:
+        return {i: k for k, i in enumerate(self.ids)}
+
+
+def distinct_members(frame: pd.DataFrame, kinds: Mapping[int, str]) -> dict[int, int]:
+    """Merged duplicates of a trial set's primary predictions: member id -> the earliest
+    member with the identical forecast. Members that stand for themselves are not in it.
+
+    Two members' forecasts are identical when their target kind (``target.kind``: what the
+    values forecast), their dates (and members, for a
+    universe study) and their values agree to the last bit, compared in (date, symbol)
+    order through a digest of those bytes.
+    """
+    if frame.empty:
+        return {}
+    dates = pd.DatetimeIndex(frame["date"]).asi8
+    values = np.ascontiguousarray(frame["y_pred"].to_numpy(dtype=np.float64))
+    symbols = frame["symbol"].to_numpy().astype(str) if "symbol" in frame else None
+    first: dict[bytes, int] = {}
+    aliases: dict[int, int] = {}
+    for run_id, idx in sorted(frame.groupby("run_id", sort=False).indices.items()):
+        rid = int(run_id)
+        idx = idx[np.lexsort((symbols[idx], dates[idx]))] if symbols is not None else idx
+        if symbols is None and np.any(np.diff(dates[idx]) < 0):
+            idx = idx[np.argsort(dates[idx], kind="stable")]
+        h = hashlib.blake2b(kinds[rid].encode(), digest_size=20)
+        h.update(dates[idx].tobytes())
+        if symbols is not None:
+            h.update("\x1f".join(symbols[idx]).encode())
+        h.update(values[idx].tobytes())
+        digest = h.digest()
+        if digest in first:
+            aliases[rid] = first[digest]
+        else:
+            first[digest] = rid
+    return aliases
 
 
 def member_net_returns(
@@ -175,6 +253,7 @@ def _settings_key(settings: EvaluationSettings) -> list[Any]:
         s.block_length,
         s.top_k,
         s.short_borrow_bps,
+        s.thresholds.fwer,
     ]
 
 
@@ -182,11 +261,14 @@ def _cache_key(engine: sa.Engine, ts: TrialSet, settings: EvaluationSettings) ->
     return cache.key(engine, "trials", ts.fingerprint(), _settings_key(settings))
 
 
-def _encode(ev: TrialEvidence, ids: list[int]) -> dict[str, Any]:
+def _encode(found: MemberEvidence) -> dict[str, Any]:
     # repr-exact floats: json keeps every digit, so a cached number equals a fresh one
+    ev, ids = found.evidence, found.ids
     pbo = ev.pbo.to_dict()
     return {
         "ids": ids,
+        "aliases": [[k, v] for k, v in found.aliases.items()],
+        "stepm": ev.stepm.to_dict(),
         "sharpes": [float(x) for x in ev.sharpes],
         "mean_correlation": ev.mean_correlation,
         "n_days": ev.n_days,
@@ -195,23 +277,29 @@ def _encode(ev: TrialEvidence, ids: list[int]) -> dict[str, Any]:
     }
 
 
-def _decode(d: Mapping[str, Any]) -> TrialEvidence:
+def _decode(d: Mapping[str, Any]) -> MemberEvidence:
     pbo = dict(d["pbo"])
     for k in ("pbo", "degradation"):
         pbo[k] = float("nan") if pbo.get(k) is None else float(pbo[k])
-    return TrialEvidence(
+    stepm = dict(d["stepm"])
+    stepm["superior"] = tuple(int(i) for i in stepm["superior"])
+    aliases = {int(k): int(v) for k, v in d["aliases"]}
+    evidence = TrialEvidence(
         len(d["ids"]),
         np.asarray(d["sharpes"], dtype=np.float64),
         float(d["mean_correlation"]),
         SPAResult(**d["spa"]),
         PBOResult(**pbo),
         int(d["n_days"]),
+        StepMResult(**stepm),
+        len(aliases),
     )
+    return MemberEvidence(evidence, [int(i) for i in d["ids"]], aliases)
 
 
 def _compute(
     engine: sa.Engine, ts: TrialSet, settings: EvaluationSettings, frames: MutableMapping
-) -> tuple[TrialEvidence, list[int]]:
+) -> MemberEvidence:
     key = (ts.target, ts.test_start, ts.test_end, tuple(ts.ids))
     if key not in frames:
         frame = registry.load_primary_predictions(
@@ -222,13 +310,15 @@ def _compute(
             members=ts.members,
         )
         configs = registry.load_configs(engine, ts.ids)
+        kinds = {i: str(c.get("target", {}).get("kind", "return")) for i, c in configs.items()}
         tasks = {
-            i: "classification" if c.get("target", {}).get("kind") == "direction" else "regression"
-            for i, c in configs.items()
+            i: "classification" if k == "direction" else "regression" for i, k in kinds.items()
         }
-        frames[key] = (frame, tasks)
-    frame, tasks = frames[key]
-    nets = member_net_returns(frame, tasks, settings)
+        frames[key] = (frame, tasks, kinds)
+    frame, tasks, kinds = frames[key]
+    aliases = distinct_members(frame, kinds)
+    distinct = frame[~frame["run_id"].isin(list(aliases))] if aliases else frame
+    nets = member_net_returns(distinct, tasks, settings)
     ids = [i for i in ts.ids if i in nets]
     if not ids:
         raise DataError(f"no stored test predictions in the trial set on {ts.target}")
@@ -251,7 +341,7 @@ def _compute(
             risk_free=settings.risk_free,
         ).net_returns
     sharpes = np.array([sharpe_ratio(nets[i].to_numpy(), settings.risk_free) for i in ids])
-    return trial_evidence(
+    evidence = trial_evidence(
         common.to_numpy(),
         bench,
         sharpes=sharpes,
@@ -259,7 +349,10 @@ def _compute(
         reps=settings.bootstrap_reps,
         block=settings.block_length,
         seed=EVIDENCE_SEED,
-    ), ids
+        fwer=settings.thresholds.fwer,
+        duplicates=len(aliases),
+    )
+    return MemberEvidence(evidence, ids, aliases)
 
 
 def loaded_primary_rows(memo: Mapping[Any, Any], run_ids: Iterable[int]) -> dict[int, pd.DataFrame]:
@@ -270,7 +363,7 @@ def loaded_primary_rows(memo: Mapping[Any, Any], run_ids: Iterable[int]) -> dict
     cache."""
     wanted = {int(i) for i in run_ids}
     out: dict[int, pd.DataFrame] = {}
-    for frame, _tasks in memo.get("frames", {}).values():
+    for frame, *_tasks in memo.get("frames", {}).values():
         mine = frame[frame["run_id"].isin(wanted)]
         for run_id, rows in mine.groupby("run_id", sort=False):
             out.setdefault(int(run_id), rows)
@@ -282,23 +375,23 @@ def trial_evidence_of(
     ts: TrialSet,
     settings: EvaluationSettings,
     memo: MutableMapping[Any, Any] | None = None,
-) -> tuple[TrialEvidence, list[int]]:
-    """Evidence of a trial set under ``settings`` and the member ids in its order.
+) -> MemberEvidence:
+    """Evidence of a trial set under ``settings``, the member ids of its columns and the
+    merged duplicates.
 
-    ``trials`` of the result is the number of members with predictions; callers add the
-    pending runs or apply an override. ``memo`` shares loaded predictions and results
-    within one evaluation pass; the disk cache shares them between commands.
+    ``trials`` of the evidence is the number of distinct members with predictions; callers
+    add the pending runs or apply an override. ``memo`` shares loaded predictions and
+    results within one evaluation pass; the disk cache shares them between commands.
     """
     memo = {} if memo is None else memo
     key = _cache_key(engine, ts, settings)
     if key in memo:
         return memo[key]
     cached = cache.read("trials", key)
-    if cached is not None:
-        result = (_decode(cached), list(cached["ids"]))
+    if cached is not None and "stepm" in cached:  # entries from before StepM are recomputed
+        result = _decode(cached)
     else:
-        evidence, ids = _compute(engine, ts, settings, memo.setdefault("frames", {}))
-        cache.write("trials", key, jsonable(_encode(evidence, ids)))
-        result = (evidence, ids)
+        result = _compute(engine, ts, settings, memo.setdefault("frames", {}))
+        cache.write("trials", key, jsonable(_encode(result)))
     memo[key] = result
     return result

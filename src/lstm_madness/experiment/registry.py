@@ -895,6 +895,29 @@ def pending_trials(run: Mapping[str, Any], running: Sequence[Mapping[str, Any]])
     return sum(1 for row in running if row.get("sweep_id") == sweep and row["id"] != run["id"])
 
 
+def seed_family(engine: sa.Engine, run: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The succeeded runs of ``run``'s family (its config but the training seed,
+    ``runs.family_hash``) on its target and test period, ``run`` included; id, seed and
+    status of each, by id. One query (by the index on target and test period), without the
+    JSON blobs."""
+    r = tables.runs
+    if run.get("test_start") is None:
+        return []
+    query = (
+        sa.select(r.c.id, r.c.seed, r.c.status)
+        .where(
+            r.c.family_hash == run["family_hash"],
+            r.c.target == run["target"],
+            r.c.test_start == run["test_start"],
+            r.c.test_end == run["test_end"],
+            sa.or_(r.c.status == "succeeded", r.c.id == int(run["id"])),
+        )
+        .order_by(r.c.id)
+    )
+    with engine.connect() as conn:
+        return [dict(row) for row in conn.execute(query).mappings()]
+
+
 def load_configs(engine: sa.Engine, run_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """Decoded configs of many runs in one query."""
     r = tables.runs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -10,27 +11,32 @@ import sqlalchemy as sa
 from lstm_madness.errors import RunError
 from lstm_madness.evaluation.metrics import hit_rate, mse
 from lstm_madness.experiment import registry
+from lstm_madness.experiment.results import at_finish_note
 from lstm_madness.experiment.summary import RunEvaluation, evaluate_runs
+from lstm_madness.report.seeds import SeedRun, SeedSet
 
 
 def model_table(summary: dict) -> pd.DataFrame:
-    """One row per model: out-of-sample MSE, MAE, R²_oos, hit rate, n, training time."""
+    """One row per model: out-of-sample MSE, MAE, R²_oos, hit rate, n, training samples
+    and epochs per fold (as text: mean, range, total over the folds) and this run's
+    training time."""
+    from lstm_madness.report import formats as fmt
+
     rows = [
         {
             "model": name,
-            **{
-                k: m.get(k)
-                for k in (
-                    "mse",
-                    "mae",
-                    "r2_oos",
-                    "hit_rate",
-                    "n",
-                    "n_train",
-                    "epochs_run",
-                    "train_s",
-                )
-            },
+            **{k: m.get(k) for k in ("mse", "mae", "r2_oos", "hit_rate", "n")},
+            "training samples per fold": fmt.per_fold(
+                m.get("n_train"), None, None, m.get("n_train_total"), m.get("n_folds")
+            ),
+            "epochs per fold": fmt.per_fold(
+                m.get("epochs_run"),
+                m.get("epochs_run_min"),
+                m.get("epochs_run_max"),
+                m.get("epochs_run_total"),
+                m.get("n_folds"),
+            ),
+            "train_s": m.get("train_s"),
         }
         for name, m in summary["models"].items()
     ]
@@ -58,13 +64,40 @@ def fold_table(
     return pd.concat([folds.reset_index(drop=True), pd.DataFrame(rows)], axis=1)
 
 
-def write_evaluation_report(engine: sa.Engine, result: RunEvaluation, out_dir: Path) -> Path:
-    """Write the HTML report (and PNGs) of an evaluated run; return the HTML path."""
+def seed_set(evaluations: Iterable[RunEvaluation]) -> SeedSet:
+    """The evaluated seeds of one configuration as a :class:`~lstm_madness.report.seeds.SeedSet`:
+    each seed's figures from its summary, its daily series from its evaluation."""
+    return SeedSet.of(
+        SeedRun(e.run_id, e.run.get("seed"), e.summary, e.evaluation) for e in evaluations
+    )
+
+
+def family_seeds(engine: sa.Engine, result: RunEvaluation) -> SeedSet | None:
+    """The seeds of ``result``'s config on its target and test period
+    (:func:`registry.seed_family`), the others evaluated now; None when it has no other."""
+    others = [
+        int(r["id"])
+        for r in registry.seed_family(engine, result.run)
+        if int(r["id"]) != result.run_id
+    ]
+    if not others:
+        return None
+    return seed_set([*evaluate_runs(engine, others).values(), result])
+
+
+def write_evaluation_report(
+    engine: sa.Engine, result: RunEvaluation, out_dir: Path, *, seeds: SeedSet | None = None
+) -> Path:
+    """Write the HTML report (and PNGs) of an evaluated run; return the HTML path.
+
+    ``seeds``: the seeds of its configuration (the run among them), shown first."""
     from lstm_madness.report import write_report
 
     run = result.run
     info = {
         "id": result.run_id,
+        "target": result.config.target_key,
+        "sweep_id": run.get("sweep_id"),
         "name": run["name"],
         "status": run["status"],
         "started": str(run["started_at"])[:19],
@@ -72,16 +105,18 @@ def write_evaluation_report(engine: sa.Engine, result: RunEvaluation, out_dir: P
         "timings": result.summary.get("timings"),
         "git_commit": run["git_commit"],
         "import": registry.import_spec(run),
+        "at_finish_note": at_finish_note(result.summary),
     }
     if result.config.cross_section:
         from lstm_madness.report.universe import write_universe_report
 
         return write_universe_report(
             Path(out_dir),
-            run={**info, "target": result.config.target_key},
+            run=info,
             evaluation=result.evaluation,  # type: ignore[arg-type]
             fold_table=registry.load_folds(engine, result.run_id).drop(columns=["completed_at"]),
             model_table=model_table(result.summary),
+            seeds=seeds,
         )
     return write_report(
         Path(out_dir),
@@ -93,6 +128,7 @@ def write_evaluation_report(engine: sa.Engine, result: RunEvaluation, out_dir: P
         ),
         model_table=model_table(result.summary),
         train_frame=None,
+        seeds=seeds,
     )
 
 
@@ -100,8 +136,10 @@ def write_run_report(engine: sa.Engine, run_id: int, out_dir: Path) -> tuple[Pat
     """Write the HTML report (and PNGs) of a succeeded run.
 
     The run is evaluated against the registry as it is now (reading only), so the report
-    states the same numbers as ``madness runs show``. Returns the HTML path and that
-    summary.
+    states the same numbers as ``madness runs show``. When other seeds of its config
+    succeeded on the same target and test period (:func:`registry.seed_family`), they are
+    evaluated in the same pass and the report covers them all. Returns the HTML path and
+    the run's summary.
     """
     run = registry.get_run(engine, run_id)
     if run["status"] != "succeeded":
@@ -110,5 +148,22 @@ def write_run_report(engine: sa.Engine, run_id: int, out_dir: Path) -> tuple[Pat
             + (f" ({run['error']})" if run["error"] else "")
             + "; only succeeded runs have a report"
         )
-    result = evaluate_runs(engine, [run_id])[run_id]
-    return write_evaluation_report(engine, result, Path(out_dir)), result.summary
+    family = [int(r["id"]) for r in registry.seed_family(engine, run)]
+    if len(family) < 2:
+        result = evaluate_runs(engine, [run_id])[run_id]
+        return write_evaluation_report(engine, result, Path(out_dir)), result.summary
+    path, result, _ = write_seeds_report(engine, family, Path(out_dir), shown=run_id)
+    return path, result.summary
+
+
+def write_seeds_report(
+    engine: sa.Engine, run_ids: Sequence[int], out_dir: Path, *, shown: int | None = None
+) -> tuple[Path, RunEvaluation, SeedSet]:
+    """Evaluate the seeds ``run_ids`` of one configuration in one pass and write the report
+    of ``shown`` (default: the median seed by net Sharpe), covering all of them. Returns
+    the HTML path, the shown run's evaluation and the seed set."""
+    evaluations = evaluate_runs(engine, run_ids)
+    seeds = seed_set(evaluations.values())
+    chosen = seeds.median_run().run_id if shown is None else int(shown)
+    result = evaluations[chosen]
+    return write_evaluation_report(engine, result, Path(out_dir), seeds=seeds), result, seeds

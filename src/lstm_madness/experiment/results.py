@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # the formatting needs none of these: a cached `runs show` st
     from lstm_madness.evaluation.verdict import Verdict
     from lstm_madness.experiment.summary import RunEvaluation
 
-__all__ = ["RunResult", "format_html", "format_summary", "load_run"]
+__all__ = ["RunResult", "at_finish_note", "format_html", "format_summary", "load_run"]
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -57,10 +57,86 @@ def _label(tradeable: Any) -> str:
     return "TRADEABLE" if tradeable else "NOT TRADEABLE"
 
 
+def stepm_words(sig: Mapping[str, Any]) -> str:
+    """This run's StepM result in words, from a summary's ``significance``."""
+    from lstm_madness.report import formats as fmt
+
+    selected = sig.get("stepm_selected")
+    if selected is None:
+        return "StepM –"
+    return (
+        f"StepM {'selects' if selected else 'does not select'} this run as beating "
+        f"buy-and-hold ({fmt.count(sig.get('stepm_superior'))} of "
+        f"{fmt.count(sig.get('stepm_models'))} selected, family-wise error "
+        f"{fmt.percent(sig.get('fwer'), 0)})"
+    )
+
+
+def trial_set_words(sig: Mapping[str, Any]) -> str:
+    """What the trial set as a whole says: SPA and PBO, from a summary's ``significance``."""
+    from lstm_madness.report import formats as fmt
+
+    return (
+        f"trial set: SPA p = {fmt.pvalue(sig.get('spa_p'))} (H0: none of its "
+        f"{fmt.count(sig.get('spa_models'))} distinct strategies beats buy-and-hold); PBO "
+        f"{fmt.probability(sig.get('pbo'))}"
+    )
+
+
+def at_finish_note(summary: Mapping[str, Any]) -> str | None:
+    """The line saying that the live verdict is judged against another trial set than the
+    run saw when it finished (``at_finish``): "judged now against 12 trials; at finish: 4
+    (DSR then 0.610, now 0.430)", with the verdict then and now when it changed. None when
+    the trials, the DSR and the verdict are as at finish."""
+    from lstm_madness.report import formats as fmt
+
+    at, sig = summary.get("at_finish"), summary.get("significance")
+    if not at or not sig:
+        return None
+    now = (summary.get("verdict") or {}).get("tradeable")
+    then = at.get("tradeable")
+    same_trials = at.get("trials") == sig.get("trials")
+    same_dsr = fmt.probability(at.get("dsr")) == fmt.probability(sig.get("dsr"))
+    same_verdict = then is None or now is None or bool(then) == bool(now)
+    if same_trials and same_dsr and same_verdict:
+        return None
+    note = (
+        f"judged now against {fmt.count(sig.get('trials'))} trials; at finish: "
+        f"{fmt.count(at.get('trials'))} (DSR then {fmt.probability(at.get('dsr'))}, now "
+        f"{fmt.probability(sig.get('dsr'))})"
+    )
+    if not same_verdict:
+        note += f"; {_label(then)} then, {_label(now)} now"
+    return note
+
+
+def _training_lines(summary: Mapping[str, Any]) -> list[str]:
+    """Per trained network: epochs and training samples per fold, with range and totals."""
+    from lstm_madness.report import formats as fmt
+
+    lines = []
+    for name, m in summary["models"].items():
+        if m.get("epochs_run") is None and not m.get("epochs_run_total"):
+            continue  # a baseline, or a forecast made elsewhere
+        folds = m.get("n_folds")
+        epochs = fmt.per_fold(
+            m.get("epochs_run"),
+            m.get("epochs_run_min"),
+            m.get("epochs_run_max"),
+            m.get("epochs_run_total"),
+            folds,
+        )
+        samples = fmt.per_fold(m.get("n_train"), None, None, m.get("n_train_total"), folds)
+        lines.append(f"{name}: epochs {epochs}; training samples {samples}")
+    return lines
+
+
 def format_summary(summary: Mapping[str, Any], *, full_name: bool = False) -> str:
-    """Plain-text summary of a run summary dict: out-of-sample metrics per model, the
-    backtest, the trial count and DSR (with what the run saw at finish), the verdict with
-    its reasons and warnings. Numbers read as everywhere else (:mod:`lstm_madness.report.formats`).
+    """Plain-text summary of a run summary dict: out-of-sample metrics per model (training
+    time: this run's), epochs and training samples per fold, the backtest, the trial count
+    and DSR (with what the run saw at finish when it differs), the verdict with its
+    reasons and warnings, and the times, each with what it covers. Numbers read as
+    everywhere else (:mod:`lstm_madness.report.formats`).
 
     ``full_name``: the run's name whole on its own line (``runs show``).
     """
@@ -90,11 +166,12 @@ def format_summary(summary: Mapping[str, Any], *, full_name: bool = False) -> st
         ]
         head = ["model", "MSE", "MAE", "R²_oos", "rank IC", "IC t", "pairs"]
     else:
-        head = ["model", "MSE", "MAE", "R²_oos", "hit rate", "test days", "train s"]
+        head = ["model", "MSE", "MAE", "R²_oos", "hit rate", "test days", "train (this run)"]
     lines += _table(head, rows)
     timed = ((summary.get("timings") or {}).get("models") or {}).items()
     if trainers := {k: v["trainer"] for k, v in timed if isinstance(v, dict) and "trainer" in v}:
         lines.append("trained by: " + ", ".join(f"{k} {v}" for k, v in trainers.items()))
+    lines += _training_lines(summary)
     backtest = summary.get("backtest")
     if backtest:
         bench = "the equal-weight book" if universe else "buy-and-hold"
@@ -104,6 +181,10 @@ def format_summary(summary: Mapping[str, Any], *, full_name: bool = False) -> st
             f"{fmt.ratio(backtest.get('sharpe_gross'))}) vs {bench} "
             f"{fmt.ratio(backtest.get('buy_hold_sharpe'))} at "
             f"{fmt.bps(backtest.get('cost_bps'))} per unit turnover",
+            f"break-even cost {fmt.fixed(backtest.get('break_even_cost_bps'), 1)} bps per "
+            f"unit turnover (mean net return 0); "
+            f"{fmt.fixed(backtest.get('break_even_vs_buy_hold_bps'), 1)} bps to match "
+            f"{bench}'s Sharpe",
         ]
         if universe:
             lines.append(
@@ -111,30 +192,29 @@ def format_summary(summary: Mapping[str, Any], *, full_name: bool = False) -> st
                 f"{fmt.ratio(backtest.get('long_sharpe'))}, short leg "
                 f"{fmt.ratio(backtest.get('short_sharpe'))}, "
                 f"{fmt.fixed(backtest.get('members_mean'), 1)} members a day, "
-                f"{fmt.count(backtest.get('days_flat'))} days flat, break-even "
-                f"{fmt.fixed(backtest.get('break_even_cost_bps'), 1)} bps"
+                f"{fmt.count(backtest.get('days_flat'))} days flat"
             )
     sig = summary.get("significance")
     if sig:
         lines.append(
-            f"trials {fmt.count(sig.get('trials'))} (effective "
+            f"trials {fmt.count(sig.get('trials'))} distinct (effective "
             f"{fmt.fixed(sig.get('trials_effective'), 1)}, mean correlation "
-            f"{fmt.fixed(sig.get('mean_correlation'), 2)}): DSR {fmt.probability(sig.get('dsr'))}"
-            f" (effective {fmt.probability(sig.get('dsr_effective'))}), SPA p "
-            f"{fmt.pvalue(sig.get('spa_p'))}, PBO {fmt.probability(sig.get('pbo'))}"
+            f"{fmt.fixed(sig.get('mean_correlation'), 2)}"
+            + (f"; {sig['duplicates']} identical merged" if sig.get("duplicates") else "")
+            + f"): DSR {fmt.probability(sig.get('dsr'))}"
+            f" (effective {fmt.probability(sig.get('dsr_effective'))}); {stepm_words(sig)}"
         )
-    at = summary.get("at_finish")
-    if at and sig and (at.get("trials"), at.get("dsr")) != (sig.get("trials"), sig.get("dsr")):
-        lines.append(
-            f"at finish: trials {fmt.count(at.get('trials'))}, DSR "
-            f"{fmt.probability(at.get('dsr'))}, {_label(at.get('tradeable'))}"
-        )
+        lines.append(trial_set_words(sig))
+    if note := at_finish_note(summary):
+        lines.append(note)
     verdict = summary.get("verdict")
     if verdict:
         for warning in verdict.get("warnings", []):
             lines.append(f"warning: {warning}")
         lines.append(f"verdict: {_label(verdict['tradeable'])}")
         lines += [f"  • {reason}" for reason in verdict.get("reasons", [])]
+    if timing := fmt.timing_line(summary.get("timings")):
+        lines += ["", timing]
     return "\n".join(lines)
 
 
@@ -185,9 +265,12 @@ def format_html(summary: Mapping[str, Any]) -> str:
     sig = summary.get("significance") or {}
     if sig:
         lines.append(
-            f"trials {fmt.count(sig.get('trials'))}: DSR {fmt.probability(sig.get('dsr'))}, "
-            f"SPA p {fmt.pvalue(sig.get('spa_p'))}, PBO {fmt.probability(sig.get('pbo'))}"
+            f"trials {fmt.count(sig.get('trials'))} distinct: DSR "
+            f"{fmt.probability(sig.get('dsr'))}; {stepm_words(sig)}"
         )
+        lines.append(trial_set_words(sig))
+    if note := at_finish_note(summary):
+        lines.append(note)
     parts.append(
         f"<div style='{_HTML_STYLE}background:{colour}'><b>verdict: {_label(tradeable)}</b>"
         f"<ul>{reasons}</ul>{''.join(f'<div>{e(x)}</div>' for x in lines)}</div>"
@@ -299,10 +382,14 @@ class RunResult:
         return self._ev.summary
 
     def report(self, out_dir: str | Path) -> Path:
-        """Write the HTML report (and PNGs) into ``out_dir``; return the HTML path."""
-        from lstm_madness.experiment.reporting import write_evaluation_report
+        """Write the HTML report (and PNGs) into ``out_dir``; return the HTML path. Other
+        seeds of the run's config on its test period are evaluated and shown first, as in
+        ``madness report``."""
+        from lstm_madness.experiment.reporting import family_seeds, write_evaluation_report
 
-        return write_evaluation_report(self._engine(), self._ev, Path(out_dir))
+        engine = self._engine()
+        seeds = family_seeds(engine, self._ev)
+        return write_evaluation_report(engine, self._ev, Path(out_dir), seeds=seeds)
 
     def __repr__(self) -> str:
         return f"<RunResult run {self.run_id}: {self.verdict.label}>"

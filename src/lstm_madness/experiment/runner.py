@@ -40,6 +40,7 @@ from lstm_madness.experiment.config import ExperimentConfig, from_dict
 from lstm_madness.experiment.dataset import (
     FoldArrays,
     StudyData,
+    check_study_data,
     fold_arrays,
     load_study_data,
     rows_in,
@@ -64,27 +65,35 @@ class RunInterrupted(RunError):
 class Timings:
     """Wall time of one run, in seconds: training and predicting (per model), storing its
     predictions and evaluating it. Shared work (a batched training call, one store of a
-    fold group, the evaluation pass) is split between runs by their share of it."""
+    fold group, the baselines fitted once for a data group, the evaluation pass) is split
+    between runs by their share of it. Per model, the training samples and epochs of each
+    fold trained here are kept, to report their mean per fold (see :meth:`to_dict`)."""
 
     train_s: float = 0.0
     predict_s: float = 0.0
     store_s: float = 0.0
     evaluate_s: float = 0.0
-    models: dict[str, dict[str, float]] = field(default_factory=dict)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def add(
         self,
         model: str,
         *,
         train_s: float = 0.0,
-        n_train: int = 0,
-        epochs: int = 0,
+        n_train: int | None = None,
+        epochs: int | None = None,
         val_loss: float | None = None,
+        folds: int = 1,
     ) -> None:
-        entry = self.models.setdefault(model, {"train_s": 0.0, "n_train": 0, "epochs_run": 0})
+        """One fold of ``model`` trained (or ``folds`` folds at once, timed together): its
+        seconds, training samples and epochs."""
+        entry = self.models.setdefault(model, {"train_s": 0.0, "n_folds": 0})
         entry["train_s"] += train_s
-        entry["n_train"] += n_train
-        entry["epochs_run"] += epochs
+        entry["n_folds"] += folds
+        if n_train is not None:
+            entry.setdefault("fold_n_train", []).append(int(n_train))
+        if epochs is not None:
+            entry.setdefault("fold_epochs", []).append(int(epochs))
         if val_loss is not None:
             entry.setdefault("val_losses", []).append(val_loss)
 
@@ -97,13 +106,29 @@ class Timings:
         """The trainer that fitted ``model`` here (``torch`` / ``batched`` / ``compiled``)."""
         return self.models.get(model, {}).get("trainer")
 
-    def to_dict(self, total_s: float) -> dict[str, Any]:
+    def to_dict(self, total_s: float, *, batch_runs: int = 1) -> dict[str, Any]:
+        """The run's ``timings``: the stages (``train_s``, ``predict_s``, ``store_s``,
+        ``evaluate_s``: this run's share, ``scope`` "run"); ``total_s``, the wall time of
+        the training of the ``batch_runs`` runs carried out together (``total_scope``
+        "training"; :func:`finish_runs` extends it to the run's finish, "command"); per
+        model ``train_s`` (this run's share), ``n_folds`` (folds trained here),
+        ``n_train`` and ``epochs_run`` (mean per fold) with ``n_train_total``,
+        ``epochs_run_total``, ``epochs_run_min`` and ``epochs_run_max``."""
         models = {}
         for name, entry in self.models.items():
             entry = dict(entry)
             losses = entry.pop("val_losses", None)
             if losses:
                 entry["val_loss"] = float(np.mean(losses))
+            for key, values in (
+                ("n_train", entry.pop("fold_n_train", None)),
+                ("epochs_run", entry.pop("fold_epochs", None)),
+            ):
+                if values:
+                    entry[key] = float(np.mean(values))
+                    entry[f"{key}_total"] = int(sum(values))
+                    if key == "epochs_run":
+                        entry["epochs_run_min"], entry["epochs_run_max"] = min(values), max(values)
             models[name] = entry
         return {
             "total_s": total_s,
@@ -111,6 +136,9 @@ class Timings:
             "predict_s": self.predict_s,
             "store_s": self.store_s,
             "evaluate_s": self.evaluate_s,
+            "scope": "run",
+            "total_scope": "training",
+            "batch_runs": batch_runs,
             "models": models,
         }
 
@@ -373,9 +401,34 @@ def _train_data_group(
         beat()
     if progress is not None:
         progress("fold", fold=len(folds), n_folds=len(folds))
-    for i in members:  # the baselines were fitted once for the whole group
+    for i in members:  # the baselines were fitted once for the whole group: shared
         for name, entry in baseline_timings.models.items():
-            timings[i].models[name] = dict(entry)
+            timings[i].models[name] = {**entry, "train_s": entry["train_s"] / len(members)}
+
+
+def check_runs(engine: sa.Engine, configs: Sequence[ExperimentConfig]) -> None:
+    """Everything that can refuse ``configs`` before they train, without reading prices:
+    the network's settings (trainer, device) of each config and, once per data group, the
+    stored symbols and days the data needs
+    (:func:`~lstm_madness.experiment.dataset.check_study_data`,
+    :func:`~lstm_madness.experiment.universe_data.check_universe_study`). Raises what
+    training would (``ConfigError``, ``DataError``), so a refused batch registers nothing.
+    """
+    from lstm_madness.models.lstm import resolve_device
+
+    for device in dict.fromkeys(c.train.device for c in configs):
+        resolve_device(device)
+    for config in configs:
+        lstm_estimator(config)
+    plan = plan_runs(configs)
+    for group in plan.groups:
+        first = configs[group.members[0]]
+        if first.cross_section:
+            from lstm_madness.experiment.universe_data import check_universe_study
+
+            check_universe_study(engine, first)
+        else:
+            check_study_data(engine, first)
 
 
 def _claim(
@@ -386,19 +439,26 @@ def _claim(
     resume: Sequence[int] | None,
     existing: Sequence[int] | None,
 ) -> tuple[list[ExperimentConfig], list[int]]:
-    """The runs this process carries out, claimed by it: new, resumed or queued ones."""
+    """The runs this process carries out, claimed by it: new, resumed or queued ones.
+
+    New and resumed runs are checked first (:func:`check_runs`): a refused one is not
+    registered (a resumed one stays failed with its reason). Queued runs were checked by
+    the sweep that registered them."""
     if existing or resume:
         run_ids = [int(i) for i in (existing or resume or [])]
         runs = [registry.get_run(engine, run_id) for run_id in run_ids]
+        configs = [from_dict(run["config"]) for run in runs]
         if resume:
             for run in runs:
                 if run["status"] != "failed":
                     raise RunError(f"run {run['id']} is {run['status']}; only failed runs resume")
+            check_runs(engine, configs)
         registry.claim_runs(engine, run_ids, expect=("queued",) if existing else ("failed",))
         if resume:
             registry.own_baselines(engine, run_ids)
-        return [from_dict(run["config"]) for run in runs], run_ids
+        return configs, run_ids
     configs = list(configs)
+    check_runs(engine, configs)
     run_ids = registry.create_runs(
         engine, configs, names=names, sweep_id=sweep_id, status="running"
     )
@@ -428,8 +488,11 @@ def run_experiments(
     is then ``[{"run_id", "timings"}]``. ``finished``, if given, receives each finished
     run's :class:`~lstm_madness.experiment.summary.RunEvaluation` by id.
 
-    Runs that raise (or are interrupted by SIGINT or SIGTERM) are marked ``failed`` with
-    the reason before the exception propagates; a failed run keeps the predictions of its
+    New and resumed runs are checked before they are registered or claimed
+    (:func:`check_runs`): unknown symbols, no data in the period or a config that cannot
+    train raise and leave nothing behind in the ledger. Runs that raise later (or are
+    interrupted by SIGINT or SIGTERM) are marked ``failed`` with the reason before the
+    exception propagates; a failed run keeps the predictions of its
     completed folds for ``--resume`` but is never summarized or counted as a trial.
     """
     if evaluate:
@@ -456,7 +519,7 @@ def run_experiments(
                 if progress is not None:
                     progress("group", done=k + 1, groups=len(plan.groups))
             trained = {
-                run_id: t.to_dict(time.perf_counter() - wall)
+                run_id: t.to_dict(time.perf_counter() - wall, batch_runs=len(run_ids))
                 for run_id, t in zip(run_ids, timings, strict=True)
             }
             if not evaluate:
@@ -500,7 +563,8 @@ def finish_runs(
 
     ``timings[run_id]`` is each run's timings dict; its ``evaluate_s`` gets the run's share
     of the pass and ``total_s`` runs until the run is finished when ``started`` (a
-    ``time.perf_counter()`` value) is given. Returns the summaries in the order of
+    ``time.perf_counter()`` value) is given (``total_scope`` "command": the whole batch,
+    from its start to this run's finish). Returns the summaries in the order of
     ``run_ids``; ``finished``, if given, receives each run's finished
     :class:`~lstm_madness.experiment.summary.RunEvaluation` (with that summary) by id.
     """
@@ -517,6 +581,7 @@ def finish_runs(
         times["evaluate_s"] = share
         if started is not None:
             times["total_s"] = time.perf_counter() - started
+            times["total_scope"] = "command"
         summary["timings"] = times
         summary["status"] = "succeeded"
         summaries.append(summary)

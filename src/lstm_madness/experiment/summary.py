@@ -24,7 +24,6 @@ from lstm_madness.errors import RunError
 from lstm_madness.evaluation.study import (
     Evaluation,
     EvaluationSettings,
-    TrialEvidence,
     evaluate,
 )
 from lstm_madness.evaluation.universe_study import evaluate_universe, universe_panels
@@ -130,6 +129,31 @@ def _at_finish(stored: Mapping[str, Any] | None, summary: Mapping[str, Any]) -> 
     }
 
 
+#: What a model's entry of a summary says about its training (see :func:`_training`).
+TRAINING_KEYS = (
+    "n_folds",
+    "n_train",
+    "n_train_total",
+    "epochs_run",
+    "epochs_run_min",
+    "epochs_run_max",
+    "epochs_run_total",
+    "train_s",
+)
+
+
+def _training(source: Mapping[str, Any]) -> dict[str, Any]:
+    """A model's training figures from its recorded timings: ``n_train`` and ``epochs_run``
+    are means per fold, beside their totals, extremes and ``n_folds``; ``train_s`` is this
+    run's share. Timings recorded before ``n_folds`` existed hold sums only: they become
+    the totals, and the figures per fold are unknown (None)."""
+    out = {k: source.get(k) for k in TRAINING_KEYS}
+    if "n_folds" not in source:  # summed over folds, fold count unknown
+        out["n_train_total"], out["n_train"] = source.get("n_train"), None
+        out["epochs_run_total"], out["epochs_run"] = source.get("epochs_run"), None
+    return out
+
+
 def _model_entries(
     metrics: Mapping[str, Mapping[str, Any]],
     primary: str,
@@ -143,19 +167,19 @@ def _model_entries(
         entry = dict(values)
         key = kind if name == primary and kind in per_model else name
         source = per_model.get(key, previous.get(name, {}))
-        entry.update({k: source.get(k) for k in ("n_train", "epochs_run", "train_s")})
+        entry.update(_training(source))
         out[name] = entry
     return out
 
 
 def _seed_sharpes(
-    run: Mapping, ts: ledger.TrialSet, evidence: tuple[TrialEvidence, list[int]], memo: dict
+    run: Mapping, ts: ledger.TrialSet, evidence: ledger.MemberEvidence, memo: dict
 ) -> np.ndarray | None:
     """Net Sharpe ratios of the members of ``run``'s family (its config but the seed) in
     the trial set's evidence; None without another seed. Once per family and evidence."""
     key = (id(evidence), run["family_hash"])
     if key not in memo:
-        found, ids = evidence
+        found, ids = evidence.evidence, evidence.ids
         position = {i: k for k, i in enumerate(ids)}
         family = [position[i] for i in ts.families.get(run["family_hash"], []) if i in position]
         memo[key] = found.sharpes[family] if len(family) > 1 else None
@@ -192,12 +216,15 @@ def _evaluate_runs(
             raise RunError(f"run {run_id} has no test predictions of its model {primary!r}")
         settings = run_settings[run_id]
         ts = sets[run_id]
-        evidence, member_ids = evidences[run_id]
+        evidence, member_ids = evidences[run_id].evidence, evidences[run_id].ids
         override = trials or config.evaluation.trials
         pending = max(ts.pending(run), (extra_trials or {}).get(run_id, 0))
         imported = registry.import_spec(run)
-        declared = ts.declared  # tried outside the tool, declared by imported members
-        n = max(override or (len(ts.members) + pending + declared), evidence.n_members)
+        # tried outside the tool, declared by imported members (a duplicate's once)
+        declared = ts.declared(evidences[run_id].aliases)
+        # one trial per distinct forecast: merged duplicates count once
+        distinct = len(ts.members) - evidence.duplicates
+        n = max(override or (distinct + pending + declared), evidence.n_members)
         if override:
             settings = dataclasses.replace(settings, trials_mode="raw")
         common = dict(
@@ -205,6 +232,7 @@ def _evaluate_runs(
             primary=primary,
             settings=settings,
             trial_set=dataclasses.replace(evidence, trials=n),
+            trial_position=evidences[run_id].column(run_id),
             seed_sharpes=_seed_sharpes(run, ts, evidences[run_id], seeds),
         )
         if config.cross_section:

@@ -34,10 +34,11 @@ from lstm_madness.data.membership import (
     load_membership,
     membership_mask,
 )
-from lstm_madness.data.store import list_symbols, read_panel
+from lstm_madness.data.store import as_date, calendar_days, read_panel, window_days
 from lstm_madness.data.universe import available_universes
 from lstm_madness.errors import DataError
 from lstm_madness.experiment.config import ExperimentConfig
+from lstm_madness.experiment.folds import plan_folds
 from lstm_madness.features import FEATURE_FIELDS
 
 #: Said of a study over a plain list of symbols (no point-in-time membership).
@@ -121,21 +122,78 @@ def _read_union(
     return pd.concat(parts, axis=1).sort_index()
 
 
-def load_universe_study(engine: sa.Engine, config: ExperimentConfig) -> UniverseStudy:
-    """Read the members' fields and build the study's panel (module docstring)."""
+@dataclass(frozen=True)
+class _Members:
+    intervals: pd.DataFrame
+    source: str
+    symbols: list[str]  #: listed members with stored prices
+    missing: tuple[str, ...]  #: listed members without
+    benchmark: str | None
+    days: dict[str, int]  #: stored days between data.start and data.end (members, benchmark)
+
+
+def _members(engine: sa.Engine, config: ExperimentConfig) -> _Members:
+    """The universe's membership and which members and benchmark are stored; DataError
+    when fewer than two members or the benchmark are (one query on the bars' key)."""
     intervals, source = universe_intervals(engine, config)
-    stored = set(list_symbols(engine)["symbol"])
     listed = list(dict.fromkeys(intervals["symbol"]))
-    symbols = [s for s in listed if s in stored]
-    missing = tuple(s for s in listed if s not in stored)
+    bench = benchmark_of(config)
+    d = config.data
+    days = window_days(engine, [*listed, *([bench] if bench else [])], d.start, d.end)
+    symbols = [s for s in listed if s in days]
+    missing = tuple(s for s in listed if s not in days)
     if len(symbols) < 2:
         raise DataError(
             f"{config.target_key}: {len(symbols)} member(s) with stored prices; ingest the "
             "members first (madness fetch --universe NAME, or madness ingest FILES)"
         )
-    bench = benchmark_of(config)
-    if bench is not None and bench not in stored:
+    if bench is not None and bench not in days:
         raise DataError(f"target.benchmark {bench!r} has no stored prices (ingest it first)")
+    if d.benchmark_input and bench is None:
+        raise DataError("data.benchmark_input needs target.benchmark (no ETF is known)")
+    return _Members(intervals, source, symbols, missing, bench, days)
+
+
+def check_universe_study(engine: sa.Engine, config: ExperimentConfig) -> None:
+    """The checks of :func:`load_universe_study` that need no prices, with its errors:
+    the universe is known, two members and the benchmark are stored, the calendar has
+    enough days between ``data.start`` and ``data.end`` for one sample and for the folds
+    (``plan_folds`` on its days; the dates with a sample are fewer). A few queries on the
+    bars' key: a run is refused before it is registered, and its data is read once."""
+    m = _members(engine, config)
+    d = config.data
+    start, end = as_date(d.start, "start"), as_date(d.end, "end")
+    if m.benchmark is not None:
+        n = m.days[m.benchmark]
+        if n == 0:
+            raise DataError(f"{m.benchmark} has no trading day between {start} and {end}")
+    else:  # the union of the members' days (each member is read on its own days)
+        for s in m.symbols:
+            if m.days[s] == 0:
+                raise DataError(f"{s} has no trading day between {start} and {end}")
+        n = calendar_days(engine, m.symbols, d.start, d.end)
+    if n < config.model.time_steps + 1:
+        raise _no_sample_error(config)
+    plan_folds(n, config.split, 1)
+
+
+def _no_sample_error(config: ExperimentConfig) -> DataError:
+    return DataError(
+        f"{config.target_key}: no complete sample (check data.start/end, membership "
+        "and model.time_steps)"
+    )
+
+
+def load_universe_study(engine: sa.Engine, config: ExperimentConfig) -> UniverseStudy:
+    """Read the members' fields and build the study's panel (module docstring)."""
+    m = _members(engine, config)
+    intervals, source, symbols, missing, bench = (
+        m.intervals,
+        m.source,
+        m.symbols,
+        m.missing,
+        m.benchmark,
+    )
     d = config.data
     # "ret" first: it sets the calendar the other fields are aligned to
     names = ["ret", *sorted({f for feat in d.features for f in FEATURE_FIELDS[feat]} - {"ret"})]
@@ -149,9 +207,7 @@ def load_universe_study(engine: sa.Engine, config: ExperimentConfig) -> Universe
         fields[name] = panel if name == "ret" else panel.reindex(fields["ret"].index)
     calendar = fields["ret"].index
     bench_ret = None
-    if d.benchmark_input:
-        if bench is None:
-            raise DataError("data.benchmark_input needs target.benchmark (no ETF is known)")
+    if d.benchmark_input and bench is not None:  # _members refused it without one
         bench_ret = read_panel(engine, [bench], "ret", start=d.start, end=d.end, missing="keep")[
             bench
         ].reindex(calendar)
@@ -166,10 +222,7 @@ def load_universe_study(engine: sa.Engine, config: ExperimentConfig) -> Universe
         standardized=d.standardized_input,
     )
     if not panel.eligible.any():
-        raise DataError(
-            f"{config.target_key}: no complete sample (check data.start/end, membership "
-            "and model.time_steps)"
-        )
+        raise _no_sample_error(config)
     return UniverseStudy(panel, source, bench, missing)
 
 

@@ -177,7 +177,7 @@ def train_universe_group(
             continue
         start = time.perf_counter()
         baselines = {k: _baselines(first, by_index[k]) for k in todo}
-        baseline_timings.add("baselines", train_s=time.perf_counter() - start)
+        baseline_timings.add("baselines", train_s=time.perf_counter() - start, folds=len(todo))
         items: list[tuple[int, int, pd.DataFrame]] = []
         for shape in group.shapes:
             for job in training_jobs(configs, shape, todo, done):
@@ -197,6 +197,6 @@ def train_universe_group(
             xs.__dict__.pop("X_test", None)
     if progress is not None:
         progress("fold", fold=len(folds), n_folds=len(folds))
-    for i in members:
+    for i in members:  # the baselines were fitted once for the whole group: shared
         for name, entry in baseline_timings.models.items():
-            timings[i].models[name] = dict(entry)
+            timings[i].models[name] = {**entry, "train_s": entry["train_s"] / len(members)}

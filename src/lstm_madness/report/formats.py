@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
@@ -19,14 +20,20 @@ __all__ = [
     "date",
     "fixed",
     "middle",
+    "per_fold",
     "percent",
     "probability",
     "pvalue",
     "ratio",
     "scientific",
     "seconds",
+    "stage_scope",
     "timestamp",
+    "timing_line",
+    "timing_rows",
+    "total_scope",
     "truncate",
+    "variance_source",
     "yes_no",
 ]
 
@@ -127,6 +134,104 @@ def seconds(x: Any) -> str:
     return f"{minutes} min {rest:02d} s"
 
 
+#: The stages of a run's ``timings`` (``<stage>_s``), in the order they are shown.
+STAGES = ("load", "train", "predict", "store", "evaluate")
+
+
+def stage_scope(timings: Mapping[str, Any], run_id: Any = None) -> str:
+    """What the stage times of ``timings`` cover: ``"this run"`` (its share of shared work;
+    ``"run 7"`` given ``run_id``) or, for a batch's sums (``scope`` "runs"), ``"summed over
+    6 runs"``. Stored before ``scope`` existed, a run's stages were its own."""
+    if timings.get("scope") == "runs":
+        n = timings.get("batch_runs")
+        return f"summed over {n} runs" if n else "summed over the runs"
+    return f"run {run_id}" if run_id is not None else "this run"
+
+
+def total_scope(timings: Mapping[str, Any]) -> str:
+    """What ``total_s`` of ``timings`` covers (``total_scope``, ``batch_runs``): the
+    command's runs from start to finish (``"all 3 runs of the command, start to finish"``,
+    ``"this run, start to finish"``), or the training of the runs carried out together,
+    before their evaluation; ``"scope not recorded"`` for older runs."""
+    scope, n = timings.get("total_scope"), timings.get("batch_runs")
+    many = isinstance(n, int) and n > 1
+    if scope == "command":
+        if many:
+            return f"all {n} runs of the command, start to finish"
+        return "this run, start to finish"
+    if scope == "training":
+        if many:
+            return f"training of all {n} runs carried out together, before evaluation"
+        return "training only, before evaluation"
+    return "scope not recorded"
+
+
+def _stage_times(timings: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    return [
+        (name, timings.get(f"{name}_s"))
+        for name in STAGES
+        if isinstance(timings.get(f"{name}_s"), int | float)
+    ]
+
+
+def timing_line(
+    timings: Mapping[str, Any] | None, *, label: str = "time", run_id: Any = None
+) -> str | None:
+    """One line of a run's (or a batch's) ``timings``, each time with what it covers:
+    ``"time (this run): train 2 min 30 s · evaluate 3.10 s; total 4 min 51 s (all 3 runs
+    of the command, start to finish)"``. None without times."""
+    if not timings:
+        return None
+    parts = [f"{name} {seconds(value)}" for name, value in _stage_times(timings)]
+    text = f"{label} ({stage_scope(timings, run_id)}): " + " · ".join(parts) if parts else ""
+    total = timings.get("total_s")
+    if isinstance(total, int | float):
+        text += ("; " if parts else f"{label}: ") + (
+            f"total {seconds(total)} ({total_scope(timings)})"
+        )
+    return text or None
+
+
+def timing_rows(timings: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """``timings`` as (label, time) rows, each label saying what its time covers:
+    ``("time: train (this run)", "2 min 30 s")``, ``("time: total (this run, start to
+    finish)", "4 min 51 s")``."""
+    if not timings:
+        return []
+    scope = stage_scope(timings)
+    rows = [(f"time: {name} ({scope})", seconds(value)) for name, value in _stage_times(timings)]
+    if isinstance(timings.get("total_s"), int | float):
+        rows.append((f"time: total ({total_scope(timings)})", seconds(timings["total_s"])))
+    return rows
+
+
+def per_fold(
+    mean: Any,
+    low: Any = None,
+    high: Any = None,
+    total: Any = None,
+    folds: Any = None,
+    *,
+    digits: int = 1,
+) -> str:
+    """A figure recorded once per fold (epochs, training samples): its mean per fold, range
+    and total: ``"20.1 per fold (12–31, 161 in all over 8 folds)"``, ``"12 (one fold)"``.
+    A summary that kept only the total reads ``"– per fold (161 in all)"``."""
+    m, t, n = _finite(mean), _finite(total), _finite(folds)
+    if m is None:
+        return MISSING if t is None else f"{MISSING} per fold ({count(t)} in all)"
+    text = count(m) if m.is_integer() else fixed(m, digits)
+    if n == 1:
+        return f"{text} (one fold)"
+    extra = []
+    lo, hi = _finite(low), _finite(high)
+    if lo is not None and hi is not None and lo != hi:
+        extra.append(f"{count(lo)}–{count(hi)}")
+    if t is not None:
+        extra.append(f"{count(t)} in all" + (f" over {count(n)} folds" if n else ""))
+    return f"{text} per fold" + (f" ({', '.join(extra)})" if extra else "")
+
+
 def count(x: Any) -> str:
     """An integer count (days, rows, trials)."""
     value = _finite(x)
@@ -186,3 +291,21 @@ def truncate(text: str, width: int) -> str:
     if len(text) <= width:
         return text
     return text[: max(width - 1, 0)] + "…" if width > 0 else ""
+
+
+#: What the DSR's ``V`` was computed from, in words (``DSRResult.variance_source``).
+_VARIANCE_SOURCES = {
+    "trial_sharpes": "variance of the trial set's net Sharpe ratios",
+    "null": "variance of a no-skill Sharpe estimate, 1/(n−1) per day",
+    "single_trial": "one trial: DSR = PSR against 0",
+}
+
+
+def variance_source(source: str | None) -> str:
+    """The DSR's variance source in words (``"+null_floor"``: floored at the no-skill
+    variance)."""
+    if not source:
+        return MISSING
+    base, _, floor = source.partition("+")
+    words = _VARIANCE_SOURCES.get(base, base.replace("_", " "))
+    return words + (", floored at the no-skill variance" if floor else "")

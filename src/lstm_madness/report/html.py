@@ -25,6 +25,7 @@ from lstm_madness.evaluation.calibration import decile_table, hits
 from lstm_madness.evaluation.study import Evaluation, jsonable, short_name
 from lstm_madness.report import formats as fmt
 from lstm_madness.report import plots
+from lstm_madness.report.seeds import SeedSet
 
 __all__ = [
     "COMPARE_FORMATS",
@@ -33,6 +34,7 @@ __all__ = [
     "comparability",
     "compare_table",
     "decile_frame",
+    "report_title",
     "write_report",
 ]
 
@@ -47,6 +49,8 @@ PLOT_FILES = (
     "rolling_sharpe.png",
 )
 REPORT_FILE = "report.html"
+#: The P&L of every seed, written beside the HTML when the report covers a seed set.
+SEED_PLOT_FILE = "seeds_pnl.png"
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;
@@ -66,6 +70,7 @@ pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}
 .muted{color:#666;font-size:.9em}
 .answer{font-size:1.15em;background:#f7f7f7;border-left:4px solid #555;padding:.6em 1em}
 .pair{display:flex;gap:1em;align-items:flex-start}.pair figure{flex:1;margin:0}
+tr.shown td{font-weight:600;background:#f0f6ff}
 """
 
 
@@ -126,9 +131,9 @@ _HEADERS = {
     "r2_oos": "R²_oos",
     "hit_rate": "hit rate",
     "n": "predictions",  # test days; member-days in a universe study
-    "n_train": "training samples",
+    "n_train": "training samples",  # of the fold, in the fold table
     "epochs_run": "epochs",
-    "train_s": "training time",
+    "train_s": "training time (this run)",
     "train_start": "train from",
     "train_end": "train to",
     "test_start": "test from",
@@ -160,7 +165,7 @@ _PERF_ROWS: list[tuple[str, str, Callable[[Any], str]]] = [
     ("max drawdown", "max_drawdown", _pct),
     ("max drawdown duration (days)", "max_drawdown_days", fmt.count),
     ("Calmar", "calmar", fmt.ratio),
-    ("hit rate (days in the market)", "hit_rate", _pct),
+    ("win rate (invested days with a positive return)", "win_rate", _pct),
     ("turnover (mean per day)", "turnover", lambda v: fmt.fixed(v, 3)),
     ("exposure (mean |position|)", "exposure", lambda v: fmt.fixed(v, 2)),
     ("average holding period (days)", "avg_holding_days", lambda v: fmt.fixed(v, 1)),
@@ -181,6 +186,7 @@ def _verdict_html(ev: Evaluation) -> str:
     v = ev.verdict
     items = [f"<li class='fail'>✗ {_e(m)}</li>" for m in v.reasons]
     items += [f"<li class='pass'>✓ {_e(m)}</li>" for m in v.passed]
+    items += [f"<li class='note'>· {_e(m)}</li>" for m in v.notes]
     cls = "yes" if v.tradeable else "no"
     warnings = "".join(f"<li>! {_e(m)}</li>" for m in v.warnings)
     return (
@@ -189,8 +195,11 @@ def _verdict_html(ev: Evaluation) -> str:
         f"<ul>{''.join(items)}</ul>"
         "<p class='muted'>TRADEABLE needs, out of sample and net of costs: a test period "
         "long enough to decide, net Sharpe above buy-and-hold, a forecast significantly "
-        "better than the zero forecast with positive net P&amp;L, a Deflated Sharpe Ratio "
-        "at or above the threshold, and a significant SPA test.</p></div>"
+        "better than the no-information forecast (the zero return; for a direction "
+        "forecast always-up and majority) with positive net P&amp;L, a Deflated Sharpe "
+        "Ratio at or above the threshold, and StepM selecting this run among the trial "
+        "set's strategies that beat buy-and-hold. SPA is the trial set's test, stated "
+        "as a note. Every figure is defined in the project's docs/statistics.md.</p></div>"
     )
 
 
@@ -208,8 +217,10 @@ def _tests_rows(ev: Evaluation) -> list[tuple[str, str]]:
             f"stat {fmt.ratio(ev.pt.statistic)}, p = {_p(ev.pt.pvalue)}",
         ),
         (
-            "hit rate (binomial vs 50%)",
-            f"{_pct(ev.hit.hit_rate)} ({ev.hit.hits}/{ev.hit.n}), p = {_p(ev.hit.pvalue)}",
+            "hit rate (binomial vs 50%; predictions that call a direction)",
+            f"{_pct(ev.hit.hit_rate)} ({ev.hit.hits}/{ev.hit.n}), p = {_p(ev.hit.pvalue)}"
+            if ev.hit.n
+            else f"{fmt.MISSING} (no prediction calls a direction)",
         ),
         ("Campbell–Thompson R²_oos", fmt.fixed(ev.r2_oos, 4)),
     ]
@@ -226,28 +237,53 @@ def _significance_rows(ev: Evaluation) -> list[tuple[str, str]]:
         ),
         ("Probabilistic Sharpe Ratio (vs 0)", fmt.probability(d.psr)),
         (
-            f"Deflated Sharpe Ratio ({_plural(d.trials, 'trial')})",
-            f"{fmt.probability(d.dsr)} (expected max Sharpe {fmt.ratio(d.benchmark_sharpe)}, "
-            f"variance from {d.variance_source})",
+            f"Deflated Sharpe Ratio ({_plural(d.trials, 'distinct trial')})",
+            f"{fmt.probability(d.dsr)} (expected max Sharpe {fmt.ratio(d.benchmark_sharpe)}; "
+            f"V: {fmt.variance_source(d.variance_source)})",
         ),
         (
-            f"net Sharpe, {lvl} bootstrap CI",
-            f"{fmt.ratio(sc.estimate)} [{fmt.ratio(sc.low)}, {fmt.ratio(sc.high)}]",
+            "identical forecasts merged in the trial set",
+            f"{ev.duplicates} (each counts once; the earliest run stands for it)",
         ),
         (
-            f"excess return over buy-and-hold (ann.), {lvl} CI",
-            f"{_pct(ec.estimate)} [{_pct(ec.low)}, {_pct(ec.high)}]",
-        ),
-        ("bootstrap", f"stationary, mean block {sc.block_length:.1f} days, {sc.reps} reps"),
-        (
-            f"Hansen SPA vs buy-and-hold ({_plural(spa.n_models, 'strategy')})",
-            f"p = {_p(spa.pvalue)}",
+            f"net Sharpe, {lvl} stationary-bootstrap CI",
+            f"{fmt.ratio(sc.estimate)} [{fmt.ratio(sc.low)}, {fmt.ratio(sc.high)}] "
+            f"(mean block {sc.block_length:.1f} days, {sc.reps} reps)",
         ),
         (
-            "Probability of Backtest Overfitting",
+            f"excess return over buy-and-hold (ann.), {lvl} stationary-bootstrap CI",
+            f"{_pct(ec.estimate)} [{_pct(ec.low)}, {_pct(ec.high)}] "
+            f"(mean block {ec.block_length:.1f} days, {ec.reps} reps)",
+        ),
+        (
+            "StepM vs buy-and-hold (this run, family-wise error "
+            f"{ev.settings.thresholds.fwer:.0%} over the trial set)",
+            ("selected" if ev.stepm_selected else "not selected")
+            + (
+                f" ({len(ev.stepm.superior)} of {_plural(ev.stepm.n_models, 'strategy')}"
+                f" selected; mean block {ev.stepm.block_length:.1f} days, "
+                f"{ev.stepm.reps} reps)"
+                if ev.stepm is not None
+                else ""
+            ),
+        ),
+        (
+            f"Hansen SPA of the trial set vs buy-and-hold ({_plural(spa.n_models, 'strategy')})",
+            f"p = {_p(spa.pvalue)} (H0: no strategy in the trial set beats it; mean block "
+            f"{spa.block_length:.1f} days, {spa.reps} reps)",
+        ),
+        (
+            "Probability of Backtest Overfitting (trial set)",
             fmt.probability(pbo.pbo) if pbo.reason is None else f"not computed: {pbo.reason}",
         ),
-        ("break-even cost (bps per unit turnover)", fmt.fixed(ev.break_even_bps, 1)),
+        (
+            "break-even cost (bps per unit turnover: mean net return 0)",
+            fmt.fixed(ev.break_even_bps, 1),
+        ),
+        (
+            "break-even cost vs buy-and-hold (bps: net Sharpe equals buy-and-hold's)",
+            fmt.fixed(ev.break_even_vs_buy_hold_bps, 1),
+        ),
     ]
     if ev.seeds is not None:
         rows.append(("net Sharpe across seeds", ev.seeds.summary()))
@@ -277,13 +313,95 @@ def _import_html(spec: Mapping[str, Any] | None) -> str:
 def _run_rows(run: Mapping[str, Any]) -> list[tuple[str, str]]:
     rows = [(k, str(run.get(k, "–"))) for k in ("id", "name", "status", "started")]
     timings = run.get("timings") or {}
-    if isinstance(timings, Mapping):
-        rows += [
-            (f"time: {k.removesuffix('_s')}", fmt.seconds(v))
-            for k, v in timings.items()
-            if isinstance(v, int | float)
-        ]
+    if isinstance(timings, Mapping):  # each time says what it covers
+        rows += fmt.timing_rows(timings)
     return rows
+
+
+def _at_finish_html(run: Mapping[str, Any]) -> str:
+    """The note that the verdict is judged against another trial set than at the run's
+    finish (``run["at_finish_note"]``), or nothing."""
+    note = run.get("at_finish_note")
+    return f"<p class='muted'><b>{_e(note)}</b></p>" if note else ""
+
+
+def _study_name(run: Mapping[str, Any]) -> str:
+    """What was run: the config's ``name``, else the run's name unless it is a sweep
+    point's label, else the validation scheme and the model (``walk-forward LSTM``), or the
+    imported model."""
+    config = run.get("config") or {}
+    if config.get("name"):
+        return str(config["name"])
+    if run.get("name") and run.get("sweep_id") is None:
+        return str(run["name"])
+    spec = run.get("import")
+    if spec:
+        return f"imported forecasts {spec.get('model') or ''}".strip()
+    scheme = str(_dig(config, "split.scheme") or "").replace("_", "-")
+    kind = str(_dig(config, "model.kind") or "model").upper()
+    return f"{scheme} {kind}".strip()
+
+
+def report_title(run: Mapping[str, Any]) -> str:
+    """``<config name> — <target>, run <id>``: the report's title (the run's label, e.g. a
+    sweep point's ``seed=0``, is in the run table)."""
+    target = run.get("target") or _dig(run, "config.data.target")
+    where = f" — {target}" if target else ""
+    return f"{_study_name(run)}{where}, run {run.get('id', '?')}"
+
+
+def seeds_html(
+    seeds: SeedSet,
+    shown: int,
+    out: Path,
+    *,
+    buy_hold: tuple[Any, np.ndarray],
+    cost_bps: float | None = None,
+) -> str:
+    """The section of a report that covers a seed set: each seed's figures (from its
+    summary), their median and range, the cumulative net P&L of every seed (from its
+    evaluation) and buy-and-hold's, and which seed the rest of the report details."""
+    run = seeds.get(shown)
+    head = "".join(f"<th>{_e(h)}</th>" for h in seeds.headers())
+    marked = " class='shown'"
+    body = "".join(
+        f"<tr{marked if r.run_id == shown else ''}>"
+        + "".join(f"<td>{_e(c)}</td>" for c in cells)
+        + "</tr>"
+        for r, cells in zip(seeds.runs, seeds.rows(), strict=True)
+    )
+    curves = [
+        (
+            f"{r.name}: net Sharpe {fmt.ratio(r.figure('backtest.sharpe_net'))}",
+            r.evaluation.dates,
+            r.evaluation.net_returns,
+        )
+        for r in seeds.runs
+        if r.evaluation is not None
+    ]
+    figure = ""
+    if curves:
+        drawn = [r.run_id for r in seeds.runs if r.evaluation is not None]
+        fig = plots.plot_seed_pnl(
+            curves,
+            buy_hold,
+            highlight=drawn.index(shown) if shown in drawn else None,
+            benchmark=seeds.benchmark,
+            cost_bps=cost_bps,
+        )
+        figure = _img(fig, out / SEED_PLOT_FILE, "Cumulative net P&L of every seed")
+    return (
+        f"<h2>All {len(seeds)} seeds of this configuration</h2>"
+        "<p class='muted'>The same config and data trained with different seeds, each a "
+        "stored run and a trial. Net Sharpe "
+        f"{_e(seeds.spread_text())} ({_e(seeds.benchmark)} "
+        f"{_e(fmt.ratio(seeds.buy_hold_sharpe))}). Every seed: "
+        f"<code>{_e(seeds.compare_command())}</code>.</p>"
+        f"<table><tr>{head}</tr>{body}</table>"
+        f"{figure}"
+        f"<p class='answer'>The rest of this report details {_e(run.name)}, "
+        f"{_e(seeds.why(shown))}.</p>"
+    )
 
 
 def _img(fig: Figure, path: Path, alt: str) -> str:
@@ -445,6 +563,7 @@ def write_report(
     fold_table: pd.DataFrame,
     model_table: pd.DataFrame,
     train_frame: pd.DataFrame | None = None,
+    seeds: SeedSet | None = None,
 ) -> Path:
     """Write the report of one run: the PNGs of :data:`PLOT_FILES` and ``report.html``.
 
@@ -464,6 +583,10 @@ def write_report(
         Per-fold results and the model comparison (shown as given, escaped).
     train_frame : DataFrame, optional
         Same columns on the training period; drawn grey and labelled in-sample.
+    seeds : SeedSet, optional
+        The seeds of the run's configuration (the run among them): a section with each
+        seed's figures and the P&L of every seed (:data:`SEED_PLOT_FILE`) comes before
+        this run's details.
 
     Returns
     -------
@@ -487,10 +610,21 @@ def write_report(
         "buy-and-hold": ev.buy_hold.net,
     }
     perf.update({f"{short_name(k)} net": b.net for k, b in ev.baselines.items()})
-    title = f"Run {run.get('id', '?')}: {run.get('name') or ''}".strip().rstrip(":")
+    title = report_title(run)
     start, end = pd.Timestamp(ev.dates[0]).date(), pd.Timestamp(ev.dates[-1]).date()
     config = json.dumps(jsonable(run.get("config") or {}), indent=2, sort_keys=True)
-    target = _dig(run, "config.data.target")
+    target = run.get("target") or _dig(run, "config.data.target")
+    seed_section = (
+        ""
+        if seeds is None or len(seeds) < 2
+        else seeds_html(
+            seeds,
+            int(run["id"]),
+            out,
+            buy_hold=(ev.dates, ev.buy_hold_returns),
+            cost_bps=ev.settings.cost_bps + ev.settings.slippage_bps,
+        )
+    )
     body = [
         f"<h1>{_e(title)}</h1>",
         f"<p class='answer'>{_e(answer_sentence(ev, target))}</p>",
@@ -499,7 +633,9 @@ def write_report(
         f"{_e(ev.settings.slippage_bps)} bps per unit turnover. Generated "
         f"{_e(dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC'))}.</p>",
         _import_html(run.get("import")),
+        seed_section,
         _verdict_html(ev),
+        _at_finish_html(run),
         "<h2>Backtest (test period, out of sample)</h2>",
         "<p class='muted'>A prediction dated t sets the position held from close t to close "
         "t+1. Net = gross − turnover × cost; buy-and-hold pays one entry cost.</p>",
@@ -552,17 +688,33 @@ _COMPARE_ROWS: list[tuple[str, str, Callable[[Any], str]]] = [
     ("turnover / day", "backtest.turnover", lambda v: fmt.fixed(v, 2)),
     ("cost (bps)", "backtest.cost_bps", lambda v: fmt.fixed(v, 1)),
     ("slippage (bps)", "backtest.slippage_bps", lambda v: fmt.fixed(v, 1)),
-    ("break-even cost (bps)", "backtest.break_even_cost_bps", lambda v: fmt.fixed(v, 1)),
+    (
+        "break-even cost (bps, mean net 0)",
+        "backtest.break_even_cost_bps",
+        lambda v: fmt.fixed(v, 1),
+    ),
+    (
+        "break-even vs buy-and-hold (bps)",
+        "backtest.break_even_vs_buy_hold_bps",
+        lambda v: fmt.fixed(v, 1),
+    ),
     ("DM p vs zero", "tests.dm_p_vs_zero", fmt.pvalue),
     ("PT p", "tests.pt_p", fmt.pvalue),
-    ("hit rate", "tests.hit_rate", fmt.percent),
+    ("hit rate (calls)", "tests.hit_rate", fmt.percent),
     ("hit rate p", "tests.hit_rate_p", fmt.pvalue),
     ("R²_oos", "tests.r2_oos", lambda v: fmt.fixed(v, 4)),
+    # the judged model's training ("primary." reads its entry of models)
+    ("epochs per fold", "primary.epochs_run", lambda v: fmt.fixed(v, 1)),
+    ("epochs in all", "primary.epochs_run_total", fmt.count),
+    ("training samples per fold", "primary.n_train", fmt.count),
     ("PSR", "significance.psr", fmt.probability),
     ("DSR", "significance.dsr", fmt.probability),
     ("trials", "significance.trials", fmt.count),
-    ("SPA p", "significance.spa_p", fmt.pvalue),
-    ("PBO", "significance.pbo", fmt.probability),
+    ("trials at finish", "at_finish.trials", fmt.count),
+    ("identical forecasts merged", "significance.duplicates", fmt.count),
+    ("StepM selects this run", "significance.stepm_selected", fmt.yes_no),
+    ("SPA p (trial set)", "significance.spa_p", fmt.pvalue),
+    ("PBO (trial set)", "significance.pbo", fmt.probability),
     ("tradeable", "verdict.tradeable", fmt.yes_no),
 ]
 
@@ -599,7 +751,13 @@ def compare_table(summaries: list[dict]) -> pd.DataFrame:
         label = " ".join(str(x) for x in (s.get("id", i + 1), s.get("name")) if x)
         while label in cols:
             label += "'"
-        cols[label] = [_dig(s, path) for _, path, _ in _COMPARE_ROWS]
+        primary = (s.get("models") or {}).get(s.get("primary_model")) or {}
+        cols[label] = [
+            primary.get(path.removeprefix("primary."))
+            if path.startswith("primary.")
+            else _dig(s, path)
+            for _, path, _ in _COMPARE_ROWS
+        ]
     index = pd.Index([lbl for lbl, _, _ in _COMPARE_ROWS], name="metric")
     return pd.DataFrame(cols, index=index, dtype=object)
 

@@ -25,6 +25,7 @@ __all__ = [
     "plot_predicted_vs_actual",
     "plot_rolling_hit_rate",
     "plot_rolling_sharpe",
+    "plot_seed_pnl",
     "save_figure",
 ]
 
@@ -312,17 +313,21 @@ def plot_rolling_hit_rate(
 ) -> Figure:
     """Rolling share of correctly called directions over ``window`` days (one year).
 
-    ``hits`` are the daily hits of :func:`lstm_madness.evaluation.calibration.hits` and
-    ``hit_rate`` the whole test period's (the evaluation's binomial test); the plot only
-    averages the daily hits over the window.
+    ``hits`` are the daily hits of :func:`lstm_madness.evaluation.calibration.hits` (NaN on
+    a day whose prediction calls no direction) and ``hit_rate`` the whole test period's
+    (the evaluation's binomial test); the plot only averages the daily hits over the
+    window, over the days with a call (at least half the window).
     """
     h = np.asarray(hits, dtype=float)
     w = _window(h.size, window)
-    roll = pd.Series(h, index=_dates(dates)).rolling(w).mean() * 100
+    roll = pd.Series(h, index=_dates(dates)).rolling(w, min_periods=max(1, w // 2)).mean() * 100
     fig, ax = _figure(f"Rolling {w}-day hit rate ({model}, test period)")
     ax.plot(roll.index, roll.to_numpy(), color=COLORS["strategy"], lw=1.3, label="hit rate")
     ax.axhline(50, color="black", ls="--", lw=1, label="50% (coin flip)")
-    ax.axhline(hit_rate * 100, color="red", ls=":", lw=1, label=f"whole test period {hit_rate:.1%}")
+    if np.isfinite(hit_rate):
+        ax.axhline(
+            hit_rate * 100, color="red", ls=":", lw=1, label=f"whole test period {hit_rate:.1%}"
+        )
     ax.set_ylabel("hit rate (%)")
     ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
     _date_axis(ax)
@@ -353,6 +358,73 @@ def plot_rolling_sharpe(
     ax.plot(b.index, b.to_numpy(), color=COLORS["buy_hold"], lw=1.3, label="buy-and-hold")
     ax.axhline(0, color="black", lw=0.7)
     ax.set_ylabel("Sharpe ratio (annualized)")
+    _date_axis(ax)
+    ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+#: Seed curves: matplotlib's tab10 without its orange, which is buy-and-hold's.
+_SEED_COLORS = (
+    "#1f77b4",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
+_SEED_LEGEND_MAX = 12  #: more seeds than this: one legend entry for the others
+
+
+def plot_seed_pnl(
+    curves: Sequence[tuple[str, Sequence | np.ndarray, np.ndarray]],
+    buy_hold: tuple[Sequence | np.ndarray, np.ndarray],
+    *,
+    highlight: int | None = None,
+    benchmark: str = "buy-and-hold",
+    cost_bps: float | None = None,
+) -> Figure:
+    """Cumulative net P&L (growth of 1) of every seed of one configuration, and
+    buy-and-hold (``benchmark`` names it: a universe study's equal-weight book).
+
+    ``curves``: (label, dates, daily net returns) per seed, each from its run's evaluation;
+    ``buy_hold``: (dates, daily net returns); ``highlight``: the index in ``curves`` of the
+    seed the rest of the report details (drawn thicker). Only the compounding is done here.
+    """
+    cost = f", {cost_bps:g} bps per unit turnover" if cost_bps is not None else ""
+    fig, ax = _figure(f"Cumulative net P&L of every seed vs {benchmark} (test period{cost})")
+    grown = []
+    many = len(curves) > _SEED_LEGEND_MAX
+    for k, (label, dates, returns) in enumerate(curves):
+        curve = np.cumprod(1.0 + np.asarray(returns, dtype=float))
+        grown.append(curve)
+        chosen = k == highlight
+        first_other = k == (1 if highlight == 0 else 0)
+        shown = label if chosen or not many else ("other seeds" if first_other else None)
+        ax.plot(
+            _dates(dates),
+            curve,
+            color=_SEED_COLORS[k % len(_SEED_COLORS)] if not many or chosen else "#9ecae1",
+            lw=2.0 if chosen else 1.0,
+            alpha=1.0 if chosen else 0.8,
+            label=shown,
+            zorder=3 if chosen else 2,
+        )
+    bh = np.cumprod(1.0 + np.asarray(buy_hold[1], dtype=float))
+    grown.append(bh)
+    ax.plot(
+        _dates(buy_hold[0]),
+        bh,
+        color=COLORS["buy_hold"],
+        lw=1.8,
+        ls="--",
+        label=f"{benchmark} (net)",
+        zorder=4,  # on top: a seed that is always long draws the same curve
+    )
+    ax.axhline(1.0, color="black", lw=0.7)
+    _growth_axis(ax, grown)
     _date_axis(ax)
     ax.legend(loc="best", fontsize=8)
     return fig

@@ -26,6 +26,7 @@ from lstm_madness.jsonable import jsonable
 from lstm_madness.report import plots
 from lstm_madness.report.html import (
     _CSS,
+    _at_finish_html,
     _e,
     _frame_html,
     _img,
@@ -34,7 +35,10 @@ from lstm_madness.report.html import (
     _run_rows,
     _significance_rows,
     _verdict_html,
+    report_title,
+    seeds_html,
 )
+from lstm_madness.report.seeds import SeedSet
 
 #: PNG files written beside ``report.html``, in the order shown.
 UNIVERSE_PLOT_FILES = (
@@ -117,8 +121,12 @@ def write_universe_report(
     evaluation: UniverseEvaluation,
     fold_table: pd.DataFrame,
     model_table: pd.DataFrame,
+    seeds: SeedSet | None = None,
 ) -> Path:
-    """Write ``report.html`` and the PNGs of :data:`UNIVERSE_PLOT_FILES`; return the HTML."""
+    """Write ``report.html`` and the PNGs of :data:`UNIVERSE_PLOT_FILES`; return the HTML.
+
+    ``seeds``: the seeds of the run's configuration (see
+    :func:`lstm_madness.report.html.write_report`)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ev = evaluation
@@ -149,9 +157,20 @@ def write_universe_report(
         "equal-weight book": ev.buy_hold.net,
     }
     perf.update({f"{short_name(k)} net": b.net for k, b in ev.baselines.items()})
-    title = f"Run {run.get('id', '?')}: {run.get('name') or ''}".strip().rstrip(":")
+    title = report_title(run)
     start, end = pd.Timestamp(ev.dates[0]).date(), pd.Timestamp(ev.dates[-1]).date()
     s = ev.settings
+    seed_section = (
+        ""
+        if seeds is None or len(seeds) < 2
+        else seeds_html(
+            seeds,
+            int(run["id"]),
+            out,
+            buy_hold=(ev.dates, ev.buy_hold_returns),
+            cost_bps=s.cost_bps + s.slippage_bps,
+        )
+    )
     config = json.dumps(jsonable(run.get("config") or {}), indent=2, sort_keys=True)
     legs_rows = [
         ("members scored a day (mean)", fmt.fixed(ls.members_mean, 1)),
@@ -171,7 +190,9 @@ def write_universe_report(
         f"days), costs {_e(s.cost_bps)} + {_e(s.slippage_bps)} bps per unit turnover, "
         f"borrow {_e(s.short_borrow_bps)} bps a year. Generated "
         f"{_e(dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC'))}.</p>",
+        seed_section,
         _verdict_html(ev),
+        _at_finish_html(run),
         "<h2>Long-short book (test period, out of sample)</h2>",
         "<p class='muted'>Predictions dated t set the weights held from close t to close "
         "t+1. Buy-and-hold is the equal-weight book of each day's scored members.</p>",
