@@ -109,7 +109,7 @@ def print_timings(
     what it covers (:func:`~lstm_madness.report.formats.timing_line`)."""
     line = fmt.timing_line(timings, label=label, run_id=run_id)
     if line:
-        console.print(line, highlight=False, markup=False)
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def print_summary(summary: dict[str, Any], *, full_name: bool = False) -> None:

@@ -117,6 +117,8 @@ def demo(
     console.print(f"verdict: {word}")
     for reason in verdict["reasons"]:
         console.print(f"  • {escape(reason)}", highlight=False, soft_wrap=True)
+    for note in verdict.get("notes", []):  # what the trial set says: decides nothing
+        console.print(f"  · {escape(note)}", highlight=False, soft_wrap=True)
     print_timings(summary.get("timings"), run_id=result["run_id"])
     console.print(
         f"whole command: {fmt.seconds(whole)} ("
