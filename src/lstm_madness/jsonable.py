@@ -1,4 +1,5 @@
-"""One converter to JSON-safe Python values, used by configs, summaries and sweeps."""
+"""One converter to JSON-safe Python values, used by configs, summaries and sweeps, and
+:func:`dig`, the one reader of a dotted path in such values."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["jsonable"]
+__all__ = ["dig", "jsonable"]
 
 
 def _when(value: dt.datetime) -> str | None:
@@ -51,3 +52,14 @@ def jsonable(value: Any) -> Any:
     if hasattr(value, "to_dict"):
         return jsonable(value.to_dict())
     return value
+
+
+def dig(d: Mapping[str, Any] | None, path: str) -> Any:
+    """The value at a dotted ``path`` of nested mappings (``"backtest.sharpe_net"``), or
+    None where a part is missing."""
+    cur: Any = d
+    for part in path.split("."):
+        if not isinstance(cur, Mapping) or part not in cur:
+            return None
+        cur = cur[part]
+    return cur

@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from lstm_madness.evaluation.backtest import Performance, drawdowns
 from lstm_madness.evaluation.calibration import decile_table, hits
 from lstm_madness.evaluation.study import Evaluation, jsonable, short_name
+from lstm_madness.jsonable import dig
 from lstm_madness.report import formats as fmt
 from lstm_madness.report import plots
 from lstm_madness.report.seeds import SeedSet
@@ -337,30 +338,28 @@ def _study_name(run: Mapping[str, Any]) -> str:
     spec = run.get("import")
     if spec:
         return f"imported forecasts {spec.get('model') or ''}".strip()
-    scheme = str(_dig(config, "split.scheme") or "").replace("_", "-")
-    kind = str(_dig(config, "model.kind") or "model").upper()
+    scheme = str(dig(config, "split.scheme") or "").replace("_", "-")
+    kind = str(dig(config, "model.kind") or "model").upper()
     return f"{scheme} {kind}".strip()
 
 
 def report_title(run: Mapping[str, Any]) -> str:
     """``<config name> — <target>, run <id>``: the report's title (the run's label, e.g. a
     sweep point's ``seed=0``, is in the run table)."""
-    target = run.get("target") or _dig(run, "config.data.target")
+    target = run.get("target") or dig(run, "config.data.target")
     where = f" — {target}" if target else ""
     return f"{_study_name(run)}{where}, run {run.get('id', '?')}"
 
 
-def seeds_html(
-    seeds: SeedSet,
-    shown: int,
-    out: Path,
-    *,
-    buy_hold: tuple[Any, np.ndarray],
-    cost_bps: float | None = None,
-) -> str:
+def seeds_html(seeds: SeedSet | None, ev: Evaluation, shown: int, out: Path) -> str:
     """The section of a report that covers a seed set: each seed's figures (from its
     summary), their median and range, the cumulative net P&L of every seed (from its
-    evaluation) and buy-and-hold's, and which seed the rest of the report details."""
+    evaluation) and buy-and-hold's (``ev``'s, the shown run's), and which seed the rest of
+    the report details. Empty without at least two seeds."""
+    if seeds is None or len(seeds) < 2:
+        return ""
+    buy_hold = (ev.dates, ev.buy_hold_returns)
+    cost_bps = ev.settings.cost_bps + ev.settings.slippage_bps
     run = seeds.get(shown)
     head = "".join(f"<th>{_e(h)}</th>" for h in seeds.headers())
     marked = " class='shown'"
@@ -613,18 +612,8 @@ def write_report(
     title = report_title(run)
     start, end = pd.Timestamp(ev.dates[0]).date(), pd.Timestamp(ev.dates[-1]).date()
     config = json.dumps(jsonable(run.get("config") or {}), indent=2, sort_keys=True)
-    target = run.get("target") or _dig(run, "config.data.target")
-    seed_section = (
-        ""
-        if seeds is None or len(seeds) < 2
-        else seeds_html(
-            seeds,
-            int(run["id"]),
-            out,
-            buy_hold=(ev.dates, ev.buy_hold_returns),
-            cost_bps=ev.settings.cost_bps + ev.settings.slippage_bps,
-        )
-    )
+    target = run.get("target") or dig(run, "config.data.target")
+    seed_section = seeds_html(seeds, ev, int(run["id"]), out)
     body = [
         f"<h1>{_e(title)}</h1>",
         f"<p class='answer'>{_e(answer_sentence(ev, target))}</p>",
@@ -722,15 +711,6 @@ _COMPARE_ROWS: list[tuple[str, str, Callable[[Any], str]]] = [
 COMPARE_FORMATS: dict[str, Callable[[Any], str]] = {label: f for label, _, f in _COMPARE_ROWS}
 
 
-def _dig(d: Mapping[str, Any], path: str) -> Any:
-    cur: Any = d
-    for part in path.split("."):
-        if not isinstance(cur, Mapping) or part not in cur:
-            return None
-        cur = cur[part]
-    return cur
-
-
 def compare_table(summaries: list[dict]) -> pd.DataFrame:
     """Side-by-side table of runs for ``madness compare``: one column per run.
 
@@ -755,7 +735,7 @@ def compare_table(summaries: list[dict]) -> pd.DataFrame:
         cols[label] = [
             primary.get(path.removeprefix("primary."))
             if path.startswith("primary.")
-            else _dig(s, path)
+            else dig(s, path)
             for _, path, _ in _COMPARE_ROWS
         ]
     index = pd.Index([lbl for lbl, _, _ in _COMPARE_ROWS], name="metric")
@@ -799,7 +779,7 @@ def comparability(summaries: list[dict]) -> list[str]:
             + ". Every forecast and backtest figure is about a different asset."
         )
     costs = differ(
-        lambda s: (_dig(s, "backtest.cost_bps") or 0) + (_dig(s, "backtest.slippage_bps") or 0)
+        lambda s: (dig(s, "backtest.cost_bps") or 0) + (dig(s, "backtest.slippage_bps") or 0)
     )
     if costs:
         out.append(

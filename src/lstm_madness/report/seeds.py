@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lstm_madness.jsonable import dig
 from lstm_madness.report import formats as fmt
 
 if TYPE_CHECKING:
@@ -26,15 +27,6 @@ if TYPE_CHECKING:
     from lstm_madness.evaluation.study import Evaluation
 
 __all__ = ["SEED_COLUMNS", "SeedRun", "SeedSet"]
-
-
-def _dig(d: Mapping[str, Any] | None, path: str) -> Any:
-    cur: Any = d
-    for part in path.split("."):
-        if not isinstance(cur, Mapping) or part not in cur:
-            return None
-        cur = cur[part]
-    return cur
 
 
 def _number(x: Any) -> float:
@@ -67,7 +59,7 @@ class SeedRun:
 
     def figure(self, path: str) -> Any:
         """A figure of the summary by dotted path (``backtest.sharpe_net``); None if absent."""
-        return _dig(self.summary, path)
+        return dig(self.summary, path)
 
     @property
     def sharpe_net(self) -> float:

@@ -160,17 +160,7 @@ def write_universe_report(
     title = report_title(run)
     start, end = pd.Timestamp(ev.dates[0]).date(), pd.Timestamp(ev.dates[-1]).date()
     s = ev.settings
-    seed_section = (
-        ""
-        if seeds is None or len(seeds) < 2
-        else seeds_html(
-            seeds,
-            int(run["id"]),
-            out,
-            buy_hold=(ev.dates, ev.buy_hold_returns),
-            cost_bps=s.cost_bps + s.slippage_bps,
-        )
-    )
+    seed_section = seeds_html(seeds, ev, int(run["id"]), out)
     config = json.dumps(jsonable(run.get("config") or {}), indent=2, sort_keys=True)
     legs_rows = [
         ("members scored a day (mean)", fmt.fixed(ls.members_mean, 1)),
