@@ -19,7 +19,7 @@ other processes on the same cores make small steps noisy). Parts:
   figure is the one-network figure; ``compiled`` here too, though ``fit_forecasters`` fits
   compiled networks a thread per CPU: see **threads**). Each cell trains a short epoch
   (``n = clip(32 · batch, 64, 512)`` windows) and times the second epoch, so the cells
-  are cheap and noisy; the thresholds of :func:`lstm_madness.models.lstm.resolve_trainer`
+  are cheap and noisy; the thresholds of :func:`lstm_madness.models.training.resolve_trainer`
   come from where ``compiled`` stops beating the best of the others.
 * **threads** — 16 compiled LSTM(16) and 16 LSTM(32) networks (seeds 0–15), batch 32,
   5 epochs, 3,078 windows of 5 time steps: wall time of one ``fit_forecasters`` call with
@@ -46,8 +46,8 @@ import pandas as pd
 import torch
 
 from bench.training import ensure_keras, make_windows, run_keras
-from lstm_madness.models.group import available_cpus, fit_forecasters
-from lstm_madness.models.lstm import LSTMForecaster, resolve_trainer
+from lstm_madness.models.lstm import LSTMForecaster, fit_forecasters
+from lstm_madness.models.training import available_cpus, resolve_trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "compiled.json"

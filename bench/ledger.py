@@ -22,9 +22,10 @@ DAYS = 1000
 
 
 def _store(engine, n: int) -> list[int]:
-    from lstm_madness.experiment import registry
     from lstm_madness.experiment.config import load_config
     from lstm_madness.experiment.summary import evaluate_runs
+    from lstm_madness.store.lifecycle import create_run, finish_with_summaries
+    from lstm_madness.store.predictions import record_folds, save_fold
 
     dates = pd.bdate_range("2015-01-02", periods=DAYS)
     rng = np.random.default_rng(n)
@@ -45,8 +46,8 @@ def _store(engine, n: int) -> list[int]:
     ids = []
     for k in range(n):
         config = load_config(None, [f"train.seed={k}", f"data.target=B{n}"])
-        run_id = registry.create_run(engine, config)
-        registry.record_folds(engine, run_id, folds)
+        run_id = create_run(engine, config)
+        record_folds(engine, run_id, folds)
         frame = pd.concat(
             [
                 pd.DataFrame(
@@ -67,19 +68,19 @@ def _store(engine, n: int) -> list[int]:
             ],
             ignore_index=True,
         )
-        registry.save_fold(engine, run_id, 0, frame)
+        save_fold(engine, run_id, 0, frame)
         ids.append(run_id)
     start = time.perf_counter()
     evaluations = evaluate_runs(engine, ids)
-    registry.finish_with_summaries(engine, {i: evaluations[i].summary for i in ids})
+    finish_with_summaries(engine, {i: evaluations[i].summary for i in ids})
     return ids, time.perf_counter() - start
 
 
 def main() -> None:
     from lstm_madness.data.db import make_engine
     from lstm_madness.data.store import init_db
-    from lstm_madness.experiment import registry
     from lstm_madness.experiment.summary import evaluate_runs
+    from lstm_madness.store.lifecycle import mark_stale_runs
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -94,7 +95,7 @@ def main() -> None:
                     for f in (Path(tmp) / "cache").glob("trials/*.json"):
                         f.unlink()
                 start = time.perf_counter()
-                registry.mark_stale_runs(engine)
+                mark_stale_runs(engine)
                 summary = evaluate_runs(engine, [shown])[shown].summary
                 rows.append(
                     {

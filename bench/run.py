@@ -43,9 +43,9 @@ from typer.testing import CliRunner
 from lstm_madness.cli import app
 import lstm_madness.experiment.runner, lstm_madness.experiment.summary
 import torch, scipy.stats, arch.bootstrap
-from lstm_madness import _numba
+from lstm_madness import jit
 from lstm_madness.models.compiled import kernels
-kernels(); _numba.load("lstm_madness.evaluation._resample")
+kernels(); jit.load("lstm_madness.evaluation._resample")
 start = time.perf_counter()
 result = CliRunner().invoke(app, ["run", sys.argv[1], "--db", sys.argv[2], "--json", "-q"])
 wall = time.perf_counter() - start

@@ -144,14 +144,15 @@ def _keras_lstm64(db_url: str, run_id: int, units: list[int]) -> dict:
     on ``KERAS_SEEDS`` seeds per size and extrapolated to the sweep's 16."""
     from bench.training import ensure_keras, run_keras
     from lstm_madness.data.db import make_engine
-    from lstm_madness.experiment import registry
+    from lstm_madness.store.predictions import load_folds
+    from lstm_madness.store.runs import get_run
 
     py, why = ensure_keras(lambda msg: print(msg, flush=True))
     if py is None:
         return {"error": why}
     engine = make_engine(db_url)
-    config = registry.get_run(engine, run_id)["config"]
-    n_train = int(registry.load_folds(engine, run_id)["n_train"].sum())
+    config = get_run(engine, run_id).config
+    n_train = int(load_folds(engine, run_id)["n_train"].sum())
     engine.dispose()
     n_fit = n_train - round(n_train * config["train"]["validation_fraction"])
     steps = config["model"]["time_steps"]

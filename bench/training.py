@@ -53,7 +53,8 @@ import numpy as np
 import torch
 
 from lstm_madness.models.batched import TrainSpec, train_many
-from lstm_madness.models.lstm import LSTMForecaster, RecurrentNet
+from lstm_madness.models.lstm import LSTMForecaster
+from lstm_madness.models.network import RecurrentNet
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "training.json"
@@ -127,7 +128,7 @@ def vmap_vs_engine(M: int = 16, units: int = 32, reps: int = 30) -> dict[str, fl
 
     from torch.func import functional_call, grad, stack_module_state, vmap
 
-    from lstm_madness.models import batched as bm
+    from lstm_madness.models import batched_net
 
     T, B = TIME_STEPS, 32
     nets = []
@@ -142,7 +143,7 @@ def vmap_vs_engine(M: int = 16, units: int = 32, reps: int = 30) -> dict[str, fl
         return ((functional_call(base, (p, b), (xm,)) - ym) ** 2).mean()
 
     vgrad = vmap(grad(loss))
-    stack = bm._Stack(bm._arch_of(nets[0]), nets, torch.device("cpu"))
+    stack = batched_net.NetworkStack(batched_net.arch_of(nets[0]), nets, torch.device("cpu"))
     xs = x.permute(0, 3, 2, 1).reshape(M, 1, T * B)  # (M, F, T·B)
     w = torch.full((M, B), 1.0 / B)
     engine_loss = stack.loss_fn("mse")

@@ -20,8 +20,7 @@ from lstm_madness.evaluation.cross_section_stats import (
 from lstm_madness.evaluation.long_short import LongShortResult, long_short_backtest
 from lstm_madness.evaluation.significance import sharpe_tstat
 from lstm_madness.models.cross_section_baselines import make_cross_section_baseline
-from lstm_madness.models.group import fit_forecasters
-from lstm_madness.models.lstm import LSTMForecaster
+from lstm_madness.models.lstm import LSTMForecaster, fit_forecasters
 
 SPLIT = 1000  # first test day
 

@@ -130,6 +130,7 @@ def run(
         The finished run; ``.to_json()`` is what ``madness run --json`` prints.
     """
     from lstm_madness.errors import ConfigError
+    from lstm_madness.experiment.results import RunResult
     from lstm_madness.experiment.runner import run_experiment
 
     if (config is None) == (resume is None):
@@ -146,7 +147,7 @@ def run(
             trials=trials,
             finished=finished,
         )
-    return finished[int(summary["run_id"])].result()
+    return RunResult(finished[int(summary["run_id"])])
 
 
 def judge(
@@ -205,6 +206,7 @@ def judge(
     """
     from lstm_madness.data.forecasts import forecasts_from_pandas, read_forecasts
     from lstm_madness.experiment.judging import judge_forecasts
+    from lstm_madness.experiment.results import RunResult
 
     if isinstance(predictions, str | Path):
         forecasts = read_forecasts(predictions, task=task, model=model)
@@ -222,14 +224,17 @@ def judge(
             allow_gaps=allow_gaps,
             force=force,
         )
-    results = [ev.result() for ev in evaluations]
+    results = [RunResult(ev) for ev in evaluations]
     return results[0] if len(results) == 1 else results
 
 
 def load_run(
     run_id: int, *, db: str | sa.Engine | None = None, trials: int | None = None
 ) -> RunResult:
-    """A stored run, evaluated against the ledger as it is now (reads only)."""
+    """A stored succeeded run, evaluated against the ledger as it is now, as ``madness runs
+    show`` judges it (:func:`~lstm_madness.experiment.results.show_run`: runs whose process
+    died are marked failed first; nothing else is written). A run that has not succeeded
+    raises :class:`~lstm_madness.errors.RunError`."""
     from lstm_madness.experiment.results import load_run as _load
 
     with _engine(db) as engine:

@@ -39,12 +39,13 @@ Memory: the panel holds ``(D, S, F)`` float64 values once. Windows are a strided
 fold's scaled panel is one ``(D, S, F)`` float32 copy, and :meth:`CrossSectionFold.X`
 gathers a dense ``(n, time_steps, F)`` float32 array only for the rows asked for
 (``n · time_steps · F · 4`` bytes: 30 members × 4,000 days × 10 steps × 3 features is
-14 MB). The batched trainer (:func:`~lstm_madness.models.group.fit_forecasters`) takes
+14 MB). The batched trainer (:func:`~lstm_madness.models.lstm.fit_forecasters`) takes
 dense arrays, so a fold's training set is gathered once per fold.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -56,9 +57,23 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from lstm_madness.errors import ConfigError, DataError
 from lstm_madness.features import StandardScaler, feature_panel
+from lstm_madness.options import CROSS_SECTION_KINDS
 
-#: Label kinds of a cross-sectional study.
-CROSS_SECTION_KINDS = ("cross_section", "cross_section_direction")
+__all__ = [
+    "BENCHMARK_FEATURE",
+    "CROSS_SECTION_KINDS",
+    "ZSCORE_FEATURE",
+    "CrossSectionFold",
+    "CrossSectionPanel",
+    "build_cross_section_fold",
+    "build_panel",
+    "cross_section_labels",
+    "cross_sectional_zscore",
+    "fit_pooled_scaler",
+    "gather_windows",
+    "validation_gap",
+    "window_view",
+]
 #: Name of the benchmark's return feature and of the standardized return feature.
 BENCHMARK_FEATURE = "benchmark:ret"
 ZSCORE_FEATURE = "ret_xs_z"
@@ -461,3 +476,24 @@ def build_cross_section_fold(
     scaler = fit_pooled_scaler(panel, int(tr[0][-1]))
     scaled = scaler.transform(panel.values).astype(np.float32)  # (D, S, F)
     return CrossSectionFold(panel, scaler, scaled, tr, te)
+
+
+def validation_gap(fold: CrossSectionFold, fraction: float, patience: int) -> int:
+    """Samples dropped before the network's validation tail so that it starts on a date
+    boundary: no day's members are split between fitting and validation (their labels
+    share that day's mean).
+
+    :func:`~lstm_madness.models.protocol.split_validation` validates on the last
+    ``n_val = max(1, ceil(fraction · n))`` training samples (date-major); the gap removes
+    the samples of the tail's first date that precede it from the fit set. 0 without
+    early stopping (``patience`` or ``fraction`` 0).
+    """
+    n = len(fold.train[0])
+    if not (patience > 0 and fraction > 0) or n == 0:
+        return 0
+    n_val = max(1, math.ceil(fraction * n))
+    dates = fold.train[0]
+    first = n - n_val
+    if first <= 0:
+        return 0
+    return int(first - np.searchsorted(dates, dates[first], side="left"))

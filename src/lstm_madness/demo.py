@@ -45,7 +45,6 @@ window = "expanding"
 
 [backtest]
 rule = "sign"
-cost_bps = 5.0
 """
 
 DEMO_SEEDS = 3

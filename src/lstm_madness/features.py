@@ -354,6 +354,63 @@ def _select(selector: DateSelector, index: pd.DatetimeIndex, what: str) -> np.nd
     return mask
 
 
+@dataclass(frozen=True)
+class _FoldRows:
+    train: np.ndarray  #: feature rows of the kept training samples
+    test: np.ndarray  #: feature rows of the test samples
+    n_purged: int
+    n_incomplete_train: int
+    n_incomplete_test: int
+
+
+def _fold_rows(
+    values: np.ndarray,
+    y: np.ndarray,
+    time_steps: int,
+    index: pd.DatetimeIndex,
+    train: DateSelector,
+    test: DateSelector,
+    horizon: int,
+) -> _FoldRows:
+    """The complete samples of the training and test ranges, after the purge (steps 1
+    and 2 of :func:`build_fold`)."""
+    windows_ok = make_windows(np.isfinite(values).all(axis=1)[:, None], time_steps)
+    complete = np.zeros(len(index), dtype=bool)
+    complete[time_steps - 1 :] = windows_ok.all(axis=(1, 2))
+    complete &= np.isfinite(y)
+
+    train_mask = _select(train, index, "train")
+    test_mask = _select(test, index, "test")
+    if not test_mask.any():
+        raise DataError("build_fold: the test range holds no date")
+    if not train_mask.any():
+        raise DataError("build_fold: the training range holds no date")
+    first_test = int(np.argmax(test_mask))
+    if train_mask[first_test:].any():
+        raise ConfigError("build_fold: every training date must precede the first test date")
+
+    rows = np.arange(len(index))
+    purge_ok = rows + horizon <= first_test
+    n_purged = int((train_mask & ~purge_ok & complete).sum())
+    train_kept = train_mask & purge_ok
+    rows_train = rows[train_kept & complete]
+    rows_test = rows[test_mask & complete]
+    if len(rows_train) == 0:
+        raise DataError(
+            "build_fold: no complete training sample (check dates, time_steps, "
+            "horizon and missing data)"
+        )
+    if len(rows_test) == 0:
+        raise DataError("build_fold: no complete test sample")
+    return _FoldRows(
+        rows_train,
+        rows_test,
+        n_purged,
+        int((train_kept & ~complete).sum()),
+        int((test_mask & ~complete).sum()),
+    )
+
+
 def build_fold(
     features: pd.DataFrame,
     labels: pd.Series,
@@ -411,35 +468,8 @@ def build_fold(
         raise DataError("build_fold: the feature index must be unique and ascending")
     values = features.to_numpy(dtype=np.float64)  # (n_dates, F)
     y = labels.reindex(index).to_numpy(dtype=np.float64)  # (n_dates,)
-    windows_ok = make_windows(np.isfinite(values).all(axis=1)[:, None], time_steps)
-    complete = np.zeros(len(index), dtype=bool)
-    complete[time_steps - 1 :] = windows_ok.all(axis=(1, 2))
-    complete &= np.isfinite(y)
-
-    train_mask = _select(train, index, "train")
-    test_mask = _select(test, index, "test")
-    if not test_mask.any():
-        raise DataError("build_fold: the test range holds no date")
-    if not train_mask.any():
-        raise DataError("build_fold: the training range holds no date")
-    first_test = int(np.argmax(test_mask))
-    if train_mask[first_test:].any():
-        raise ConfigError("build_fold: every training date must precede the first test date")
-
-    rows = np.arange(len(index))
-    purge_ok = rows + horizon <= first_test
-    n_purged = int((train_mask & ~purge_ok & complete).sum())
-    train_kept = train_mask & purge_ok
-    n_incomplete_train = int((train_kept & ~complete).sum())
-    rows_train = rows[train_kept & complete]
-    rows_test = rows[test_mask & complete]
-    if len(rows_train) == 0:
-        raise DataError(
-            "build_fold: no complete training sample (check dates, time_steps, "
-            "horizon and missing data)"
-        )
-    if len(rows_test) == 0:
-        raise DataError("build_fold: no complete test sample")
+    rows = _fold_rows(values, y, time_steps, index, train, test, horizon)
+    rows_train, rows_test = rows.train, rows.test
 
     scaler = StandardScaler().fit(values[: rows_train[-1] + 1])
     windows = make_windows(scaler.transform(values).astype(np.float32), time_steps)
@@ -454,8 +484,8 @@ def build_fold(
         scaler=scaler,
         rows_train=rows_train,
         rows_test=rows_test,
-        n_purged=n_purged,
-        n_incomplete_train=n_incomplete_train,
-        n_incomplete_test=int((test_mask & ~complete).sum()),
+        n_purged=rows.n_purged,
+        n_incomplete_train=rows.n_incomplete_train,
+        n_incomplete_test=rows.n_incomplete_test,
         feature_names=tuple(str(c) for c in features.columns),
     )

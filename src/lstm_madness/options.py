@@ -12,5 +12,22 @@ NETWORK_LOSSES = ("mse", "huber", "bce")
 LOSSES = ("auto", *NETWORK_LOSSES)
 #: Where a network trains.
 DEVICES = ("auto", "cpu", "cuda")
-#: Training paths of a network (see :func:`lstm_madness.models.lstm.resolve_trainer`).
+#: Training paths of a network (see :func:`lstm_madness.models.training.resolve_trainer`).
 TRAINERS = ("auto", "torch", "batched", "compiled")
+#: Cost per unit of turnover, basis points, when none is given (``backtest.cost_bps``).
+DEFAULT_COST_BPS = 5.0
+#: Extra cost per unit of turnover, basis points, when none is given (``backtest.slippage_bps``).
+DEFAULT_SLIPPAGE_BPS = 0.0
+#: Annual fee on the short exposure, basis points, when none is given
+#: (``backtest.short_borrow_bps``; charged by the long-short book).
+DEFAULT_SHORT_BORROW_BPS = 0.0
+#: Annual risk-free rate of Sharpe and Sortino when none is given (``backtest.risk_free``).
+DEFAULT_RISK_FREE = 0.0
+
+#: Target kinds of a cross-sectional (universe) study; every other kind times one asset.
+CROSS_SECTION_KINDS = ("cross_section", "cross_section_direction")
+#: Baselines of a single-asset study, per task (``baselines.models``; empty = all).
+REGRESSION_BASELINES = ("zero", "mean", "persistence", "ridge")
+CLASSIFICATION_BASELINES = ("always_up", "majority", "logistic")
+#: Baselines of a universe study.
+CROSS_SECTION_BASELINES = ("zero", "reversal", "momentum", "ridge")

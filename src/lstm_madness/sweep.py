@@ -1,6 +1,6 @@
 """Sweeps: many configurations and seeds, each a stored run sharing one sweep id.
 
-Every point of a sweep is a run in the registry, so the Deflated Sharpe Ratio of any
+Every point of a sweep is a run in the ledger, so the Deflated Sharpe Ratio of any
 result counts every configuration that was tried. Two ways to choose the points:
 
 - ``grid``: the Cartesian product of ``--grid key=[v1, v2, ...]`` axes, times ``seeds``.
@@ -32,12 +32,14 @@ import sqlalchemy as sa
 from lstm_madness.data.db import make_engine
 from lstm_madness.data.store import init_db
 from lstm_madness.errors import ConfigError, RunError
-from lstm_madness.experiment import registry
 from lstm_madness.experiment.config import ExperimentConfig, apply_overrides, from_dict
 from lstm_madness.experiment.config import parse_assignment as _parse
 from lstm_madness.experiment.plan import shape_chunks
 from lstm_madness.jsonable import jsonable
 from lstm_madness.report.seeds import SeedRun, SeedSet
+from lstm_madness.store import lifecycle
+from lstm_madness.store import sweeps as ledger
+from lstm_madness.store.runs import Run, objectives
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ def create_sweep(
 ) -> int:
     """Register a sweep (its base config and search space) and return its id."""
     init_db(engine)
-    return registry.create_sweep(
+    return ledger.create_sweep(
         engine,
         name=name or base.name or None,
         config=base.to_dict(),
@@ -159,7 +161,7 @@ def _execute(
         raise ConfigError(f"--engine must be local or ray, got {engine_name!r}")
     engine = make_engine(db_url)
     try:
-        run_ids = registry.create_runs(engine, configs, names=labels, sweep_id=sweep_id)
+        run_ids = lifecycle.create_runs(engine, configs, names=labels, sweep_id=sweep_id)
     finally:
         engine.dispose()
     try:
@@ -184,12 +186,12 @@ def _execute(
 def _evaluate(db_url: str, run_ids: list[int], timings: dict[int, dict[str, Any]]) -> float:
     """Evaluate every trained run of the sweep in one pass and finish them; return the
     seconds it took."""
-    from lstm_madness.experiment.runner import _signals_raise, finish_runs
+    from lstm_madness.experiment.runner import finish_runs, signals_raise
 
     engine = make_engine(db_url)
     start = time.perf_counter()
     try:
-        with _signals_raise():  # SIGTERM fails the runs with the reason, as in training
+        with signals_raise():  # SIGTERM fails the runs with the reason, as in training
             finish_runs(engine, run_ids, timings=timings)
     except BaseException as exc:
         _fail_unfinished(db_url, run_ids, f"sweep stopped: {type(exc).__name__}: {exc}")
@@ -202,7 +204,7 @@ def _evaluate(db_url: str, run_ids: list[int], timings: dict[int, dict[str, Any]
 def _fail_unfinished(db_url: str, run_ids: list[int], reason: str) -> None:
     engine = make_engine(db_url)
     try:
-        registry.fail_runs(engine, run_ids, reason)
+        lifecycle.fail_runs(engine, run_ids, reason)
     finally:
         engine.dispose()
 
@@ -258,7 +260,7 @@ def _dispatch(
             group = pending.pop(ready[0])
             results += ray.get(ready[0])  # raises the task's error, if any
             # take the trained runs back while their worker still lives
-            registry.claim_runs(engine, group, expect=("running",))
+            lifecycle.claim_runs(engine, group, expect=("running",))
             if progress:
                 progress(len(groups) - len(pending), len(groups))
     finally:
@@ -420,7 +422,7 @@ def _optuna(
                 timings=timings,
             )
             run_ids += ids
-            stored = registry.objectives(engine, ids)
+            stored = objectives(engine, ids)
             losses: dict[int, list[float]] = {}
             for run_id, trial in zip(ids, owners, strict=True):
                 loss = stored.get(run_id)
@@ -437,20 +439,20 @@ def _optuna(
     return run_ids
 
 
-def _rank_row(run: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
-    primary = summary.get("primary_model") or registry.primary_model(run)
+def _rank_row(run: Run, summary: dict[str, Any]) -> dict[str, Any]:
+    primary = summary.get("primary_model") or run.primary_model
     net = summary["models"].get(primary, {})
     zero = summary["models"].get("baseline:zero", {})
     backtest = summary.get("backtest") or {}
     return {
-        "run_id": int(run["id"]),
-        "name": run["name"],
-        "seed": run["seed"],
-        "family": run["family_hash"][:8],
+        "run_id": run.id,
+        "name": run.name,
+        "seed": run.seed,
+        "family": run.family_hash[:8],
         "val_loss": (
             (summary.get("timings") or {})
             .get("models", {})
-            .get(run["config"]["model"]["kind"], {})
+            .get(run.config["model"]["kind"], {})
             .get("val_loss")
         ),
         "mse": net.get("mse"),
@@ -475,13 +477,13 @@ def rank_sweep(
     when it finished (cheap: the validation loss an Optuna search needs is there).
     """
     rows = []
-    for run in registry.sweep_runs(engine, sweep_id):
-        if run["status"] != "succeeded":
+    for run in ledger.sweep_runs(engine, sweep_id):
+        if run.status != "succeeded":
             continue
         summary = (
-            evaluations[int(run["id"])].summary
-            if evaluations is not None and int(run["id"]) in evaluations
-            else run["summary"]
+            evaluations[run.id].summary
+            if evaluations is not None and run.id in evaluations
+            else run.summary
         )
         if summary:
             rows.append(_rank_row(run, summary))
@@ -500,9 +502,7 @@ def sweep_significance(engine: sa.Engine, sweep_id: int) -> dict[str, Any]:
     Sharpe across seeds of each configuration."""
     from lstm_madness.experiment.summary import evaluate_runs
 
-    ids = [
-        int(r["id"]) for r in registry.sweep_runs(engine, sweep_id) if r["status"] == "succeeded"
-    ]
+    ids = [r.id for r in ledger.sweep_runs(engine, sweep_id) if r.status == "succeeded"]
     if not ids:
         raise RunError(f"sweep {sweep_id} has no succeeded runs")
     evaluations = evaluate_runs(engine, ids)
@@ -538,13 +538,13 @@ def seed_sets(engine: sa.Engine, sweep_id: int) -> list[tuple[str, SeedSet]]:
     sweep's runs finish in one pass, against the same ledger)."""
     families: dict[str, list[SeedRun]] = {}
     points: dict[str, str] = {}
-    for run in registry.sweep_runs(engine, sweep_id):
-        if run["status"] != "succeeded" or not run["summary"]:
+    for run in ledger.sweep_runs(engine, sweep_id):
+        if run.status != "succeeded" or not run.summary:
             continue
-        family = run["family_hash"]
-        families.setdefault(family, []).append(SeedRun(int(run["id"]), run["seed"], run["summary"]))
-        points.setdefault(family, _point(run["name"]))
+        family = run.family_hash
+        families.setdefault(family, []).append(SeedRun(run.id, run.seed, run.summary))
+        points.setdefault(family, _point(run.name))
     return [(points[f], SeedSet.of(runs)) for f, runs in families.items() if len(runs) > 1]
 
 
-sweep_exists = registry.sweep_exists
+sweep_exists = ledger.sweep_exists

@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 
 from lstm_madness.cli import app
 from lstm_madness.data.db import make_engine
-from lstm_madness.experiment import registry
+from lstm_madness.store.predictions import load_folds, load_predictions
+from lstm_madness.store.runs import get_run, list_runs
 
 runner = CliRunner()
 QUICK = [
@@ -117,7 +118,7 @@ def test_run_json_then_runs_list_show_report_compare_delete(db_url, config, tmp_
         "dsr": summary["significance"]["dsr"],
         "tradeable": summary["verdict"]["tradeable"],
     }
-    assert registry.get_run(make_engine(db_url), run_id)["summary"] == summary  # read only
+    assert get_run(make_engine(db_url), run_id).summary == summary  # read only
 
     csv = runner.invoke(app, ["runs", "predictions", str(other), "--db", db_url, "--csv"])
     assert csv.exit_code == 0, csv.output
@@ -224,7 +225,7 @@ def test_a_refused_run_leaves_no_run_and_runs_list_never_shows_nan(
     assert "Traceback" not in refused.output
     engine = make_engine(db_url)
     try:
-        assert list(registry.list_runs(engine)["status"]) == ["succeeded"]
+        assert list(list_runs(engine)["status"]) == ["succeeded"]
 
         def broken(*args, **kwargs):
             raise RuntimeError("the network diverged")
@@ -234,7 +235,7 @@ def test_a_refused_run_leaves_no_run_and_runs_list_never_shows_nan(
         unnamed.write_text(config.read_text().replace('name = "cli"\n', ""))
         failed = runner.invoke(app, ["run", str(unnamed), "--db", db_url, "--quiet", *QUICK])
         assert failed.exit_code == 1
-        assert list(registry.list_runs(engine)["status"]) == ["failed", "succeeded"]
+        assert list(list_runs(engine)["status"]) == ["failed", "succeeded"]
     finally:
         engine.dispose()
     wide = {"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
@@ -273,11 +274,9 @@ def test_sweep_grid_seeds_and_show(sqlite_url, config, _write):
     )
     assert 0 < timings["train_s"] + timings["store_s"] + timings["evaluate_s"] <= timings["total_s"]
     engine = make_engine(sqlite_url)
-    runs = registry.list_runs(engine, sweep_id=sweep["sweep_id"])
+    runs = list_runs(engine, sweep_id=sweep["sweep_id"])
     assert set(runs["status"]) == {"succeeded"} and len(runs) == 4
-    trials = [
-        registry.get_run(engine, int(i))["summary"]["significance"]["trials"] for i in sweep["runs"]
-    ]
+    trials = [get_run(engine, int(i)).summary["significance"]["trials"] for i in sweep["runs"]]
     assert min(trials) == 4  # every run of the sweep counts every other one
     shown = runner.invoke(app, ["sweep", "show", str(sweep["sweep_id"]), "--db", sqlite_url])
     assert shown.exit_code == 0, shown.output
@@ -302,8 +301,8 @@ def test_sweep_on_ray_matches_local(sqlite_url, config, _write):
     assert remote["n_runs"] == 2
     engine = make_engine(sqlite_url)
     for a, b in zip(local["runs"], remote["runs"], strict=True):
-        pa = registry.load_predictions(engine, a, models=["lstm"])["y_pred"].to_numpy()
-        pb = registry.load_predictions(engine, b, models=["lstm"])["y_pred"].to_numpy()
+        pa = load_predictions(engine, a, models=["lstm"])["y_pred"].to_numpy()
+        pb = load_predictions(engine, b, models=["lstm"])["y_pred"].to_numpy()
         np.testing.assert_allclose(pa, pb, rtol=1e-5, atol=1e-7)
 
 
@@ -321,22 +320,20 @@ def test_optuna_search_counts_every_trial(sqlite_url, config, _write):
     )
     assert sweep["n_runs"] == 3
     engine = make_engine(sqlite_url)
-    runs = [registry.get_run(engine, i) for i in sweep["runs"]]
-    assert all(r["status"] == "succeeded" and r["sweep_id"] == sweep["sweep_id"] for r in runs)
-    assert all(r["name"].startswith(f"optuna#{k} ") for k, r in enumerate(runs))
-    assert {tuple(r["config"]["model"]["units"]) for r in runs} <= {(4,), (8,), (12,)}
+    runs = [get_run(engine, i) for i in sweep["runs"]]
+    assert all(r.status == "succeeded" and r.sweep_id == sweep["sweep_id"] for r in runs)
+    assert all(r.name.startswith(f"optuna#{k} ") for k, r in enumerate(runs))
+    assert {tuple(r.config["model"]["units"]) for r in runs} <= {(4,), (8,), (12,)}
     # trials are asked one at a time: the last run counts the two before it, a point
     # Optuna asked for twice (the same config and seed: the same forecast) once
-    sig = runs[-1]["summary"]["significance"]
-    distinct = len({tuple(r["config"]["model"]["units"]) for r in runs})
+    sig = runs[-1].summary["significance"]
+    distinct = len({tuple(r.config["model"]["units"]) for r in runs})
     assert sig["trials"] == distinct and sig["trials"] + sig["duplicates"] == 3
     # the objective is the validation loss, a training-window number, stored per run
     # when its training ends (Optuna is told it without waiting for evaluation)
     for r in runs:
-        assert r["objective"] == pytest.approx(
-            r["summary"]["timings"]["models"]["lstm"]["val_loss"]
-        )
-        assert r["objective"] > 0
+        assert r.objective == pytest.approx(r.summary["timings"]["models"]["lstm"]["val_loss"])
+        assert r.objective > 0
 
 
 def _spawn_run(db_url: str, config: Path, epochs: int = 400) -> subprocess.Popen:
@@ -372,8 +369,8 @@ def _wait_for_run(db_url: str, proc: subprocess.Popen) -> int:
             from lstm_madness.data.store import init_db
 
             init_db(engine)
-            runs = registry.list_runs(engine)
-            if len(runs) and len(registry.load_folds(engine, int(runs["id"].iloc[0]))):
+            runs = list_runs(engine)
+            if len(runs) and len(load_folds(engine, int(runs["id"].iloc[0]))):
                 return int(runs["id"].iloc[0])
             time.sleep(0.1)
     finally:
@@ -389,8 +386,8 @@ def test_sigterm_marks_the_run_failed(sqlite_url, config, _write):
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 1
     assert b"interrupted by SIGTERM" in proc.stderr.read()
-    run = registry.get_run(make_engine(sqlite_url), run_id)
-    assert run["status"] == "failed" and run["error"] == "RunInterrupted: interrupted by SIGTERM"
+    run = get_run(make_engine(sqlite_url), run_id)
+    assert run.status == "failed" and run.error == "RunInterrupted: interrupted by SIGTERM"
 
 
 @pytest.mark.slow
@@ -400,11 +397,11 @@ def test_sigkill_is_detected_as_stale_on_the_next_command(sqlite_url, config, _w
     run_id = _wait_for_run(sqlite_url, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
-    assert registry.get_run(make_engine(sqlite_url), run_id)["status"] == "running"
+    assert get_run(make_engine(sqlite_url), run_id).status == "running"
     listed = runner.invoke(app, ["runs", "list", "--db", sqlite_url])
     assert listed.exit_code == 0 and "stale" in listed.output
-    run = registry.get_run(make_engine(sqlite_url), run_id)
-    assert run["status"] == "failed" and run["error"].startswith("stale:")
+    run = get_run(make_engine(sqlite_url), run_id)
+    assert run.status == "failed" and run.error.startswith("stale:")
     shown = runner.invoke(app, ["runs", "show", str(run_id), "--db", sqlite_url])
     assert shown.exit_code == 1 and "stale" in shown.output
 

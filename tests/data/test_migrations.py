@@ -15,7 +15,7 @@ from lstm_madness.data import migrations, schema
 from lstm_madness.data.db import make_engine
 from lstm_madness.data.initdb import _create_returns_view
 from lstm_madness.data.store import init_db, read_bars
-from lstm_madness.experiment import tables
+from lstm_madness.store.runs import get_run
 
 _spec = importlib.util.spec_from_file_location(
     "schema_v1", Path(__file__).with_name("schema_v1.py")
@@ -138,7 +138,7 @@ def test_a_version_1_store_is_upgraded_in_place(db_url: str) -> None:
     assert "returns" in inspector.get_view_names()
     assert "ix_runs_target_period" in {i["name"] for i in inspector.get_indexes("runs")}
     with engine.connect() as conn:
-        run = conn.execute(sa.select(tables.runs)).mappings().one()
+        run = conn.execute(sa.select(schema.runs)).mappings().one()
         versions = conn.exec_driver_sql("SELECT version FROM schema_version ORDER BY version")
         assert versions.scalars().all() == list(range(1, schema.SCHEMA_VERSION + 1))
     # old runs trained their network under the model name "lstm", whatever the cell
@@ -148,6 +148,13 @@ def test_a_version_1_store_is_upgraded_in_place(db_url: str) -> None:
         "old",
         "succeeded",
         '{"run_id": 1}',
+    )
+    record = get_run(engine, run["id"])  # an upgraded row reads as a Run record
+    assert (record.kind, record.primary_model, record.summary, record.import_spec) == (
+        "trained",
+        "lstm",
+        {"run_id": 1},
+        None,
     )
 
     # the upgraded store takes version-2 rows, and a second init changes nothing

@@ -17,14 +17,16 @@ from lstm_madness.evaluation.significance import (
     expected_max_sharpe,
     mean_pairwise_correlation,
     probabilistic_sharpe_ratio,
-    probability_of_backtest_overfitting,
     resample_sums,
     seed_spread,
     sharpe_ci,
     sharpe_tstat,
+    stationary_bootstrap_indices,
+)
+from lstm_madness.evaluation.snooping import (
+    probability_of_backtest_overfitting,
     spa_stepm,
     spa_test,
-    stationary_bootstrap_indices,
 )
 
 # --------------------------------------------------------------------------- Sharpe, PSR, DSR
@@ -410,7 +412,7 @@ def test_normal_functions_give_scipy_stats_numbers_exactly() -> None:
 
 
 def test_pbo_rank_of_the_best_equals_scipy_rankdata_with_ties() -> None:
-    from lstm_madness.evaluation.significance import _average_rank
+    from lstm_madness.evaluation.snooping import _average_rank
 
     rng = np.random.default_rng(5)
     values = rng.integers(0, 4, size=(200, 7)).astype(float)  # many ties

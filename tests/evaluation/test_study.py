@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -254,12 +253,20 @@ def test_bad_inputs() -> None:
 
 
 def test_settings_from_config() -> None:
+    from lstm_madness.experiment.config import load_config
+    from lstm_madness.experiment.summary import evaluation_settings
+
     cfg = ExperimentConfig()
-    s = EvaluationSettings.from_config(cfg, seed=3)
+    s = evaluation_settings(cfg, seed=3)
     assert (s.rule, s.cost_bps, s.min_test_days, s.seed) == ("sign", 5.0, 250, 3)
     assert s.thresholds.min_dsr == cfg.evaluation.min_dsr
-    duck = SimpleNamespace(backtest=cfg.backtest, evaluation=cfg.evaluation)
-    assert EvaluationSettings.from_config(duck).horizon == 1
+    assert evaluation_settings(cfg).seed == 0 and evaluation_settings(cfg).horizon == 1
+    other = load_config(
+        None, ["target.horizon=2", "backtest.top_k=3", "evaluation.trials_mode=effective"]
+    )
+    s = evaluation_settings(other)
+    assert (s.horizon, s.top_k, s.trials_mode) == (2, 3, "effective")
+    assert EvaluationSettings().cost_bps == cfg.backtest.cost_bps  # one default
 
 
 def test_jsonable() -> None:

@@ -105,7 +105,7 @@ def test_the_script_judges_end_to_end_offline(example, tmp_path, capsys) -> None
     assert "run 1 succeeded  target ^GSPC" in out and "verdict: " in out
     assert (tmp_path / "report" / "report.html").is_file()
     result = load_run(1, db=db)
-    assert result.run["kind"] == "imported" and result.run["name"] == "sklearn-hgb"
+    assert result.run.kind == "imported" and result.run.name == "sklearn-hgb"
     assert result.to_json()["n_test"] == len(pd.read_csv(tmp_path / "p.csv"))
     with pytest.raises(AlreadyJudgedError, match="run 1"):
         example.main(args)

@@ -20,6 +20,7 @@ from lstm_madness.experiment.imported import (
     imported_models,
     judge_config,
 )
+from lstm_madness.experiment.summary import evaluation_settings
 
 ZERO_COST = EvaluationSettings(cost_bps=0.0, bootstrap_reps=200, seed=0)
 
@@ -156,7 +157,7 @@ def test_judge_config_sets_target_and_task_and_takes_only_trading_settings() -> 
     assert config.data.target == "^GSPC" and config.target.kind == "direction"
     assert config.target.horizon == 1 and config.task == "classification"
     assert config.backtest.cost_bps == 2.0 and config.evaluation.trials == 7
-    settings = EvaluationSettings.from_config(config)
+    settings = evaluation_settings(config)
     assert settings.cost_bps == 2.0
     assert judge_config("XLF").target.kind == "return"
     with pytest.raises(ConfigError, match=r"only takes settings of \[backtest\], \[evaluation\]"):

@@ -22,8 +22,9 @@ from lstm_madness.errors import (
     MadnessError,
     ValidationError,
 )
-from lstm_madness.experiment import registry
 from lstm_madness.experiment.results import RunResult
+from lstm_madness.store.predictions import load_predictions
+from lstm_madness.store.runs import get_run
 
 FAST_EVAL = {"evaluation.bootstrap_reps": 200}
 ZERO_COST = {"backtest.cost_bps": 0.0, **FAST_EVAL}
@@ -94,20 +95,12 @@ def test_planted_signal_is_tradeable_and_noise_is_not(engine, history) -> None:
     assert not noise.verdict.tradeable
     # both are stored as imported runs of their own model, in one trial set
     for result, model in ((planted, "planted"), (noise, "noise")):
-        row = registry.get_run(engine, result.run_id)
-        assert (row["kind"], row["primary_model"], row["status"]) == (
-            "imported",
-            model,
-            "succeeded",
-        )
-        assert (
-            row["config_hash"]
-            == row["family_hash"]
-            != registry.get_run(engine, (noise if result is planted else planted).run_id)[
-                "config_hash"
-            ]
-        )
-        stored = registry.load_predictions(engine, result.run_id)
+        row = get_run(engine, result.run_id)
+        assert (row.kind, row.primary_model, row.status) == ("imported", model, "succeeded")
+        other = get_run(engine, (noise if result is planted else planted).run_id)
+        assert row.config_hash == row.family_hash != other.config_hash
+        assert row.import_spec["model"] == model and row.seed is None
+        stored = load_predictions(engine, result.run_id)
         assert set(stored["model"]) == {
             model,
             "baseline:zero",
@@ -135,8 +128,8 @@ def test_same_day_and_next_day_files_store_identical_predictions(engine, history
     sd = _csv(tmp_path / "sd.csv", _series_rows(pd.Series(pred, index=following.to_numpy())))
     a = judge(nd, target="SYN", db=engine, overrides=FAST_EVAL)
     b = judge(sd, target="SYN", db=engine, alignment="same_day", overrides=FAST_EVAL)
-    pa = registry.load_predictions(engine, a.run_id)
-    pb = registry.load_predictions(engine, b.run_id)
+    pa = load_predictions(engine, a.run_id)
+    pb = load_predictions(engine, b.run_id)
     pd.testing.assert_frame_equal(pa, pb)
     assert b.to_json()["import"]["alignment"] == "same_day"
     assert a.metrics == b.metrics
@@ -246,7 +239,7 @@ def test_several_models_give_several_runs_in_one_trial_set(engine, history) -> N
     )
     results = judge(wide, target="SYN", db=engine, name="pair", overrides=FAST_EVAL)
     assert [r.primary for r in results] == ["a", "b"]
-    assert [r.run["name"] for r in results] == ["pair:a", "pair:b"]
+    assert [r.run.name for r in results] == ["pair:a", "pair:b"]
     assert all(r.significance["trials"] == 2 for r in results)
 
 
@@ -254,7 +247,7 @@ def test_the_classic_leak_is_flagged_in_the_stored_summary(engine, history) -> N
     days = _days(history, 400)
     leak = pd.Series(days["next_ret"].to_numpy(), index=days["date"], name="leaky")
     result = judge(leak, target="SYN", db=engine, overrides=FAST_EVAL)
-    stored = registry.get_run(engine, result.run_id)["summary"]
+    stored = get_run(engine, result.run_id).summary
     warnings = stored["verdict"]["warnings"]
     assert any(w.startswith("too good to be true: leaky") for w in warnings)
     assert result.verdict.warnings == warnings
@@ -271,7 +264,7 @@ FAST_RUN = {
 def test_imported_and_trained_runs_count_each_other_as_trials(engine, history) -> None:
     trained = run(FAST_RUN, db=engine, name="tiny")
     assert isinstance(trained, RunResult) and trained.significance["trials"] == 1
-    assert trained.to_json() == registry.get_run(engine, trained.run_id)["summary"]
+    assert trained.to_json() == get_run(engine, trained.run_id).summary
     dates = trained.frame.index
     forecast = pd.Series(np.random.default_rng(6).normal(0, 0.01, len(dates)), index=dates)
     imported = judge(forecast, target="SYN", db=engine, overrides=FAST_EVAL)
@@ -343,6 +336,6 @@ def test_direction_probabilities_are_judged_against_direction_baselines(engine, 
         "baseline:majority",
         "baseline:persistence",
     }
-    stored = registry.load_predictions(engine, result.run_id, models=["probs"])
+    stored = load_predictions(engine, result.run_id, models=["probs"])
     np.testing.assert_array_equal(stored["y_true"], up)
     np.testing.assert_array_equal(stored["realized"], days["next_ret"].to_numpy())

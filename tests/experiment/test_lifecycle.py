@@ -1,4 +1,4 @@
-"""The write side of the run registry: queued runs, claims, heartbeats, bulk storage."""
+"""The write side of the ledger: queued runs, claims, heartbeats, bulk storage."""
 
 import datetime as dt
 import os
@@ -9,13 +9,31 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from lstm_madness.data import schema
 from lstm_madness.data.db import make_engine
 from lstm_madness.data.store import init_db
 from lstm_madness.errors import RunError
-from lstm_madness.experiment import registry, tables
 from lstm_madness.experiment.config import load_config
+from lstm_madness.store.lifecycle import (
+    STALE_AFTER,
+    Heartbeat,
+    claim_run,
+    claim_runs,
+    create_runs,
+    fail_runs,
+    finish_run,
+    mark_stale_runs,
+    set_objectives,
+)
+from lstm_madness.store.predictions import (
+    completed_folds_of,
+    load_predictions,
+    record_folds,
+    save_folds,
+)
+from lstm_madness.store.runs import get_run, objectives, utcnow
 
-runs = tables.runs
+runs = schema.runs
 
 
 @pytest.fixture
@@ -35,11 +53,11 @@ def _sweep(engine) -> int:
     with engine.begin() as conn:
         return int(
             conn.execute(
-                tables.sweeps.insert().values(
+                schema.sweeps.insert().values(
                     config_json="{}",
                     space_json="{}",
                     engine="local",
-                    created_at=registry.utcnow(),
+                    created_at=utcnow(),
                 )
             ).inserted_primary_key[0]
         )
@@ -47,97 +65,93 @@ def _sweep(engine) -> int:
 
 def test_create_runs_registers_queued_runs_in_order_with_their_primary_model(engine):
     configs = [load_config(None, [f"train.seed={s}", "model.kind=gru"]) for s in range(3)]
-    ids = registry.create_runs(engine, configs, names=["a", "b", "c"])
-    rows = [registry.get_run(engine, i) for i in ids]
-    assert [r["seed"] for r in rows] == [0, 1, 2] and [r["name"] for r in rows] == ["a", "b", "c"]
-    assert {r["status"] for r in rows} == {"queued"}
-    assert {(r["kind"], r["primary_model"]) for r in rows} == {("trained", "gru")}
-    assert registry.primary_model(rows[0]) == "gru"
-    assert registry.primary_model({"primary_model": None}) == "lstm"  # version-1 rows
+    ids = create_runs(engine, configs, names=["a", "b", "c"])
+    rows = [get_run(engine, i) for i in ids]
+    assert [r.seed for r in rows] == [0, 1, 2] and [r.name for r in rows] == ["a", "b", "c"]
+    assert {r.status for r in rows} == {"queued"}
+    assert {(r.kind, r.primary_model) for r in rows} == {("trained", "gru")}
 
 
 def test_queued_runs_of_a_live_driver_are_never_stale(engine):
     sweep_id = _sweep(engine)
     config = load_config()
-    mine, other_host, dead_sweep, dead_driver = registry.create_runs(
-        engine, [config] * 4, sweep_id=sweep_id
-    )
-    old = registry.utcnow() - 2 * registry.STALE_AFTER
+    mine, other_host, dead_sweep, dead_driver = create_runs(engine, [config] * 4, sweep_id=sweep_id)
+    old = utcnow() - 2 * STALE_AFTER
     _set(engine, other_host, host="elsewhere", heartbeat_at=old)  # a member trains: alive
     _set(engine, dead_driver, pid=2**22 + 7)  # the driver that registered it is gone
-    assert registry.mark_stale_runs(engine) == [dead_driver]
-    assert registry.get_run(engine, mine)["status"] == "queued"
-    assert registry.get_run(engine, other_host)["status"] == "queued"
+    assert mark_stale_runs(engine) == [dead_driver]
+    assert get_run(engine, mine).status == "queued"
+    assert get_run(engine, other_host).status == "queued"
     # on another host, a queued run dies with its sweep: no member has beaten for long
     _set(engine, dead_sweep, host="elsewhere", heartbeat_at=old)
     for run_id in (mine, other_host):
         _set(engine, run_id, heartbeat_at=old)
-    assert sorted(registry.mark_stale_runs(engine)) == [other_host, dead_sweep]
-    assert registry.get_run(engine, mine)["status"] == "queued"
+    assert sorted(mark_stale_runs(engine)) == [other_host, dead_sweep]
+    assert get_run(engine, mine).status == "queued"
 
 
 def test_the_executing_process_claims_the_run_and_owns_its_liveness(engine, db_url):
-    (run_id,) = registry.create_runs(engine, [load_config()])
+    (run_id,) = create_runs(engine, [load_config()])
     code = (
         "import sys; from lstm_madness.data.db import make_engine; "
-        "from lstm_madness.experiment import registry; "
-        "registry.claim_runs(make_engine(sys.argv[1]), [int(sys.argv[2])])"
+        "from lstm_madness.store.lifecycle import claim_runs; "
+        "claim_runs(make_engine(sys.argv[1]), [int(sys.argv[2])])"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     child = subprocess.run(
         [sys.executable, "-c", code, db_url, str(run_id)], env=env, capture_output=True
     )
     assert child.returncode == 0, child.stderr.decode()
-    run = registry.get_run(engine, run_id)
-    assert run["status"] == "running" and run["pid"] != os.getpid()
+    run = get_run(engine, run_id)
+    assert run.status == "running" and run.pid != os.getpid()
     # the worker is gone: its run is stale although this process (the driver) lives
-    assert registry.mark_stale_runs(engine) == [run_id]
+    assert mark_stale_runs(engine) == [run_id]
 
 
 def test_claims_are_all_or_nothing(engine):
-    a, b = registry.create_runs(engine, [load_config()] * 2)
-    registry.claim_runs(engine, [a])
+    a, b = create_runs(engine, [load_config()] * 2)
+    claim_runs(engine, [a])
     with pytest.raises(RunError, match=f"run {a} is running"):
-        registry.claim_runs(engine, [a, b])
-    assert registry.get_run(engine, b)["status"] == "queued"
-    registry.claim_runs(engine, [a, b], expect=("queued", "running"))
-    registry.finish_run(engine, a, "failed", error="boom")
-    registry.claim_run(engine, a)  # --resume
-    assert registry.get_run(engine, a)["error"] is None
+        claim_runs(engine, [a, b])
+    assert get_run(engine, b).status == "queued"
+    claim_runs(engine, [a, b], expect=("queued", "running"))
+    finish_run(engine, a, "failed", error="boom")
+    claim_run(engine, a)  # --resume
+    assert get_run(engine, a).error is None
 
 
 def test_heartbeats_are_rate_limited(engine):
-    (run_id,) = registry.create_runs(engine, [load_config()], status="running")
-    old = registry.utcnow() - dt.timedelta(hours=1)
+    (run_id,) = create_runs(engine, [load_config()], status="running")
+    old = utcnow() - dt.timedelta(hours=1)
     _set(engine, run_id, heartbeat_at=old)
-    registry.Heartbeat(engine, [run_id], every_s=3600)()
-    beat = registry.get_run(engine, run_id)["heartbeat_at"]
+    Heartbeat(engine, [run_id], every_s=3600)()
+    beat = get_run(engine, run_id).heartbeat_at
     assert beat.replace(tzinfo=None) == old.replace(tzinfo=None)
-    registry.Heartbeat(engine, [run_id], every_s=0)()
-    beat = registry.get_run(engine, run_id)["heartbeat_at"]
+    Heartbeat(engine, [run_id], every_s=0)()
+    beat = get_run(engine, run_id).heartbeat_at
     assert beat.replace(tzinfo=None) > old.replace(tzinfo=None)
 
 
 def test_fail_runs_leaves_finished_runs_alone(engine):
-    done, busy, waiting = registry.create_runs(engine, [load_config()] * 3, status="running")
+    done, busy, waiting = create_runs(engine, [load_config()] * 3, status="running")
     _set(engine, waiting, status="queued")
-    registry.finish_run(engine, done, "succeeded", summary={"x": 1})
-    assert sorted(registry.fail_runs(engine, [done, busy, waiting], "sweep stopped")) == [
+    finish_run(engine, done, "succeeded", summary={"x": 1})
+    assert sorted(fail_runs(engine, [done, busy, waiting], "sweep stopped")) == [
         busy,
         waiting,
     ]
-    assert registry.get_run(engine, done)["status"] == "succeeded"
-    assert registry.get_run(engine, busy)["error"] == "sweep stopped"
+    assert get_run(engine, done).status == "succeeded"
+    assert get_run(engine, busy).error == "sweep stopped"
 
 
 def test_objectives_are_stored_and_nan_is_null(engine):
-    a, b = registry.create_runs(engine, [load_config()] * 2, status="running")
-    registry.set_objectives(engine, {a: 0.25, b: float("nan")})
-    assert registry.objectives(engine, [a, b]) == {a: 0.25, b: None}
+    a, b = create_runs(engine, [load_config()] * 2, status="running")
+    set_objectives(engine, {a: 0.25, b: float("nan")})
+    assert objectives(engine, [a, b]) == {a: 0.25, b: None}
 
 
 def test_save_folds_stores_many_runs_in_one_transaction(engine):
-    a, b = registry.create_runs(engine, [load_config()] * 2, status="running")
+    a, b = create_runs(engine, [load_config()] * 2, status="running")
     table = pd.DataFrame(
         [
             dict(
@@ -152,8 +166,8 @@ def test_save_folds_stores_many_runs_in_one_transaction(engine):
             for k in (0, 1)
         ]
     )
-    registry.record_folds(engine, [a, b], table)
-    registry.record_folds(engine, [a, b], table)  # resume: already stored
+    record_folds(engine, [a, b], table)
+    record_folds(engine, [a, b], table)  # resume: already stored
     frame = pd.DataFrame(
         {
             "model": "lstm",
@@ -165,11 +179,11 @@ def test_save_folds_stores_many_runs_in_one_transaction(engine):
             "realized": 0.01,
         }
     )
-    registry.save_folds(engine, [(a, 0, frame), (b, 0, frame), (b, 1, frame.assign(y_pred=1.0))])
-    registry.save_folds(engine, [(b, 1, frame)])  # replaced, not duplicated
-    assert registry.completed_folds_of(engine, [a, b]) == {a: {0}, b: {0, 1}}
-    assert len(registry.load_predictions(engine, b)) == 10
-    assert registry.load_predictions(engine, b)["y_pred"].max() == 0.5
+    save_folds(engine, [(a, 0, frame), (b, 0, frame), (b, 1, frame.assign(y_pred=1.0))])
+    save_folds(engine, [(b, 1, frame)])  # replaced, not duplicated
+    assert completed_folds_of(engine, [a, b]) == {a: {0}, b: {0, 1}}
+    assert len(load_predictions(engine, b)) == 10
+    assert load_predictions(engine, b)["y_pred"].max() == 0.5
     with engine.connect() as conn:
-        n_folds = conn.execute(sa.select(sa.func.count()).select_from(tables.folds))
+        n_folds = conn.execute(sa.select(sa.func.count()).select_from(schema.folds))
         assert n_folds.scalar_one() == 4

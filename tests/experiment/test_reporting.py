@@ -8,9 +8,11 @@ import pytest
 
 from lstm_madness.data.db import make_engine
 from lstm_madness.data.store import init_db
-from lstm_madness.experiment import registry, summary
+from lstm_madness.experiment import summary
 from lstm_madness.experiment.config import load_config
 from lstm_madness.experiment.reporting import fold_table
+from lstm_madness.store.lifecycle import create_run
+from lstm_madness.store.predictions import load_predictions, record_folds, save_fold
 
 
 @pytest.fixture
@@ -23,7 +25,7 @@ def engine(sqlite_url):
 
 def test_direction_hit_rate_counts_probability_above_half_as_up(engine):
     config = load_config(None, ["target.kind=direction"])
-    run_id = registry.create_run(engine, config)
+    run_id = create_run(engine, config)
     dates = pd.bdate_range("2020-01-01", periods=40)
     folds = pd.DataFrame(
         [
@@ -39,13 +41,13 @@ def test_direction_hit_rate_counts_probability_above_half_as_up(engine):
             for k in (0, 1)
         ]
     )
-    registry.record_folds(engine, run_id, folds)
+    record_folds(engine, run_id, folds)
     rng = np.random.default_rng(0)
     labels = (rng.random(40) > 0.5).astype(float)
     prob = rng.uniform(0.2, 0.8, 40)  # every probability > 0: "p > 0" would call all up
     for k in (0, 1):
         part = slice(20 * k, 20 * k + 20)
-        registry.save_fold(
+        save_fold(
             engine,
             run_id,
             k,
@@ -61,7 +63,7 @@ def test_direction_hit_rate_counts_probability_above_half_as_up(engine):
                 }
             ),
         )
-    frame = summary.test_frame(registry.load_predictions(engine, run_id))
+    frame = summary.test_frame(load_predictions(engine, run_id))
     table = fold_table(engine, run_id, frame, primary="lstm", task="classification")
     for k in (0, 1):
         part = slice(20 * k, 20 * k + 20)

@@ -5,9 +5,12 @@ import pytest
 
 from lstm_madness.data.db import make_engine
 from lstm_madness.errors import ConfigError, DataError, RunError
-from lstm_madness.experiment import registry
 from lstm_madness.experiment.config import load_config
 from lstm_madness.experiment.runner import run_experiment
+from lstm_madness.store.lifecycle import create_runs, fail_runs
+from lstm_madness.store.predictions import completed_folds, load_predictions
+from lstm_madness.store.runs import get_run, list_runs
+from lstm_madness.store.sweeps import sweep_exists
 
 FAST = [
     "model.units=[16]",
@@ -36,13 +39,11 @@ def test_strong_ar1_is_learned_and_beats_zero(engine, write_returns, ar1_returns
     assert summary["status"] == "succeeded"
     assert lstm["r2_oos"] > 0.15
     assert lstm["mse"] < zero["mse"]
-    assert summary["n_test"] == len(
-        registry.load_predictions(engine, summary["run_id"], models=["lstm"])
-    )
+    assert summary["n_test"] == len(load_predictions(engine, summary["run_id"], models=["lstm"]))
     # the stored run says the same as the returned summary
-    stored = registry.get_run(engine, summary["run_id"])
-    assert stored["status"] == "succeeded"
-    assert stored["summary"]["models"]["lstm"]["mse"] == pytest.approx(lstm["mse"])
+    stored = get_run(engine, summary["run_id"])
+    assert stored.status == "succeeded"
+    assert stored.summary["models"]["lstm"]["mse"] == pytest.approx(lstm["mse"])
 
 
 @pytest.mark.slow
@@ -81,11 +82,11 @@ def test_walk_forward_interrupt_then_resume_equals_uninterrupted(
 
     with pytest.raises(KeyboardInterrupt):
         run_experiment(engine, config, progress=stop_after_first_fold)
-    (failed,) = registry.list_runs(engine)["id"]
-    run = registry.get_run(engine, int(failed))
-    assert run["status"] == "failed" and "interrupted" in run["error"]
-    assert registry.completed_folds(engine, int(failed)) == {0}
-    assert run["summary"] is None  # a failed run never carries results
+    (failed,) = list_runs(engine)["id"]
+    run = get_run(engine, int(failed))
+    assert run.status == "failed" and "interrupted" in run.error
+    assert completed_folds(engine, int(failed)) == {0}
+    assert run.summary is None  # a failed run never carries results
 
     resumed = run_experiment(engine, resume=int(failed))
     assert resumed["run_id"] == failed and resumed["status"] == "succeeded"
@@ -93,8 +94,8 @@ def test_walk_forward_interrupt_then_resume_equals_uninterrupted(
         run_experiment(engine, resume=int(failed))
 
     fresh = run_experiment(engine, config)
-    a = registry.load_predictions(engine, int(failed))
-    b = registry.load_predictions(engine, fresh["run_id"])
+    a = load_predictions(engine, int(failed))
+    b = load_predictions(engine, fresh["run_id"])
     assert len(a) == len(b) > 0
     np.testing.assert_array_equal(a["y_pred"].to_numpy(), b["y_pred"].to_numpy())
 
@@ -114,7 +115,7 @@ def test_same_seed_same_predictions_and_batched_folds_match_sequential(
     two = run_experiment(engine, load_config(None, args))
     seq = run_experiment(engine, load_config(None, [*args, "train.batch_folds=false"]))
     p = [
-        registry.load_predictions(engine, r["run_id"], models=["lstm"])["y_pred"].to_numpy()
+        load_predictions(engine, r["run_id"], models=["lstm"])["y_pred"].to_numpy()
         for r in (one, two, seq)
     ]
     np.testing.assert_array_equal(p[0], p[1])
@@ -140,7 +141,7 @@ def test_a_run_refused_before_training_leaves_no_run(
     write_returns(engine, "SYN", ar1_returns(300, phi=0.3))
     with pytest.raises(error, match=message):
         run_experiment(engine, load_config(None, [*FAST, *overrides]))
-    assert registry.list_runs(engine).empty
+    assert list_runs(engine).empty
 
 
 def test_the_python_api_refuses_before_registering(engine, write_returns, ar1_returns):
@@ -149,7 +150,7 @@ def test_the_python_api_refuses_before_registering(engine, write_returns, ar1_re
     write_returns(engine, "SYN", ar1_returns(300, phi=0.3))
     with pytest.raises(DataError, match="XLFF"):
         run({"data": {"target": "XLFF"}, "train": {"epochs": 1}}, db=engine)
-    assert registry.list_runs(engine).empty
+    assert list_runs(engine).empty
 
 
 def test_a_resume_refused_before_training_keeps_the_failed_run(
@@ -159,8 +160,8 @@ def test_a_resume_refused_before_training_keeps_the_failed_run(
 
     write_returns(engine, "SYN", ar1_returns(300, phi=0.3))
     config = load_config(None, [*FAST, "train.epochs=1"])
-    (run_id,) = registry.create_runs(engine, [config], status="running")
-    registry.fail_runs(engine, [run_id], "first reason")
+    (run_id,) = create_runs(engine, [config], status="running")
+    fail_runs(engine, [run_id], "first reason")
 
     def refuse(engine, config):
         raise DataError("SYN is gone")
@@ -168,9 +169,9 @@ def test_a_resume_refused_before_training_keeps_the_failed_run(
     monkeypatch.setattr(runner, "check_study_data", refuse)
     with pytest.raises(DataError, match="SYN is gone"):
         run_experiment(engine, resume=run_id)
-    run = registry.get_run(engine, run_id)
-    assert run["status"] == "failed" and run["error"] == "first reason"
-    assert len(registry.list_runs(engine)) == 1
+    run = get_run(engine, run_id)
+    assert run.status == "failed" and run.error == "first reason"
+    assert len(list_runs(engine)) == 1
 
 
 @pytest.mark.parametrize(
@@ -194,8 +195,8 @@ def test_a_sweep_refused_before_training_registers_nothing(
     base = load_config(None, [*FAST, "train.epochs=1"])
     with pytest.raises(error, match=message):
         run_sweep(db_url, base, SweepSpace(grid, 2), **options)
-    assert registry.list_runs(engine).empty
-    assert not registry.sweep_exists(engine, 1)
+    assert list_runs(engine).empty
+    assert not sweep_exists(engine, 1)
 
 
 @pytest.mark.parametrize("failure", ["network", "samples"])
@@ -221,9 +222,9 @@ def test_a_run_that_fails_once_registered_is_kept_as_failed(
         error, message = DataError, "complete training samples"
     with pytest.raises(error, match=message):
         run_experiment(engine, load_config(None, overrides))
-    (run_id,) = registry.list_runs(engine)["id"]
-    run = registry.get_run(engine, int(run_id))
-    assert run["status"] == "failed" and message in run["error"]
+    (run_id,) = list_runs(engine)["id"]
+    run = get_run(engine, int(run_id))
+    assert run.status == "failed" and message in run.error
 
 
 def test_a_broken_evaluation_stack_fails_before_anything_is_registered(
@@ -244,9 +245,9 @@ def test_a_broken_evaluation_stack_fails_before_anything_is_registered(
         run_experiment(engine, load_config(None, FAST))
     with pytest.raises(ModuleNotFoundError, match="arch"):
         run_sweep(db_url, load_config(None, FAST), SweepSpace({}, 2))
-    assert registry.list_runs(engine).empty and not registry.sweep_exists(engine, 1)
+    assert list_runs(engine).empty and not sweep_exists(engine, 1)
     # training only (a Ray task, evaluation=False) does not need it
     (trained,) = runner.run_experiments(
         engine, [load_config(None, [*FAST, "train.epochs=1"])], evaluate=False
     )
-    assert registry.get_run(engine, trained["run_id"])["status"] == "running"
+    assert get_run(engine, trained["run_id"]).status == "running"

@@ -4,10 +4,13 @@ the objective stored at training time, one evaluation pass."""
 import numpy as np
 import pytest
 
+from lstm_madness.data import schema
 from lstm_madness.data.db import make_engine
-from lstm_madness.experiment import registry
 from lstm_madness.experiment.config import load_config
 from lstm_madness.experiment.runner import run_experiments
+from lstm_madness.store.lifecycle import delete_run
+from lstm_madness.store.predictions import load_predictions, own_baselines
+from lstm_madness.store.runs import get_run, get_runs
 
 QUICK = [
     "data.target=SYN",
@@ -27,7 +30,7 @@ def engine(sqlite_url, write_returns, ar1_returns):
 
 
 def _models(engine, run_id):
-    return set(registry.load_predictions(engine, run_id)["model"])
+    return set(load_predictions(engine, run_id)["model"])
 
 
 def test_configs_differing_only_in_baselines_each_store_their_own(engine):
@@ -41,7 +44,7 @@ def test_configs_differing_only_in_baselines_each_store_their_own(engine):
 def test_baselines_are_fitted_once_and_shared_by_the_data_group(engine):
     configs = [load_config(None, [*QUICK, f"train.seed={s}"]) for s in range(2)]
     a, b = run_experiments(engine, configs)
-    pa, pb = (registry.load_predictions(engine, s["run_id"]) for s in (a, b))
+    pa, pb = (load_predictions(engine, s["run_id"]) for s in (a, b))
     for name in ("baseline:zero", "baseline:mean", "baseline:ridge"):
         np.testing.assert_array_equal(
             pa.loc[pa["model"] == name, "y_pred"], pb.loc[pb["model"] == name, "y_pred"]
@@ -55,9 +58,7 @@ def _stored_models(engine, run_id):
     """The models of the rows stored under ``run_id`` itself."""
     import sqlalchemy as sa
 
-    from lstm_madness.experiment import tables
-
-    p = tables.predictions
+    p = schema.predictions
     with engine.connect() as conn:
         return set(conn.scalars(sa.select(p.c.model).where(p.c.run_id == run_id).distinct()))
 
@@ -74,9 +75,9 @@ def test_a_data_group_stores_one_copy_of_its_baselines(engine):
     a, b = _shared_pair(engine)
     assert _stored_models(engine, a) == {"lstm", *BASELINES}
     assert _stored_models(engine, b) == {"lstm"}  # read from a's rows
-    assert registry.get_run(engine, b)["baselines_run_id"] == a
+    assert get_run(engine, b).baselines_run_id == a
     assert _models(engine, b) == {"lstm", *BASELINES}
-    export = registry.load_predictions(engine, b)
+    export = load_predictions(engine, b)
     assert list(export.columns) == [
         "model", "fold", "split", "date", "symbol", "y_true", "y_pred", "realized"
     ]  # fmt: skip
@@ -87,46 +88,45 @@ def test_a_data_group_stores_one_copy_of_its_baselines(engine):
 def test_deleting_the_run_that_holds_shared_baselines_hands_them_over(engine, status):
     import sqlalchemy as sa
 
-    from lstm_madness.experiment import tables
     from lstm_madness.experiment.summary import evaluate_runs
 
     a, b = _shared_pair(engine)
-    before = registry.load_predictions(engine, b)
+    before = load_predictions(engine, b)
     models_before = evaluate_runs(engine, [b])[b].summary["models"]
     if status == "failed":  # a failed run is removed with all it stored
         with engine.begin() as conn:
-            conn.execute(tables.runs.update().where(tables.runs.c.id == a).values(status=status))
-    assert registry.delete_run(engine, a) == ("tombstone" if status == "succeeded" else "removed")
+            conn.execute(schema.runs.update().where(schema.runs.c.id == a).values(status=status))
+    assert delete_run(engine, a) == ("tombstone" if status == "succeeded" else "removed")
     assert _stored_models(engine, b) == {"lstm", *BASELINES}
-    assert registry.get_run(engine, b)["baselines_run_id"] is None
-    after = registry.load_predictions(engine, b)
+    assert get_run(engine, b).baselines_run_id is None
+    after = load_predictions(engine, b)
     pd_testing = __import__("pandas").testing
     pd_testing.assert_frame_equal(before, after)
     assert evaluate_runs(engine, [b])[b].summary["models"] == models_before
     with engine.connect() as conn:  # a tombstone keeps only its primary model's rows
         left = conn.scalars(
-            sa.select(tables.predictions.c.model).where(tables.predictions.c.run_id == a).distinct()
+            sa.select(schema.predictions.c.model).where(schema.predictions.c.run_id == a).distinct()
         )
         assert set(left) == ({"lstm"} if status == "succeeded" else set())
 
 
 def test_a_resumed_run_gets_its_own_copy_of_shared_baselines(engine):
     a, b = _shared_pair(engine)
-    before = registry.load_predictions(engine, b)
-    registry.own_baselines(engine, [a, b])
-    assert registry.get_run(engine, b)["baselines_run_id"] is None
+    before = load_predictions(engine, b)
+    own_baselines(engine, [a, b])
+    assert get_run(engine, b).baselines_run_id is None
     assert _stored_models(engine, b) == {"lstm", *BASELINES}
-    __import__("pandas").testing.assert_frame_equal(before, registry.load_predictions(engine, b))
+    __import__("pandas").testing.assert_frame_equal(before, load_predictions(engine, b))
 
 
 def test_a_gru_run_names_its_primary_model_and_stores_its_objective(engine):
     (summary,) = run_experiments(engine, [load_config(None, [*QUICK, "model.kind=gru"])])
-    run = registry.get_run(engine, summary["run_id"])
-    assert run["primary_model"] == "gru" and registry.primary_model(run) == "gru"
-    assert "gru" in _models(engine, run["id"]) and "lstm" not in _models(engine, run["id"])
+    run = get_run(engine, summary["run_id"])
+    assert run.primary_model == "gru" and run.kind == "trained"
+    assert "gru" in _models(engine, run.id) and "lstm" not in _models(engine, run.id)
     assert "gru" in summary["models"] and summary["models"]["gru"]["epochs_run"] == 2
     val_loss = summary["timings"]["models"]["gru"]["val_loss"]
-    assert run["objective"] == pytest.approx(val_loss) and val_loss > 0
+    assert run.objective == pytest.approx(val_loss) and val_loss > 0
     timings = summary["timings"]
     assert {"total_s", "train_s", "predict_s", "store_s", "evaluate_s"} <= set(timings)
     assert timings["store_s"] > 0 and timings["evaluate_s"] > 0
@@ -136,8 +136,8 @@ def test_a_gru_run_names_its_primary_model_and_stores_its_objective(engine):
 @pytest.mark.parametrize("trainer", ["compiled", "batched", "torch"])
 def test_the_trainer_used_is_stored_with_the_run(engine, trainer):
     (summary,) = run_experiments(engine, [load_config(None, [*QUICK, f"train.trainer={trainer}"])])
-    run = registry.get_run(engine, summary["run_id"])
-    assert run["trainer"] == trainer
+    run = get_run(engine, summary["run_id"])
+    assert run.trainer == trainer
     assert summary["timings"]["models"]["lstm"]["trainer"] == trainer
 
 
@@ -149,7 +149,7 @@ def test_finished_runs_prime_the_summary_cache_with_their_live_summary(engine):
 
     configs = [load_config(None, [*QUICK, f"train.seed={s}"]) for s in range(2)]
     ids = [s["run_id"] for s in run_experiments(engine, configs)]
-    rows = registry.get_runs(engine, ids)
+    rows = get_runs(engine, ids)
     names = cache.summary_names(engine, rows.values())
     fresh = evaluate_runs(engine, ids)
     for run_id in ids:
@@ -175,8 +175,5 @@ def test_auto_trains_the_folds_of_a_walk_forward_config_together(engine):
             load_config(None, [*network, *walk, "train.batch_folds=false"]),
         ],
     )
-    trainers = [
-        registry.get_run(engine, s["run_id"])["trainer"]
-        for s in (hold_out, walk_forward, one_by_one)
-    ]
+    trainers = [get_run(engine, s["run_id"]).trainer for s in (hold_out, walk_forward, one_by_one)]
     assert trainers == ["compiled", "batched", "compiled"]

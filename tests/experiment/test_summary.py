@@ -12,14 +12,19 @@ import pytest
 import sqlalchemy as sa
 from scipy import stats
 
+from lstm_madness.data import schema
 from lstm_madness.data.db import make_engine
 from lstm_madness.data.store import init_db
-from lstm_madness.experiment import registry, tables
+from lstm_madness.errors import RunError
 from lstm_madness.experiment.config import load_config
 from lstm_madness.experiment.reporting import write_run_report
 from lstm_madness.experiment.results import at_finish_note, load_run
+from lstm_madness.experiment.show import show_run
 from lstm_madness.experiment.summary import EXPORT_COLUMNS, evaluate_runs, prediction_table
 from lstm_madness.report import formats as fmt
+from lstm_madness.store.lifecycle import create_run, delete_run, finish_run
+from lstm_madness.store.predictions import record_folds, save_fold
+from lstm_madness.store.runs import get_run
 from lstm_madness.sweep import SweepSpace, create_sweep
 
 N_DAYS = 300
@@ -51,7 +56,7 @@ def _store(
 ) -> int:
     """Register a run with these test predictions, then finish it as the runner does."""
     config = load_config(None, ["data.target=SYN", "evaluation.bootstrap_reps=50", *overrides])
-    run_id = registry.create_run(engine, config, sweep_id=sweep_id)
+    run_id = create_run(engine, config, sweep_id=sweep_id)
     folds = pd.DataFrame(
         [
             {
@@ -65,7 +70,7 @@ def _store(
             }
         ]
     )
-    registry.record_folds(engine, run_id, folds)
+    record_folds(engine, run_id, folds)
     keep = np.isin(DATES, dates)
     rows = [
         pd.DataFrame(
@@ -85,10 +90,10 @@ def _store(
             "baseline:mean": np.full(N_DAYS, 0.0003),
         }.items()
     ]
-    registry.save_fold(engine, run_id, 0, pd.concat(rows, ignore_index=True))
+    save_fold(engine, run_id, 0, pd.concat(rows, ignore_index=True))
     if finish:
         summary = evaluate_runs(engine, [run_id])[run_id].summary
-        registry.finish_run(engine, run_id, "succeeded", summary=summary)
+        finish_run(engine, run_id, "succeeded", summary=summary)
     return run_id
 
 
@@ -171,7 +176,7 @@ def test_summaries_are_live_read_only_and_a_deleted_run_still_counts(engine, tmp
     first = evaluate_runs(engine, [a])[a].summary
     assert first["significance"]["trials"] == 1
     assert first["significance"]["dsr"] == pytest.approx(first["significance"]["psr"])
-    stored_before = registry.get_run(engine, a)["summary"]
+    stored_before = get_run(engine, a).summary
     assert stored_before["at_finish"] == {
         "trials": 1,
         "dsr": first["significance"]["dsr"],
@@ -187,13 +192,13 @@ def test_summaries_are_live_read_only_and_a_deleted_run_still_counts(engine, tmp
     # reading writes nothing
     with engine.connect() as conn:
         metrics_before = conn.execute(
-            sa.select(sa.func.count()).select_from(tables.metrics)
+            sa.select(sa.func.count()).select_from(schema.metrics)
         ).scalar()
     again = evaluate_runs(engine, [a, b])
-    assert registry.get_run(engine, a)["summary"] == stored_before
+    assert get_run(engine, a).summary == stored_before
     with engine.connect() as conn:
         assert (
-            conn.execute(sa.select(sa.func.count()).select_from(tables.metrics)).scalar()
+            conn.execute(sa.select(sa.func.count()).select_from(schema.metrics)).scalar()
             == metrics_before
         )
     # every reading command agrees to the last digit: the cached evidence equals a fresh one
@@ -204,7 +209,7 @@ def test_summaries_are_live_read_only_and_a_deleted_run_still_counts(engine, tmp
     assert result.to_json() == now and "trials 2" in result.summary()
     assert "judged now against 2 trials; at finish: 1 (" in result.summary()
 
-    assert registry.delete_run(engine, b) == "tombstone"
+    assert delete_run(engine, b) == "tombstone"
     after = evaluate_runs(engine, [a])[a].summary
     assert after["significance"]["trials"] == 2
     assert after["significance"]["dsr"] == now["significance"]["dsr"]
@@ -279,7 +284,7 @@ def test_trials_mode_override_and_pending_sweep_members(engine):
     sweep = create_sweep(engine, load_config(), SweepSpace({}, 2), engine_name="local")
     a = _store(engine, _preds(1), sweep_id=sweep, overrides=["evaluation.trials_mode=effective"])
     _store(engine, _preds(2))
-    waiting = registry.create_run(engine, load_config(None, ["data.target=SYN"]), sweep_id=sweep)
+    waiting = create_run(engine, load_config(None, ["data.target=SYN"]), sweep_id=sweep)
     ev = evaluate_runs(engine, [a])[a].summary
     sig = ev["significance"]
     assert sig["trials"] == 3 and sig["trials_pending"] == 1  # the sweep's running member
@@ -290,7 +295,7 @@ def test_trials_mode_override_and_pending_sweep_members(engine):
     )
     forced = evaluate_runs(engine, [a], trials=10)[a].summary["significance"]
     assert forced["trials"] == 10 and forced["trials_override"] and forced["trials_mode"] == "raw"
-    registry.finish_run(engine, waiting, "failed", error="x")
+    finish_run(engine, waiting, "failed", error="x")
     assert evaluate_runs(engine, [a])[a].summary["significance"]["trials"] == 2
 
 
@@ -322,3 +327,29 @@ def test_run_result_object(engine, tmp_path):
     assert text.startswith(f"run {run_id} succeeded") and "verdict: NOT TRADEABLE" in text
     path = result.report(tmp_path / "report")
     assert path.is_file() and "NOT TRADEABLE" in path.read_text()
+
+
+def test_show_run_is_what_runs_show_load_run_and_report_see(engine, tmp_path, monkeypatch):
+    """One look at a stored run: stale runs marked first, the cached live summary or an
+    evaluation now; ``runs show``, ``load_run`` and ``report`` state the same numbers."""
+    monkeypatch.setenv("MADNESS_CACHE_DIR", str(tmp_path / "cache"))
+    a = _store(engine, _preds(1))
+    first = show_run(engine, a)
+    assert first.evaluation is not None  # nothing cached yet: evaluated now, then cached
+    again = show_run(engine, a)
+    assert again.evaluations == {} and again.summary == first.summary  # read from the cache
+    assert again.run == get_run(engine, a) and again.run.status == "succeeded"
+    assert load_run(engine, a).to_json() == first.summary  # evaluated now: the same numbers
+    _, reported = write_run_report(engine, a, tmp_path / "r")
+    assert reported == first.summary
+    b = _store(engine, _preds(2), finish=False)  # running, owned by this process
+    shown = show_run(engine, b)
+    assert shown.summary is None and shown.status_line() == f"run {b} is still running"
+    with pytest.raises(RunError, match=f"run {b} is still running; no summary"):
+        load_run(engine, b)
+    with engine.begin() as conn:  # its process died (SIGKILL): the next look marks it
+        conn.execute(schema.runs.update().where(schema.runs.c.id == b).values(pid=2**22 + 7))
+    with pytest.raises(RunError, match=f"run {b} is failed: stale: process"):
+        load_run(engine, b)
+    with pytest.raises(RunError, match=f"run {b} is failed .*only succeeded runs"):
+        write_run_report(engine, b, tmp_path / "b")

@@ -9,13 +9,16 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from lstm_madness.data import schema
 from lstm_madness.data.db import make_engine
-from lstm_madness.experiment import registry, runner, tables
+from lstm_madness.experiment import runner
 from lstm_madness.experiment.config import load_config
 from lstm_madness.experiment.results import format_summary, load_run
 from lstm_madness.experiment.runner import run_experiment, run_experiments
 from lstm_madness.experiment.summary import evaluate_runs
 from lstm_madness.report import formats as fmt
+from lstm_madness.store.predictions import load_folds
+from lstm_madness.store.runs import get_run
 
 TINY = [
     "data.target=SYN",
@@ -54,7 +57,7 @@ def test_walk_forward_epochs_and_samples_are_means_per_fold_beside_totals(engine
 
     monkeypatch.setattr(runner, "record_and_predict", spy)
     summary = run_experiment(engine, load_config(None, [*TINY, *WALK_FORWARD]))
-    n_folds = len(registry.load_folds(engine, summary["run_id"]))
+    n_folds = len(load_folds(engine, summary["run_id"]))
     assert n_folds >= 4 and len(seen) == n_folds
     assert min(e for e, _ in seen) < max(e for e, _ in seen)  # early stopping varies by fold
     epochs, samples = (np.array(x) for x in zip(*seen, strict=True))
@@ -70,7 +73,7 @@ def test_walk_forward_epochs_and_samples_are_means_per_fold_beside_totals(engine
     ridge = summary["models"]["baseline:ridge"]
     assert ridge["n_train"] == pytest.approx(samples.mean()) and ridge["epochs_run"] is None
     # the stored run and a later reading say the same
-    assert registry.get_run(engine, summary["run_id"])["summary"]["models"]["lstm"] == lstm
+    assert get_run(engine, summary["run_id"]).summary["models"]["lstm"] == lstm
     assert (
         evaluate_runs(engine, [summary["run_id"]])[summary["run_id"]].summary["models"]["lstm"]
         == lstm
@@ -109,8 +112,8 @@ def test_a_summary_that_kept_only_sums_reads_them_as_totals(engine):
     }
     with engine.begin() as conn:
         conn.execute(
-            sa.update(tables.runs)
-            .where(tables.runs.c.id == run_id)
+            sa.update(schema.runs)
+            .where(schema.runs.c.id == run_id)
             .values(summary_json=json.dumps(old))
         )
     now = evaluate_runs(engine, [run_id])[run_id].summary

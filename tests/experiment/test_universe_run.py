@@ -202,7 +202,7 @@ def test_the_validation_tail_starts_on_a_date_boundary(make_universe) -> None:
     from lstm_madness.cross_section import build_cross_section_fold, build_panel
     from lstm_madness.data.membership import membership_mask
     from lstm_madness.experiment.universe_runner import validation_gap
-    from lstm_madness.models.lstm import split_validation
+    from lstm_madness.models.protocol import split_validation
 
     fields, intervals, _ = make_universe(n_symbols=30, n_days=1200)
     mask = membership_mask(intervals, fields["ret"].index, fields["ret"].columns)
@@ -264,9 +264,9 @@ def test_a_universe_run_refused_before_training_leaves_no_run(
     """The members, the benchmark and the calendar's days are checked before the run is
     registered: a refused study leaves the ledger empty."""
     from lstm_madness import errors
-    from lstm_madness.experiment import registry
     from lstm_madness.experiment.config import load_config
     from lstm_madness.experiment.runner import run_experiment
+    from lstm_madness.store.runs import list_runs
 
     engine = make_engine(db_url)
     for k, symbol in enumerate(("AAA", "BBB", "MKT")):
@@ -283,6 +283,6 @@ def test_a_universe_run_refused_before_training_leaves_no_run(
     try:
         with pytest.raises(getattr(errors, error), match=message):
             run_experiment(engine, load_config(None, [*base, *overrides]))
-        assert registry.list_runs(engine).empty
+        assert list_runs(engine).empty
     finally:
         engine.dispose()

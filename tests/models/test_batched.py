@@ -2,7 +2,7 @@
 
 The reference is the solo protocol written out here from its specification (plain
 ``nn.LSTM``/``nn.GRU`` stack + ``torch.optim.Adam``), so the engine is checked against the
-protocol itself; a second test checks against ``LSTMForecaster`` when it exists.
+protocol itself; a second test checks against ``LSTMForecaster``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from lstm_madness.errors import ConfigError, DataError
+from lstm_madness.models import batched_net
 from lstm_madness.models.batched import TrainSpec, train_many
+from lstm_madness.models.lstm import LSTMForecaster, fit_forecasters
+from lstm_madness.models.network import RecurrentNet
+from lstm_madness.models.protocol import split_validation, target_scaling
 
 
 class RefNet(nn.Module):
@@ -240,7 +244,6 @@ def test_shared_and_prefix_data_equals_solo():
 
 
 def test_matches_lstm_forecaster():
-    lstm = pytest.importorskip("lstm_madness.models.lstm", reason="lstm.py not available")
     kw = dict(
         epochs=5,
         batch_size=8,
@@ -254,12 +257,12 @@ def test_matches_lstm_forecaster():
     for n, s in zip(LENGTHS, SEEDS, strict=True):
         X, y = make_data(n, T, NF, s, "mse")
         y = y * 0.01 + 0.002  # return-like scale: exercises the target standardization
-        est = lstm.LSTMForecaster(units=(8,), cell="gru", seed=s, device="cpu", **kw)
+        est = LSTMForecaster(units=(8,), cell="gru", seed=s, device="cpu", **kw)
         ests.append(est.fit(X, y))
-        n_fit, _ = lstm.split_validation(n, 0.2, 1, 2)
-        mean, scale = lstm.target_scaling(y[:n_fit], "regression")
+        n_fit, _ = split_validation(n, 0.2, 1, 2)
+        mean, scale = target_scaling(y[:n_fit], "regression")
         torch.manual_seed(s)
-        nets.append(lstm.RecurrentNet(NF, (8,), "gru"))
+        nets.append(RecurrentNet(NF, (8,), "gru"))
         specs.append(TrainSpec(X, (y - mean) / scale, s))
         data.append((X, mean, scale))
     results = train_many(nets, specs, loss="mse", **kw)
@@ -355,15 +358,13 @@ def test_cuda_matches_cpu(cell, monkeypatch):
     data = [make_data(n, T, NF, s + 100, "mse") for n, s in zip(LENGTHS, SEEDS, strict=True)]
     specs = [TrainSpec(X, y, s) for (X, y), s in zip(data, SEEDS, strict=True)]
     # 1. one batched loss and gradient: CUDA equals CPU for the same weights and batch
-    from lstm_madness.models import batched as bm
-
     nets = [build(s, NF, (8, 6), cell) for s in SEEDS]
-    arch = bm._arch_of(nets[0])
+    arch = batched_net.arch_of(nets[0])
     xb = torch.randn(3, NF, T * 8)  # (M, F, T·B)
     yb, wb = torch.randn(3, 8), torch.full((3, 8), 1 / 8)
     grads = {}
     for dev in ("cpu", "cuda"):
-        st = bm._Stack(arch, nets, torch.device(dev))
+        st = batched_net.NetworkStack(arch, nets, torch.device(dev))
         per_model = st.loss_fn("mse")(xb.to(dev), yb.to(dev), wb.to(dev), T, None)
         grads[dev] = [g.cpu() for g in torch.autograd.grad(per_model.sum(), st.params)]
         grads[dev].append(per_model.detach().cpu())
@@ -380,9 +381,6 @@ def test_cuda_matches_cpu(cell, monkeypatch):
 
 
 def test_fit_forecasters_equals_fit_alone_and_checks_inputs():
-    from lstm_madness.models.group import fit_forecasters
-    from lstm_madness.models.lstm import LSTMForecaster
-
     rng = np.random.default_rng(3)
     data = [
         (rng.normal(size=(n, 4, 2)).astype(np.float32), rng.normal(size=n) * 0.01)

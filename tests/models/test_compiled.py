@@ -15,14 +15,13 @@ import pytest
 import torch
 
 from lstm_madness.errors import ConfigError
-from lstm_madness.models.compiled import _Buffers, _flat, _layout, fit_compiled, kernels
-from lstm_madness.models.group import fit_forecasters
-from lstm_madness.models.lstm import (
+from lstm_madness.models.compiled import Buffers, fit_compiled, kernels, layout
+from lstm_madness.models.lstm import LSTMForecaster, fit_forecasters
+from lstm_madness.models.network import RecurrentNet, flat_parameters
+from lstm_madness.models.protocol import TrainingJob, check_data, make_loss
+from lstm_madness.models.training import (
     COMPILED_MAX_BATCH_UNITS2,
     COMPILED_MAX_BATCH_UNITS2_WALK_FORWARD,
-    LSTMForecaster,
-    RecurrentNet,
-    make_loss,
     resolve_trainer,
 )
 
@@ -83,13 +82,13 @@ def test_activations_are_accurate_in_float32():
     x = np.concatenate([np.arange(-20, 20, 2.0**-12), [-1e30, -88.0, 0.0, 1e-30, 88.0, 1e30]])
     x32 = x.astype(np.float32)
     exact = np.tanh(x32.astype(np.float64))
-    got = np.array([k._tanh(v) for v in x32], dtype=np.float64)
+    got = np.array([k.fast_tanh(v) for v in x32], dtype=np.float64)
     assert np.abs(got - exact).max() < 4e-7
     assert np.all(np.abs(got) <= 1.0)
     small = np.abs(x32) < 1.0
     assert np.abs((got - exact)[small] / np.where(exact[small] == 0, 1, exact[small])).max() < 4e-7
     logistic = 0.5 * (1.0 + np.tanh(x32.astype(np.float64) / 2.0))
-    sig = np.array([k._sig(v) for v in x32], dtype=np.float64)
+    sig = np.array([k.fast_sigmoid(v) for v in x32], dtype=np.float64)
     assert np.abs(sig - logistic).max() < 2.5e-7
     assert np.all((sig >= 0.0) & (sig <= 1.0))
 
@@ -109,9 +108,9 @@ def test_gradients_equal_autograd(cell, loss, units, n):
     torch.manual_seed(0)
     net = RecurrentNet(3, units, cell)
     gates = 4 if cell == "lstm" else 3
-    meta, head_off = _layout(3, units, gates, n, 4)
-    buf = _Buffers(n, 4, 3, units, gates)
-    params = _flat(net)
+    meta, head_off = layout(3, units, gates, n, 4)
+    buf = Buffers(n, 4, 3, units, gates)
+    params = flat_parameters(net)
     rows = np.arange(n)
     code = {"mse": 0, "huber": 1, "bce": 2}[loss]
     cell_code = k.LSTM if cell == "lstm" else k.GRU
@@ -198,18 +197,25 @@ def test_auto_for_walk_forward_folds_that_train_together():
 
 
 def test_fit_compiled_is_usable_directly():
+    """The engine alone, on a job: the same network as the estimator's compiled fit."""
     X, y = _data(n=60)
-    est = LSTMForecaster(units=(3,), epochs=1, patience=0)
-    est._validate_params()
-    assert fit_compiled(est, X, y.astype(np.float64)) is est
-    assert est.predict(X).shape == (60,)
+    est = LSTMForecaster(units=(3,), epochs=2, patience=0, seed=4, trainer="compiled")
+    epochs: list[int] = []
+    fitted = fit_compiled(
+        TrainingJob(est.settings(), *check_data(X, y, est.task), seed=4),
+        lambda epoch, _loss, _val: epochs.append(epoch),
+    )
+    assert (fitted.trainer, fitted.epochs_run, epochs) == ("compiled", 2, [1, 2])
+    est.fit(X, y)
+    assert np.array_equal(flat_parameters(fitted.net), flat_parameters(est.net_))
+    assert fitted.history == est.history_
 
 
 def test_numba_is_imported_lazily():
     code = (
         "import sys; import numpy as np\n"
         "from lstm_madness.models.lstm import LSTMForecaster\n"
-        "import lstm_madness.experiment.runner, lstm_madness.models.group\n"
+        "import lstm_madness.experiment.runner, lstm_madness.models.training\n"
         "X = np.random.default_rng(0).standard_normal((40, 2, 1)).astype('float32')\n"
         "LSTMForecaster(units=(2,), epochs=1, trainer='torch').fit(X, X[:, -1, 0])\n"
         "assert 'numba' not in sys.modules, 'numba imported'\n"

@@ -13,14 +13,9 @@ from torch import nn
 from lstm_madness.errors import ConfigError, DataError, MadnessError
 from lstm_madness.evaluation.metrics import r2_oos
 from lstm_madness.features import make_windows
-from lstm_madness.models.lstm import (
-    LSTMForecaster,
-    RecurrentNet,
-    make_loss,
-    resolve_loss,
-    split_validation,
-    target_scaling,
-)
+from lstm_madness.models.lstm import LSTMForecaster
+from lstm_madness.models.network import RecurrentNet
+from lstm_madness.models.protocol import make_loss, resolve_loss, split_validation, target_scaling
 
 FAST = dict(units=(8,), epochs=4, batch_size=16, device="cpu")
 

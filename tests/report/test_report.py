@@ -190,3 +190,51 @@ def test_report_has_calibration_plot_and_one_sentence_answer(tmp_path: Path) -> 
     assert "not a P&L" in text
     # number formats are the CLI's: Sharpe to two decimals, p-values to two digits
     assert f"p = {fmt.pvalue(ev.pt.pvalue)}" in text
+
+
+def test_the_universe_report_is_the_same_page_with_its_own_sections(tmp_path: Path) -> None:
+    from lstm_madness.evaluation.universe_study import evaluate_universe, universe_panels
+    from lstm_madness.report.universe import UNIVERSE_PLOT_FILES, write_universe_report
+
+    rng = np.random.default_rng(2)
+    dates = pd.bdate_range("2018-01-01", periods=300)
+    symbols = [f"S{j:02d}" for j in range(12)]
+    realized = rng.normal(0.0003, 0.01, (300, 12))
+    rows = pd.DataFrame(
+        [
+            (d, s, model, pred, realized[t, j] - realized[t].mean(), realized[t, j])
+            for t, d in enumerate(dates)
+            for j, s in enumerate(symbols)
+            for model, pred in (
+                ("lstm", realized[t, j] + rng.normal(0, 0.02)),
+                ("baseline:zero", 0.0),
+            )
+        ],
+        columns=["date", "symbol", "model", "y_pred", "y_true", "realized"],
+    )
+    ev = evaluate_universe(
+        panels=universe_panels(rows),
+        task="regression",
+        primary="lstm",
+        settings=EvaluationSettings(rule="long_short", top_k=3, bootstrap_reps=100),
+        warnings=("Survivorship bias: a fixed list",),
+    )
+    run = {**RUN, "target": "universe:synth"}
+    path = write_universe_report(
+        tmp_path, run=run, evaluation=ev, fold_table=pd.DataFrame(), model_table=pd.DataFrame()
+    )
+    doc = path.read_text(encoding="utf-8")
+    checker = _Checker()
+    checker.feed(doc)
+    checker.close()
+    assert checker.stack == [] and len(checker.images) == len(UNIVERSE_PLOT_FILES)
+    text = " ".join(checker.text)
+    # the shared page: title, the answer first, verdict, model and fold tables, run, config
+    assert "Does an LSTM on past returns rank the members of universe:synth" in text
+    assert "vs the equal-weight book" in text
+    assert doc.index("class='answer'") < doc.index("Verdict:") < doc.index("Long-short book")
+    for heading in ("Ranking skill", "Significance, counting the tries", "Model comparison",
+                    "Folds", "Run", "Configuration"):  # fmt: skip
+        assert f"<h2>{heading}</h2>" in doc
+    assert "Survivorship bias: a fixed list" in text
+    assert "script" not in checker.tags

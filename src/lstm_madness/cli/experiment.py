@@ -206,12 +206,13 @@ def runs_list(
     """Stored runs, newest first (stale runs are marked failed first)."""
     from lstm_madness.data.db import make_engine
     from lstm_madness.data.initdb import init_db
-    from lstm_madness.experiment import registry
+    from lstm_madness.store.lifecycle import mark_stale_runs
+    from lstm_madness.store.runs import list_runs
 
     engine = make_engine(db)
     init_db(engine)
-    registry.mark_stale_runs(engine)
-    frame = registry.list_runs(engine, sweep_id=sweep, limit=limit)
+    mark_stale_runs(engine)
+    frame = list_runs(engine, sweep_id=sweep, limit=limit)
     if as_json:
         typer.echo(frame.to_json(orient="records", date_format="iso"))
         return
@@ -266,36 +267,22 @@ def runs_show(
     """
     from lstm_madness.data.db import make_engine
     from lstm_madness.data.initdb import init_db
-    from lstm_madness.experiment import cache, registry
+    from lstm_madness.experiment.show import show_run
 
     engine = make_engine(db)
     init_db(engine)
-    registry.mark_stale_runs(engine)
-    run = registry.get_run(engine, run_id)
-    if run["status"] != "succeeded":
-        reason = {
-            "deleted": "deleted (a tombstone: its test predictions still count as a trial)",
-            "running": "still running",
-        }.get(run["status"], run["status"])
-        message = f"run {run_id} is {reason}" + (f": {run['error']}" if run["error"] else "")
+    shown = show_run(engine, run_id, trials=trials)
+    run, summary = shown.run, shown.summary
+    if summary is None:
         if as_json:
-            typer.echo(
-                json.dumps({"run_id": run_id, "status": run["status"], "error": run["error"]})
-            )
+            typer.echo(json.dumps({"run_id": run_id, "status": run.status, "error": run.error}))
             return
-        console.print(message + "; no summary", highlight=False, markup=False)
-        raise typer.Exit(0 if run["status"] in ("running", "queued") else 1)
-    name = cache.summary_name(engine, run, trials)
-    summary = cache.read("summaries", name)
-    if summary is None:  # the trial set changed since the last look: evaluate now
-        from lstm_madness.experiment.summary import evaluate_runs
-
-        summary = evaluate_runs(engine, [run_id], trials=trials)[run_id].summary
-        cache.write("summaries", name, summary)
+        console.print(shown.status_line() + "; no summary", highlight=False, markup=False)
+        raise typer.Exit(0 if run.status in ("running", "queued") else 1)
     if as_json:
         typer.echo(json.dumps(summary, default=str))
     else:
-        print_summary({"name": run["name"], **summary}, full_name=True)
+        print_summary({"name": run.name, **summary}, full_name=True)
 
 
 @runs_app.command("delete", epilog=examples("madness runs delete 3"))
@@ -305,9 +292,9 @@ def runs_delete(
     """Delete a run. A succeeded run stays as a tombstone (status "deleted") with its
     network's test predictions, so it still counts as a trial; a failed run is removed."""
     from lstm_madness.data.db import make_engine
-    from lstm_madness.experiment import registry
+    from lstm_madness.store.lifecycle import delete_run
 
-    done = registry.delete_run(make_engine(db), run_id)
+    done = delete_run(make_engine(db), run_id)
     if done == "tombstone":
         console.print(f"deleted run {run_id} (kept as a tombstone: it still counts as a trial)")
     else:

@@ -43,17 +43,17 @@ def compare(
     """
     from lstm_madness.data.db import make_engine
     from lstm_madness.errors import RunError
-    from lstm_madness.experiment import registry
     from lstm_madness.experiment.summary import evaluate_runs
     from lstm_madness.report import COMPARE_FORMATS, comparability, compare_table
+    from lstm_madness.store.runs import get_runs
 
     engine = make_engine(db)
-    runs = registry.get_runs(engine, run_ids)
+    runs = get_runs(engine, run_ids)
     for run_id in run_ids:
-        if runs[run_id]["status"] != "succeeded":
-            raise RunError(f"run {run_id} is {runs[run_id]['status']} and has no summary")
+        if runs[run_id].status != "succeeded":
+            raise RunError(f"run {run_id} is {runs[run_id].status} and has no summary")
     evaluations = evaluate_runs(engine, run_ids)
-    summaries = [{**evaluations[i].summary, "id": i, "name": runs[i]["name"]} for i in run_ids]
+    summaries = [{**evaluations[i].summary, "id": i, "name": runs[i].name} for i in run_ids]
     frame = compare_table(summaries)
     columns = [Column("metric", 0, min_width=8, shorten="end")]
     columns += [

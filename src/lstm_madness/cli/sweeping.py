@@ -166,12 +166,12 @@ def _print_seeds(db: str | None, sweep_id: int) -> None:
 def _stage_totals(db: str | None, run_ids: list[int]) -> dict[str, Any]:
     """Seconds per stage (``*_s`` keys of the runs' recorded timings), summed over runs."""
     from lstm_madness.data.db import make_engine
-    from lstm_madness.experiment import registry
+    from lstm_madness.store.runs import get_run
 
     engine = make_engine(db)
     totals: dict[str, Any] = {}
     for run_id in run_ids:
-        timings = (registry.get_run(engine, run_id)["summary"] or {}).get("timings") or {}
+        timings = (get_run(engine, run_id).summary or {}).get("timings") or {}
         for key, value in timings.items():
             if key.endswith("_s") and key != "total_s" and isinstance(value, int | float):
                 totals[key] = totals.get(key, 0.0) + value
@@ -194,11 +194,11 @@ SWEEP_COLUMNS = (
 
 def show(sweep_id: int, db: str | None, as_json: bool) -> None:
     from lstm_madness.data.db import make_engine
-    from lstm_madness.experiment import registry
+    from lstm_madness.store.sweeps import sweep_exists
     from lstm_madness.sweep import sweep_significance
 
     engine = make_engine(db)
-    if not registry.sweep_exists(engine, sweep_id):
+    if not sweep_exists(engine, sweep_id):
         raise RunError(f"no sweep with id {sweep_id}")
     result = sweep_significance(engine, sweep_id)
     ranked = result["ranked"]

@@ -1,6 +1,6 @@
 """numba kernel of the stationary-bootstrap confidence intervals (see
 :func:`lstm_madness.evaluation.significance.resample_sums`, which owns the definition and
-has a NumPy path giving the same bits). Import through :func:`lstm_madness._numba.load`."""
+has a NumPy path giving the same bits). Import through :func:`lstm_madness.jit.load`."""
 
 from __future__ import annotations
 

@@ -1,5 +1,9 @@
 """Significance of a strategy's performance when many configurations were tried.
 
+This module: the Sharpe t-test, PSR and DSR, the stationary bootstrap's confidence
+intervals and the spread across seeds. The tests of a whole trial set (SPA, StepM, PBO)
+are :mod:`lstm_madness.evaluation.snooping`'s (their names are still read from here).
+
 Inputs are daily simple net returns on identical test dates. Sharpe ratios are quoted
 annualized (x sqrt(252)) unless a name says ``_daily``; the formulas of Bailey and López de
 Prado use the per-period (daily) Sharpe ratio, and the conversion is done here.
@@ -25,30 +29,28 @@ References
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from arch.bootstrap import SPA, optimal_block_length
+from arch.bootstrap import optimal_block_length
 from scipy import special
 
-from lstm_madness import _numba
+from lstm_madness import jit
 from lstm_madness.errors import DataError
-from lstm_madness.evaluation.backtest import PERIODS_PER_YEAR, daily_risk_free
+from lstm_madness.evaluation.performance import PERIODS_PER_YEAR, daily_risk_free
+from lstm_madness.options import DEFAULT_RISK_FREE
 
 EULER_GAMMA = float(np.euler_gamma)
 
 __all__ = [
     "ConfidenceInterval",
     "DSRResult",
-    "PBOResult",
-    "SPAResult",
     "SeedSpread",
     "SharpeTest",
-    "StepMResult",
+    "as_returns",
     "block_length",
     "deflated_sharpe_ratio",
     "effective_trials",
@@ -56,18 +58,16 @@ __all__ = [
     "expected_max_sharpe",
     "mean_pairwise_correlation",
     "probabilistic_sharpe_ratio",
-    "probability_of_backtest_overfitting",
     "resample_sums",
     "seed_spread",
     "sharpe_ci",
     "sharpe_tstat",
-    "spa_stepm",
-    "spa_test",
     "stationary_bootstrap_indices",
 ]
 
 
-def _returns(x: Any, name: str = "returns") -> np.ndarray:
+def as_returns(x: Any, name: str = "returns") -> np.ndarray:
+    """``x`` as a finite 1-D float64 array of at least 3 daily returns."""
     r = np.asarray(x, dtype=np.float64)
     if r.ndim != 1 or r.size < 3:
         raise DataError(f"{name} must be 1-D with at least 3 values, got shape {r.shape}")
@@ -112,10 +112,10 @@ class SharpeTest:
 
 
 def sharpe_tstat(
-    returns: np.ndarray, risk_free: float = 0.0, periods: int = PERIODS_PER_YEAR
+    returns: np.ndarray, risk_free: float = DEFAULT_RISK_FREE, periods: int = PERIODS_PER_YEAR
 ) -> SharpeTest:
     """:class:`SharpeTest` of daily simple returns against the risk-free rate (annual)."""
-    r = _returns(returns)
+    r = as_returns(returns)
     sr_d, skew, kurt = _moments(r - daily_risk_free(risk_free, periods))
     t = sr_d * math.sqrt(r.size)
     p = float(special.stdtr(r.size - 1, -t)) if math.isfinite(t) else math.nan  # t sf
@@ -242,7 +242,7 @@ def deflated_sharpe_ratio(
     *,
     trials: float = 1,
     trial_sharpes: np.ndarray | None = None,
-    risk_free: float = 0.0,
+    risk_free: float = DEFAULT_RISK_FREE,
     periods: int = PERIODS_PER_YEAR,
     floor_at_null: bool = False,
 ) -> DSRResult:
@@ -271,7 +271,7 @@ def deflated_sharpe_ratio(
         correlated trials can understate the dispersion of ``N`` trials. The source then
         ends in ``"+null_floor"`` when the floor binds.
     """
-    r = _returns(returns)
+    r = as_returns(returns)
     n = r.size
     sr_d, skew, kurt = _moments(r - daily_risk_free(risk_free, periods))
     psr0 = probabilistic_sharpe_ratio(sr_d, n, skew=skew, kurtosis=kurt)
@@ -402,7 +402,7 @@ def resample_sums(
     y = np.ascontiguousarray(y, dtype=np.float64)
     if _compiled_resampling():
         starts, uniforms = _draws(y.size, reps, seed)
-        kernels = _numba.load("lstm_madness.evaluation._resample")
+        kernels = jit.load("lstm_madness.evaluation._resample")
         return kernels.resample_sums(y, starts, uniforms, _jump_probability(block))
     samples = y[stationary_bootstrap_indices(y.size, block, reps, seed)]
     s1 = np.cumsum(samples, axis=1)[:, -1]
@@ -455,7 +455,7 @@ def _sharpe_of(mean: np.ndarray, sd: np.ndarray, periods: int = PERIODS_PER_YEAR
 def sharpe_ci(
     returns: np.ndarray,
     *,
-    risk_free: float = 0.0,
+    risk_free: float = DEFAULT_RISK_FREE,
     reps: int = 1000,
     block: float | None = None,
     level: float = 0.95,
@@ -465,7 +465,7 @@ def sharpe_ci(
 
     ``block`` is the expected block length in days; ``None`` = :func:`block_length`.
     """
-    ex = _returns(returns) - daily_risk_free(risk_free, PERIODS_PER_YEAR)
+    ex = as_returns(returns) - daily_risk_free(risk_free, PERIODS_PER_YEAR)
     estimate = _sharpe_of(np.array([ex.mean()]), np.array([ex.std(ddof=1)]))[0]
     return _bootstrap_ci(ex, _sharpe_of, estimate, reps=reps, block=block, level=level, seed=seed)
 
@@ -485,7 +485,7 @@ def excess_return_ci(
     The statistic is :math:`252\,\overline{(r_t - b_t)}` (arithmetic, annualized); the
     daily differences are resampled in blocks, which keeps the pairing of the two series.
     """
-    d = _returns(returns) - _returns(benchmark_returns, "benchmark_returns")
+    d = as_returns(returns) - as_returns(benchmark_returns, "benchmark_returns")
     return _bootstrap_ci(
         d,
         lambda mean, _sd: periods * mean,
@@ -494,287 +494,6 @@ def excess_return_ci(
         block=block,
         level=level,
         seed=seed,
-    )
-
-
-# --------------------------------------------------------------------------- SPA
-
-
-@dataclass(frozen=True)
-class SPAResult:
-    """Hansen's SPA test: H0 = no strategy beats the benchmark (expected net return)."""
-
-    pvalue: float
-    pvalue_lower: float
-    pvalue_upper: float
-    n_models: int
-    block_length: float
-    reps: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class StepMResult:
-    """Romano and Wolf's StepM: which strategies beat the benchmark, with the family-wise
-    error rate over all of them controlled at ``fwer``.
-
-    ``superior`` holds the column indices (into the strategies tested) that StepM selects,
-    ascending."""
-
-    superior: tuple[int, ...]
-    n_models: int
-    fwer: float
-    block_length: float
-    reps: int
-
-    def selects(self, column: int | None) -> bool:
-        """Whether the strategy in ``column`` is among the superior ones."""
-        return column is not None and int(column) in self.superior
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "superior": list(self.superior)}
-
-
-def _strategies_and_benchmark(
-    strategy_returns: np.ndarray, benchmark_returns: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    models = np.asarray(strategy_returns, dtype=np.float64)
-    models = models[:, None] if models.ndim == 1 else models
-    bench = _returns(benchmark_returns, "benchmark_returns")
-    if models.shape[0] != bench.size:
-        raise DataError(
-            f"strategy_returns ({models.shape[0]} days) and benchmark "
-            f"({bench.size} days) differ in length"
-        )
-    if not np.all(np.isfinite(models)):
-        raise DataError("strategy_returns contain non-finite values")
-    return models, bench
-
-
-def spa_stepm(
-    strategy_returns: np.ndarray,
-    benchmark_returns: np.ndarray,
-    *,
-    fwer: float = 0.05,
-    reps: int = 1000,
-    block: float | None = None,
-    seed: int | None = 0,
-) -> tuple[SPAResult, StepMResult]:
-    """Hansen's SPA test and Romano–Wolf StepM of strategies against a benchmark, from one
-    set of bootstrap draws (:class:`arch.bootstrap.SPA`; StepM's first step is the SPA test
-    and its later steps reuse the draws, as :class:`arch.bootstrap.StepM` does).
-
-    Losses are negative daily net returns, so a "better" strategy earns more on average.
-    SPA answers "does *some* strategy beat the benchmark?" (a property of the whole set);
-    StepM says *which* strategies do, controlling the family-wise error rate at ``fwer``.
-
-    Parameters
-    ----------
-    strategy_returns : ndarray of shape (n_days,) or (n_days, n_strategies)
-        Net daily returns of every strategy tried on the same target and dates.
-    benchmark_returns : ndarray of shape (n_days,)
-        Net daily returns of buy-and-hold.
-    fwer : float, default 0.05
-        StepM's family-wise error rate (``size`` of :class:`arch.bootstrap.StepM`).
-    reps : int
-        Stationary-bootstrap replications.
-    block : float, optional
-        Expected block length in days; ``None`` = :func:`block_length` of the mean loss
-        differential (rounded to whole days, at least 1, for both tests).
-    seed : int, optional
-        Seed of the bootstrap.
-
-    Returns
-    -------
-    (SPAResult, StepMResult)
-        SPA's ``pvalue`` is Hansen's consistent p-value (``pvalue_lower`` / ``pvalue_upper``
-        bracket it); StepM's ``superior`` the selected columns (consistent critical
-        values, as :class:`arch.bootstrap.StepM` computes them).
-    """
-    models, bench = _strategies_and_benchmark(strategy_returns, benchmark_returns)
-    b = block_length(models - bench[:, None]) if block is None else float(block)
-    k = int(models.shape[1])
-    spa = SPA(-bench, -models, block_size=max(round(b), 1), reps=reps, seed=seed)
-    spa.compute()  # the first step: SPA of the whole set
-    p = spa.pvalues
-    superior = _stepm_steps(spa, k, fwer)
-    first = SPAResult(float(p["consistent"]), float(p["lower"]), float(p["upper"]), k, b, reps)
-    return first, StepMResult(superior, k, float(fwer), b, reps)
-
-
-def _stepm_steps(spa: SPA, k: int, fwer: float) -> tuple[int, ...]:
-    """Romano and Wolf's steps on a computed SPA, as :meth:`arch.bootstrap.StepM.compute`
-    takes them (the strategies whose mean loss differential exceeds the consistent
-    critical value are superior; remove them and test the rest again, on the same
-    bootstrap draws, until a step finds none). arch 8.0.0's loop stops on the count of the
-    last step's finds, not of all finds, and so fails on an empty subset when every
-    strategy is superior; this loop stops when none is left."""
-    found = [int(i) for i in spa.better_models(fwer)]
-    selected = list(found)
-    while found and len(selected) < k:
-        rest = np.ones(k, dtype=np.bool_)
-        rest[selected] = False
-        spa.subset(rest)
-        spa.compute()
-        found = [int(i) for i in spa.better_models(fwer)]
-        selected += found
-    spa.subset(np.ones(k, dtype=np.bool_))
-    return tuple(sorted(selected))
-
-
-def spa_test(
-    strategy_returns: np.ndarray,
-    benchmark_returns: np.ndarray,
-    *,
-    reps: int = 1000,
-    block: float | None = None,
-    seed: int | None = 0,
-) -> SPAResult:
-    """Hansen's SPA test (:class:`arch.bootstrap.SPA`) of strategies against a benchmark:
-    H0 "no strategy beats the benchmark". The SPA half of :func:`spa_stepm`."""
-    return spa_stepm(strategy_returns, benchmark_returns, reps=reps, block=block, seed=seed)[0]
-
-
-# --------------------------------------------------------------------------- PBO (CSCV)
-
-
-@dataclass(frozen=True, eq=False)
-class PBOResult:
-    """Probability of Backtest Overfitting by CSCV.
-
-    ``pbo`` is ``nan`` with a ``reason`` when it cannot be computed. ``logits`` holds
-    :math:`\\lambda_c` for every combination; ``degradation`` is the slope of OOS on IS
-    Sharpe of the IS-best strategy (negative = performance decays out of sample).
-    """
-
-    pbo: float
-    n_strategies: int
-    n_blocks: int
-    n_combinations: int
-    reason: str | None = None
-    logits: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
-    degradation: float = math.nan
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "logits"}
-        return d
-
-
-def _block_stats(m: np.ndarray, n_blocks: int) -> tuple[np.ndarray, np.ndarray, int]:
-    t = m.shape[0] - m.shape[0] % n_blocks  # drop the oldest rows that do not fill a block
-    blocks = m[m.shape[0] - t :].reshape(n_blocks, t // n_blocks, m.shape[1])
-    return blocks.sum(axis=1), (blocks**2).sum(axis=1), t // n_blocks
-
-
-def _combo_sharpe(mask: np.ndarray, sums: np.ndarray, sq: np.ndarray, per: int) -> np.ndarray:
-    """Sharpe (mean / sd, ddof=1) of every strategy on the blocks selected by ``mask``
-    (0 where the sd is 0). In place on two (C, N) arrays: with 1,024 strategies and all
-    12,870 splits of 16 blocks each array is 105 MB, and fresh temporaries cost more than
-    the arithmetic."""
-    k = mask.sum(axis=1, keepdims=True) * per  # (C, 1) rows
-    mean = mask @ sums  # (C, N)
-    mean /= k
-    var = mask @ sq
-    squares = mean * mean
-    squares *= k
-    var -= squares
-    del squares
-    np.maximum(var, 0.0, out=var)
-    var /= k - 1
-    flat = ~(var > 0)
-    np.sqrt(var, out=var)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        np.divide(mean, var, out=mean)
-    mean[flat] = 0.0
-    return mean
-
-
-def _average_rank(values: np.ndarray, chosen: np.ndarray) -> np.ndarray:
-    """Per row of ``values`` (C, N), the average rank (1 = lowest; ties share the mean of
-    their ranks, as ``scipy.stats.rankdata``) of the entry in column ``chosen[row]``."""
-    picked = values[np.arange(chosen.size), chosen][:, None]
-    below = np.count_nonzero(values < picked, axis=1)
-    equal = np.count_nonzero(values == picked, axis=1)
-    return below + (equal + 1) / 2.0
-
-
-def probability_of_backtest_overfitting(
-    returns: np.ndarray,
-    *,
-    n_blocks: int = 16,
-    min_block_days: int = 20,
-    max_combinations: int = 20_000,
-    seed: int | None = 0,
-) -> PBOResult:
-    r"""Probability of Backtest Overfitting via combinatorially symmetric cross-validation.
-
-    The ``(T, N)`` matrix of daily returns of ``N`` strategies is cut into ``S`` equal
-    blocks (the oldest ``T mod S`` rows are dropped). For every split ``c`` of the blocks
-    into an in-sample half and its complementary out-of-sample half, the strategy with the
-    best in-sample Sharpe :math:`n^*` is located in the out-of-sample ranking:
-    :math:`\bar\omega_c = \text{rank}_{OOS}(n^*) / (N + 1)`,
-    :math:`\lambda_c = \ln(\bar\omega_c / (1 - \bar\omega_c))`, and
-
-    .. math:: PBO = \frac{1}{|C|}\sum_c \mathbb 1[\lambda_c \le 0]
-
-    Parameters
-    ----------
-    returns : ndarray of shape (T, N)
-        Daily returns; one column per strategy (e.g. the runs of a sweep on one target and
-        test period).
-    n_blocks : int, default 16
-        ``S`` (even). Reduced to the largest even number with at least ``min_block_days``
-        rows per block; fewer than 4 blocks is "too short".
-    max_combinations : int, default 20000
-        All :math:`\binom{S}{S/2}` splits are used up to this number; beyond it this many
-        are sampled at random (``seed``).
-
-    Returns
-    -------
-    PBOResult
-        ``pbo`` is ``nan`` with ``reason`` when ``N < 2`` or ``T`` is too short.
-    """
-    m = np.asarray(returns, dtype=np.float64)
-    if m.ndim != 2:
-        raise DataError(f"returns must be (T, N), got shape {m.shape}")
-    t_days, n = m.shape
-    if n < 2:
-        return PBOResult(math.nan, n, 0, 0, f"PBO needs at least 2 strategies, got {n}")
-    if not np.all(np.isfinite(m)):
-        raise DataError("returns contain non-finite values")
-    s = min(n_blocks, t_days // max(min_block_days, 2))
-    s -= s % 2
-    if s < 4:
-        return PBOResult(
-            math.nan,
-            n,
-            s,
-            0,
-            f"PBO needs at least 4 blocks of {min_block_days} "
-            f"days ({4 * min_block_days} days), got {t_days}",
-        )
-    sums, sq, per = _block_stats(m, s)
-    total = math.comb(s, s // 2)
-    if total <= max_combinations:
-        idx = np.array(list(itertools.combinations(range(s), s // 2)))
-        mask = np.zeros((total, s))
-        np.put_along_axis(mask, idx, 1.0, axis=1)
-    else:
-        rng = np.random.default_rng(seed)
-        order = np.argsort(rng.random((max_combinations, s)), axis=1)[:, : s // 2]
-        mask = np.zeros((max_combinations, s))
-        np.put_along_axis(mask, order, 1.0, axis=1)
-    is_sr = _combo_sharpe(mask, sums, sq, per)  # (C, N)
-    oos_sr = _combo_sharpe(1.0 - mask, sums, sq, per)
-    best = np.argmax(is_sr, axis=1)
-    omega = _average_rank(oos_sr, best) / (n + 1)  # rank 1 = worst, N = best
-    logits = special.logit(omega)
-    rows = np.arange(best.size)
-    slope = np.polyfit(is_sr[rows, best], oos_sr[rows, best], 1)[0] if best.size > 1 else np.nan
-    return PBOResult(
-        float(np.mean(logits <= 0)), n, s, int(mask.shape[0]), None, logits, float(slope)
     )
 
 
@@ -812,3 +531,22 @@ def seed_spread(sharpes: np.ndarray) -> SeedSpread:
     return SeedSpread(
         int(x.size), float(x.min()), float(np.median(x)), float(x.max()), float(x.mean()), std
     )
+
+
+#: Names of :mod:`lstm_madness.evaluation.snooping` still read from this module.
+_SNOOPING = (
+    "PBOResult",
+    "SPAResult",
+    "StepMResult",
+    "probability_of_backtest_overfitting",
+    "spa_stepm",
+    "spa_test",
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SNOOPING:
+        import importlib
+
+        return getattr(importlib.import_module("lstm_madness.evaluation.snooping"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,20 +26,23 @@ substitutions:
   days).
 
 PSR, DSR over the trial set, StepM, SPA and PBO use the book's daily net returns (the trial set's
-members backtested by the same rule, :mod:`lstm_madness.experiment.ledger`).
+members backtested by the same rule, :mod:`lstm_madness.experiment.ledger`): they, the
+confidence intervals and the verdict are :func:`~lstm_madness.evaluation.judgement.judge`'s,
+as for a single asset; this module supplies the book (its
+:class:`~lstm_madness.evaluation.judgement.Strategy`) and the panel's
+:class:`~lstm_madness.evaluation.judgement.ForecastTests`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from lstm_madness.errors import DataError
-from lstm_madness.evaluation.backtest import Performance
 from lstm_madness.evaluation.cross_section_stats import (
     RankIC,
     daily_mse,
@@ -49,29 +52,29 @@ from lstm_madness.evaluation.cross_section_stats import (
     quantile_returns,
     rank_ic,
 )
+from lstm_madness.evaluation.evidence import TrialEvidence, own_trial_set
 from lstm_madness.evaluation.forecast_tests import (
     binomial_hit_test,
     diebold_mariano_losses,
     pesaran_timmermann,
 )
-from lstm_madness.evaluation.long_short import Book, LongShortResult
-from lstm_madness.evaluation.significance import (
-    excess_return_ci,
-    seed_spread,
-    sharpe_ci,
-    sharpe_tstat,
-)
-from lstm_madness.evaluation.study import (
+from lstm_madness.evaluation.judgement import (
     Evaluation,
-    EvaluationSettings,
-    TrialEvidence,
-    deflated_sharpes,
+    ForecastTests,
+    Strategy,
+    judge,
     short_name,
-    trial_evidence,
 )
-from lstm_madness.evaluation.verdict import decide
+from lstm_madness.evaluation.long_short import LongShortResult
+from lstm_madness.evaluation.settings import EvaluationSettings
 
-__all__ = ["UniverseEvaluation", "UniversePanels", "evaluate_universe", "universe_panels"]
+__all__ = [
+    "UniverseEvaluation",
+    "UniversePanels",
+    "evaluate_universe",
+    "universe_panels",
+    "universe_trades",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,35 +110,6 @@ def universe_panels(frame: pd.DataFrame) -> UniversePanels:
     y = wide(first, "y_true") if "y_true" in rows else nan
     real = wide(first, "realized") if "realized" in rows else nan
     return UniversePanels(dates, symbols, preds, y, real)
-
-
-class BookResult:
-    """A long-short :class:`~lstm_madness.evaluation.long_short.Book` seen as a one-asset
-    backtest (what :class:`~lstm_madness.evaluation.study.Evaluation` and its JSON read):
-    ``positions`` is the gross exposure (1 when trading, 0 when flat) and
-    ``asset_returns`` the equal-weight book's gross return that day."""
-
-    def __init__(self, book: Book, equal_weight: Book) -> None:
-        self.book = book
-        self.positions = book.exposure
-        self.asset_returns = equal_weight.gross_returns
-        self.turnover = book.turnover
-        self.gross_returns = book.gross_returns
-        self.net_returns = book.net_returns
-        self.cost_bps, self.slippage_bps = book.cost_bps, book.slippage_bps
-        self.risk_free, self.dates = book.risk_free, book.dates
-
-    @property
-    def n_days(self) -> int:
-        return self.book.n_days
-
-    @property
-    def net(self) -> Performance:
-        return self.book.net
-
-    @property
-    def gross(self) -> Performance:
-        return self.book.gross
 
 
 @dataclass(frozen=True, eq=False)
@@ -181,7 +155,7 @@ class UniverseEvaluation(Evaluation):
             {
                 "rank_ic": self.rank_ics[self.primary].daily,
                 "position": self.positions,
-                "asset_return": self.strategy.asset_returns,
+                "asset_return": self.asset_returns,
                 "gross_return": self.gross_returns,
                 "net_return": self.net_returns,
                 "long_return": ls.book.leg("long"),
@@ -204,23 +178,60 @@ def evaluate_universe(
     seed_sharpes: np.ndarray | None = None,
     warnings: tuple[str, ...] = (),
 ) -> UniverseEvaluation:
-    """Backtest, test and judge a universe study's stored predictions (module docstring)."""
-    s = settings
+    """Backtest, test and judge a universe study's stored predictions (module docstring).
+
+    ``warnings`` (e.g. the survivorship warnings of its membership) come first among the
+    verdict's cautions."""
     dates = panels.dates.to_numpy()
     if primary not in panels.predictions:
         raise DataError(f"primary model {primary!r} not among {sorted(panels.predictions)}")
     if len(dates) < 3:
         raise DataError(f"need at least 3 test days to evaluate, got {len(dates)}")
-    centre = 0.5 if task == "classification" else 0.0
-    y = panels.y_true
     preds = {k: np.asarray(v, dtype=np.float64) for k, v in panels.predictions.items()}
-    results = {k: s.long_short(v, panels.realized, dates=dates) for k, v in preds.items()}
+    results = {k: settings.long_short(v, panels.realized, dates=dates) for k, v in preds.items()}
     main = results[primary]
-    strategy = BookResult(main.book, main.buy_and_hold)
-    bh = BookResult(main.buy_and_hold, main.buy_and_hold)
-    baselines = {k: BookResult(r.book, r.buy_and_hold) for k, r in results.items() if k != primary}
+    strategy = Strategy(
+        main.book,
+        main.buy_and_hold,
+        {k: r.book for k, r in results.items() if k != primary},
+        main.break_even_cost(),
+        main.break_even_vs_buy_hold(),
+    )
+    ics = {k: rank_ic(v, panels.realized) for k, v in preds.items()}
+    tests = _panel_tests(panels.y_true, preds, task, primary, ics)
+    if trial_set is None:
+        trial_set = own_trial_set(main.net_returns, main.buy_and_hold.net_returns, settings)
+        trial_position = 0
+    return judge(  # type: ignore[return-value]
+        strategy,
+        tests,
+        dates=dates,
+        task=task,
+        primary=primary,
+        settings=settings,
+        y_true=panels.y_true,
+        predictions=preds,
+        trial_set=trial_set,
+        trial_position=trial_position,
+        seed_sharpes=seed_sharpes,
+        cautions=warnings,
+        kind=UniverseEvaluation,
+        long_short=main,
+        rank_ics=ics,
+        quintiles=quantile_returns(preds[primary], panels.realized),
+        symbols=panels.symbols,
+    )
 
-    # forecast tests on the panel, per day first
+
+def _panel_tests(
+    y: np.ndarray,
+    preds: Mapping[str, np.ndarray],
+    task: str,
+    primary: str,
+    ics: Mapping[str, RankIC],
+) -> ForecastTests:
+    """Forecast tests on the panel, per day first (module docstring)."""
+    centre = 0.5 if task == "classification" else 0.0
     tests = panel_forecast_tests(y - centre, preds[primary] - centre)
     if tests.dm is None:
         raise DataError("fewer than 3 test days with a (prediction, label) pair")
@@ -236,84 +247,28 @@ def evaluate_universe(
     actual_up, called_up = panel_direction_calls(y, preds[primary], task)
     pt = pesaran_timmermann(actual_up, called_up)
     hit = binomial_hit_test(int(np.sum(actual_up == called_up)), int(actual_up.size))
-    ics = {k: rank_ic(v, panels.realized) for k, v in preds.items()}
     metrics: dict[str, dict[str, Any]] = {}
     for k, v in preds.items():
         entry = panel_forecast_metrics(y, v, task)
         entry.update(ics[k].to_dict())
         metrics[k] = entry
+    return ForecastTests(dm, pt, hit, tests.r2_oos, metrics)
 
-    net = strategy.net_returns
-    boot = dict(reps=s.bootstrap_reps, block=s.block_length, seed=s.seed)
-    if trial_set is None:
-        from lstm_madness.evaluation.backtest import sharpe_ratio
 
-        trial_set = trial_evidence(
-            net[:, None],
-            bh.net_returns,
-            sharpes=np.array([sharpe_ratio(net, s.risk_free)]),
-            trials=1,
-            fwer=s.thresholds.fwer,
-            **boot,
-        )
-        trial_position = 0
-    dsr, dsr_eff, judged = deflated_sharpes(net, trial_set, s)
-    selected = trial_set.stepm.selects(trial_position)
-    verdict = decide(
-        n_days=len(dates),
-        sharpe_net=strategy.net.sharpe,
-        buy_hold_sharpe=bh.net.sharpe,
-        net_pnl=strategy.net.total_return,
-        dm_p_vs_zero=dm["zero"].pvalue,
-        dsr=judged.dsr,
-        trials=judged.trials,
-        stepm_selected=selected,
-        stepm_superior=len(trial_set.stepm.superior),
-        stepm_models=trial_set.stepm.n_models,
-        spa_p=trial_set.spa.pvalue,
-        spa_models=trial_set.spa.n_models,
-        task=task,
-        hit_rate=hit.hit_rate,
-        hit_rate_p=hit.pvalue,
-        pt_p=pt.pvalue,
-        thresholds=s.thresholds,
-        min_test_days=s.min_test_days,
-        model_metrics=metrics,
-    )
-    verdict = replace(verdict, cautions=(*warnings, *verdict.cautions))
-    return UniverseEvaluation(
-        dates=dates,
-        task=task,
-        primary=primary,
-        settings=s,
-        y_true=y,
-        predictions=preds,
-        strategy=strategy,  # type: ignore[arg-type]
-        buy_hold=bh,  # type: ignore[arg-type]
-        baselines=baselines,  # type: ignore[arg-type]
-        break_even_bps=main.break_even_cost(),
-        break_even_vs_buy_hold_bps=main.break_even_vs_buy_hold(),
-        dm=dm,
-        pt=pt,
-        hit=hit,
-        r2_oos=tests.r2_oos,
-        model_metrics=metrics,
-        sharpe_test=sharpe_tstat(net, s.risk_free),
-        dsr=dsr,
-        dsr_effective=dsr_eff,
-        mean_correlation=trial_set.mean_correlation,
-        n_trial_runs=trial_set.n_members,
-        sharpe_ci=sharpe_ci(net, risk_free=s.risk_free, level=s.ci_level, **boot),
-        excess_ci=excess_return_ci(net, bh.net_returns, level=s.ci_level, **boot),
-        spa=trial_set.spa,
-        pbo=trial_set.pbo,
-        seeds=None if seed_sharpes is None else seed_spread(seed_sharpes),
-        verdict=verdict,
-        stepm=trial_set.stepm,
-        stepm_selected=selected,
-        duplicates=trial_set.duplicates,
-        long_short=main,
-        rank_ics=ics,
-        quintiles=quantile_returns(preds[primary], panels.realized),
-        symbols=panels.symbols,
-    )
+def universe_trades(predictions: pd.DataFrame, settings: EvaluationSettings) -> pd.DataFrame:
+    """Stored rows per (date, member, model) with the member's weight in the model's
+    long-short book (``position``) and its contribution to the book's gross and net return
+    that day (the costs of its own trade, and its share of the borrow fee when short).
+    Per day they sum to the book's returns, except the cost of closing a position in a
+    member that is no longer scored that day (it has no row)."""
+    parts = []
+    for name, rows in predictions.groupby("model", sort=True):
+        panels = universe_panels(rows)
+        result = settings.long_short(panels.predictions[str(name)], panels.realized)
+        w = result.book.weights
+        gross, net = result.book.contributions()
+        d = panels.dates.get_indexer(pd.to_datetime(rows["date"]))
+        col = {s: j for j, s in enumerate(panels.symbols)}
+        j = rows["symbol"].map(col).to_numpy()
+        parts.append(rows.assign(position=w[d, j], gross_return=gross[d, j], net_return=net[d, j]))
+    return pd.concat(parts, ignore_index=True).sort_values(["model", "date", "symbol"])

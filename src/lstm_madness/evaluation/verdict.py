@@ -336,6 +336,16 @@ def too_good_warnings(model_metrics: Mapping[str, Mapping[str, Any]]) -> list[st
     return out
 
 
+def _length_check(n_days: int, min_test_days: int) -> Check:
+    if n_days < min_test_days:
+        return Check(
+            "test_length",
+            False,
+            f"test period of {n_days} days is too short to decide (need ≥ {min_test_days})",
+        )
+    return Check("test_length", True, f"test period of {n_days} days (≥ {min_test_days})")
+
+
 def decide(
     *,
     n_days: int,
@@ -398,20 +408,7 @@ def decide(
     Verdict
     """
     t = thresholds
-    checks: list[Check] = []
-    if n_days < min_test_days:
-        checks.append(
-            Check(
-                "test_length",
-                False,
-                f"test period of {n_days} days is too short to decide (need ≥ {min_test_days})",
-            )
-        )
-    else:
-        checks.append(
-            Check("test_length", True, f"test period of {n_days} days (≥ {min_test_days})")
-        )
-    checks.append(_sharpe_check(sharpe_net, buy_hold_sharpe))
+    checks = [_length_check(n_days, min_test_days), _sharpe_check(sharpe_net, buy_hold_sharpe)]
     checks.extend(_forecast_checks(task, dm_p_vs_zero, dm_p_vs_direction, net_pnl, t.alpha))
     checks.append(_dsr_check(dsr, trials, t.min_dsr))
     checks.append(_stepm_check(stepm_selected, stepm_superior, stepm_models, t.fwer))

@@ -1,1 +1,2 @@
-"""Experiments: typed configuration, folds, the runner and the run registry."""
+"""Experiments: typed configuration, folds, the runner, evaluation against the ledger
+(:mod:`lstm_madness.store`) and reports."""

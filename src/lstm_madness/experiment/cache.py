@@ -16,14 +16,17 @@ import os
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    from lstm_madness.store.runs import Run
 
 #: Bump when cached numbers change meaning.
 CACHE_VERSION = 2
 
-__all__ = ["CACHE_VERSION", "cache_dir", "key", "members_fingerprint", "read", "write"]
+__all__ = ["CACHE_VERSION", "cache_dir", "key", "read", "summary_name", "summary_names", "write"]
 
 
 def cache_dir() -> Path:
@@ -33,12 +36,6 @@ def cache_dir() -> Path:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "lstm-madness"
-
-
-def members_fingerprint(members: Iterable[Mapping[str, Any]]) -> str:
-    """Changes whenever a member of a trial set joins or leaves (a deleted run stays)."""
-    parts = [[int(m["id"]), m["config_hash"], str(m["started_at"])] for m in members]
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
 def key(engine: sa.Engine, *parts: Any) -> str:
@@ -74,41 +71,36 @@ def write(kind: str, name: str, value: Mapping[str, Any]) -> None:
 
 
 def summary_names(
-    engine: sa.Engine, runs: Iterable[Mapping[str, Any]], trials: int | None = None
+    engine: sa.Engine, runs: Iterable[Run], trials: int | None = None
 ) -> dict[int, str]:
     """Cache name of each run's live summary (keyed by run id): changes when its trial set,
-    its pending sweep members, its status or the ``trials`` override change. One registry
+    its pending sweep members, its status or the ``trials`` override change. One ledger
     query per target and test period."""
-    from lstm_madness.experiment import registry
+    from lstm_madness.store.trials import trial_set
 
-    runs = list(runs)
-    groups: dict[tuple, list[Mapping[str, Any]]] = {}
+    groups: dict[tuple, list[Run]] = {}
     for run in runs:
-        groups.setdefault((run["target"], run["test_start"], run["test_end"]), []).append(run)
+        groups.setdefault(run.period, []).append(run)
     names = {}
     for (target, start, end), group in groups.items():
-        members, running = registry.trial_set_runs(
-            engine,
-            target=target,
-            test_start=start,
-            test_end=end,
-            include=[int(r["id"]) for r in group],
+        ts = trial_set(
+            engine, target=target, test_start=start, test_end=end, include=[r.id for r in group]
         )
-        fingerprint = members_fingerprint(members)
+        fingerprint = ts.fingerprint()
         for run in group:
-            names[int(run["id"])] = key(
+            names[run.id] = key(
                 engine,
                 "summary",
-                int(run["id"]),
-                run["config_hash"],
-                run["status"],
+                run.id,
+                run.config_hash,
+                run.status,
                 fingerprint,
-                registry.pending_trials(run, running),
+                ts.pending(run),
                 trials,
             )
     return names
 
 
-def summary_name(engine: sa.Engine, run: Mapping[str, Any], trials: int | None) -> str:
+def summary_name(engine: sa.Engine, run: Run, trials: int | None) -> str:
     """:func:`summary_names` of one run."""
-    return summary_names(engine, [run], trials)[int(run["id"])]
+    return summary_names(engine, [run], trials)[run.id]

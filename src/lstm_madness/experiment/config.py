@@ -25,7 +25,7 @@ from lstm_madness.cross_section import CROSS_SECTION_KINDS
 from lstm_madness.errors import ConfigError
 from lstm_madness.features import FEATURE_FIELDS
 from lstm_madness.jsonable import jsonable
-from lstm_madness.options import CELLS, DEVICES, LOSSES, TRAINERS
+from lstm_madness.options import CELLS, DEFAULT_COST_BPS, DEVICES, LOSSES, TRAINERS
 
 #: Baselines of a universe study (those of
 #: :mod:`lstm_madness.models.cross_section_baselines`, not imported here: it loads torch).
@@ -148,7 +148,7 @@ class BacktestConfig:
     rule: str = "sign"
     threshold: float = 0.0  #: rule = "threshold": trade only when |prediction| exceeds this band
     cap: float = 1.0  #: rule = "proportional": maximum |position|
-    cost_bps: float = 5.0  #: cost per unit of turnover, basis points
+    cost_bps: float = DEFAULT_COST_BPS  #: cost per unit of turnover, basis points
     slippage_bps: float = 0.0  #: extra cost per unit of turnover, basis points
     risk_free: float = 0.0  #: annual risk-free rate for Sharpe and Sortino
     top_k: int = 5  #: rule = "long_short": members in each leg (each 1/(2 top_k) of capital)

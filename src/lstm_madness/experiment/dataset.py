@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from lstm_madness.data.store import as_date, read_panel, window_days
 from lstm_madness.errors import DataError
 from lstm_madness.experiment.config import ExperimentConfig
-from lstm_madness.experiment.folds import plan_folds
+from lstm_madness.experiment.folds import MIN_TRAIN_SAMPLES, Fold, plan_folds
 from lstm_madness.features import (
     FEATURE_FIELDS,
     FoldData,
@@ -161,9 +161,11 @@ def _is_target_ret(column: object, target: str) -> bool:
 @dataclass(frozen=True)
 class FoldArrays(FoldData):
     """A fold's scaled windows (see :class:`~lstm_madness.features.FoldData`) plus the
-    traded return of each test sample (close t -> close t+1)."""
+    traded return of each test sample (close t -> close t+1) and the feature column of
+    the target's own return (what the persistence baseline reads)."""
 
     asset_test: np.ndarray = field(default_factory=lambda: np.empty(0))
+    target_column: int = 0
 
 
 def rows_in(data: StudyData, rows: slice) -> np.ndarray:
@@ -194,4 +196,57 @@ def fold_arrays(data: StudyData, train: slice, test: slice) -> FoldArrays:
         horizon=data.horizon,
     )
     asset = data.asset_returns.to_numpy(dtype=np.float64)[fold.rows_test]
-    return FoldArrays(**vars(fold), asset_test=asset)
+    return FoldArrays(**vars(fold), asset_test=asset, target_column=data.target_column)
+
+
+def plan_study_folds(data: StudyData, config: ExperimentConfig) -> tuple[list[Fold], pd.DataFrame]:
+    """The folds of ``config.split`` on the target's trading days that hold test samples,
+    and their table (``fold``, the dates of the first and last training and test samples,
+    ``n_train``, ``n_test``). DataError when a kept fold has fewer than
+    :data:`~lstm_madness.experiment.folds.MIN_TRAIN_SAMPLES` complete training samples."""
+    dates = data.dates
+    kept, rows = [], []
+    for fold in plan_folds(len(dates), config.split, config.target.horizon):
+        train, test = rows_in(data, fold.train), rows_in(data, fold.test)
+        if len(test) == 0:  # e.g. a last block of days without a known label
+            continue
+        if len(train) < MIN_TRAIN_SAMPLES:
+            raise DataError(
+                f"fold {fold.index} has {len(train)} complete training samples; "
+                "start the test period later (split.*) or use more data"
+            )
+        kept.append(fold)
+        rows.append(
+            {
+                "fold": fold.index,
+                "train_start": dates[train[0]].date(),
+                "train_end": dates[train[-1]].date(),
+                "test_start": dates[test[0]].date(),
+                "test_end": dates[test[-1]].date(),
+                "n_train": len(train),
+                "n_test": len(test),
+            }
+        )
+    return kept, pd.DataFrame(rows)
+
+
+def fold_rows(symbol: str, arrays: FoldArrays, predictions: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The prediction rows a run stores for one fold: one per (model, test date), with
+    the label (``y_true``) and the traded return (``realized``) of each date."""
+    return pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "model": name,
+                    "split": "test",
+                    "date": arrays.dates_test,
+                    "symbol": symbol,
+                    "y_true": arrays.y_test,
+                    "y_pred": y_pred,
+                    "realized": arrays.asset_test,
+                }
+            )
+            for name, y_pred in predictions.items()
+        ],
+        ignore_index=True,
+    )

@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from lstm_madness.errors import ConfigError
 from lstm_madness.experiment.config import SplitConfig
 
+#: Fewest training days a planned fold may have, and fewest complete training samples a
+#: fold of a study may keep (the data modules refuse a fold with fewer).
+MIN_TRAIN_SAMPLES = 20
+
 
 @dataclass(frozen=True)
 class Fold:
@@ -57,7 +61,7 @@ def plan_folds(n_samples: int, split: SplitConfig, horizon: int = 1) -> list[Fol
                 train_start = max(0, train_stop - split.rolling_days)
             folds.append(Fold(len(folds), slice(train_start, train_stop), slice(start, stop)))
             start = stop
-    if not folds or folds[0].n_test < 1 or min(f.n_train for f in folds) < 20:
+    if not folds or folds[0].n_test < 1 or min(f.n_train for f in folds) < MIN_TRAIN_SAMPLES:
         raise ConfigError(
             f"split: {n_samples} samples are too few for scheme {split.scheme!r} "
             f"(train_fraction={split.train_fraction}, initial_train_days="

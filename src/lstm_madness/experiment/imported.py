@@ -42,7 +42,7 @@ EVALUATION_TASKS: dict[str, str] = {"return": "regression", "direction": "classi
 #: Config sections a judged forecast may override: the tool did not make the forecast, so
 #: only how it is traded and judged is the tool's to set.
 JUDGE_SECTIONS: tuple[str, ...] = ("backtest", "evaluation")
-#: Columns of :meth:`ImportedModel.prediction_rows` (those ``registry.save_fold`` stores).
+#: Columns of :meth:`ImportedModel.prediction_rows` (what ``store.predictions.save_fold`` stores).
 ROW_COLUMNS: tuple[str, ...] = ("model", "split", "date", "symbol", "y_true", "y_pred", "realized")
 
 
@@ -199,8 +199,8 @@ def judge_config(
     The defaults, with ``data.target = target``, ``target.kind = task`` and a horizon of one
     day, plus ``overrides`` (``"section.key=value"`` strings or ``(key, value)`` pairs as
     ``madness run --set`` takes them) of :data:`JUDGE_SECTIONS` only, so that
-    :meth:`EvaluationSettings.from_config` and every reading command treat the run as a
-    trained one.
+    :func:`~lstm_madness.experiment.summary.evaluation_settings` and every reading command
+    treat the run as a trained one.
 
     Raises
     ------

@@ -36,7 +36,6 @@ from lstm_madness.data.alignment import align_forecasts
 from lstm_madness.data.forecasts import ForecastFile
 from lstm_madness.data.store import read_returns
 from lstm_madness.errors import AlreadyJudgedError, DataError
-from lstm_madness.experiment import registry
 from lstm_madness.experiment.imported import (
     ImportedModel,
     ImportSpec,
@@ -44,6 +43,9 @@ from lstm_madness.experiment.imported import (
     judge_config,
 )
 from lstm_madness.experiment.summary import RunEvaluation, evaluate_runs
+from lstm_madness.store.lifecycle import create_imported_runs, fail_runs, finish_run
+from lstm_madness.store.predictions import record_folds, save_folds
+from lstm_madness.store.runs import imported_runs_holding
 
 __all__ = ["MIN_DAYS", "judge_forecasts", "run_names"]
 
@@ -165,7 +167,7 @@ def judge_forecasts(
         )
     hashes = [spec.run_hash(config) for spec in specs]
     if not force:
-        held = registry.imported_runs_holding(engine, hashes)
+        held = imported_runs_holding(engine, hashes)
         if held:
             found = {s.model: held[h] for s, h in zip(specs, hashes, strict=True) if h in held}
             which = ", ".join(f"model {m!r} is run {i}" for m, i in found.items())
@@ -176,7 +178,7 @@ def judge_forecasts(
             )
     started = time.perf_counter()
     names = run_names(forecasts, name)
-    run_ids = registry.create_imported_runs(
+    run_ids = create_imported_runs(
         engine,
         [
             (config, spec.to_dict(), run_name, h)
@@ -186,8 +188,8 @@ def judge_forecasts(
     try:
         history = pd.Series(pd.DatetimeIndex(returns["date"]))
         for run_id, model in zip(run_ids, models, strict=True):
-            registry.record_folds(engine, run_id, _fold(model, history))
-        registry.save_folds(
+            record_folds(engine, run_id, _fold(model, history))
+        save_folds(
             engine,
             [
                 (run_id, 0, model.prediction_rows(target))
@@ -210,10 +212,10 @@ def judge_forecasts(
                 "total_scope": "command",
                 "batch_runs": len(run_ids),
             }
-            registry.finish_run(engine, run_id, "succeeded", summary=summary)
-            run = {**ev.run, "status": "succeeded", "summary": summary}
+            finish_run(engine, run_id, "succeeded", summary=summary)
+            run = dataclasses.replace(ev.run, status="succeeded", summary=summary)
             out.append(dataclasses.replace(ev, summary=summary, run=run))
         return out
     except BaseException as exc:
-        registry.fail_runs(engine, run_ids, f"{type(exc).__name__}: {exc}")
+        fail_runs(engine, run_ids, f"{type(exc).__name__}: {exc}")
         raise

@@ -1,11 +1,12 @@
-"""Trial sets: which runs count as the trials behind a result, and what they say together.
+"""What a trial set says together: the evidence of its members.
 
-The *trial set* of a run is every succeeded or deleted (tombstoned) run on the same target
-and test period, plus the runs evaluated with it; runs of its sweep that are still running
-count towards ``N`` only. Its evidence (:class:`~lstm_madness.evaluation.study.TrialEvidence`:
-the members' net Sharpe ratios, their mean correlation, SPA, StepM and PBO) is computed
-once per trial set and backtest settings from one matrix of daily net returns, every member
-backtested under the judged run's rule and costs from its stored predictions.
+Which runs count as the trials of a run (every succeeded or deleted run on the same target
+and test period, plus the runs evaluated with it) is the ledger's
+:class:`~lstm_madness.store.trials.TrialSet`. Its evidence
+(:class:`~lstm_madness.evaluation.study.TrialEvidence`: the members' net Sharpe ratios,
+their mean correlation, SPA, StepM and PBO) is computed once per trial set and backtest
+settings from one matrix of daily net returns, every member backtested under the judged
+run's rule and costs from its stored predictions.
 
 *One trial per distinct forecast*: members whose primary predictions are identical (same
 target kind, same dates -- and members for a universe study -- and the same values to the last
@@ -22,7 +23,6 @@ numbers only; deleting it is always safe.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
@@ -37,8 +37,11 @@ from lstm_madness.errors import DataError
 from lstm_madness.evaluation.backtest import buy_and_hold, sharpe_ratio
 from lstm_madness.evaluation.significance import PBOResult, SPAResult, StepMResult
 from lstm_madness.evaluation.study import EvaluationSettings, TrialEvidence, trial_evidence
-from lstm_madness.experiment import cache, registry
+from lstm_madness.experiment import cache
 from lstm_madness.jsonable import jsonable
+from lstm_madness.store.predictions import load_primary_predictions
+from lstm_madness.store.runs import load_configs
+from lstm_madness.store.trials import TrialSet
 
 #: Bootstrap seed of every evaluation: each run's confidence intervals and its trial set's
 #: SPA and PBO. The same for every run, so the runs of a pass share the bootstrap's draws
@@ -48,94 +51,10 @@ EVIDENCE_SEED = 0
 __all__ = [
     "EVIDENCE_SEED",
     "MemberEvidence",
-    "TrialSet",
     "loaded_primary_rows",
     "member_net_returns",
     "trial_evidence_of",
-    "trial_sets",
 ]
-
-
-@dataclass(frozen=True, eq=False)
-class TrialSet:
-    """Runs on one target and test period that count as trials (rows without blobs).
-
-    One object serves every member evaluated in a pass, so what is derived from all the
-    members is computed once (cached on the object), never once per member.
-    """
-
-    target: str
-    test_start: dt.date
-    test_end: dt.date
-    members: tuple[dict[str, Any], ...]  #: counted runs with predictions, in id order
-    running: tuple[dict[str, Any], ...]  #: other running runs on the target (pending)
-
-    @cached_property
-    def ids(self) -> list[int]:
-        return [int(m["id"]) for m in self.members]
-
-    @cached_property
-    def declared_by_member(self) -> dict[int, int]:
-        """Forecasts tried outside the tool, as the members' users declared them when they
-        were judged (``madness judge --trials``), by member id (members declaring some)."""
-        out = {}
-        for m in self.members:
-            n = int((registry.import_spec(m) or {}).get("trials") or 0)
-            if n:
-                out[int(m["id"])] = n
-        return out
-
-    def declared(self, merged: Iterable[int] = ()) -> int:
-        """Declared trials on this test period, except those of ``merged`` members (a
-        duplicate's declaration is its earlier twin's: counted once)."""
-        skip = set(merged)
-        return sum(n for i, n in self.declared_by_member.items() if i not in skip)
-
-    @cached_property
-    def families(self) -> dict[str, list[int]]:
-        """Member ids by family (the config hash without the seed), in id order."""
-        out: dict[str, list[int]] = {}
-        for m in self.members:
-            out.setdefault(m["family_hash"], []).append(int(m["id"]))
-        return out
-
-    def pending(self, run: Mapping[str, Any]) -> int:
-        """Running runs of ``run``'s sweep that will join this trial set."""
-        return registry.pending_trials(run, self.running)
-
-    def fingerprint(self) -> str:
-        """Changes whenever a member joins or leaves (a deleted run stays a member)."""
-        return self._fingerprint
-
-    @cached_property
-    def _fingerprint(self) -> str:
-        return cache.members_fingerprint(self.members)
-
-
-def trial_sets(
-    engine: sa.Engine, runs: Iterable[Mapping[str, Any]], include: Iterable[int] = ()
-) -> dict[int, TrialSet]:
-    """The trial set of each run (keyed by run id), one query per target and test period.
-
-    ``include``: ids of runs being evaluated now, members of their trial sets whatever
-    their status (e.g. still ``running`` at the end of a sweep).
-    """
-    runs = list(runs)
-    chosen = [int(i) for i in include]
-    out: dict[int, TrialSet] = {}
-    by_period: dict[tuple, list[Mapping[str, Any]]] = {}
-    for run in runs:
-        if run.get("test_start") is None:
-            raise DataError(f"run {run['id']} has no test period (no folds recorded)")
-        by_period.setdefault((run["target"], run["test_start"], run["test_end"]), []).append(run)
-    for (target, start, end), group in by_period.items():
-        members, running = registry.trial_set_runs(
-            engine, target=target, test_start=start, test_end=end, include=chosen
-        )
-        ts = TrialSet(target, start, end, tuple(members), tuple(running))
-        for run in group:
-            out[int(run["id"])] = ts
-    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -202,7 +121,7 @@ def member_net_returns(
     """Daily net returns of each member's primary model under ``settings``.
 
     ``frame``: columns run_id, date, y_pred, realized (ordered by run and date), e.g. from
-    :func:`~lstm_madness.experiment.registry.load_primary_predictions`. Each member is
+    :func:`~lstm_madness.store.predictions.load_primary_predictions`. Each member is
     backtested over its own dates.
     """
     out = {}
@@ -302,14 +221,14 @@ def _compute(
 ) -> MemberEvidence:
     key = (ts.target, ts.test_start, ts.test_end, tuple(ts.ids))
     if key not in frames:
-        frame = registry.load_primary_predictions(
+        frame = load_primary_predictions(
             engine,
             target=ts.target,
             test_start=ts.test_start,
             test_end=ts.test_end,
             members=ts.members,
         )
-        configs = registry.load_configs(engine, ts.ids)
+        configs = load_configs(engine, ts.ids)
         kinds = {i: str(c.get("target", {}).get("kind", "return")) for i, c in configs.items()}
         tasks = {
             i: "classification" if k == "direction" else "regression" for i, k in kinds.items()
@@ -358,7 +277,7 @@ def _compute(
 def loaded_primary_rows(memo: Mapping[Any, Any], run_ids: Iterable[int]) -> dict[int, pd.DataFrame]:
     """The primary test predictions of the members ``run_ids`` that
     :func:`trial_evidence_of` read into ``memo`` (columns of
-    :func:`~lstm_madness.experiment.registry.load_predictions`), by run id, so that
+    :func:`~lstm_madness.store.predictions.load_predictions`), by run id, so that
     evaluating them does not read them again. Empty when the evidence came from the disk
     cache."""
     wanted = {int(i) for i in run_ids}

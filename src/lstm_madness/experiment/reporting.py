@@ -1,4 +1,4 @@
-"""Glue between the registry and :mod:`lstm_madness.report`: report and compare stored runs."""
+"""Glue between the ledger and :mod:`lstm_madness.report`: report and compare stored runs."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import sqlalchemy as sa
 
 from lstm_madness.errors import RunError
 from lstm_madness.evaluation.metrics import hit_rate, mse
-from lstm_madness.experiment import registry
-from lstm_madness.experiment.results import at_finish_note
+from lstm_madness.experiment.show import show_run
 from lstm_madness.experiment.summary import RunEvaluation, evaluate_runs
+from lstm_madness.report.formats import at_finish_note
 from lstm_madness.report.seeds import SeedRun, SeedSet
+from lstm_madness.store.predictions import load_folds
+from lstm_madness.store.runs import seed_family
 
 
 def model_table(summary: dict) -> pd.DataFrame:
@@ -49,7 +51,7 @@ def fold_table(
     """The run's folds with the network's and the zero baseline's test MSE, and the
     network's hit rate (:func:`~lstm_madness.evaluation.metrics.hit_rate`: for direction
     targets a probability above 0.5 calls "up")."""
-    folds = registry.load_folds(engine, run_id).drop(columns=["completed_at"])
+    folds = load_folds(engine, run_id).drop(columns=["completed_at"])
     rows = []
     for fold in folds.itertuples():
         window = frame.loc[pd.Timestamp(fold.test_start) : pd.Timestamp(fold.test_end)]
@@ -67,19 +69,14 @@ def fold_table(
 def seed_set(evaluations: Iterable[RunEvaluation]) -> SeedSet:
     """The evaluated seeds of one configuration as a :class:`~lstm_madness.report.seeds.SeedSet`:
     each seed's figures from its summary, its daily series from its evaluation."""
-    return SeedSet.of(
-        SeedRun(e.run_id, e.run.get("seed"), e.summary, e.evaluation) for e in evaluations
-    )
+    return SeedSet.of(SeedRun(e.run_id, e.run.seed, e.summary, e.evaluation) for e in evaluations)
 
 
 def family_seeds(engine: sa.Engine, result: RunEvaluation) -> SeedSet | None:
     """The seeds of ``result``'s config on its target and test period
-    (:func:`registry.seed_family`), the others evaluated now; None when it has no other."""
-    others = [
-        int(r["id"])
-        for r in registry.seed_family(engine, result.run)
-        if int(r["id"]) != result.run_id
-    ]
+    (:func:`~lstm_madness.store.runs.seed_family`), the others evaluated now; None when it
+    has no other."""
+    others = [r.id for r in seed_family(engine, result.run) if r.id != result.run_id]
     if not others:
         return None
     return seed_set([*evaluate_runs(engine, others).values(), result])
@@ -97,14 +94,14 @@ def write_evaluation_report(
     info = {
         "id": result.run_id,
         "target": result.config.target_key,
-        "sweep_id": run.get("sweep_id"),
-        "name": run["name"],
-        "status": run["status"],
-        "started": str(run["started_at"])[:19],
-        "config": run["config"],
+        "sweep_id": run.sweep_id,
+        "name": run.name,
+        "status": run.status,
+        "started": str(run.started_at)[:19],
+        "config": run.config,
         "timings": result.summary.get("timings"),
-        "git_commit": run["git_commit"],
-        "import": registry.import_spec(run),
+        "git_commit": run.git_commit,
+        "import": run.import_spec,
         "at_finish_note": at_finish_note(result.summary),
     }
     if result.config.cross_section:
@@ -114,7 +111,7 @@ def write_evaluation_report(
             Path(out_dir),
             run=info,
             evaluation=result.evaluation,  # type: ignore[arg-type]
-            fold_table=registry.load_folds(engine, result.run_id).drop(columns=["completed_at"]),
+            fold_table=load_folds(engine, result.run_id).drop(columns=["completed_at"]),
             model_table=model_table(result.summary),
             seeds=seeds,
         )
@@ -135,25 +132,23 @@ def write_evaluation_report(
 def write_run_report(engine: sa.Engine, run_id: int, out_dir: Path) -> tuple[Path, dict]:
     """Write the HTML report (and PNGs) of a succeeded run.
 
-    The run is evaluated against the registry as it is now (reading only), so the report
-    states the same numbers as ``madness runs show``. When other seeds of its config
-    succeeded on the same target and test period (:func:`registry.seed_family`), they are
-    evaluated in the same pass and the report covers them all. Returns the HTML path and
-    the run's summary.
+    The run is evaluated against the ledger as it is now (:func:`show_run`, as ``madness
+    runs show``), so the report states the same numbers. When other seeds of its config
+    succeeded on the same target and test period
+    (:func:`~lstm_madness.store.runs.seed_family`), they are evaluated in the same pass and
+    the report covers them all. Returns the HTML path and the run's summary.
     """
-    run = registry.get_run(engine, run_id)
-    if run["status"] != "succeeded":
+    shown = show_run(engine, run_id, live=True, seeds=True)
+    result = shown.evaluation
+    if result is None:
+        run = shown.run
         raise RunError(
-            f"run {run_id} is {run['status']}"
-            + (f" ({run['error']})" if run["error"] else "")
+            f"run {run_id} is {run.status}"
+            + (f" ({run.error})" if run.error else "")
             + "; only succeeded runs have a report"
         )
-    family = [int(r["id"]) for r in registry.seed_family(engine, run)]
-    if len(family) < 2:
-        result = evaluate_runs(engine, [run_id])[run_id]
-        return write_evaluation_report(engine, result, Path(out_dir)), result.summary
-    path, result, _ = write_seeds_report(engine, family, Path(out_dir), shown=run_id)
-    return path, result.summary
+    seeds = seed_set(shown.evaluations.values()) if len(shown.evaluations) > 1 else None
+    return write_evaluation_report(engine, result, Path(out_dir), seeds=seeds), result.summary
 
 
 def write_seeds_report(

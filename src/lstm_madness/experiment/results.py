@@ -12,12 +12,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lstm_madness.errors import RunError
+from lstm_madness.report.formats import at_finish_note
+
 if TYPE_CHECKING:  # the formatting needs none of these: a cached `runs show` stays light
     import pandas as pd
     import sqlalchemy as sa
 
     from lstm_madness.evaluation.verdict import Verdict
     from lstm_madness.experiment.summary import RunEvaluation
+    from lstm_madness.store.runs import Run
 
 __all__ = ["RunResult", "at_finish_note", "format_html", "format_summary", "load_run"]
 
@@ -54,7 +58,9 @@ def _model_rows(summary: Mapping[str, Any]) -> list[tuple[list[str], Mapping[str
 
 
 def _label(tradeable: Any) -> str:
-    return "TRADEABLE" if tradeable else "NOT TRADEABLE"
+    from lstm_madness.report.formats import verdict_label
+
+    return verdict_label(tradeable)
 
 
 def stepm_words(sig: Mapping[str, Any]) -> str:
@@ -81,33 +87,6 @@ def trial_set_words(sig: Mapping[str, Any]) -> str:
         f"{fmt.count(sig.get('spa_models'))} distinct strategies beats buy-and-hold); PBO "
         f"{fmt.probability(sig.get('pbo'))}"
     )
-
-
-def at_finish_note(summary: Mapping[str, Any]) -> str | None:
-    """The line saying that the live verdict is judged against another trial set than the
-    run saw when it finished (``at_finish``): "judged now against 12 trials; at finish: 4
-    (DSR then 0.610, now 0.430)", with the verdict then and now when it changed. None when
-    the trials, the DSR and the verdict are as at finish."""
-    from lstm_madness.report import formats as fmt
-
-    at, sig = summary.get("at_finish"), summary.get("significance")
-    if not at or not sig:
-        return None
-    now = (summary.get("verdict") or {}).get("tradeable")
-    then = at.get("tradeable")
-    same_trials = at.get("trials") == sig.get("trials")
-    same_dsr = fmt.probability(at.get("dsr")) == fmt.probability(sig.get("dsr"))
-    same_verdict = then is None or now is None or bool(then) == bool(now)
-    if same_trials and same_dsr and same_verdict:
-        return None
-    note = (
-        f"judged now against {fmt.count(sig.get('trials'))} trials; at finish: "
-        f"{fmt.count(at.get('trials'))} (DSR then {fmt.probability(at.get('dsr'))}, now "
-        f"{fmt.probability(sig.get('dsr'))})"
-    )
-    if not same_verdict:
-        note += f"; {_label(then)} then, {_label(now)} now"
-    return note
 
 
 def _training_lines(summary: Mapping[str, Any]) -> list[str]:
@@ -313,8 +292,9 @@ class RunResult:
         return self._ev.run_id
 
     @property
-    def run(self) -> dict[str, Any]:
-        """The registry row (config, status, times, ...)."""
+    def run(self) -> Run:
+        """The stored record (:class:`~lstm_madness.store.runs.Run`: ``.status``,
+        ``.config``, ``.started_at``, ...)."""
         return self._ev.run
 
     @property
@@ -400,10 +380,15 @@ class RunResult:
 
 
 def load_run(engine: sa.Engine, run_id: int, *, trials: int | None = None) -> RunResult:
-    """A stored run, evaluated now."""
-    from lstm_madness.experiment.summary import evaluate_runs
+    """A stored succeeded run, evaluated now as ``madness runs show`` judges it
+    (:func:`~lstm_madness.experiment.show.show_run`); :class:`RunError` for a run that has
+    not succeeded."""
+    from lstm_madness.experiment.show import show_run
 
-    return evaluate_runs(engine, [run_id], trials=trials)[int(run_id)].result()
+    shown = show_run(engine, run_id, trials=trials, live=True)
+    if shown.evaluation is None:
+        raise RunError(shown.status_line() + "; no summary")
+    return RunResult(shown.evaluation)
 
 
 def load_runs(
@@ -412,4 +397,4 @@ def load_runs(
     """Several stored runs, evaluated in one pass."""
     from lstm_madness.experiment.summary import evaluate_runs
 
-    return {k: v.result() for k, v in evaluate_runs(engine, run_ids, trials=trials).items()}
+    return {k: RunResult(v) for k, v in evaluate_runs(engine, run_ids, trials=trials).items()}

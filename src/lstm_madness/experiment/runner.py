@@ -4,7 +4,7 @@
 seeds), in the order the plan (:mod:`lstm_madness.experiment.plan`) gives:
 
 1. **Claim** the runs: this process (host, pid) owns them and sends heartbeats while it
-   trains (:mod:`lstm_madness.experiment.registry`).
+   trains (:mod:`lstm_madness.store.lifecycle`).
 2. Per **data group** (configs sharing data, folds and baselines): load the data once.
 3. Per **fold group**: fit the baselines once per fold for the whole data group, train the
    networks of each shape group as batched computations, then store every member's
@@ -35,7 +35,6 @@ import sqlalchemy as sa
 
 from lstm_madness.data.store import init_db
 from lstm_madness.errors import DataError, RunError
-from lstm_madness.experiment import registry
 from lstm_madness.experiment.config import ExperimentConfig, from_dict
 from lstm_madness.experiment.dataset import (
     FoldArrays,
@@ -48,7 +47,12 @@ from lstm_madness.experiment.dataset import (
 from lstm_madness.experiment.folds import Fold, plan_folds
 from lstm_madness.experiment.plan import DataGroup, fold_groups, plan_runs, training_jobs
 from lstm_madness.models.baselines import make_baseline
-from lstm_madness.models.lstm import LSTMForecaster, resolve_trainer
+from lstm_madness.models.lstm import LSTMForecaster, fit_forecasters
+from lstm_madness.models.protocol import resolve_device
+from lstm_madness.models.training import resolve_trainer
+from lstm_madness.store import lifecycle
+from lstm_madness.store import predictions as stored
+from lstm_madness.store.runs import get_runs
 
 #: progress(event, **info): "fold" (fold, n_folds) before training fold ``fold`` (and with
 #: fold = n_folds at the end); "epoch" (epoch, epochs, active, models):
@@ -144,7 +148,7 @@ class Timings:
 
 
 @contextlib.contextmanager
-def _signals_raise() -> Iterator[None]:
+def signals_raise() -> Iterator[None]:
     """Turn SIGTERM and SIGINT into :class:`RunInterrupted` while runs are in progress."""
 
     def handler(signum: int, _frame: object) -> None:
@@ -163,7 +167,7 @@ def _signals_raise() -> Iterator[None]:
 
 def lstm_estimator(config: ExperimentConfig, progress: Callable | None = None) -> LSTMForecaster:
     """The configured, unfitted network estimator; ``train.trainer = "auto"`` is resolved
-    here from the whole config (:func:`~lstm_madness.models.lstm.resolve_trainer`: a
+    here from the whole config (:func:`~lstm_madness.models.training.resolve_trainer`: a
     walk-forward config whose folds train together counts)."""
     m, t = config.model, config.train
     trainer = resolve_trainer(
@@ -238,11 +242,9 @@ def fit_and_predict(
     beat: Callable[[], None],
 ) -> list[np.ndarray]:
     """Fit ``estimators`` (one per job: config index, data with ``X_train``, ``y_train`` and
-    ``X_test``) in one :func:`~lstm_madness.models.group.fit_forecasters` call, then
+    ``X_test``) in one :func:`~lstm_madness.models.lstm.fit_forecasters` call, then
     :func:`record_and_predict`. ``beat()`` runs after every epoch (the rate-limited
     heartbeat of the runs)."""
-    from lstm_madness.models.group import fit_forecasters
-
     epochs = configs[jobs[0][0]].train.epochs
 
     def callback(epoch: int, active: int) -> None:
@@ -342,7 +344,7 @@ def _train_data_group(
     configs: Sequence[ExperimentConfig],
     run_ids: Sequence[int],
     timings: Sequence[Timings],
-    beat: registry.Heartbeat,
+    beat: lifecycle.Heartbeat,
     progress: Progress | None,
 ) -> None:
     """Train and store every fold of the runs of one data group (``group.members`` index
@@ -357,15 +359,15 @@ def _train_data_group(
     data = load_study_data(engine, first)
     planned = plan_folds(len(data.dates), first.split, first.target.horizon)
     folds, table = _fold_table(data, planned)
-    registry.record_folds(engine, [run_ids[i] for i in members], table)
-    completed = registry.completed_folds_of(engine, [run_ids[i] for i in members])
+    stored.record_folds(engine, [run_ids[i] for i in members], table)
+    completed = stored.completed_folds_of(engine, [run_ids[i] for i in members])
     done = {i: completed[run_ids[i]] for i in members}
     # the baselines' predictions are the same for every member: store one copy, held by the
     # first member's rows (only in a fresh group: a resumed run keeps its own copy)
     owner = members[0]
     shared = len(members) > 1 and not any(done.values())
     if shared:
-        registry.share_baselines(engine, run_ids[owner], [run_ids[i] for i in members])
+        stored.share_baselines(engine, run_ids[owner], [run_ids[i] for i in members])
     baseline_timings = Timings()
     symbol = first.data.target
     positions = fold_groups(
@@ -394,7 +396,7 @@ def _train_data_group(
                         models.update(baselines[k])
                     items.append((i, k, _fold_frame(symbol, arrays[k], models)))
         start = time.perf_counter()
-        registry.save_folds(engine, [(run_ids[i], k, frame) for i, k, frame in items])
+        stored.save_folds(engine, [(run_ids[i], k, frame) for i, k, frame in items])
         elapsed = time.perf_counter() - start
         for i, _, _ in items:
             timings[i].store_s += elapsed / len(items)
@@ -414,8 +416,6 @@ def check_runs(engine: sa.Engine, configs: Sequence[ExperimentConfig]) -> None:
     :func:`~lstm_madness.experiment.universe_data.check_universe_study`). Raises what
     training would (``ConfigError``, ``DataError``), so a refused batch registers nothing.
     """
-    from lstm_madness.models.lstm import resolve_device
-
     for device in dict.fromkeys(c.train.device for c in configs):
         resolve_device(device)
     for config in configs:
@@ -446,20 +446,21 @@ def _claim(
     the sweep that registered them."""
     if existing or resume:
         run_ids = [int(i) for i in (existing or resume or [])]
-        runs = [registry.get_run(engine, run_id) for run_id in run_ids]
-        configs = [from_dict(run["config"]) for run in runs]
+        runs = get_runs(engine, run_ids)
+        configs = [from_dict(runs[run_id].config) for run_id in run_ids]
         if resume:
-            for run in runs:
-                if run["status"] != "failed":
-                    raise RunError(f"run {run['id']} is {run['status']}; only failed runs resume")
+            for run_id in run_ids:
+                run = runs[run_id]
+                if run.status != "failed":
+                    raise RunError(f"run {run.id} is {run.status}; only failed runs resume")
             check_runs(engine, configs)
-        registry.claim_runs(engine, run_ids, expect=("queued",) if existing else ("failed",))
+        lifecycle.claim_runs(engine, run_ids, expect=("queued",) if existing else ("failed",))
         if resume:
-            registry.own_baselines(engine, run_ids)
+            stored.own_baselines(engine, run_ids)
         return configs, run_ids
     configs = list(configs)
     check_runs(engine, configs)
-    run_ids = registry.create_runs(
+    run_ids = lifecycle.create_runs(
         engine, configs, names=names, sweep_id=sweep_id, status="running"
     )
     return configs, run_ids
@@ -498,17 +499,17 @@ def run_experiments(
     if evaluate:
         load_evaluation()
     init_db(engine)
-    registry.mark_stale_runs(engine)
+    lifecycle.mark_stale_runs(engine)
     configs, run_ids = _claim(engine, configs, names, sweep_id, resume, existing)
     wall = time.perf_counter()
     timings = [Timings() for _ in configs]
     try:
-        with _signals_raise():
+        with signals_raise():
             plan = plan_runs(configs)
-            beat = registry.Heartbeat(engine, run_ids)
+            beat = lifecycle.Heartbeat(engine, run_ids)
             for k, group in enumerate(plan.groups):
                 _train_data_group(engine, group, configs, run_ids, timings, beat, progress)
-                registry.set_objectives(
+                lifecycle.set_objectives(
                     engine,
                     {
                         run_ids[i]: timings[i].objective(configs[i].model.kind)
@@ -533,7 +534,7 @@ def run_experiments(
                 finished=finished,
             )
     except BaseException as exc:
-        registry.fail_runs(engine, run_ids, _reason(exc))
+        lifecycle.fail_runs(engine, run_ids, _reason(exc))
         raise
 
 
@@ -585,11 +586,11 @@ def finish_runs(
         summary["timings"] = times
         summary["status"] = "succeeded"
         summaries.append(summary)
-    registry.finish_with_summaries(engine, {s["run_id"]: s for s in summaries})
+    lifecycle.finish_with_summaries(engine, {s["run_id"]: s for s in summaries})
     if finished is not None:
         for summary in summaries:
             run_id = int(summary["run_id"])
-            run = {**evaluations[run_id].run, "status": "succeeded", "summary": summary}
+            run = dataclasses.replace(evaluations[run_id].run, status="succeeded", summary=summary)
             finished[run_id] = dataclasses.replace(evaluations[run_id], summary=summary, run=run)
     if trials is None:
         _prime_summary_cache(engine, summaries)
@@ -610,7 +611,7 @@ def _prime_summary_cache(engine: sa.Engine, summaries: Sequence[Mapping[str, Any
     }
     if not settled:
         return
-    rows = registry.get_runs(engine, list(settled))
+    rows = get_runs(engine, list(settled))
     for run_id, name in cache.summary_names(engine, rows.values()).items():
         cache.write("summaries", name, settled[run_id])
 

@@ -27,9 +27,13 @@ from lstm_madness.evaluation.study import (
     evaluate,
 )
 from lstm_madness.evaluation.universe_study import evaluate_universe, universe_panels
-from lstm_madness.experiment import ledger, registry
+from lstm_madness.evaluation.verdict import VerdictThresholds
+from lstm_madness.experiment import ledger
 from lstm_madness.experiment.config import ExperimentConfig, from_dict
 from lstm_madness.jsonable import jsonable
+from lstm_madness.store.predictions import iter_predictions, load_predictions
+from lstm_madness.store.runs import Run, get_run, get_runs
+from lstm_madness.store.trials import TrialSet, trial_sets
 
 __all__ = [
     "RunEvaluation",
@@ -56,11 +60,29 @@ EXPORT_COLUMNS = [
 ]
 
 
-def evaluation_settings(config: ExperimentConfig) -> EvaluationSettings:
-    """The evaluation settings of ``config``'s [backtest] and [evaluation] tables, with the
-    bootstrap seed of every evaluation (:data:`~lstm_madness.experiment.ledger.EVIDENCE_SEED`,
-    not the training seed: a run's numbers are a function of its stored predictions)."""
-    return EvaluationSettings.from_config(config, seed=ledger.EVIDENCE_SEED)
+def evaluation_settings(config: ExperimentConfig, **overrides: Any) -> EvaluationSettings:
+    """The evaluation settings of ``config``'s [backtest] and [evaluation] tables and its
+    forecast horizon, with the bootstrap seed of every evaluation
+    (:data:`~lstm_madness.experiment.ledger.EVIDENCE_SEED`, not the training seed: a run's
+    numbers are a function of its stored predictions); ``overrides`` replace fields."""
+    b, e = config.backtest, config.evaluation
+    settings = EvaluationSettings(
+        rule=b.rule,
+        threshold=b.threshold,
+        cap=b.cap,
+        cost_bps=b.cost_bps,
+        slippage_bps=b.slippage_bps,
+        risk_free=b.risk_free,
+        top_k=b.top_k,
+        short_borrow_bps=b.short_borrow_bps,
+        bootstrap_reps=e.bootstrap_reps,
+        min_test_days=e.min_test_days,
+        trials_mode=e.trials_mode,
+        thresholds=VerdictThresholds(min_dsr=e.min_dsr, fwer=e.fwer, alpha=e.alpha),
+        horizon=config.target.horizon,
+        seed=ledger.EVIDENCE_SEED,
+    )
+    return dataclasses.replace(settings, **overrides) if overrides else settings
 
 
 def test_frame(predictions: pd.DataFrame) -> pd.DataFrame:
@@ -88,20 +110,21 @@ class RunEvaluation:
     ``summary`` is the dict of ``madness runs show --json`` (also :meth:`to_json`);
     ``evaluation`` keeps the daily series for plots; ``frame`` is the test period (y_true,
     realized and one column per model); ``trial_ids`` the members of its trial set with
-    predictions. :meth:`result` wraps it as a :class:`~lstm_madness.experiment.results.RunResult`.
+    predictions; ``run`` the stored record.
+    :class:`~lstm_madness.experiment.results.RunResult` wraps it as an object with views.
     """
 
     summary: dict[str, Any]
     evaluation: Evaluation
     frame: pd.DataFrame
     config: ExperimentConfig
-    run: dict[str, Any]
+    run: Run
     trial_ids: tuple[int, ...]
     engine: sa.Engine | None = dataclasses.field(default=None, repr=False)
 
     @property
     def run_id(self) -> int:
-        return int(self.run["id"])
+        return self.run.id
 
     @property
     def primary(self) -> str:
@@ -109,11 +132,6 @@ class RunEvaluation:
 
     def to_json(self) -> dict[str, Any]:
         return self.summary
-
-    def result(self):  # -> RunResult (import cycle)
-        from lstm_madness.experiment.results import RunResult
-
-        return RunResult(self)
 
 
 def _at_finish(stored: Mapping[str, Any] | None, summary: Mapping[str, Any]) -> dict[str, Any]:
@@ -173,15 +191,15 @@ def _model_entries(
 
 
 def _seed_sharpes(
-    run: Mapping, ts: ledger.TrialSet, evidence: ledger.MemberEvidence, memo: dict
+    run: Run, ts: TrialSet, evidence: ledger.MemberEvidence, memo: dict
 ) -> np.ndarray | None:
     """Net Sharpe ratios of the members of ``run``'s family (its config but the seed) in
     the trial set's evidence; None without another seed. Once per family and evidence."""
-    key = (id(evidence), run["family_hash"])
+    key = (id(evidence), run.family_hash)
     if key not in memo:
         found, ids = evidence.evidence, evidence.ids
         position = {i: k for k, i in enumerate(ids)}
-        family = [position[i] for i in ts.families.get(run["family_hash"], []) if i in position]
+        family = [position[i] for i in ts.families.get(run.family_hash, []) if i in position]
         memo[key] = found.sharpes[family] if len(family) > 1 else None
     return memo[key]
 
@@ -195,9 +213,9 @@ def _evaluate_runs(
     extra_trials: Mapping[int, int] | None = None,
 ) -> dict[int, RunEvaluation]:
     ids = list(dict.fromkeys(int(i) for i in run_ids))
-    runs = registry.get_runs(engine, ids)
-    sets = ledger.trial_sets(engine, runs.values(), include=ids)
-    configs = {i: from_dict(runs[i]["config"]) for i in ids}
+    runs = get_runs(engine, ids)
+    sets = trial_sets(engine, runs.values(), include=ids)
+    configs = {i: from_dict(runs[i].config) for i in ids}
     run_settings = {i: evaluation_settings(configs[i]) for i in ids}
     memo: dict[Any, Any] = {}
     # each trial set's evidence first: it reads its members' primary predictions in one
@@ -206,10 +224,10 @@ def _evaluate_runs(
     loaded = ledger.loaded_primary_rows(memo, ids)
     seeds: dict[tuple, np.ndarray | None] = {}
     out: dict[int, RunEvaluation] = {}
-    for run_id, predictions in registry.iter_predictions(engine, ids, loaded=loaded):
+    for run_id, predictions in iter_predictions(engine, ids, loaded=loaded):
         run = runs[run_id]
         config = configs[run_id]
-        primary = registry.primary_model(run)
+        primary = run.primary_model
         if predictions.empty:
             raise RunError(f"run {run_id} has no stored test predictions")
         if not (predictions["model"] == primary).any():
@@ -219,7 +237,7 @@ def _evaluate_runs(
         evidence, member_ids = evidences[run_id].evidence, evidences[run_id].ids
         override = trials or config.evaluation.trials
         pending = max(ts.pending(run), (extra_trials or {}).get(run_id, 0))
-        imported = registry.import_spec(run)
+        imported = run.import_spec
         # tried outside the tool, declared by imported members (a duplicate's once)
         declared = ts.declared(evidences[run_id].aliases)
         # one trial per distinct forecast: merged duplicates count once
@@ -254,12 +272,12 @@ def _evaluate_runs(
                 memo=memo,
                 **common,
             )
-        stored = run.get("summary")
+        stored = run.summary
         run_timings = (timings or {}).get(run_id) or (stored or {}).get("timings") or {}
         summary: dict[str, Any] = {
             "run_id": run_id,
-            "name": run["name"],
-            "status": run["status"],
+            "name": run.name,
+            "status": run.status,
             "target": config.target_key,
             "primary_model": primary,
             "n_test": len(frame),
@@ -278,7 +296,7 @@ def _evaluate_runs(
         summary["significance"]["trials_override"] = bool(override)
         summary["significance"]["trials_pending"] = pending
         summary["significance"]["trials_declared"] = declared
-        summary["kind"] = run.get("kind") or "trained"
+        summary["kind"] = run.kind
         if imported is not None:
             summary["import"] = imported
         summary["at_finish"] = _at_finish(stored, summary)
@@ -353,12 +371,9 @@ def prediction_table(engine: sa.Engine, run_id: int, model: str | None = None) -
     summary: ``position`` is held from the close of ``date`` to the next close, earning
     ``gross_return = position × realized`` and ``net_return`` after costs.
     """
-    run = registry.get_run(engine, run_id)
-    config = from_dict(run["config"])
+    config = from_dict(get_run(engine, run_id).config)
     settings = evaluation_settings(config)
-    predictions = registry.load_predictions(
-        engine, run_id, models=None if model is None else [model]
-    )
+    predictions = load_predictions(engine, run_id, models=None if model is None else [model])
     if predictions.empty:
         raise RunError(
             f"run {run_id} has no stored test predictions"

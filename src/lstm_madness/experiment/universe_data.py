@@ -24,7 +24,12 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from lstm_madness.cross_section import CrossSectionPanel, build_panel
+from lstm_madness.cross_section import (
+    CrossSectionFold,
+    CrossSectionPanel,
+    build_cross_section_fold,
+    build_panel,
+)
 from lstm_madness.data import schema
 from lstm_madness.data.membership import (
     OPEN_START,
@@ -38,7 +43,7 @@ from lstm_madness.data.store import as_date, calendar_days, read_panel, window_d
 from lstm_madness.data.universe import available_universes
 from lstm_madness.errors import DataError
 from lstm_madness.experiment.config import ExperimentConfig
-from lstm_madness.experiment.folds import plan_folds
+from lstm_madness.experiment.folds import MIN_TRAIN_SAMPLES, Fold, plan_folds
 from lstm_madness.features import FEATURE_FIELDS
 
 #: Said of a study over a plain list of symbols (no point-in-time membership).
@@ -229,3 +234,80 @@ def load_universe_study(engine: sa.Engine, config: ExperimentConfig) -> Universe
 def sample_dates(study: UniverseStudy) -> np.ndarray:
     """Rows (dates) with at least one training sample: the dates folds are cut from."""
     return np.flatnonzero(study.panel.eligible.any(axis=1))
+
+
+def _mask(rows: slice, n: int) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    mask[rows] = True
+    return mask
+
+
+def plan_universe_folds(
+    study: UniverseStudy, config: ExperimentConfig
+) -> tuple[list[Fold], pd.DataFrame]:
+    """The folds of ``config.split`` on the calendar's dates that hold a scored member on
+    their test dates, and their table (``fold``, the first and last dates of the training
+    and test samples, ``n_train`` and ``n_test``: the dates with a sample). DataError when
+    a kept fold has fewer than :data:`~lstm_madness.experiment.folds.MIN_TRAIN_SAMPLES`
+    training samples, or no fold is kept."""
+    panel = study.panel
+    n = len(panel.dates)
+    kept, rows = [], []
+    for fold in plan_folds(n, config.split, 1):
+        train, test = _mask(fold.train, n), _mask(fold.test, n)
+        if not panel.scored[test].any():
+            continue
+        n_train = int(panel.eligible[train].sum())
+        if n_train < MIN_TRAIN_SAMPLES:
+            raise DataError(
+                f"fold {fold.index} has {n_train} complete training samples; start the test "
+                "period later (split.*) or use more data"
+            )
+        kept.append(fold)
+        # the samples of build_cross_section_fold: eligible on training dates, scored on test
+        d_train = panel.samples(train, labelled=True)[0]
+        d_test = panel.samples(test, labelled=False)[0]
+        rows.append(
+            {
+                "fold": fold.index,
+                "train_start": panel.dates[d_train[0]].date(),
+                "train_end": panel.dates[d_train[-1]].date(),
+                "test_start": panel.dates[d_test[0]].date(),
+                "test_end": panel.dates[d_test[-1]].date(),
+                "n_train": len(d_train),
+                "n_test": len(d_test),
+            }
+        )
+    if not kept:
+        raise DataError(f"{config.target_key}: no fold holds a scored member on its test dates")
+    return kept, pd.DataFrame(rows)
+
+
+def universe_fold(study: UniverseStudy, fold: Fold) -> CrossSectionFold:
+    """The samples of one fold (of :func:`plan_universe_folds`), with the scaler pooled over
+    the members' rows up to its last training date."""
+    n = len(study.panel.dates)
+    return build_cross_section_fold(
+        study.panel, train=_mask(fold.train, n), test=_mask(fold.test, n)
+    )
+
+
+def universe_rows(
+    fold: CrossSectionFold, keep: np.ndarray, predictions: dict[str, np.ndarray]
+) -> pd.DataFrame:
+    """The prediction rows a run stores for one fold: one per (test sample kept, model),
+    with the member's label (``y_true``) and next-day return (``realized``)."""
+    parts = []
+    for name, y_pred in predictions.items():
+        rows = fold.predictions_frame(y_pred)[keep]
+        parts.append(rows.assign(model=name, split="test"))
+    return pd.concat(parts, ignore_index=True)
+
+
+def survivorship_warnings(engine: sa.Engine, config: ExperimentConfig) -> list[str]:
+    """Survivorship warnings of a universe study, by where its membership comes from in
+    the store now (the bundled list or a plain list of symbols: no point-in-time
+    membership). Known limit: a membership stored after the run was trained removes the
+    warning from the live summary of a run trained on the bundled list."""
+    _, source = universe_intervals(engine, config)
+    return {"bundled": [SURVIVORSHIP_WARNING], "list": [LIST_WARNING]}.get(source, [])

@@ -30,12 +30,12 @@ import sqlalchemy as sa
 
 from lstm_madness.cross_section import CrossSectionFold, build_cross_section_fold
 from lstm_madness.errors import DataError
-from lstm_madness.experiment import registry
 from lstm_madness.experiment.config import ExperimentConfig
 from lstm_madness.experiment.folds import Fold, plan_folds
 from lstm_madness.experiment.plan import DataGroup, fold_groups, training_jobs
 from lstm_madness.experiment.universe_data import UniverseStudy, load_universe_study
 from lstm_madness.models.cross_section_baselines import make_cross_section_baseline
+from lstm_madness.store.predictions import completed_folds_of, record_folds, save_folds
 
 
 def _mask(rows: slice, n: int) -> np.ndarray:
@@ -84,7 +84,7 @@ def universe_folds(
 def validation_gap(fold: CrossSectionFold, fraction: float, patience: int) -> int:
     """Samples dropped before the validation tail so that it starts on a date boundary.
 
-    :func:`~lstm_madness.models.lstm.split_validation` validates on the last
+    :func:`~lstm_madness.models.protocol.split_validation` validates on the last
     ``n_val = max(1, ceil(fraction · n))`` samples; the gap removes the samples of the
     tail's first date that precede it from the fit set.
     """
@@ -160,8 +160,8 @@ def train_universe_group(
     first = configs[members[0]]
     study = load_universe_study(engine, first)
     folds, table = universe_folds(study, first)
-    registry.record_folds(engine, [run_ids[i] for i in members], table)
-    completed = registry.completed_folds_of(engine, [run_ids[i] for i in members])
+    record_folds(engine, [run_ids[i] for i in members], table)
+    completed = completed_folds_of(engine, [run_ids[i] for i in members])
     done = {i: completed[run_ids[i]] for i in members}
     by_index = {f.index: xs for f, xs in folds}
     baseline_timings = Timings()
@@ -187,7 +187,7 @@ def train_universe_group(
                     network = {configs[i].model.kind: y_pred}
                     items.append((i, k, _frame(by_index[k], keep, {**network, **preds})))
         start = time.perf_counter()
-        registry.save_folds(engine, [(run_ids[i], k, frame) for i, k, frame in items])
+        save_folds(engine, [(run_ids[i], k, frame) for i, k, frame in items])
         elapsed = time.perf_counter() - start
         for i, _, _ in items:
             timings[i].store_s += elapsed / max(1, len(items))

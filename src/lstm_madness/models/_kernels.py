@@ -1,4 +1,4 @@
-"""numba kernels of :mod:`lstm_madness.models.compiled` (imported only by it, lazily).
+"""numba kernels of :mod:`lstm_madness.models.compiled` (loaded only by it, lazily).
 
 One network's training step as plain loops (and BLAS products for wide layers) over
 preallocated float32 buffers: a stacked LSTM/GRU forward that stores its activations, a
@@ -32,15 +32,16 @@ import math
 import numpy as np
 from numba import njit
 
+from lstm_madness.models.optimizer import BETA1, BETA2, CLIP_EPS, EPS
+
 # Every kernel uses ``error_model="numpy"``: a float division by zero gives inf/nan instead
 # of raising, so numba emits no zero check, and loops that divide (the activations, Adam)
-# vectorize (3-4x faster gate loops).
+# vectorize.
 _FM = {"reassoc", "contract", "nsz", "arcp"}
 #: The backward without reassociation: it has no inner product to vectorize, and with it
 #: LLVM reorders the gradient accumulations in a way that depends on where the buffers lie
 #: in memory (the same fit then differs between runs in the last bits).
 _FM_BACKWARD = {"contract", "nsz", "arcp"}
-_B1, _B2, _EPS = 0.9, 0.999, 1e-8  # torch.optim.Adam defaults
 
 LSTM, GRU = 0, 1
 MSE, HUBER, BCE = 0, 1, 2
@@ -66,7 +67,7 @@ _TANH_Q = (1.0, 4.64571446e-01, 2.46726712e-02, 2.61223902e-04)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=_FM, inline="always")
-def _tanh(x):
+def fast_tanh(x):
     x = min(max(x, np.float32(-_TANH_CLAMP)), np.float32(_TANH_CLAMP))
     s = x * x
     num = np.float32(_TANH_P[6])
@@ -79,9 +80,9 @@ def _tanh(x):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=_FM, inline="always")
-def _sig(x):
+def fast_sigmoid(x):
     """The logistic function as ``(1 + tanh(x/2)) / 2``: within 1.8e-7 of it."""
-    return np.float32(0.5) + np.float32(0.5) * _tanh(np.float32(0.5) * x)
+    return np.float32(0.5) + np.float32(0.5) * fast_tanh(np.float32(0.5) * x)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -174,11 +175,11 @@ def forward(cell, X, rows, nb, params, meta, head_off, p_drop, train, buf, scrat
                     for j in range(GH):
                         a[j] = gx[j] + gh[j]
                     for j in range(2 * H):
-                        a[j] = _sig(a[j])  # i, f
+                        a[j] = fast_sigmoid(a[j])  # i, f
                     for j in range(2 * H, 3 * H):
-                        a[j] = _tanh(a[j])  # g
+                        a[j] = fast_tanh(a[j])  # g
                     for j in range(3 * H, GH):
-                        a[j] = _sig(a[j])  # o
+                        a[j] = fast_sigmoid(a[j])  # o
                     c_t = C[hbase : hbase + H]
                     if t > 0:
                         c_p = C[pbase : pbase + H]
@@ -189,12 +190,12 @@ def forward(cell, X, rows, nb, params, meta, head_off, p_drop, train, buf, scrat
                             c_t[k] = a[k] * a[2 * H + k]
                     h_t = Hraw[hbase : hbase + H]
                     for k in range(H):
-                        h_t[k] = a[3 * H + k] * _tanh(c_t[k])
+                        h_t[k] = a[3 * H + k] * fast_tanh(c_t[k])
                 else:
                     for k in range(H):
-                        r = _sig(gx[k] + gh[k])
-                        z = _sig(gx[H + k] + gh[H + k])
-                        n_ = _tanh(gx[2 * H + k] + r * gh[2 * H + k])
+                        r = fast_sigmoid(gx[k] + gh[k])
+                        z = fast_sigmoid(gx[H + k] + gh[H + k])
+                        n_ = fast_tanh(gx[2 * H + k] + r * gh[2 * H + k])
                         hp_k = Hraw[pbase + k] if t > 0 else zero
                         Hraw[hbase + k] = (one - z) * n_ + z * hp_k
                         NH[hbase + k] = gh[2 * H + k]
@@ -242,15 +243,15 @@ def loss_grad(kind, out, yb, nb, dout):
         else:
             x = np.float64(out[b])
             total += max(x, 0.0) - x * yb[b] + math.log1p(math.exp(-abs(x)))
-            dout[b] = (_sig(out[b]) - yb[b]) * inv
+            dout[b] = (fast_sigmoid(out[b]) - yb[b]) * inv
     return total / nb
 
 
 #: Layers at least this wide, in batches of at least :data:`BLAS_MIN_BATCH` windows, run
 #: their matrix products as BLAS calls: the input projection of all steps, each step's
 #: recurrent product (forward) and the gradient reaching the previous step (backward), and
-#: the weight gradients over all windows and steps. Smaller ones keep the loops (a BLAS
-#: call would cost more than the work: LSTM(32) at batch 1 runs faster by loops).
+#: the weight gradients over all windows and steps. Smaller ones keep the loops (there a
+#: BLAS call costs more than the work it does).
 BLAS_MIN_UNITS = 16
 BLAS_MIN_BATCH = 8
 
@@ -317,7 +318,7 @@ def backward(cell, nb, T, params, grads, meta, head_off, buf, back, scratch):
                         fg = A[abase + H + k]
                         gg = A[abase + 2 * H + k]
                         og = A[abase + 3 * H + k]
-                        tc = _tanh(C[hbase + k])
+                        tc = fast_tanh(C[hbase + k])
                         cp = C[pbase + k] if t > 0 else zero
                         dc = dh * og * (one - tc * tc) + dcn[k]
                         dcn[k] = dc * fg
@@ -391,24 +392,25 @@ def backward(cell, nb, T, params, grads, meta, head_off, buf, back, scratch):
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=_FM)
 def clip_adam(params, grads, m, v, step, lr, clip):
-    """``clip_grad_norm_(clip)`` (``clip <= 0``: none) then torch's Adam step number ``step``."""
+    """Global-norm clipping to ``clip`` (``clip <= 0``: none), then Adam step number
+    ``step``: the update of :mod:`lstm_madness.models.optimizer`, in place."""
     if clip > 0.0:
         sq = 0.0
         for i in range(grads.shape[0]):
             sq += np.float64(grads[i]) * grads[i]
-        coef = clip / (math.sqrt(sq) + 1e-6)
+        coef = clip / (math.sqrt(sq) + CLIP_EPS)
         if coef < 1.0:
             c32 = np.float32(coef)
             for i in range(grads.shape[0]):
                 grads[i] *= c32
-    bc1 = 1.0 - _B1**step
-    bc2 = 1.0 - _B2**step
+    bc1 = 1.0 - BETA1**step
+    bc2 = 1.0 - BETA2**step
     step_size = np.float32(lr / bc1)
     bc2_sqrt = np.float32(math.sqrt(bc2))
-    eps = np.float32(_EPS)
-    b1c = np.float32(1.0 - _B1)
-    b2 = np.float32(_B2)
-    b2c = np.float32(1.0 - _B2)
+    eps = np.float32(EPS)
+    b1c = np.float32(1.0 - BETA1)
+    b2 = np.float32(BETA2)
+    b2c = np.float32(1.0 - BETA2)
     for i in range(params.shape[0]):
         g = grads[i]
         m[i] += b1c * (g - m[i])

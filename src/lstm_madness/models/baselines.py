@@ -8,18 +8,37 @@ probabilities of "up" (classification).
 Regression: ``zero`` (random walk), ``mean`` (training mean), ``persistence`` (last
 observed target return), ``ridge`` (ridge on the flattened window). Classification:
 ``always_up``, ``majority``, ``logistic`` (L2-regularized logistic on the flattened window).
+
+Both baseline families (these, of a single-asset study, and the cross-sectional ones of
+:mod:`lstm_madness.models.cross_section_baselines`) are fitted on a fold the same way, as a
+:class:`FoldBaseline`: ``fit(fold) -> self``, ``predict(fold) -> (n_test,)``.
+:func:`fold_baseline` gives one of these on a fold's windows (:class:`WindowBaseline`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from lstm_madness.errors import ConfigError, DataError, MadnessError
+from lstm_madness.options import CLASSIFICATION_BASELINES, REGRESSION_BASELINES
 
-REGRESSION_BASELINES = ("zero", "mean", "persistence", "ridge")
-CLASSIFICATION_BASELINES = ("always_up", "majority", "logistic")
+__all__ = [
+    "CLASSIFICATION_BASELINES",
+    "REGRESSION_BASELINES",
+    "AlwaysUpClassifier",
+    "FoldBaseline",
+    "HistoricalMeanForecaster",
+    "LogisticClassifier",
+    "MajorityClassifier",
+    "PersistenceForecaster",
+    "RidgeForecaster",
+    "WindowBaseline",
+    "ZeroForecaster",
+    "fold_baseline",
+    "make_baseline",
+]
 
 
 def _check_Xy(X: np.ndarray, y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -343,3 +362,51 @@ def make_baseline(name: str, task: str, **kwargs: Any) -> Any:
         return models[name](**kwargs)
     except TypeError as exc:
         raise ConfigError(f"baseline {name!r}: {exc}") from exc
+
+
+# --------------------------------------------------------------------------- on a fold
+
+
+class FoldBaseline(Protocol):
+    """A baseline fitted on one fold's training samples and predicting its test samples,
+    whatever the study: a single asset's windows (:class:`WindowBaseline`) or a
+    universe's panel (:mod:`lstm_madness.models.cross_section_baselines`)."""
+
+    def fit(self, fold: Any) -> FoldBaseline: ...
+
+    def predict(self, fold: Any) -> np.ndarray: ...
+
+
+class WindowBaseline:
+    """A baseline of :func:`make_baseline` on a fold's scaled windows: ``fit(fold)`` on
+    ``fold.X_train`` and ``fold.y_train``, ``predict(fold)`` on ``fold.X_test``.
+    ``persistence`` undoes the fold's scaling of the target's own return (column
+    ``fold.target_column`` of ``fold.scaler``)."""
+
+    def __init__(self, name: str, task: str) -> None:
+        self.name = name
+        self.task = task
+
+    def fit(self, fold: Any) -> WindowBaseline:
+        kwargs: dict[str, Any] = {}
+        if self.name == "persistence":
+            column = fold.target_column
+            kwargs = dict(
+                column=column,
+                center=float(fold.scaler.mean_[column]),
+                scale=float(fold.scaler.scale_[column]),
+            )
+        self.model_ = make_baseline(self.name, self.task, **kwargs).fit(fold.X_train, fold.y_train)
+        return self
+
+    def predict(self, fold: Any) -> np.ndarray:
+        if not hasattr(self, "model_"):
+            raise MadnessError(f"baseline {self.name!r} is not fitted; call fit first")
+        return self.model_.predict(fold.X_test)
+
+
+def fold_baseline(name: str, task: str) -> WindowBaseline:
+    """An unfitted single-asset baseline by name for ``task``, fitted on a fold
+    (:class:`WindowBaseline`); ConfigError for an unknown name, as :func:`make_baseline`."""
+    make_baseline(name, task)  # refuse an unknown name now, not at fit
+    return WindowBaseline(name, task)

@@ -1,19 +1,23 @@
-"""Train one small recurrent network with numba-compiled loops instead of PyTorch.
+"""The compiled trainer: one small network's training as numba loops instead of PyTorch.
 
 At small batches a tiny LSTM step is a few hundred floating-point operations, and the
 PyTorch path pays tens of operator dispatches for each; here forward, backward through
 time, global-norm clipping and Adam are plain loops over preallocated float32 buffers
 (:mod:`lstm_madness.models._kernels`), one compiled call per epoch.
 
-:func:`fit_compiled` follows :meth:`LSTMForecaster.fit <lstm_madness.models.lstm.
-LSTMForecaster.fit>`'s protocol step by step: the initial weights come from the same seeded
-``RecurrentNet``, the batch order from the same ``torch.randperm`` generator, the same
-target scaling, mean batch losses (mse, huber with delta 1, bce with logits), clipping,
-Adam, validation tail, early stopping and best-weight restore. With dropout 0 the training
-losses and predictions equal the reference's to float32 rounding (sums run in another
-order). With dropout > 0 the masks come from numba's own generator seeded with ``seed``:
-deterministic, but not PyTorch's masks bit for bit. The trained weights are written back
-into a ``RecurrentNet``, so prediction runs through the ordinary module.
+:func:`fit_compiled` follows the protocol of :mod:`lstm_madness.models.protocol` step by
+step: the initial weights come from the same seeded ``RecurrentNet``, the batch order from
+the same ``torch.randperm`` generator, the same target scaling, mean batch losses (mse,
+huber with delta 1, bce with logits), the optimizer update of
+:mod:`lstm_madness.models.optimizer`, validation tail, early stopping and best-weight
+restore. With dropout 0 the training losses and predictions equal the ``torch`` trainer's
+to float32 rounding (sums run in another order). With dropout > 0 the masks come from
+numba's own generator seeded with ``seed``: deterministic, but not PyTorch's masks bit for
+bit. The trained weights are written back into a ``RecurrentNet``, so prediction runs
+through the ordinary module.
+
+:func:`fit` trains many networks concurrently, one whole :func:`fit_compiled` per worker
+thread (the kernels release the GIL); each ends bit for bit as fitted alone.
 
 numba is imported on first use only, and compiled functions are cached on disk
 (:func:`cache_dir`), so a process pays the compilation once per machine, not per run.
@@ -22,45 +26,55 @@ numba is imported on first use only, and compiled functions are cached on disk
 from __future__ import annotations
 
 import math
+import queue
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import torch
 
-from lstm_madness import _numba
-from lstm_madness._numba import cache_dir
-from lstm_madness.models.lstm import (
-    RecurrentNet,
+from lstm_madness import jit
+from lstm_madness.jit import cache_dir
+from lstm_madness.models.network import flat_parameters, load_flat_parameters
+from lstm_madness.models.protocol import (
+    FittedNetwork,
+    GroupProgress,
+    ProgressCallback,
+    TrainingJob,
+    epoch_reporter,
     resolve_loss,
-    split_validation,
-    target_scaling,
+    seeded_network,
+    split_and_scale,
 )
 
-if TYPE_CHECKING:
-    from lstm_madness.models.lstm import LSTMForecaster
-
-__all__ = ["cache_dir", "fit_compiled", "kernels", "one_blas_thread"]
+__all__ = [
+    "Buffers",
+    "cache_dir",
+    "fit",
+    "fit_compiled",
+    "kernels",
+    "layout",
+    "one_blas_thread",
+]
 
 #: Rows per forward call when computing the validation loss.
 EVAL_CHUNK = 256
-_LOSS_CODES = {"mse": 0, "huber": 1, "bce": 2}
+LOSS_CODES = {"mse": 0, "huber": 1, "bce": 2}
 #: Seconds the first :func:`kernels` call spent importing numba and loading or compiling
 #: the kernels in this process (None before).
 first_load_s: float | None = None
 _KERNELS = "lstm_madness.models._kernels"
 #: Held while a fit seeds torch's global generator and draws its initial weights, so fits
-#: in concurrent threads (:func:`~lstm_madness.models.group.fit_forecasters`) each get
-#: exactly their own seed's weights.
+#: in concurrent threads (:func:`fit`) each get exactly their own seed's weights.
 TORCH_SEED_LOCK = threading.Lock()
 
 
 def one_blas_thread():
     """Context in which BLAS (scipy's OpenBLAS, which numba's ``np.dot`` calls) runs one
-    thread. Compiled fits take their products of one batch by BLAS, often from a thread per core
-    (:func:`~lstm_madness.models.group.fit_forecasters`); BLAS's own threads would then
-    oversubscribe the cores (measured on the XLF walk-forward study of ``bench study``:
-    46 s with one BLAS thread, 106 s with two). Enter it once, in the calling thread."""
+    thread. Compiled fits take their products of one batch by BLAS, often from a thread per
+    core (:func:`fit`); BLAS's own threads would then oversubscribe the cores (see
+    docs/benchmarks.md). Enter it once, in the calling thread."""
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1, user_api="blas")
@@ -70,13 +84,13 @@ def kernels():
     """The numba kernels module, importing numba (with the cache directory set) on first
     use (thread-safe)."""
     global first_load_s
-    module = _numba.load(_KERNELS)
+    module = jit.load(_KERNELS)
     if first_load_s is None:
-        first_load_s = _numba.load_seconds.get(_KERNELS, 0.0)
+        first_load_s = jit.load_seconds.get(_KERNELS, 0.0)
     return module
 
 
-class _Buffers:
+class Buffers:
     """Preallocated float32 work arrays for batches of up to ``rows`` windows."""
 
     def __init__(self, rows: int, T: int, F: int, units: tuple[int, ...], gates: int) -> None:
@@ -110,7 +124,7 @@ class _Buffers:
         return (self.xb, self.A, self.C, self.NH, self.Hraw, self.Hd, self.M, self.out)
 
 
-def _layout(n_features: int, units: tuple[int, ...], gates: int, rows: int, T: int):
+def layout(n_features: int, units: tuple[int, ...], gates: int, rows: int, T: int):
     """``meta`` rows ``(I, H, parameter offset, activation offset)`` and the head offset."""
     meta = np.zeros((len(units), 4), np.int64)
     p_off, a_off, inp = 0, 0, n_features
@@ -122,124 +136,179 @@ def _layout(n_features: int, units: tuple[int, ...], gates: int, rows: int, T: i
     return meta, p_off
 
 
-def _flat(net: RecurrentNet) -> np.ndarray:
-    return torch.nn.utils.parameters_to_vector(net.parameters()).detach().cpu().numpy().copy()
+# ------------------------------------------------------------------ one network
 
 
-def _load(net: RecurrentNet, flat: np.ndarray) -> None:
-    with torch.no_grad():
-        torch.nn.utils.vector_to_parameters(torch.from_numpy(flat.copy()), net.parameters())
+class _Fit:
+    """One network's compiled training: its buffers, parameters and Adam moments."""
+
+    def __init__(self, job: TrainingJob) -> None:
+        s = job.settings
+        self.k = k = kernels()
+        X, y = job.X, job.y
+        n, steps, n_features = X.shape
+        self.loss_name = resolve_loss(s.loss, s.task)
+        self.seed = seed = int(job.seed)
+        self.clip = float(s.clip_norm) if s.clip_norm else 0.0
+        units = tuple(int(u) for u in s.units)
+        gates = 4 if s.cell == "lstm" else 3
+        self.cell = k.LSTM if s.cell == "lstm" else k.GRU
+        self.p_drop = float(s.dropout)
+
+        with TORCH_SEED_LOCK:  # 1. the reference's initial weights (torch's global generator)
+            self.net = seeded_network(s, n_features, seed)
+        n_fit, n_val, self.y_mean, self.y_scale = split_and_scale(s, y)  # 2., 3.
+        self.n_fit, self.n_val = n_fit, n_val
+        X32 = np.ascontiguousarray(X, dtype=np.float32)
+        y32 = ((y - self.y_mean) / self.y_scale).astype(np.float32)
+        self.X_fit, self.y_fit = X32[:n_fit], y32[:n_fit]
+        self.X_val, self.y_val = X32[n - n_val :], y32[n - n_val :]
+        self.shape = (steps, n_features)
+
+        self.batch_size = batch_size = int(s.batch_size)
+        self.rows = rows = max(batch_size, min(EVAL_CHUNK, max(n_val, 1)))
+        self.meta, self.head_off = layout(n_features, units, gates, rows, steps)
+        self.buf = Buffers(rows, steps, n_features, units, gates)
+        self.params = flat_parameters(self.net)
+        if self.params.size != self.head_off + units[-1] + 1:  # pragma: no cover - guard
+            raise AssertionError("parameter layout does not match RecurrentNet")
+        self.grads = np.zeros_like(self.params)
+        self.m = np.zeros_like(self.params)
+        self.v = np.zeros_like(self.params)
+        self.val_out = np.zeros(n_val, np.float32)
+        self.code = LOSS_CODES[self.loss_name]
+        self.lr = float(s.learning_rate)
+        self.step = 0
+
+    def train_epoch(self, perm: np.ndarray) -> float:
+        """Step 4 over the batches of ``perm``; the epoch's train loss."""
+        k, buf = self.k, self.buf
+        total, self.step = k.train_epoch(
+            self.cell, self.X_fit, self.y_fit, perm, self.batch_size, self.params,
+            self.grads, self.m, self.v, self.step, self.lr, self.clip, self.code, self.meta,
+            self.head_off, self.p_drop, buf.fwd, buf.back, buf.scratch, buf.yb, buf.dout,
+        )  # fmt: skip
+        return float(np.float32(total / self.n_fit))
+
+    def val_loss(self) -> float:
+        """Step 5's loss over the validation tail (eval mode)."""
+        k, buf = self.k, self.buf
+        loss = k.evaluate(
+            self.cell, self.X_val, self.y_val, self.rows, self.params, self.meta,
+            self.head_off, self.code, buf.fwd, buf.scratch, self.val_out,
+        )  # fmt: skip
+        return float(np.float32(loss))
 
 
-def fit_compiled(est: LSTMForecaster, X: np.ndarray, y: np.ndarray) -> LSTMForecaster:
-    """Fit ``est`` (validated; ``X`` (n, T, F) and ``y`` (n,) float64 already checked) by
-    the compiled loops, setting the same fitted attributes as ``LSTMForecaster.fit``.
-    The network ends on the CPU.
+def fit_compiled(job: TrainingJob, report: ProgressCallback | None = None) -> FittedNetwork:
+    """Train one network by the compiled loops, calling ``report(epoch, train_loss,
+    val_loss)`` after each epoch. The network ends on the CPU.
 
-    Thread-safe: fits of different estimators may run in concurrent threads (the kernels
+    Thread-safe: fits of different networks may run in concurrent threads (the kernels
     release the GIL); each gives the same result as alone. One fit runs in one thread
     (numba's generator of the dropout masks is per thread)."""
-    k = kernels()
-    n, steps, n_features = X.shape
-    loss_name = resolve_loss(est.loss, est.task)
-    seed = int(est.seed)
-    clip = float(est.clip_norm) if est.clip_norm else 0.0
-    units = tuple(int(u) for u in est.units)
-    gates = 4 if est.cell == "lstm" else 3
-    cell = k.LSTM if est.cell == "lstm" else k.GRU
-    p_drop = float(est.dropout)
-
-    with TORCH_SEED_LOCK:  # 1. the reference's initial weights (torch's global generator)
-        torch.manual_seed(seed)
-        net = RecurrentNet(n_features, units, est.cell, p_drop)
-    n_fit, n_val = split_validation(  # 2.
-        n, est.validation_fraction, int(est.validation_gap), int(est.patience)
-    )
-    y_mean, y_scale = target_scaling(y[:n_fit], est.task)  # 3.
-    X32 = np.ascontiguousarray(X, dtype=np.float32)
-    y32 = ((y - y_mean) / y_scale).astype(np.float32)
-    X_fit, y_fit = X32[:n_fit], y32[:n_fit]
-    X_val, y_val = X32[n - n_val :], y32[n - n_val :]
-
-    batch_size = int(est.batch_size)
-    rows = max(batch_size, min(EVAL_CHUNK, max(n_val, 1)))
-    meta, head_off = _layout(n_features, units, gates, rows, steps)
-    buf = _Buffers(rows, steps, n_features, units, gates)
-    params = _flat(net)
-    if params.size != head_off + units[-1] + 1:  # pragma: no cover - layout guard
-        raise AssertionError("parameter layout does not match RecurrentNet")
-    grads = np.zeros_like(params)
-    m = np.zeros_like(params)
-    v = np.zeros_like(params)
-    val_out = np.zeros(n_val, np.float32)
-    code = _LOSS_CODES[loss_name]
-    lr = float(est.learning_rate)
-    k.seed(seed)  # dropout masks: numba's generator of this thread, which runs every epoch
-
-    gen = torch.Generator().manual_seed(seed)  # 4. the reference's batch order
+    s = job.settings
+    fit = _Fit(job)
+    fit.k.seed(fit.seed)  # dropout masks: numba's generator of this thread
+    gen = torch.Generator().manual_seed(fit.seed)  # 4. the reference's batch order
     history: dict[str, list[float]] = {"train_loss": [], "val_loss": []}
-    best, best_params, best_epoch, wait, step = math.inf, None, 0, 0, 0
+    best, best_params, best_epoch, wait = math.inf, None, 0, 0
     epoch = 0
-    for epoch in range(1, int(est.epochs) + 1):
-        perm = torch.randperm(n_fit, generator=gen).numpy()
-        total, step = k.train_epoch(
-            cell,
-            X_fit,
-            y_fit,
-            perm,
-            batch_size,
-            params,
-            grads,
-            m,
-            v,
-            step,
-            lr,
-            clip,
-            code,
-            meta,
-            head_off,
-            p_drop,
-            buf.fwd,
-            buf.back,
-            buf.scratch,
-            buf.yb,
-            buf.dout,
-        )
-        train_loss = float(np.float32(total / n_fit))
+    for epoch in range(1, int(s.epochs) + 1):
+        perm = torch.randperm(fit.n_fit, generator=gen).numpy()
+        train_loss = fit.train_epoch(perm)
         history["train_loss"].append(train_loss)
         val_loss = None
-        if n_val:  # 5.
-            val_loss = float(
-                np.float32(
-                    k.evaluate(
-                        cell,
-                        X_val,
-                        y_val,
-                        rows,
-                        params,
-                        meta,
-                        head_off,
-                        code,
-                        buf.fwd,
-                        buf.scratch,
-                        val_out,
-                    )
-                )
-            )
+        if fit.n_val:  # 5.
+            val_loss = fit.val_loss()
             history["val_loss"].append(val_loss)
-            if val_loss < best - est.min_delta:
+            if val_loss < best - s.min_delta:
                 best, best_epoch, wait = val_loss, epoch, 0
-                best_params = params.copy()
+                best_params = fit.params.copy()
             else:
                 wait += 1
-        if est.progress is not None:
-            est.progress(epoch, train_loss, val_loss)
-        if n_val and wait >= est.patience:
+        if report is not None:
+            report(epoch, train_loss, val_loss)
+        if fit.n_val and wait >= s.patience:
             break
-    _load(net, best_params if best_params is not None else params)
-    net.eval()
-
-    return est._fitted(
-        net, torch.device("cpu"), loss_name, n_features, steps, n_fit, n_val, epoch, best_epoch,
-        best, history, y_mean, y_scale, "compiled",
+    load_flat_parameters(fit.net, best_params if best_params is not None else fit.params)
+    fit.net.eval()
+    return FittedNetwork.after_loop(
+        fit.net, torch.device("cpu"), fit.loss_name, fit.shape, fit.n_fit, fit.n_val, epoch,
+        best_epoch, best, history, fit.y_mean, fit.y_scale, "compiled",
     )  # fmt: skip
+
+
+# ------------------------------------------------------------------ many networks
+
+
+def fit(
+    jobs: Sequence[TrainingJob], progress: GroupProgress | None = None, workers: int = 1
+) -> list[FittedNetwork]:
+    """Fit every job, ``min(len(jobs), workers)`` at a time in threads, with BLAS at one
+    thread (:func:`one_blas_thread`).
+
+    The workers do not call the callbacks: they queue each epoch's report, and this thread
+    runs the callbacks (a database heartbeat, a progress bar) in arrival order. If a fit
+    raises, the fits not yet started are cancelled, those running stop after their current
+    epoch, and the first error is raised."""
+    workers = min(len(jobs), workers)
+    with one_blas_thread():
+        if workers <= 1:
+            return [fit_compiled(job, epoch_reporter(job.progress, progress)) for job in jobs]
+        return _fit_threaded(jobs, progress, workers)
+
+
+class _Stopped(Exception):
+    """Raised inside a compiled worker at an epoch's end once another fit has failed."""
+
+
+def _fit_threaded(
+    jobs: Sequence[TrainingJob], progress: GroupProgress | None, workers: int
+) -> list[FittedNetwork]:
+    kernels()  # import numba and load the kernels once, in this thread
+    events: queue.SimpleQueue = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def fit_one(job: TrainingJob) -> FittedNetwork:
+        report = epoch_reporter(job.progress, progress)
+
+        def queued(epoch: int, loss: float, val: float | None) -> None:
+            if stop.is_set():
+                raise _Stopped
+            if report is not None:
+                events.put((report, epoch, loss, val))
+
+        return fit_compiled(job, queued)
+
+    error: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="compiled-fit") as pool:
+        futures = [pool.submit(fit_one, job) for job in jobs]
+        for future in futures:
+            future.add_done_callback(events.put)
+        try:
+            done = 0
+            while done < len(futures):
+                item = events.get()
+                if isinstance(item, Future):
+                    done += 1
+                    exc = None if item.cancelled() else item.exception()
+                    if exc is not None and error is None and not isinstance(exc, _Stopped):
+                        error = exc
+                        _stop(futures, stop)
+                elif not stop.is_set():
+                    report, epoch, loss, val = item
+                    report(epoch, loss, val)
+        except BaseException:  # a callback failed, or KeyboardInterrupt
+            _stop(futures, stop)
+            raise
+    if error is not None:
+        raise error
+    return [future.result() for future in futures]
+
+
+def _stop(futures: Sequence[Future], stop: threading.Event) -> None:
+    """Cancel the fits not started and make the running ones stop after their epoch."""
+    stop.set()
+    for future in futures:
+        future.cancel()

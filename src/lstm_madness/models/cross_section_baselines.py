@@ -1,12 +1,14 @@
 """Baselines of a cross-sectional study, fitted on exactly the network's folds.
 
-Each baseline has ``fit(fold) -> self`` (learning from the fold's training samples only)
+Each baseline is a :class:`~lstm_madness.models.baselines.FoldBaseline`, as a single
+asset's: ``fit(fold) -> self`` (learning from the fold's training samples only)
 and ``predict(fold, date_idx=None, symbol_idx=None) -> (n,)`` float64 forecasts for the
 fold's test samples (or the given ones), in return units; a
 :class:`~lstm_madness.cross_section.CrossSectionFold` carries the panel, the samples and
 the scaler fitted on training rows.
 
-- ``zero``: 0 for every member; the long-short rule takes no position (no ranking).
+- ``zero``: 0 for every member (0.5 for ``task="classification"``, the no-information
+  forecast of an above-median label); the long-short rule takes no position (no ranking).
 - ``reversal``: ``-ret[t]``, short-term reversal (Fischer & Krauss found it earned about
   half of their LSTM's return).
 - ``momentum``: the past ``lookback``-day compounded return skipping the last ``skip``
@@ -31,8 +33,18 @@ from numpy.lib.stride_tricks import sliding_window_view
 from lstm_madness.cross_section import CrossSectionFold
 from lstm_madness.errors import ConfigError, MadnessError
 from lstm_madness.models.baselines import RidgeForecaster
+from lstm_madness.options import CROSS_SECTION_BASELINES, TASKS
 
-CROSS_SECTION_BASELINES = ("zero", "reversal", "momentum", "ridge")
+__all__ = [
+    "CROSS_SECTION_BASELINES",
+    "MomentumRanker",
+    "PooledRidge",
+    "ReversalRanker",
+    "ZeroRanker",
+    "make_cross_section_baseline",
+    "momentum_scores",
+    "reversal_scores",
+]
 
 
 def reversal_scores(returns: np.ndarray) -> np.ndarray:
@@ -81,10 +93,15 @@ class _PanelBaseline:
 
 
 class ZeroRanker(_PanelBaseline):
-    """0 for every member (no ranking, no position)."""
+    """``level`` for every member (no ranking, no position): 0, or 0.5 for a direction
+    label."""
+
+    def __init__(self, level: float = 0.0) -> None:
+        self.level = level
 
     def _scores(self, fold: CrossSectionFold) -> np.ndarray:
-        return np.zeros(fold.panel.returns.shape)
+        zeros = np.zeros(fold.panel.returns.shape)
+        return zeros + self.level if self.level else zeros
 
 
 class ReversalRanker(_PanelBaseline):
@@ -140,11 +157,15 @@ _REGISTRY: dict[str, type] = {
 }
 
 
-def make_cross_section_baseline(name: str, **kwargs: Any) -> Any:
+def make_cross_section_baseline(name: str, task: str = "regression", **kwargs: Any) -> Any:
     """An unfitted cross-sectional baseline by name (``momentum``: lookback, skip;
-    ``ridge``: alpha)."""
+    ``ridge``: alpha); ``zero`` forecasts 0.5 for ``task="classification"``."""
     if name not in _REGISTRY:
         raise ConfigError(f"unknown cross-section baseline {name!r}; valid: {', '.join(_REGISTRY)}")
+    if task not in TASKS:
+        raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    if name == "zero" and task == "classification":
+        kwargs.setdefault("level", 0.5)
     try:
         return _REGISTRY[name](**kwargs)
     except TypeError as exc:

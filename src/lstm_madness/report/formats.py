@@ -15,6 +15,7 @@ from typing import Any
 
 __all__ = [
     "MISSING",
+    "at_finish_note",
     "bps",
     "count",
     "date",
@@ -34,6 +35,7 @@ __all__ = [
     "total_scope",
     "truncate",
     "variance_source",
+    "verdict_label",
     "yes_no",
 ]
 
@@ -309,3 +311,33 @@ def variance_source(source: str | None) -> str:
     base, _, floor = source.partition("+")
     words = _VARIANCE_SOURCES.get(base, base.replace("_", " "))
     return words + (", floored at the no-skill variance" if floor else "")
+
+
+def verdict_label(tradeable: Any) -> str:
+    """``TRADEABLE`` or ``NOT TRADEABLE``."""
+    return "TRADEABLE" if tradeable else "NOT TRADEABLE"
+
+
+def at_finish_note(summary: Mapping[str, Any]) -> str | None:
+    """The line saying that the live verdict is judged against another trial set than the
+    run saw when it finished (``at_finish``): "judged now against 12 trials; at finish: 4
+    (DSR then 0.610, now 0.430)", with the verdict then and now when it changed. None when
+    the trials, the DSR and the verdict are as at finish."""
+    at, sig = summary.get("at_finish"), summary.get("significance")
+    if not at or not sig:
+        return None
+    now = (summary.get("verdict") or {}).get("tradeable")
+    then = at.get("tradeable")
+    same_trials = at.get("trials") == sig.get("trials")
+    same_dsr = probability(at.get("dsr")) == probability(sig.get("dsr"))
+    same_verdict = then is None or now is None or bool(then) == bool(now)
+    if same_trials and same_dsr and same_verdict:
+        return None
+    note = (
+        f"judged now against {count(sig.get('trials'))} trials; at finish: "
+        f"{count(at.get('trials'))} (DSR then {probability(at.get('dsr'))}, now "
+        f"{probability(sig.get('dsr'))})"
+    )
+    if not same_verdict:
+        note += f"; {verdict_label(then)} then, {verdict_label(now)} now"
+    return note

@@ -7,7 +7,7 @@ simple returns; axes show percent; dates on the x axis use a concise date format
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.dates as mdates
 import numpy as np
@@ -21,9 +21,13 @@ __all__ = [
     "plot_calibration",
     "plot_cumulative_returns",
     "plot_drawdown",
+    "plot_legs",
+    "plot_members",
     "plot_pnl",
     "plot_predicted_vs_actual",
+    "plot_quintiles",
     "plot_rolling_hit_rate",
+    "plot_rolling_ic",
     "plot_rolling_sharpe",
     "plot_seed_pnl",
     "save_figure",
@@ -427,4 +431,59 @@ def plot_seed_pnl(
     _growth_axis(ax, grown)
     _date_axis(ax)
     ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+# ---------------------------------------------------------------------- universe
+
+
+def plot_legs(
+    dates: Sequence | np.ndarray, legs: Mapping[str, np.ndarray], *, title: str
+) -> Figure:
+    """Cumulative compounded net return of each daily return series in ``legs``."""
+    fig, ax = _figure(title)
+    d = _dates(dates)
+    for label, r in legs.items():
+        ax.plot(d, (np.cumprod(1.0 + np.asarray(r, dtype=float)) - 1.0) * 100, lw=1.2, label=label)
+    ax.yaxis.set_major_formatter(PercentFormatter())
+    ax.set_ylabel("cumulative net return")
+    ax.legend(loc="upper left", fontsize=8)
+    _date_axis(ax)
+    return fig
+
+
+def plot_rolling_ic(
+    dates: Sequence | np.ndarray, rolling: np.ndarray, mean: float, *, window: int
+) -> Figure:
+    """The rolling mean of the daily rank IC, with the whole period's mean."""
+    fig, ax = _figure(f"Rank IC, {window}-day rolling mean (whole period {mean:.3f})")
+    ax.plot(_dates(dates), rolling, color=COLORS["strategy"], lw=1.2)
+    ax.axhline(0.0, color="black", lw=0.8)
+    ax.axhline(mean, color=COLORS["buy_hold"], lw=1, ls="--", label="mean")
+    ax.set_ylabel("Spearman IC")
+    ax.legend(loc="upper left", fontsize=8)
+    _date_axis(ax)
+    return fig
+
+
+def plot_quintiles(quintiles: np.ndarray, *, model: str) -> Figure:
+    """Mean next-day return of each prediction quintile (lowest predictions first)."""
+    fig, ax = _figure(f"Mean next-day return by prediction quintile ({model})")
+    q = np.asarray(quintiles, dtype=float) * 1e4
+    ax.bar([f"Q{i + 1}" for i in range(len(q))], q, color=COLORS["strategy"])
+    ax.axhline(0.0, color="black", lw=0.8)
+    ax.set_ylabel("bps a day")
+    ax.set_xlabel("quintile of the day's predictions (Q1 lowest)")
+    return fig
+
+
+def plot_members(dates: Sequence | np.ndarray, members: np.ndarray, top_k: int) -> Figure:
+    """Members scored (ranked) per day, and the 2·top_k needed to trade."""
+    fig, ax = _figure("Members scored per day")
+    ax.plot(_dates(dates), members, color=COLORS["strategy"], lw=1.2)
+    ax.axhline(2 * top_k, color=COLORS["buy_hold"], ls="--", lw=1, label="2 × top_k")
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("members")
+    ax.legend(loc="lower right", fontsize=8)
+    _date_axis(ax)
     return fig

@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 
 from lstm_madness.errors import ConfigError, DataError
-from lstm_madness.models.compiled import _flat
-from lstm_madness.models.group import fit_forecasters
-from lstm_madness.models.lstm import LSTMForecaster
+from lstm_madness.models.lstm import LSTMForecaster, fit_forecasters
+from lstm_madness.models.network import flat_parameters
 
 COMMON = dict(epochs=3, batch_size=16, patience=2, trainer="compiled")
 #: LSTM and GRU, stacked, dropout (numba's per-thread generator), different seeds and data
@@ -36,7 +35,7 @@ def _data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def _assert_identical(got: LSTMForecaster, alone: LSTMForecaster, X: np.ndarray) -> None:
     assert got.trainer_ == alone.trainer_ == "compiled"
     assert got.history_ == alone.history_
-    assert np.array_equal(_flat(got.net_), _flat(alone.net_))
+    assert np.array_equal(flat_parameters(got.net_), flat_parameters(alone.net_))
     assert np.array_equal(got.predict(X), alone.predict(X))
     assert (got.epochs_run_, got.best_epoch_, got.best_val_loss_) == (
         alone.epochs_run_,
