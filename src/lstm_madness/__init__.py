@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
-__all__ = ["judge", "load_run", "run"]
+from lstm_madness.version import __version__
+
+__all__ = ["__version__", "judge", "load_run", "run"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
+    if name in ("judge", "load_run", "run"):
         from lstm_madness import api
 
         return getattr(api, name)

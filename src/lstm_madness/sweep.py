@@ -301,19 +301,13 @@ def run_sweep(
     if search not in ("grid", "optuna"):
         raise ConfigError(f"--search must be grid or optuna, got {search!r}")
     _check_options(space, engine_name=engine_name, search=search, n_trials=n_trials)
-    from lstm_madness.experiment.runner import check_runs, load_evaluation
+    from lstm_madness.experiment.runner import load_evaluation
 
     start = time.perf_counter()
     load_evaluation()
     # every point Optuna may ask for is a point of the grid (its seeds change nothing here)
     configs = grid_configs(base, space if search == "grid" else SweepSpace(space.axes))
-    engine = make_engine(db_url)
-    init_db(engine)
-    try:
-        check_runs(engine, configs)  # refused: neither the sweep nor a run is registered
-    except BaseException:
-        engine.dispose()
-        raise
+    engine = _checked_store(db_url, configs)
     sweep_id = create_sweep(engine, base, space, engine_name=engine_name, name=name, search=search)
     options: dict[str, Any] = dict(
         engine_name=engine_name, address=address, max_parallel=max_parallel, progress=progress
@@ -337,24 +331,46 @@ def run_sweep(
     )
     engine.dispose()
     wall = time.perf_counter() - start
-    totals = {
-        key: float(sum(t.get(key, 0.0) for t in timings.values()))
-        for key in ("train_s", "predict_s", "store_s")
-    }
     return {
         "sweep_id": sweep_id,
         "runs": run_ids,
         "n_runs": len(run_ids),
         "wall_s": wall,
         "best": jsonable(best) if best else None,
-        "timings": {
-            "total_s": wall,
-            **totals,
-            "evaluate_s": evaluate_s,
-            "scope": "runs",  # the stages: summed over the sweep's runs
-            "total_scope": "command",
-            "batch_runs": len(run_ids),
-        },
+        "timings": _sweep_timings(timings, evaluate_s, wall, len(run_ids)),
+    }
+
+
+def _checked_store(db_url: str, configs: list[ExperimentConfig]) -> sa.Engine:
+    """The store, initialised, once every config passed the checks that can fail before
+    training (refused: neither the sweep nor a run is registered)."""
+    from lstm_madness.experiment.runner import check_runs
+
+    engine = make_engine(db_url)
+    init_db(engine)
+    try:
+        check_runs(engine, configs)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def _sweep_timings(
+    timings: dict[int, dict[str, Any]], evaluate_s: float, wall: float, n_runs: int
+) -> dict[str, Any]:
+    """The sweep's times: the stages summed over its runs, the evaluation pass, the wall."""
+    totals = {
+        key: float(sum(t.get(key, 0.0) for t in timings.values()))
+        for key in ("train_s", "predict_s", "store_s")
+    }
+    return {
+        "total_s": wall,
+        **totals,
+        "evaluate_s": evaluate_s,
+        "scope": "runs",  # the stages: summed over the sweep's runs
+        "total_scope": "command",
+        "batch_runs": n_runs,
     }
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lstm_madness.data.validation import OHLC_RTOL, Problem, _future_problems, check_bars
+from lstm_madness.data.validation import OHLC_RTOL, Problem, check_bars, future_problems
 
 COLS = ["open", "high", "low", "close", "adj_close", "volume"]
 
@@ -143,8 +143,8 @@ def test_a_bar_after_today_plus_one_day_is_rejected() -> None:
 
 def test_future_rule_uses_the_given_day() -> None:
     frame = _frame([GOOD, GOOD2])
-    assert _future_problems(frame, "f.csv", today=dt.date(2020, 1, 2)) == []
-    (problem,) = _future_problems(frame, "f.csv", today=dt.date(2020, 1, 1))
+    assert future_problems(frame, "f.csv", today=dt.date(2020, 1, 2)) == []
+    (problem,) = future_problems(frame, "f.csv", today=dt.date(2020, 1, 1))
     assert (problem.line, problem.value) == (3, "2020-01-03")
 
 

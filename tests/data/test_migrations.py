@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from lstm_madness.cli import app
 from lstm_madness.data import migrations, schema
 from lstm_madness.data.db import make_engine
-from lstm_madness.data.initdb import _create_returns_view
+from lstm_madness.data.initdb import create_returns_view
 from lstm_madness.data.store import init_db, read_bars
 from lstm_madness.store.runs import get_run
 
@@ -33,7 +33,7 @@ def _v1_store(engine: sa.Engine) -> None:
     v1.metadata.create_all(engine)
     with engine.begin() as conn:
         conn.execute(v1.schema_version.insert().values(version=1, applied_at=NOW))
-        _create_returns_view(conn)
+        create_returns_view(conn)
         conn.execute(v1.securities.insert().values(symbol="XLF", kind="etf", source="csv"))
         conn.execute(
             v1.bars.insert(),

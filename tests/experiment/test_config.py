@@ -108,10 +108,13 @@ def test_a_universe_study_config():
     from lstm_madness.models import cross_section_baselines
 
     assert config_module.CROSS_SECTION_BASELINES == cross_section_baselines.CROSS_SECTION_BASELINES
+    from lstm_madness.experiment.kinds import study_kind
+
     config = load_config(None, XS)
-    assert config.cross_section and config.task == "regression"
+    kind = study_kind(config)
+    assert kind.name == "cross_section" and config.task == "regression"
     assert config.target_key == "universe:xlf"
-    assert config.baseline_names == ("zero", "reversal", "momentum", "ridge")
+    assert kind.baseline_names(config) == ("zero", "reversal", "momentum", "ridge")
     direction = load_config(None, [*XS, "target.kind=cross_section_direction"])
     assert direction.task == "classification" and direction.loss == "bce"
     listed = load_config(None, [*XS, 'data.target=["JPM", "BAC"]'])

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from lstm_madness.experiment.config import load_config
+from lstm_madness.experiment.kinds import study_kind
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").rglob("*.toml"))
 
@@ -11,7 +12,8 @@ EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").rglob("*.to
 def test_example_configs_are_valid(path):
     config = load_config(path)
     assert config.name
-    assert config.data.target == ("universe:xlf" if config.cross_section else "XLF")
+    universe = study_kind(config).name == "cross_section"
+    assert config.data.target == ("universe:xlf" if universe else "XLF")
 
 
 def test_examples_exist():

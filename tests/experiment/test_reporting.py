@@ -8,11 +8,11 @@ import pytest
 
 from lstm_madness.data.db import make_engine
 from lstm_madness.data.store import init_db
-from lstm_madness.experiment import summary
+from lstm_madness.evaluation import study
 from lstm_madness.experiment.config import load_config
-from lstm_madness.experiment.reporting import fold_table
+from lstm_madness.experiment.kinds.timing import fold_metrics
 from lstm_madness.store.lifecycle import create_run
-from lstm_madness.store.predictions import load_predictions, record_folds, save_fold
+from lstm_madness.store.predictions import load_folds, load_predictions, record_folds, save_fold
 
 
 @pytest.fixture
@@ -63,8 +63,8 @@ def test_direction_hit_rate_counts_probability_above_half_as_up(engine):
                 }
             ),
         )
-    frame = summary.test_frame(load_predictions(engine, run_id))
-    table = fold_table(engine, run_id, frame, primary="lstm", task="classification")
+    frame = study.test_frame(load_predictions(engine, run_id))
+    table = fold_metrics(load_folds(engine, run_id), frame, primary="lstm", task="classification")
     for k in (0, 1):
         part = slice(20 * k, 20 * k + 20)
         expected = float(np.mean((prob[part] > 0.5) == (labels[part] == 1)))

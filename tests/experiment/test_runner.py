@@ -156,7 +156,7 @@ def test_the_python_api_refuses_before_registering(engine, write_returns, ar1_re
 def test_a_resume_refused_before_training_keeps_the_failed_run(
     engine, write_returns, ar1_returns, monkeypatch
 ):
-    from lstm_madness.experiment import runner
+    from lstm_madness.experiment.kinds import timing
 
     write_returns(engine, "SYN", ar1_returns(300, phi=0.3))
     config = load_config(None, [*FAST, "train.epochs=1"])
@@ -166,7 +166,7 @@ def test_a_resume_refused_before_training_keeps_the_failed_run(
     def refuse(engine, config):
         raise DataError("SYN is gone")
 
-    monkeypatch.setattr(runner, "check_study_data", refuse)
+    monkeypatch.setattr(timing, "check_study_data", refuse)
     with pytest.raises(DataError, match="SYN is gone"):
         run_experiment(engine, resume=run_id)
     run = get_run(engine, run_id)

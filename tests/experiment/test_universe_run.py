@@ -199,9 +199,8 @@ def test_pure_noise_is_not_tradeable_and_the_ledger_counts_the_book(study) -> No
 
 
 def test_the_validation_tail_starts_on_a_date_boundary(make_universe) -> None:
-    from lstm_madness.cross_section import build_cross_section_fold, build_panel
+    from lstm_madness.cross_section import build_cross_section_fold, build_panel, validation_gap
     from lstm_madness.data.membership import membership_mask
-    from lstm_madness.experiment.universe_runner import validation_gap
     from lstm_madness.models.protocol import split_validation
 
     fields, intervals, _ = make_universe(n_symbols=30, n_days=1200)

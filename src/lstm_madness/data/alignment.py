@@ -150,12 +150,51 @@ def align_forecasts(
     if len(cal) == 0:
         raise DataError(f"{target} has no stored prices")
     last = cal[-1] if last_price is None else _days([last_price])[0]
-    first = cal[0]
     if forecasts.duplicated(["model", "date"]).any():
         raise DataError(f"{file}: duplicate (date, model) rows; parse the file first")
     days = _days(forecasts["date"])
     lines = forecasts["line"].to_numpy()
     models = forecasts["model"].to_numpy(dtype=object)
+    values = forecasts["prediction"].to_numpy()
+    pos = np.searchsorted(cal, days)
+    bad, problems = _rejected_dates(days, lines, pos, cal, last, alignment, file, target)
+    decision_pos = pos - 1 if alignment == "same_day" else pos
+
+    pieces: list[pd.DataFrame] = []
+    ok = ~bad
+    for model in pd.unique(models):
+        mine = ok & (models == model)
+        if not mine.any():
+            continue
+        p = decision_pos[mine]
+        span = np.arange(p.min(), p.max() + 1)
+        present = np.isin(span, p)
+        if not present.all() and not allow_gaps:
+            file_days = cal[span[~present] + (1 if alignment == "same_day" else 0)]
+            first_line = int(lines[mine].min())
+            problems.append(_gap_problem(model, file_days, first_line, file, target))
+            continue
+        at = p - span[0]
+        pieces.append(_model_frame(model, cal[span], at, present, values[mine], lines[mine]))
+    if problems:
+        raise rejection(file, problems)
+    frame = pd.concat(pieces, ignore_index=True)
+    return AlignedForecasts(frame, alignment)
+
+
+def _rejected_dates(
+    days: np.ndarray,
+    lines: np.ndarray,
+    pos: np.ndarray,
+    cal: np.ndarray,
+    last: np.datetime64,
+    alignment: str,
+    file: str,
+    target: str,
+) -> tuple[np.ndarray, list[Problem]]:
+    """Mask of the rows whose date cannot be judged, and a problem for each (the module
+    docstring lists the rules); ``pos`` is each date's position in the calendar ``cal``."""
+    first = cal[0]
     problems: list[Problem] = []
 
     def reject(mask: np.ndarray, reason: str) -> np.ndarray:
@@ -163,7 +202,6 @@ def align_forecasts(
             problems.append(Problem(file, int(lines[i]), "date", str(days[i]), reason))
         return mask
 
-    pos = np.searchsorted(cal, days)
     in_cal = (pos < len(cal)) & (cal[np.minimum(pos, len(cal) - 1)] == days)
     bad = np.zeros(len(days), dtype=bool)
     if alignment == "next_day":
@@ -186,49 +224,45 @@ def align_forecasts(
             f"the return ending on the first stored day "
             f"of {target} is not stored: same_day needs the trading day before it",
         )
-    decision_pos = pos - 1 if alignment == "same_day" else pos
+    return bad, problems
 
-    pieces: list[pd.DataFrame] = []
-    ok = ~bad
-    for model in pd.unique(models):
-        mine = ok & (models == model)
-        if not mine.any():
-            continue
-        p = decision_pos[mine]
-        span = np.arange(p.min(), p.max() + 1)
-        present = np.isin(span, p)
-        if not present.all() and not allow_gaps:
-            file_days = cal[span[~present] + (1 if alignment == "same_day" else 0)]
-            first_line = int(lines[mine].min())
-            problems.append(
-                Problem(
-                    file,
-                    None,
-                    "date",
-                    str(file_days[0]),
-                    f"model {model!r} (from line {first_line}): {len(file_days)} trading day(s) of "
-                    f"{target} missing inside the file's range: {_list(file_days)} "
-                    "(allow gaps, e.g. --allow-gaps, for no position on those days)",
-                )
-            )
-            continue
-        prediction = np.full(len(span), np.nan)
-        line = pd.array(np.full(len(span), pd.NA), dtype="Int64")
-        at = p - span[0]
-        prediction[at] = forecasts["prediction"].to_numpy()[mine]
-        line[at] = lines[mine]
-        pieces.append(
-            pd.DataFrame(
-                {
-                    "model": np.full(len(span), model, dtype=object),
-                    "date": cal[span].astype("datetime64[ns]"),
-                    "prediction": prediction,
-                    "line": line,
-                    "gap": ~present,
-                }
-            )
-        )
-    if problems:
-        raise rejection(file, problems)
-    frame = pd.concat(pieces, ignore_index=True)
-    return AlignedForecasts(frame, alignment)
+
+def _gap_problem(
+    model: str, file_days: np.ndarray, first_line: int, file: str, target: str
+) -> Problem:
+    """The problem of a model whose range of dates misses trading days (``file_days``, as
+    the file would date them)."""
+    return Problem(
+        file,
+        None,
+        "date",
+        str(file_days[0]),
+        f"model {model!r} (from line {first_line}): {len(file_days)} trading day(s) of "
+        f"{target} missing inside the file's range: {_list(file_days)} "
+        "(allow gaps, e.g. --allow-gaps, for no position on those days)",
+    )
+
+
+def _model_frame(
+    model: str,
+    dates: np.ndarray,
+    at: np.ndarray,
+    present: np.ndarray,
+    values: np.ndarray,
+    lines: np.ndarray,
+) -> pd.DataFrame:
+    """One model's rows on every trading day of its range (``dates``): its predictions and
+    lines at positions ``at`` (``present``), a NaN prediction flagged ``gap`` elsewhere."""
+    prediction = np.full(len(dates), np.nan)
+    line = pd.array(np.full(len(dates), pd.NA), dtype="Int64")
+    prediction[at] = values
+    line[at] = lines
+    return pd.DataFrame(
+        {
+            "model": np.full(len(dates), model, dtype=object),
+            "date": dates.astype("datetime64[ns]"),
+            "prediction": prediction,
+            "line": line,
+            "gap": ~present,
+        }
+    )

@@ -17,8 +17,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from lstm_madness.data.ingest import IngestResult, bars_to_csv, ingest_payload
+from lstm_madness.data.initdb import store_errors
 from lstm_madness.data.sources import check_symbol, normalize_symbol
-from lstm_madness.data.store import store_errors
 from lstm_madness.data.universe import load_universe
 from lstm_madness.errors import FetchError, MadnessError
 

@@ -18,16 +18,11 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from lstm_madness.data.sources import parse_csv
-from lstm_madness.data.store import (
-    last_load,
-    log_ingest,
-    store_errors,
-    upsert_bars,
-    upsert_securities,
-)
+from lstm_madness.data.initdb import store_errors
+from lstm_madness.data.sources import ParsedFile, parse_csv
 from lstm_madness.data.universe import known_security
-from lstm_madness.data.validation import Problem, check_bars
+from lstm_madness.data.upsert import last_load, log_ingest, upsert_bars, upsert_securities
+from lstm_madness.data.validation import CheckedBars, Problem, check_bars
 from lstm_madness.errors import DataError, ValidationError
 
 #: Samples that ship with dependencies: name → (symbol, kind, display name).
@@ -113,6 +108,51 @@ def _rewrite_warnings(name: str, rewritten: tuple[tuple[str, date], ...]) -> lis
     return out
 
 
+def _problems(
+    name: str, parsed: ParsedFile, checked: CheckedBars, skip_bad_rows: bool
+) -> tuple[list[Problem], int]:
+    """Every problem of the file by line, and the number of rejected lines.
+
+    Raises the rejection when there are problems and not ``skip_bad_rows``, or when no
+    valid row is left (DataError when the file had no data rows at all).
+    """
+    problems = sorted(
+        [*parsed.problems, *checked.problems], key=lambda p: (p.line or 0, p.column or "")
+    )
+    rejected = len({p.line for p in parsed.problems}) + checked.rejected_lines
+    if problems and not skip_bad_rows:
+        raise _rejection(name, problems, rejected)
+    if checked.frame.empty:
+        if problems:
+            raise _rejection(name, problems, rejected)
+        raise DataError(f"{name}: no data rows")
+    return problems, rejected
+
+
+def _record_securities(
+    conn: sa.Connection,
+    symbols: tuple[str, ...],
+    source: str,
+    kind: str | None,
+    security_name: str | None,
+) -> None:
+    """Upsert the loaded symbols into ``securities`` (kind and name default to what
+    :func:`~lstm_madness.data.universe.known_security` knows)."""
+    known = {s: known_security(s) for s in symbols}
+    upsert_securities(
+        conn,
+        [
+            {
+                "symbol": s,
+                "kind": kind or known[s][0],
+                "name": security_name or known[s][1],
+                "source": source,
+            }
+            for s in symbols
+        ],
+    )
+
+
 def ingest_payload(
     conn: sa.Connection,
     data: bytes,
@@ -154,34 +194,13 @@ def ingest_payload(
     checksum = hashlib.sha256(data).hexdigest()
     parsed = parse_csv(data, name, symbol=symbol, fmt=fmt)
     checked = check_bars(parsed.frame, name, parsed.has_adj_close)
-    problems = sorted(
-        [*parsed.problems, *checked.problems], key=lambda p: (p.line or 0, p.column or "")
-    )
-    rejected = len({p.line for p in parsed.problems}) + checked.rejected_lines
-    if problems and not skip_bad_rows:
-        raise _rejection(name, problems, rejected)
+    problems, rejected = _problems(name, parsed, checked, skip_bad_rows)
     frame = checked.frame
-    if frame.empty:
-        if problems:
-            raise _rejection(name, problems, rejected)
-        raise DataError(f"{name}: no data rows")
     source = source or f"csv:{parsed.format}"
     symbols = tuple(pd.unique(frame["symbol"]).tolist())
     previous = last_load(conn, checksum)
     counts = upsert_bars(conn, frame, source)
-    known = {s: known_security(s) for s in symbols}
-    upsert_securities(
-        conn,
-        [
-            {
-                "symbol": s,
-                "kind": kind or known[s][0],
-                "name": security_name or known[s][1],
-                "source": source,
-            }
-            for s in symbols
-        ],
-    )
+    _record_securities(conn, symbols, source, kind, security_name)
     log_ingest(
         conn,
         path=name,
@@ -225,7 +244,7 @@ def ingest_file(
     Parameters
     ----------
     engine : sqlalchemy.Engine
-        The store (initialized with :func:`~lstm_madness.data.store.init_db`).
+        The store (initialized with :func:`~lstm_madness.data.initdb.init_db`).
     path : str or Path
         CSV file (see :mod:`lstm_madness.data.sources` for the formats).
     symbol : str, optional

@@ -1,7 +1,8 @@
 """Creating and upgrading a store (:func:`init_db`, with the ``returns`` view) and the
 :class:`~lstm_madness.errors.StoreError` of every store access (:func:`store_errors`).
 
-Apart from :mod:`lstm_madness.data.store` (bars: upsert and reading, which needs numpy and
+Apart from the modules that write and read bars (:mod:`lstm_madness.data.upsert`,
+:mod:`lstm_madness.data.store`, :mod:`lstm_madness.data.panel`, which need numpy and
 pandas) so that commands which only read runs, such as a cached ``madness runs show``,
 start without the numerical stack. :mod:`lstm_madness.data.store` re-exports these names.
 """
@@ -17,7 +18,7 @@ import sqlalchemy as sa
 from lstm_madness.data.db import backend
 from lstm_madness.errors import StoreError
 
-#: The ``returns`` view: see :mod:`lstm_madness.data.store`.
+#: The ``returns`` view: see :mod:`lstm_madness.data.reading`.
 RETURNS_VIEW_SELECT = """
 SELECT r.symbol, r."date", r.price, r.ret,
        LEAD(r.ret) OVER (PARTITION BY r.symbol ORDER BY r."date") AS next_ret
@@ -31,7 +32,8 @@ FROM (
 """
 
 
-def _create_returns_view(conn: sa.Connection) -> None:
+def create_returns_view(conn: sa.Connection) -> None:
+    """Create (or replace) the ``returns`` view over ``bars``."""
     if backend(conn.engine) == "postgresql":
         conn.exec_driver_sql(f"CREATE OR REPLACE VIEW returns AS {RETURNS_VIEW_SELECT}")
     else:
@@ -63,7 +65,7 @@ def init_db(engine: sa.Engine) -> int:
     from lstm_madness.data.migrations import upgrade
 
     with store_errors("initialize"):
-        return upgrade(engine, after=_create_returns_view)
+        return upgrade(engine, after=create_returns_view)
 
 
 @contextmanager

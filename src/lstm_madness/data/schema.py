@@ -4,7 +4,7 @@ on one :data:`metadata`, so one ``create_all`` and one migration path cover the 
 Price tables: ``securities``, ``bars``, ``ingest_log``, ``universe_members``. The ledger's
 tables: ``sweeps``, ``runs``, their ``folds``, every stored ``predictions`` row and
 per-model ``metrics``; the queries over them live in :mod:`lstm_madness.store`.
-``schema_version`` records every version :func:`lstm_madness.data.store.init_db` created
+``schema_version`` records every version :func:`lstm_madness.data.initdb.init_db` created
 or upgraded to; the steps from one version to the next live in
 :mod:`lstm_madness.data.migrations`.
 
@@ -64,6 +64,8 @@ bars = Table(
     Column("source", String(32), nullable=False),
     Column("ingested_at", DateTime(timezone=True), nullable=False),
 )
+#: Bar columns as stored (prices in the source's units, volume in shares).
+BAR_FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "adj_close", "volume")
 
 ingest_log = Table(
     "ingest_log",

@@ -139,10 +139,10 @@ def _value_problems(frame: pd.DataFrame, file: str) -> list[Problem]:
     problems += _problems_from_mask(
         frame, frame["volume"].to_numpy() < 0, file, "volume", "volume is negative"
     )
-    return problems + _future_problems(frame, file)
+    return problems + future_problems(frame, file)
 
 
-def _future_problems(frame: pd.DataFrame, file: str, today: dt.date | None = None) -> list[Problem]:
+def future_problems(frame: pd.DataFrame, file: str, today: dt.date | None = None) -> list[Problem]:
     """Bars dated after ``today`` (default: today in UTC) + :data:`FUTURE_SLACK_DAYS`."""
     today = today or dt.datetime.now(dt.UTC).date()
     limit = np.datetime64(today + dt.timedelta(days=FUTURE_SLACK_DAYS), "D")

@@ -2,7 +2,7 @@
 
 This module: the Sharpe t-test, PSR and DSR, the stationary bootstrap's confidence
 intervals and the spread across seeds. The tests of a whole trial set (SPA, StepM, PBO)
-are :mod:`lstm_madness.evaluation.snooping`'s (their names are still read from here).
+are :mod:`lstm_madness.evaluation.snooping`'s.
 
 Inputs are daily simple net returns on identical test dates. Sharpe ratios are quoted
 annualized (x sqrt(252)) unless a name says ``_daily``; the formulas of Bailey and López de
@@ -531,22 +531,3 @@ def seed_spread(sharpes: np.ndarray) -> SeedSpread:
     return SeedSpread(
         int(x.size), float(x.min()), float(np.median(x)), float(x.max()), float(x.mean()), std
     )
-
-
-#: Names of :mod:`lstm_madness.evaluation.snooping` still read from this module.
-_SNOOPING = (
-    "PBOResult",
-    "SPAResult",
-    "StepMResult",
-    "probability_of_backtest_overfitting",
-    "spa_stepm",
-    "spa_test",
-)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _SNOOPING:
-        import importlib
-
-        return getattr(importlib.import_module("lstm_madness.evaluation.snooping"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -40,7 +40,7 @@ def cache_dir() -> Path:
 
 def key(engine: sa.Engine, *parts: Any) -> str:
     """Cache key of ``parts`` in the store behind ``engine`` (password never included)."""
-    from lstm_madness import __version__
+    from lstm_madness.version import __version__
 
     text = json.dumps(
         [CACHE_VERSION, __version__, engine.url.render_as_string(hide_password=True), *parts],

@@ -21,15 +21,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lstm_madness.cross_section import CROSS_SECTION_KINDS
 from lstm_madness.errors import ConfigError
 from lstm_madness.features import FEATURE_FIELDS
 from lstm_madness.jsonable import jsonable
-from lstm_madness.options import CELLS, DEFAULT_COST_BPS, DEVICES, LOSSES, TRAINERS
-
-#: Baselines of a universe study (those of
-#: :mod:`lstm_madness.models.cross_section_baselines`, not imported here: it loads torch).
-CROSS_SECTION_BASELINES = ("zero", "reversal", "momentum", "ridge")
+from lstm_madness.options import (
+    CELLS,
+    CROSS_SECTION_BASELINES,
+    CROSS_SECTION_KINDS,
+    DEFAULT_COST_BPS,
+    DEFAULT_RISK_FREE,
+    DEFAULT_SHORT_BORROW_BPS,
+    DEFAULT_SLIPPAGE_BPS,
+    DEVICES,
+    LOSSES,
+    TRAINERS,
+)
 
 #: Feature names a config may list (owned by :data:`lstm_madness.features.FEATURE_FIELDS`).
 FEATURES = tuple(FEATURE_FIELDS)
@@ -149,10 +155,11 @@ class BacktestConfig:
     threshold: float = 0.0  #: rule = "threshold": trade only when |prediction| exceeds this band
     cap: float = 1.0  #: rule = "proportional": maximum |position|
     cost_bps: float = DEFAULT_COST_BPS  #: cost per unit of turnover, basis points
-    slippage_bps: float = 0.0  #: extra cost per unit of turnover, basis points
-    risk_free: float = 0.0  #: annual risk-free rate for Sharpe and Sortino
+    slippage_bps: float = DEFAULT_SLIPPAGE_BPS  #: extra cost per unit of turnover, basis points
+    risk_free: float = DEFAULT_RISK_FREE  #: annual risk-free rate for Sharpe and Sortino
     top_k: int = 5  #: rule = "long_short": members in each leg (each 1/(2 top_k) of capital)
-    short_borrow_bps: float = 0.0  #: rule = "long_short": annual fee on the short leg, bps
+    #: rule = "long_short": annual fee on the short leg, bps
+    short_borrow_bps: float = DEFAULT_SHORT_BORROW_BPS
 
 
 @dataclass(frozen=True)
@@ -199,11 +206,6 @@ class ExperimentConfig:
         return "classification" if self.target.kind in direction else "regression"
 
     @property
-    def cross_section(self) -> bool:
-        """A universe study (``target.kind`` is a cross-sectional kind)."""
-        return self.target.kind in CROSS_SECTION_KINDS
-
-    @property
     def target_key(self) -> str:
         """The ``runs.target`` string: the symbol, ``universe:name`` (lower case), or for
         a list of members ``symbols:`` and 12 hex digits of the sorted list's SHA-256."""
@@ -220,16 +222,6 @@ class ExperimentConfig:
         if self.train.loss != "auto":
             return self.train.loss
         return "bce" if self.task == "classification" else "mse"
-
-    @property
-    def baseline_names(self) -> tuple[str, ...]:
-        if self.baselines.models:
-            return self.baselines.models
-        if self.cross_section:
-            return CROSS_SECTION_BASELINES
-        if self.task == "classification":
-            return ("always_up", "majority", "logistic")
-        return ("zero", "mean", "persistence", "ridge")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-safe dict (dates as ISO strings, tuples as lists)."""
@@ -406,7 +398,7 @@ def _cross_section_checks(config: ExperimentConfig) -> list[tuple[str, bool, str
     """Keys that only make sense together for a universe study."""
     d, target = config.data, config.data.target
     universe = isinstance(target, tuple) or target.startswith("universe:")
-    xs = config.cross_section
+    xs = config.target.kind in CROSS_SECTION_KINDS
     return [
         (
             "data.target",

@@ -119,9 +119,10 @@ def judge_forecasts(
     trials : int, optional
         Forecasts tried outside the tool to arrive at these; added to each run's ``N``.
     allow_gaps : bool
-        Accept missing trading days inside a model's range (no position on those days).
+        Accept missing trading days in a model's range (no position on those days).
     force : bool
-        Judge again a file already judged with the same settings.
+        Judge again a file already judged with the same settings (a new run each time;
+        identical forecasts still count once in their trial set).
 
     Returns
     -------
@@ -130,52 +131,19 @@ def judge_forecasts(
 
     Raises
     ------
-    ValidationError, DataError, ConfigError
-        The forecasts or settings; nothing was stored.
-    AlreadyJudgedError
-        Same file and settings already judged (without ``force``); nothing was stored.
+    ValidationError, DataError, ConfigError, AlreadyJudgedError
+        The forecasts or settings, or the same file and settings already judged (without
+        ``force``); nothing was stored.
     """
-    task = forecasts.task
-    config = judge_config(target, task, overrides, name or "")
-    specs = [
-        ImportSpec(
-            file=forecasts.name,
-            checksum=forecasts.checksum,
-            model=model,
-            task=task,
-            alignment=alignment,
-            allow_gaps=allow_gaps,
-            trials=trials,
-        )
-        for model in forecasts.models
-    ]
+    config = judge_config(target, forecasts.task, overrides, name or "")
+    read = dict(file=forecasts.name, checksum=forecasts.checksum, task=forecasts.task)
+    how = dict(alignment=alignment, allow_gaps=allow_gaps, trials=trials)
+    specs = [ImportSpec(model=model, **read, **how) for model in forecasts.models]
     returns = read_returns(engine, target)
-    aligned = align_forecasts(
-        forecasts.frame,
-        returns["date"],
-        alignment=alignment,
-        allow_gaps=allow_gaps,
-        file=forecasts.name,
-        target=target,
-    )
-    models = imported_models(aligned, returns, task)
-    short = [m.name for m in models if len(m.dates) < MIN_DAYS]
-    if short:
-        raise DataError(
-            f"{forecasts.name}: model(s) {', '.join(map(repr, short))} have fewer than "
-            f"{MIN_DAYS} trading days: nothing to evaluate; nothing was stored"
-        )
+    models = _aligned_models(forecasts, returns, target, alignment, allow_gaps)
     hashes = [spec.run_hash(config) for spec in specs]
     if not force:
-        held = imported_runs_holding(engine, hashes)
-        if held:
-            found = {s.model: held[h] for s, h in zip(specs, hashes, strict=True) if h in held}
-            which = ", ".join(f"model {m!r} is run {i}" for m, i in found.items())
-            raise AlreadyJudgedError(
-                f"{forecasts.name}: already judged with the same settings ({which}); nothing "
-                "was stored (force it, e.g. --force, to judge it again)",
-                found,
-            )
+        _refuse_a_repeat(engine, forecasts.name, specs, hashes)
     started = time.perf_counter()
     names = run_names(forecasts, name)
     run_ids = create_imported_runs(
@@ -186,36 +154,96 @@ def judge_forecasts(
         ],
     )
     try:
-        history = pd.Series(pd.DatetimeIndex(returns["date"]))
-        for run_id, model in zip(run_ids, models, strict=True):
-            record_folds(engine, run_id, _fold(model, history))
-        save_folds(
-            engine,
-            [
-                (run_id, 0, model.prediction_rows(target))
-                for run_id, model in zip(run_ids, models, strict=True)
-            ],
-        )
-        stored = time.perf_counter()
-        evaluations = evaluate_runs(engine, run_ids)
-        share = (time.perf_counter() - stored) / len(run_ids)
-        out = []
-        for run_id in run_ids:
-            ev = evaluations[run_id]
-            summary = dict(ev.summary)
-            summary["status"] = "succeeded"
-            summary["timings"] = {  # see Timings.to_dict for the keys
-                "store_s": (stored - started) / len(run_ids),
-                "evaluate_s": share,
-                "total_s": time.perf_counter() - started,
-                "scope": "run",
-                "total_scope": "command",
-                "batch_runs": len(run_ids),
-            }
-            finish_run(engine, run_id, "succeeded", summary=summary)
-            run = dataclasses.replace(ev.run, status="succeeded", summary=summary)
-            out.append(dataclasses.replace(ev, summary=summary, run=run))
-        return out
+        _store_predictions(engine, run_ids, models, returns, target)
+        return _evaluate_and_finish(engine, run_ids, started)
     except BaseException as exc:
         fail_runs(engine, run_ids, f"{type(exc).__name__}: {exc}")
         raise
+
+
+def _store_predictions(
+    engine: sa.Engine,
+    run_ids: Sequence[int],
+    models: Sequence[ImportedModel],
+    returns: pd.DataFrame,
+    target: str,
+) -> None:
+    """Each imported run's one fold and its test predictions (model and baselines)."""
+    history = pd.Series(pd.DatetimeIndex(returns["date"]))
+    for run_id, model in zip(run_ids, models, strict=True):
+        record_folds(engine, run_id, _fold(model, history))
+    save_folds(
+        engine,
+        [
+            (run_id, 0, model.prediction_rows(target))
+            for run_id, model in zip(run_ids, models, strict=True)
+        ],
+    )
+
+
+def _aligned_models(
+    forecasts: ForecastFile,
+    returns: pd.DataFrame,
+    target: str,
+    alignment: str,
+    allow_gaps: bool,
+) -> list[ImportedModel]:
+    """Each model of the file on the target's calendar with its baselines and outcomes;
+    refused (nothing stored) when a model has fewer than :data:`MIN_DAYS` trading days."""
+    aligned = align_forecasts(
+        forecasts.frame,
+        returns["date"],
+        alignment=alignment,
+        allow_gaps=allow_gaps,
+        file=forecasts.name,
+        target=target,
+    )
+    models = imported_models(aligned, returns, forecasts.task)
+    short = [m.name for m in models if len(m.dates) < MIN_DAYS]
+    if short:
+        raise DataError(
+            f"{forecasts.name}: model(s) {', '.join(map(repr, short))} have fewer than "
+            f"{MIN_DAYS} trading days: nothing to evaluate; nothing was stored"
+        )
+    return models
+
+
+def _refuse_a_repeat(
+    engine: sa.Engine, file: str, specs: Sequence[ImportSpec], hashes: Sequence[str]
+) -> None:
+    """Raise :class:`AlreadyJudgedError` when a model was judged with these settings."""
+    held = imported_runs_holding(engine, hashes)
+    if held:
+        found = {s.model: held[h] for s, h in zip(specs, hashes, strict=True) if h in held}
+        which = ", ".join(f"model {m!r} is run {i}" for m, i in found.items())
+        raise AlreadyJudgedError(
+            f"{file}: already judged with the same settings ({which}); nothing "
+            "was stored (force it, e.g. --force, to judge it again)",
+            found,
+        )
+
+
+def _evaluate_and_finish(
+    engine: sa.Engine, run_ids: Sequence[int], started: float
+) -> list[RunEvaluation]:
+    """Evaluate the stored runs in one pass and finish each with its summary and times."""
+    stored = time.perf_counter()
+    evaluations = evaluate_runs(engine, run_ids)
+    share = (time.perf_counter() - stored) / len(run_ids)
+    out = []
+    for run_id in run_ids:
+        ev = evaluations[run_id]
+        summary = dict(ev.summary)
+        summary["status"] = "succeeded"
+        summary["timings"] = {  # see Timings.to_dict for the keys
+            "store_s": (stored - started) / len(run_ids),
+            "evaluate_s": share,
+            "total_s": time.perf_counter() - started,
+            "scope": "run",
+            "total_scope": "command",
+            "batch_runs": len(run_ids),
+        }
+        finish_run(engine, run_id, "succeeded", summary=summary)
+        run = dataclasses.replace(ev.run, status="succeeded", summary=summary)
+        out.append(dataclasses.replace(ev, summary=summary, run=run))
+    return out

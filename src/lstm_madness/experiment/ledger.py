@@ -34,10 +34,11 @@ import pandas as pd
 import sqlalchemy as sa
 
 from lstm_madness.errors import DataError
-from lstm_madness.evaluation.backtest import buy_and_hold, sharpe_ratio
-from lstm_madness.evaluation.significance import PBOResult, SPAResult, StepMResult
+from lstm_madness.evaluation.backtest import sharpe_ratio
+from lstm_madness.evaluation.snooping import PBOResult, SPAResult, StepMResult
 from lstm_madness.evaluation.study import EvaluationSettings, TrialEvidence, trial_evidence
 from lstm_madness.experiment import cache
+from lstm_madness.experiment.kinds import StudyKind, study_kind
 from lstm_madness.jsonable import jsonable
 from lstm_madness.store.predictions import load_primary_predictions
 from lstm_madness.store.runs import load_configs
@@ -52,7 +53,6 @@ __all__ = [
     "EVIDENCE_SEED",
     "MemberEvidence",
     "loaded_primary_rows",
-    "member_net_returns",
     "trial_evidence_of",
 ]
 
@@ -115,47 +115,13 @@ def distinct_members(frame: pd.DataFrame, kinds: Mapping[int, str]) -> dict[int,
     return aliases
 
 
-def member_net_returns(
-    frame: pd.DataFrame, tasks: Mapping[int, str], settings: EvaluationSettings
-) -> dict[int, pd.Series]:
-    """Daily net returns of each member's primary model under ``settings``.
-
-    ``frame``: columns run_id, date, y_pred, realized (ordered by run and date), e.g. from
-    :func:`~lstm_madness.store.predictions.load_primary_predictions`. Each member is
-    backtested over its own dates.
-    """
-    out = {}
-    if settings.rule == "long_short":
-        return {i: book.net_returns for i, book in member_books(frame, settings).items()}
-    for run_id, rows in frame.groupby("run_id", sort=False):
-        result = settings.backtest(
-            rows["y_pred"].to_numpy(), rows["realized"].to_numpy(), tasks[int(run_id)]
-        )
-        out[int(run_id)] = pd.Series(result.net_returns, index=pd.DatetimeIndex(rows["date"]))
-    return out
-
-
-def member_books(frame: pd.DataFrame, settings: EvaluationSettings) -> dict[int, Any]:
-    """Each universe member run's long-short book (a
-    :class:`~lstm_madness.evaluation.long_short.LongShortResult` with ``net_returns`` as a
-    date-indexed Series on its ``book``), from rows with a ``symbol`` column."""
-    from lstm_madness.evaluation.universe_study import universe_panels
-
-    out = {}
-    for run_id, rows in frame.groupby("run_id", sort=False):
-        panels = universe_panels(rows.assign(model="primary"))
-        result = settings.long_short(panels.predictions["primary"], panels.realized)
-        out[int(run_id)] = _Books(
-            pd.Series(result.net_returns, index=panels.dates),
-            pd.Series(result.buy_and_hold.net_returns, index=panels.dates),
-        )
-    return out
-
-
-@dataclass(frozen=True)
-class _Books:
-    net_returns: pd.Series  #: the long-short book's daily net returns
-    equal_weight: pd.Series  #: the equal-weight book's daily net returns
+def members_kind(kinds: Mapping[int, str]) -> StudyKind:
+    """The study kind of a trial set's members (``kinds``: each member's ``target.kind``):
+    one target, so one kind (timing when there is no member)."""
+    found = {study_kind(k).name: study_kind(k) for k in kinds.values()}
+    if len(found) > 1:
+        raise DataError(f"a trial set mixes study kinds: {', '.join(sorted(found))}")
+    return next(iter(found.values()), study_kind("return"))
 
 
 def _settings_key(settings: EvaluationSettings) -> list[Any]:
@@ -237,7 +203,9 @@ def _compute(
     frame, tasks, kinds = frames[key]
     aliases = distinct_members(frame, kinds)
     distinct = frame[~frame["run_id"].isin(list(aliases))] if aliases else frame
-    nets = member_net_returns(distinct, tasks, settings)
+    kind = members_kind(kinds)
+    # each member's primary model backtested under ``settings`` over its own dates
+    nets = kind.member_net_returns(distinct, tasks, settings)
     ids = [i for i in ts.ids if i in nets]
     if not ids:
         raise DataError(f"no stored test predictions in the trial set on {ts.target}")
@@ -248,17 +216,8 @@ def _compute(
             f"the {len(ids)} runs on {ts.target} {ts.test_start} → {ts.test_end} share only "
             f"{len(common)} test dates"
         )
-    if settings.rule == "long_short":  # the equal-weight book of the first member's members
-        books = member_books(frame[frame["run_id"] == ids[0]], settings)
-        bench = books[ids[0]].equal_weight.reindex(common.index).to_numpy()
-    else:
-        realized = frame.drop_duplicates("date").set_index("date")["realized"]
-        bench = buy_and_hold(
-            realized.reindex(common.index).to_numpy(),
-            cost_bps=settings.cost_bps,
-            slippage_bps=settings.slippage_bps,
-            risk_free=settings.risk_free,
-        ).net_returns
+    # buy-and-hold (one asset) or the equal-weight book of the first member's members
+    bench = kind.benchmark_net_returns(frame, ids[0], common.index, settings)
     sharpes = np.array([sharpe_ratio(nets[i].to_numpy(), settings.risk_free) for i in ids])
     evidence = trial_evidence(
         common.to_numpy(),

@@ -9,7 +9,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from lstm_madness.errors import RunError
-from lstm_madness.evaluation.metrics import hit_rate, mse
+from lstm_madness.experiment.kinds import Evaluated, study_kind
 from lstm_madness.experiment.show import show_run
 from lstm_madness.experiment.summary import RunEvaluation, evaluate_runs
 from lstm_madness.report.formats import at_finish_note
@@ -45,27 +45,6 @@ def model_table(summary: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def fold_table(
-    engine: sa.Engine, run_id: int, frame: pd.DataFrame, *, primary: str = "lstm", task: str
-) -> pd.DataFrame:
-    """The run's folds with the network's and the zero baseline's test MSE, and the
-    network's hit rate (:func:`~lstm_madness.evaluation.metrics.hit_rate`: for direction
-    targets a probability above 0.5 calls "up")."""
-    folds = load_folds(engine, run_id).drop(columns=["completed_at"])
-    rows = []
-    for fold in folds.itertuples():
-        window = frame.loc[pd.Timestamp(fold.test_start) : pd.Timestamp(fold.test_end)]
-        y = window["y_true"].to_numpy()
-        row = {}
-        for name in (primary, "baseline:zero"):
-            if name in window and len(window):
-                row[f"mse {name}"] = mse(y, window[name].to_numpy())
-        if primary in window and len(window):
-            row[f"hit rate {primary}"] = hit_rate(y, window[primary].to_numpy(), task)
-        rows.append(row)
-    return pd.concat([folds.reset_index(drop=True), pd.DataFrame(rows)], axis=1)
-
-
 def seed_set(evaluations: Iterable[RunEvaluation]) -> SeedSet:
     """The evaluated seeds of one configuration as a :class:`~lstm_madness.report.seeds.SeedSet`:
     each seed's figures from its summary, its daily series from its evaluation."""
@@ -87,9 +66,9 @@ def write_evaluation_report(
 ) -> Path:
     """Write the HTML report (and PNGs) of an evaluated run; return the HTML path.
 
-    ``seeds``: the seeds of its configuration (the run among them), shown first."""
-    from lstm_madness.report import write_report
-
+    ``seeds``: the seeds of its configuration (the run among them), shown first. The run's
+    study kind writes it (:meth:`~lstm_madness.experiment.kinds.base.StudyKind.write_report`:
+    the single-asset page, or the universe's)."""
     run = result.run
     info = {
         "id": result.run_id,
@@ -104,27 +83,12 @@ def write_evaluation_report(
         "import": run.import_spec,
         "at_finish_note": at_finish_note(result.summary),
     }
-    if result.config.cross_section:
-        from lstm_madness.report.universe import write_universe_report
-
-        return write_universe_report(
-            Path(out_dir),
-            run=info,
-            evaluation=result.evaluation,  # type: ignore[arg-type]
-            fold_table=load_folds(engine, result.run_id).drop(columns=["completed_at"]),
-            model_table=model_table(result.summary),
-            seeds=seeds,
-        )
-    return write_report(
+    return study_kind(result.config).write_report(
         Path(out_dir),
         run=info,
-        evaluation=result.evaluation,
-        test_frame=result.frame.drop(columns=["realized"]),
-        fold_table=fold_table(
-            engine, result.run_id, result.frame, primary=result.primary, task=result.config.task
-        ),
+        evaluated=Evaluated(result.evaluation, result.frame),
+        folds=load_folds(engine, result.run_id),
         model_table=model_table(result.summary),
-        train_frame=None,
         seeds=seeds,
     )
 

@@ -110,6 +110,49 @@ def _training_lines(summary: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _trading_lines(summary: Mapping[str, Any], universe: bool) -> list[str]:
+    """The backtest's lines (net against gross Sharpe and the benchmark's, both break-even
+    costs, a universe book's legs) and the trial set's (distinct trials, DSR, StepM, SPA,
+    PBO)."""
+    from lstm_madness.report import formats as fmt
+
+    lines: list[str] = []
+    backtest = summary.get("backtest")
+    if backtest:
+        bench = "the equal-weight book" if universe else "buy-and-hold"
+        lines += [
+            "",
+            f"net Sharpe {fmt.ratio(backtest.get('sharpe_net'))} (gross "
+            f"{fmt.ratio(backtest.get('sharpe_gross'))}) vs {bench} "
+            f"{fmt.ratio(backtest.get('buy_hold_sharpe'))} at "
+            f"{fmt.bps(backtest.get('cost_bps'))} per unit turnover",
+            f"break-even cost {fmt.fixed(backtest.get('break_even_cost_bps'), 1)} bps per "
+            f"unit turnover (mean net return 0); "
+            f"{fmt.fixed(backtest.get('break_even_vs_buy_hold_bps'), 1)} bps to match "
+            f"{bench}'s Sharpe",
+        ]
+        if universe:
+            lines.append(
+                f"long-short top/bottom {backtest['top_k']}: long leg Sharpe "
+                f"{fmt.ratio(backtest.get('long_sharpe'))}, short leg "
+                f"{fmt.ratio(backtest.get('short_sharpe'))}, "
+                f"{fmt.fixed(backtest.get('members_mean'), 1)} members a day, "
+                f"{fmt.count(backtest.get('days_flat'))} days flat"
+            )
+    sig = summary.get("significance")
+    if sig:
+        lines.append(
+            f"trials {fmt.count(sig.get('trials'))} distinct (effective "
+            f"{fmt.fixed(sig.get('trials_effective'), 1)}, mean correlation "
+            f"{fmt.fixed(sig.get('mean_correlation'), 2)}"
+            + (f"; {sig['duplicates']} identical merged" if sig.get("duplicates") else "")
+            + f"): DSR {fmt.probability(sig.get('dsr'))}"
+            f" (effective {fmt.probability(sig.get('dsr_effective'))}); {stepm_words(sig)}"
+        )
+        lines.append(trial_set_words(sig))
+    return lines
+
+
 def format_summary(summary: Mapping[str, Any], *, full_name: bool = False) -> str:
     """Plain-text summary of a run summary dict: out-of-sample metrics per model (training
     time: this run's), epochs and training samples per fold, the backtest, the trial count
@@ -151,39 +194,7 @@ def format_summary(summary: Mapping[str, Any], *, full_name: bool = False) -> st
     if trainers := {k: v["trainer"] for k, v in timed if isinstance(v, dict) and "trainer" in v}:
         lines.append("trained by: " + ", ".join(f"{k} {v}" for k, v in trainers.items()))
     lines += _training_lines(summary)
-    backtest = summary.get("backtest")
-    if backtest:
-        bench = "the equal-weight book" if universe else "buy-and-hold"
-        lines += [
-            "",
-            f"net Sharpe {fmt.ratio(backtest.get('sharpe_net'))} (gross "
-            f"{fmt.ratio(backtest.get('sharpe_gross'))}) vs {bench} "
-            f"{fmt.ratio(backtest.get('buy_hold_sharpe'))} at "
-            f"{fmt.bps(backtest.get('cost_bps'))} per unit turnover",
-            f"break-even cost {fmt.fixed(backtest.get('break_even_cost_bps'), 1)} bps per "
-            f"unit turnover (mean net return 0); "
-            f"{fmt.fixed(backtest.get('break_even_vs_buy_hold_bps'), 1)} bps to match "
-            f"{bench}'s Sharpe",
-        ]
-        if universe:
-            lines.append(
-                f"long-short top/bottom {backtest['top_k']}: long leg Sharpe "
-                f"{fmt.ratio(backtest.get('long_sharpe'))}, short leg "
-                f"{fmt.ratio(backtest.get('short_sharpe'))}, "
-                f"{fmt.fixed(backtest.get('members_mean'), 1)} members a day, "
-                f"{fmt.count(backtest.get('days_flat'))} days flat"
-            )
-    sig = summary.get("significance")
-    if sig:
-        lines.append(
-            f"trials {fmt.count(sig.get('trials'))} distinct (effective "
-            f"{fmt.fixed(sig.get('trials_effective'), 1)}, mean correlation "
-            f"{fmt.fixed(sig.get('mean_correlation'), 2)}"
-            + (f"; {sig['duplicates']} identical merged" if sig.get("duplicates") else "")
-            + f"): DSR {fmt.probability(sig.get('dsr'))}"
-            f" (effective {fmt.probability(sig.get('dsr_effective'))}); {stepm_words(sig)}"
-        )
-        lines.append(trial_set_words(sig))
+    lines += _trading_lines(summary, universe)
     if note := at_finish_note(summary):
         lines.append(note)
     verdict = summary.get("verdict")

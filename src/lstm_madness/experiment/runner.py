@@ -6,6 +6,9 @@ seeds), in the order the plan (:mod:`lstm_madness.experiment.plan`) gives:
 1. **Claim** the runs: this process (host, pid) owns them and sends heartbeats while it
    trains (:mod:`lstm_madness.store.lifecycle`).
 2. Per **data group** (configs sharing data, folds and baselines): load the data once.
+   What differs between timing one asset and a universe's cross-section (the data, the
+   folds' samples, the baselines, the rows stored) is the group's study kind's
+   (:func:`lstm_madness.experiment.kinds.study_kind`); the loop below is one for both.
 3. Per **fold group**: fit the baselines once per fold for the whole data group, train the
    networks of each shape group as batched computations, then store every member's
    predictions of the fold group in one transaction (the folds are then completed).
@@ -34,19 +37,10 @@ import pandas as pd
 import sqlalchemy as sa
 
 from lstm_madness.data.store import init_db
-from lstm_madness.errors import DataError, RunError
+from lstm_madness.errors import RunError
 from lstm_madness.experiment.config import ExperimentConfig, from_dict
-from lstm_madness.experiment.dataset import (
-    FoldArrays,
-    StudyData,
-    check_study_data,
-    fold_arrays,
-    load_study_data,
-    rows_in,
-)
-from lstm_madness.experiment.folds import Fold, plan_folds
+from lstm_madness.experiment.kinds import StudyKind, study_kind
 from lstm_madness.experiment.plan import DataGroup, fold_groups, plan_runs, training_jobs
-from lstm_madness.models.baselines import make_baseline
 from lstm_madness.models.lstm import LSTMForecaster, fit_forecasters
 from lstm_madness.models.protocol import resolve_device
 from lstm_madness.models.training import resolve_trainer
@@ -199,37 +193,22 @@ def lstm_estimator(config: ExperimentConfig, progress: Callable | None = None) -
     )
 
 
-def _baseline_predictions(
-    config: ExperimentConfig, data: StudyData, arrays: FoldArrays, timings: Timings
-) -> dict[str, np.ndarray]:
-    out = {}
-    for name in config.baseline_names:
-        kwargs: dict[str, Any] = {}
-        if name == "persistence":
-            column = data.target_column
-            kwargs = dict(
-                column=column,
-                center=float(arrays.scaler.mean_[column]),
-                scale=float(arrays.scaler.scale_[column]),
-            )
-        start = time.perf_counter()
-        model = make_baseline(name, config.task, **kwargs).fit(arrays.X_train, arrays.y_train)
-        out[f"baseline:{name}"] = model.predict(arrays.X_test)
-        timings.add(
-            f"baseline:{name}", train_s=time.perf_counter() - start, n_train=len(arrays.y_train)
-        )
-    return out
-
-
 def _train_networks(
+    kind: StudyKind,
     configs: Sequence[ExperimentConfig],
-    jobs: Sequence[tuple[int, FoldArrays]],
+    jobs: Sequence[tuple[int, Any]],
     timings: Sequence[Timings],
     progress: Progress | None,
     beat: Callable[[], None],
 ) -> list[np.ndarray]:
-    """Fit one network per job (config index, fold arrays); return test predictions."""
-    estimators = [lstm_estimator(configs[c]) for c, _ in jobs]
+    """Fit one network per job (config index, fold data) in one call, each with the
+    early-stopping gap of its study ``kind`` (batched networks train together only when
+    their gaps agree); return test predictions."""
+    estimators = []
+    for c, data in jobs:
+        estimator = lstm_estimator(configs[c])
+        estimator.validation_gap = kind.validation_gap(configs[c], data)
+        estimators.append(estimator)
     return fit_and_predict(estimators, jobs, configs, timings, progress, beat)
 
 
@@ -288,56 +267,6 @@ def record_and_predict(
     return predictions
 
 
-def _fold_frame(
-    symbol: str, arrays: FoldArrays, predictions: dict[str, np.ndarray]
-) -> pd.DataFrame:
-    return pd.concat(
-        [
-            pd.DataFrame(
-                {
-                    "model": name,
-                    "split": "test",
-                    "date": arrays.dates_test,
-                    "symbol": symbol,
-                    "y_true": arrays.y_test,
-                    "y_pred": y_pred,
-                    "realized": arrays.asset_test,
-                }
-            )
-            for name, y_pred in predictions.items()
-        ],
-        ignore_index=True,
-    )
-
-
-def _fold_table(data: StudyData, folds: Sequence[Fold]) -> tuple[list[Fold], pd.DataFrame]:
-    """Folds that hold samples, and their table (dates of the first and last samples)."""
-    dates = data.dates
-    kept, rows = [], []
-    for fold in folds:
-        train, test = rows_in(data, fold.train), rows_in(data, fold.test)
-        if len(test) == 0:  # e.g. a last block of days without a known label
-            continue
-        if len(train) < 20:
-            raise DataError(
-                f"fold {fold.index} has {len(train)} complete training samples; "
-                "start the test period later (split.*) or use more data"
-            )
-        kept.append(fold)
-        rows.append(
-            {
-                "fold": fold.index,
-                "train_start": dates[train[0]].date(),
-                "train_end": dates[train[-1]].date(),
-                "test_start": dates[test[0]].date(),
-                "test_end": dates[test[-1]].date(),
-                "n_train": len(train),
-                "n_test": len(test),
-            }
-        )
-    return kept, pd.DataFrame(rows)
-
-
 def _train_data_group(
     engine: sa.Engine,
     group: DataGroup,
@@ -348,30 +277,28 @@ def _train_data_group(
     progress: Progress | None,
 ) -> None:
     """Train and store every fold of the runs of one data group (``group.members`` index
-    ``configs``, ``run_ids`` and ``timings``)."""
+    ``configs``, ``run_ids`` and ``timings``), whatever its study kind: the kind loads the
+    data once, cuts the folds, builds each fold's samples, fits its baselines and makes the
+    rows to store; the fold groups, batching and storing are this one loop."""
     members = list(group.members)
     first = configs[members[0]]
-    if first.cross_section:
-        from lstm_madness.experiment.universe_runner import train_universe_group
-
-        train_universe_group(engine, group, configs, run_ids, timings, beat, progress)
-        return
-    data = load_study_data(engine, first)
-    planned = plan_folds(len(data.dates), first.split, first.target.horizon)
-    folds, table = _fold_table(data, planned)
-    stored.record_folds(engine, [run_ids[i] for i in members], table)
-    completed = stored.completed_folds_of(engine, [run_ids[i] for i in members])
+    kind = study_kind(first)
+    study = kind.load(engine, first)
+    plan = kind.plan_folds(study, first)
+    folds = list(plan.folds)
+    ids = [run_ids[i] for i in members]
+    stored.record_folds(engine, ids, plan.table)
+    completed = stored.completed_folds_of(engine, ids)
     done = {i: completed[run_ids[i]] for i in members}
-    # the baselines' predictions are the same for every member: store one copy, held by the
-    # first member's rows (only in a fresh group: a resumed run keeps its own copy)
+    # a kind whose baselines' predictions are the same for every member stores one copy,
+    # held by the first member's rows (only in a fresh group: a resumed run keeps its own)
     owner = members[0]
-    shared = len(members) > 1 and not any(done.values())
+    shared = kind.shares_baselines and len(members) > 1 and not any(done.values())
     if shared:
-        stored.share_baselines(engine, run_ids[owner], [run_ids[i] for i in members])
+        stored.share_baselines(engine, run_ids[owner], ids)
     baseline_timings = Timings()
-    symbol = first.data.target
     positions = fold_groups(
-        [configs[i] for i in members], list(table["n_train"]), data.features.shape[1]
+        [configs[i] for i in members], list(plan.table["n_train"]), plan.n_features
     )
     for position in positions:
         todo = [folds[k] for k in position if any(folds[k].index not in done[i] for i in members)]
@@ -379,27 +306,25 @@ def _train_data_group(
             progress("fold", fold=folds[position[0]].index, n_folds=len(folds))
         if not todo:
             continue
-        arrays = {f.index: fold_arrays(data, f.train, f.test) for f in todo}
+        data = {f.index: kind.fold_data(study, f) for f in todo}
         # once per data group and fold: every member stores these same predictions
-        baselines = {
-            k: _baseline_predictions(first, data, a, baseline_timings) for k, a in arrays.items()
-        }
+        baselines = {k: kind.fit_baselines(first, d, baseline_timings) for k, d in data.items()}
         items: list[tuple[int, int, pd.DataFrame]] = []
         for shape in group.shapes:
-            for job in training_jobs(configs, shape, list(arrays), done):
-                nets = _train_networks(
-                    configs, [(i, arrays[k]) for i, k in job], timings, progress, beat
-                )
+            for job in training_jobs(configs, shape, list(data), done):
+                jobs = [(i, data[k]) for i, k in job]
+                nets = _train_networks(kind, configs, jobs, timings, progress, beat)
                 for (i, k), y_pred in zip(job, nets, strict=True):
                     models = {configs[i].model.kind: y_pred}
                     if i == owner or not shared:
-                        models.update(baselines[k])
-                    items.append((i, k, _fold_frame(symbol, arrays[k], models)))
+                        models.update(baselines[k].predictions)
+                    items.append((i, k, kind.rows(configs[i], data[k], models, baselines[k].keep)))
+        del data, baselines  # the fold group's samples, freed before the next is built
         start = time.perf_counter()
         stored.save_folds(engine, [(run_ids[i], k, frame) for i, k, frame in items])
         elapsed = time.perf_counter() - start
         for i, _, _ in items:
-            timings[i].store_s += elapsed / len(items)
+            timings[i].store_s += elapsed / max(1, len(items))
         beat()
     if progress is not None:
         progress("fold", fold=len(folds), n_folds=len(folds))
@@ -411,24 +336,17 @@ def _train_data_group(
 def check_runs(engine: sa.Engine, configs: Sequence[ExperimentConfig]) -> None:
     """Everything that can refuse ``configs`` before they train, without reading prices:
     the network's settings (trainer, device) of each config and, once per data group, the
-    stored symbols and days the data needs
-    (:func:`~lstm_madness.experiment.dataset.check_study_data`,
-    :func:`~lstm_madness.experiment.universe_data.check_universe_study`). Raises what
-    training would (``ConfigError``, ``DataError``), so a refused batch registers nothing.
+    stored symbols and days the data needs (the study kind's
+    :meth:`~lstm_madness.experiment.kinds.base.StudyKind.check`). Raises what training
+    would (``ConfigError``, ``DataError``), so a refused batch registers nothing.
     """
     for device in dict.fromkeys(c.train.device for c in configs):
         resolve_device(device)
     for config in configs:
         lstm_estimator(config)
-    plan = plan_runs(configs)
-    for group in plan.groups:
+    for group in plan_runs(configs).groups:
         first = configs[group.members[0]]
-        if first.cross_section:
-            from lstm_madness.experiment.universe_data import check_universe_study
-
-            check_universe_study(engine, first)
-        else:
-            check_study_data(engine, first)
+        study_kind(first).check(engine, first)
 
 
 def _claim(

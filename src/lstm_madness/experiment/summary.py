@@ -21,15 +21,13 @@ import pandas as pd
 import sqlalchemy as sa
 
 from lstm_madness.errors import RunError
-from lstm_madness.evaluation.study import (
-    Evaluation,
-    EvaluationSettings,
-    evaluate,
-)
-from lstm_madness.evaluation.universe_study import evaluate_universe, universe_panels
+from lstm_madness.evaluation.evidence import TrialEvidence
+from lstm_madness.evaluation.judgement import Evaluation
+from lstm_madness.evaluation.settings import EvaluationSettings
 from lstm_madness.evaluation.verdict import VerdictThresholds
 from lstm_madness.experiment import ledger
 from lstm_madness.experiment.config import ExperimentConfig, from_dict
+from lstm_madness.experiment.kinds import study_kind
 from lstm_madness.jsonable import jsonable
 from lstm_madness.store.predictions import iter_predictions, load_predictions
 from lstm_madness.store.runs import Run, get_run, get_runs
@@ -42,7 +40,6 @@ __all__ = [
     "evaluation_settings",
     "prediction_table",
     "summarize_run",
-    "test_frame",
 ]
 
 #: Columns of ``madness runs predictions`` (and :func:`prediction_table`).
@@ -83,24 +80,6 @@ def evaluation_settings(config: ExperimentConfig, **overrides: Any) -> Evaluatio
         seed=ledger.EVIDENCE_SEED,
     )
     return dataclasses.replace(settings, **overrides) if overrides else settings
-
-
-def test_frame(predictions: pd.DataFrame) -> pd.DataFrame:
-    """Wide test-period frame: index date; columns y_true, realized and one per model
-    (sorted by name). Where a date repeats, its first row counts."""
-    dates, day = np.unique(predictions["date"].to_numpy(), return_inverse=True)
-    code, models = pd.factorize(predictions["model"], sort=True)
-    first = np.full(len(dates), len(predictions))
-    np.minimum.at(first, day, np.arange(len(predictions)))
-    wide = np.full((len(dates), len(models)), np.nan)
-    reverse = slice(None, None, -1)  # so that the first row of a (date, model) wins
-    wide[day[reverse], code[reverse]] = predictions["y_pred"].to_numpy(dtype=float)[reverse]
-    columns = {
-        "y_true": predictions["y_true"].to_numpy(dtype=float)[first],
-        "realized": predictions["realized"].to_numpy(dtype=float)[first],
-    }
-    columns.update({str(name): wide[:, j] for j, name in enumerate(models)})
-    return pd.DataFrame(columns, index=pd.DatetimeIndex(dates, name="date"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -204,6 +183,87 @@ def _seed_sharpes(
     return memo[key]
 
 
+@dataclass(frozen=True)
+class _Trials:
+    """How a run's trial set counts: ``evidence`` with ``trials`` set to the DSR's ``N``;
+    ``override`` (``N`` given, not counted), ``pending`` (members not finished yet) and
+    ``declared`` (tried outside the tool, declared by imported members)."""
+
+    evidence: TrialEvidence
+    override: bool
+    pending: int
+    declared: int
+
+
+def _count_trials(
+    run: Run, ts: TrialSet, found: ledger.MemberEvidence, override: int, extra: int
+) -> _Trials:
+    """``N`` of ``run``: ``override`` when non-zero, else one trial per distinct forecast
+    (merged duplicates count once) plus the pending and declared ones; never below the
+    members with predictions. ``extra``: runs of its batch still in progress."""
+    evidence = found.evidence
+    pending = max(ts.pending(run), extra)
+    declared = ts.declared(found.aliases)  # a duplicate's declaration counts once
+    distinct = len(ts.members) - evidence.duplicates
+    n = max(override or (distinct + pending + declared), evidence.n_members)
+    return _Trials(dataclasses.replace(evidence, trials=n), bool(override), pending, declared)
+
+
+def _summary(
+    run: Run,
+    config: ExperimentConfig,
+    evaluation: Evaluation,
+    frame: pd.DataFrame,
+    trials: _Trials,
+    timings: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The summary dict of an evaluated run (``madness runs show --json``): who it is, its
+    test period, its models with their training figures, the evaluation's sections, how
+    its trials were counted, and what it saw when it finished."""
+    stored = run.summary
+    sections = evaluation.to_json()
+    significance = {
+        **sections["significance"],
+        "trials_override": trials.override,
+        "trials_pending": trials.pending,
+        "trials_declared": trials.declared,
+    }
+    models = _model_entries(
+        evaluation.model_metrics,
+        run.primary_model,
+        config.model.kind,
+        timings,
+        (stored or {}).get("models", {}),
+    )
+    imported = {} if run.import_spec is None else {"import": run.import_spec}
+    return jsonable(
+        {
+            "run_id": run.id,
+            "name": run.name,
+            "status": run.status,
+            "target": config.target_key,
+            "primary_model": run.primary_model,
+            "n_test": len(frame),
+            "test_start": frame.index[0].date().isoformat(),
+            "test_end": frame.index[-1].date().isoformat(),
+            "models": models,
+            "timings": timings,
+            **sections,
+            "significance": significance,
+            "kind": run.kind,
+            **imported,
+            "at_finish": _at_finish(stored, sections),
+        }
+    )
+
+
+def _check_rows(run: Run, predictions: pd.DataFrame) -> None:
+    if predictions.empty:
+        raise RunError(f"run {run.id} has no stored test predictions")
+    if not (predictions["model"] == run.primary_model).any():
+        raise RunError(f"run {run.id} has no test predictions of its model {run.primary_model!r}")
+
+
 def _evaluate_runs(
     engine: sa.Engine,
     run_ids: Sequence[int],
@@ -225,84 +285,33 @@ def _evaluate_runs(
     seeds: dict[tuple, np.ndarray | None] = {}
     out: dict[int, RunEvaluation] = {}
     for run_id, predictions in iter_predictions(engine, ids, loaded=loaded):
-        run = runs[run_id]
-        config = configs[run_id]
-        primary = run.primary_model
-        if predictions.empty:
-            raise RunError(f"run {run_id} has no stored test predictions")
-        if not (predictions["model"] == primary).any():
-            raise RunError(f"run {run_id} has no test predictions of its model {primary!r}")
-        settings = run_settings[run_id]
-        ts = sets[run_id]
-        evidence, member_ids = evidences[run_id].evidence, evidences[run_id].ids
-        override = trials or config.evaluation.trials
-        pending = max(ts.pending(run), (extra_trials or {}).get(run_id, 0))
-        imported = run.import_spec
-        # tried outside the tool, declared by imported members (a duplicate's once)
-        declared = ts.declared(evidences[run_id].aliases)
-        # one trial per distinct forecast: merged duplicates count once
-        distinct = len(ts.members) - evidence.duplicates
-        n = max(override or (distinct + pending + declared), evidence.n_members)
-        if override:
-            settings = dataclasses.replace(settings, trials_mode="raw")
-        common = dict(
-            task=config.task,
-            primary=primary,
-            settings=settings,
-            trial_set=dataclasses.replace(evidence, trials=n),
-            trial_position=evidences[run_id].column(run_id),
-            seed_sharpes=_seed_sharpes(run, ts, evidences[run_id], seeds),
+        run, config, found = runs[run_id], configs[run_id], evidences[run_id]
+        _check_rows(run, predictions)
+        counted = _count_trials(
+            run,
+            sets[run_id],
+            found,
+            trials or config.evaluation.trials,
+            (extra_trials or {}).get(run_id, 0),
         )
-        if config.cross_section:
-            evaluation = evaluate_universe(
-                panels=universe_panels(predictions),
-                warnings=tuple(universe_warnings(engine, config)),
-                **common,
-            )
-            frame = evaluation.frame()
-        else:
-            frame = test_frame(predictions)
-            models = {name: frame[name].to_numpy() for name in frame.columns[2:]}
-            evaluation = evaluate(
-                dates=frame.index.to_numpy(),
-                asset_returns=frame["realized"].to_numpy(),
-                y_true=frame["y_true"].to_numpy(),
-                predictions=models,
-                y_benchmark=models.get("baseline:mean"),
-                memo=memo,
-                **common,
-            )
-        stored = run.summary
-        run_timings = (timings or {}).get(run_id) or (stored or {}).get("timings") or {}
-        summary: dict[str, Any] = {
-            "run_id": run_id,
-            "name": run.name,
-            "status": run.status,
-            "target": config.target_key,
-            "primary_model": primary,
-            "n_test": len(frame),
-            "test_start": frame.index[0].date().isoformat(),
-            "test_end": frame.index[-1].date().isoformat(),
-            "models": _model_entries(
-                evaluation.model_metrics,
-                primary,
-                config.model.kind,
-                run_timings,
-                (stored or {}).get("models", {}),
-            ),
-            "timings": run_timings,
-        }
-        summary.update(evaluation.to_json())
-        summary["significance"]["trials_override"] = bool(override)
-        summary["significance"]["trials_pending"] = pending
-        summary["significance"]["trials_declared"] = declared
-        summary["kind"] = run.kind
-        if imported is not None:
-            summary["import"] = imported
-        summary["at_finish"] = _at_finish(stored, summary)
-        summary = jsonable(summary)
+        settings = run_settings[run_id]
+        if counted.override:
+            settings = dataclasses.replace(settings, trials_mode="raw")
+        evaluation, frame = study_kind(config).evaluate(
+            engine,
+            config,
+            predictions,
+            primary=run.primary_model,
+            settings=settings,
+            trial_set=counted.evidence,
+            trial_position=found.column(run_id),
+            seed_sharpes=_seed_sharpes(run, sets[run_id], found, seeds),
+            memo=memo,
+        )
+        run_timings = (timings or {}).get(run_id) or (run.summary or {}).get("timings") or {}
+        summary = _summary(run, config, evaluation, frame, counted, run_timings)
         out[run_id] = RunEvaluation(
-            summary, evaluation, frame, config, run, tuple(member_ids), engine
+            summary, evaluation, frame, config, run, tuple(found.ids), engine
         )
     return {run_id: out[run_id] for run_id in ids}
 
@@ -379,59 +388,6 @@ def prediction_table(engine: sa.Engine, run_id: int, model: str | None = None) -
             f"run {run_id} has no stored test predictions"
             + (f" of model {model!r}" if model is not None else "")
         )
-    if config.cross_section:
-        table = _universe_table(predictions, settings)
-        table["date"] = table["date"].dt.date
-        return table[EXPORT_COLUMNS]
-    parts = []
-    for _name, rows in predictions.groupby("model", sort=True):
-        rows = rows.sort_values("date")
-        result = settings.backtest(
-            rows["y_pred"].to_numpy(), rows["realized"].to_numpy(), config.task
-        )
-        parts.append(
-            rows.assign(
-                position=result.positions,
-                gross_return=result.gross_returns,
-                net_return=result.net_returns,
-            )
-        )
-    table = pd.concat(parts, ignore_index=True)
+    table = study_kind(config).trades(predictions, settings, config.task)
     table["date"] = table["date"].dt.date
     return table[EXPORT_COLUMNS]
-
-
-def universe_warnings(engine: sa.Engine, config: ExperimentConfig) -> list[str]:
-    """Survivorship warnings of a universe study, by where its membership comes from in
-    the store now (the bundled list or a plain list of symbols: no point-in-time
-    membership). Known limit: a membership stored after the run was trained removes the
-    warning from the live summary of a run trained on the bundled list."""
-    from lstm_madness.data.membership import SURVIVORSHIP_WARNING
-    from lstm_madness.experiment.universe_data import LIST_WARNING, universe_intervals
-
-    _, source = universe_intervals(engine, config)
-    return {"bundled": [SURVIVORSHIP_WARNING], "list": [LIST_WARNING]}.get(source, [])
-
-
-def _universe_table(predictions: pd.DataFrame, settings: EvaluationSettings) -> pd.DataFrame:
-    """Rows per (date, member, model) with the member's weight in the long-short book and
-    its contribution to the book's gross and net return that day (costs of its own trade,
-    and its share of the borrow fee when short). Per day they sum to the book's returns,
-    except the cost of closing a position in a member that is no longer scored that day
-    (it has no row)."""
-    parts = []
-    for _name, rows in predictions.groupby("model", sort=True):
-        panels = universe_panels(rows)
-        result = settings.long_short(panels.predictions[str(_name)], panels.realized)
-        book = result.book
-        w = book.weights
-        earned = np.where(np.isfinite(panels.realized), panels.realized, 0.0)
-        gross = w * earned
-        trade = np.abs(np.diff(w, axis=0, prepend=0.0)) * book.cost_rate
-        borrow = np.maximum(-w, 0.0) * book.short_borrow_bps / 1e4 / 252
-        net = gross - trade - borrow
-        d = panels.dates.get_indexer(pd.to_datetime(rows["date"]))
-        col = {s: j for j, s in enumerate(panels.symbols)}
-        j = rows["symbol"].map(col).to_numpy()
-        parts.append(rows.assign(position=w[d, j], gross_return=gross[d, j], net_return=net[d, j]))
-    return pd.concat(parts, ignore_index=True).sort_values(["model", "date", "symbol"])

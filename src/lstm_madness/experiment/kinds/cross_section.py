@@ -18,20 +18,14 @@ import time
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from lstm_madness.cross_section import CrossSectionFold, validation_gap
-from lstm_madness.evaluation.evidence import TrialEvidence
 from lstm_madness.evaluation.settings import EvaluationSettings
-from lstm_madness.evaluation.universe_study import (
-    evaluate_universe,
-    universe_panels,
-    universe_trades,
-)
 from lstm_madness.experiment.config import ExperimentConfig
 from lstm_madness.experiment.folds import Fold
 from lstm_madness.experiment.kinds.base import Evaluated, FoldBaselines, FoldPlan
@@ -45,7 +39,10 @@ from lstm_madness.experiment.universe_data import (
     universe_rows,
 )
 from lstm_madness.options import CROSS_SECTION_BASELINES
-from lstm_madness.report.seeds import SeedSet
+
+if TYPE_CHECKING:  # the evaluation stack (arch, scipy) loads when a run is evaluated
+    from lstm_madness.evaluation.evidence import TrialEvidence
+    from lstm_madness.report.seeds import SeedSet
 
 __all__ = ["CROSS_SECTION", "CrossSection", "MemberBooks"]
 
@@ -136,6 +133,8 @@ class CrossSection:
     ) -> Evaluated:
         """:func:`~lstm_madness.evaluation.universe_study.evaluate_universe` of the rows'
         panels, with the survivorship warnings of the universe's membership."""
+        from lstm_madness.evaluation.universe_study import evaluate_universe, universe_panels
+
         evaluation = evaluate_universe(
             panels=universe_panels(predictions),
             warnings=tuple(survivorship_warnings(engine, config)),
@@ -151,6 +150,8 @@ class CrossSection:
     def trades(
         self, predictions: pd.DataFrame, settings: EvaluationSettings, task: str
     ) -> pd.DataFrame:
+        from lstm_madness.evaluation.universe_study import universe_trades
+
         return universe_trades(predictions, settings)
 
     # -- the trial set's evidence --------------------------------------------------
@@ -160,6 +161,8 @@ class CrossSection:
     ) -> dict[int, MemberBooks]:
         """Each member run's long-short and equal-weight books, from rows with a
         ``symbol`` column, over its own dates."""
+        from lstm_madness.evaluation.universe_study import universe_panels
+
         out = {}
         for run_id, rows in frame.groupby("run_id", sort=False):
             panels = universe_panels(rows.assign(model="primary"))

@@ -14,17 +14,15 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from lstm_madness.evaluation.backtest import buy_and_hold
-from lstm_madness.evaluation.evidence import TrialEvidence
 from lstm_madness.evaluation.metrics import hit_rate, mse
 from lstm_madness.evaluation.settings import EvaluationSettings
-from lstm_madness.evaluation.study import evaluate, test_frame, trades
 from lstm_madness.experiment.config import ExperimentConfig
 from lstm_madness.experiment.dataset import (
     FoldArrays,
@@ -38,7 +36,10 @@ from lstm_madness.experiment.dataset import (
 from lstm_madness.experiment.folds import Fold
 from lstm_madness.experiment.kinds.base import Evaluated, FoldBaselines, FoldPlan
 from lstm_madness.options import CLASSIFICATION_BASELINES, REGRESSION_BASELINES
-from lstm_madness.report.seeds import SeedSet
+
+if TYPE_CHECKING:  # the evaluation stack (arch, scipy) loads when a run is evaluated
+    from lstm_madness.evaluation.evidence import TrialEvidence
+    from lstm_madness.report.seeds import SeedSet
 
 __all__ = ["TIMING", "Timing", "fold_metrics"]
 
@@ -118,6 +119,8 @@ class Timing:
     ) -> Evaluated:
         """:func:`~lstm_madness.evaluation.study.evaluate` of the rows' wide test frame
         (R²_oos against ``baseline:mean`` when the run has it)."""
+        from lstm_madness.evaluation.study import evaluate, test_frame
+
         frame = test_frame(predictions)
         models = {name: frame[name].to_numpy() for name in frame.columns[2:]}
         evaluation = evaluate(
@@ -139,6 +142,8 @@ class Timing:
     def trades(
         self, predictions: pd.DataFrame, settings: EvaluationSettings, task: str
     ) -> pd.DataFrame:
+        from lstm_madness.evaluation.study import trades
+
         return trades(predictions, settings, task)
 
     # -- the trial set's evidence --------------------------------------------------
