@@ -353,3 +353,56 @@ def test_show_run_is_what_runs_show_load_run_and_report_see(engine, tmp_path, mo
         load_run(engine, b)
     with pytest.raises(RunError, match=f"run {b} is failed .*only succeeded runs"):
         write_run_report(engine, b, tmp_path / "b")
+
+
+def test_a_cached_summary_is_keyed_by_the_trial_set_it_was_judged_against(
+    engine, tmp_path, monkeypatch
+):
+    """Runs finishing at once into one store (issue 22): run A is evaluated over {A}, run B
+    joins the trial set before A is marked succeeded and its summary cached; ``runs show``
+    of A then states what an empty cache and a fresh evaluation state (2 trials), never
+    A's summary of 1 trial."""
+    import threading
+
+    from lstm_madness.experiment.runner import finish_runs
+    from lstm_madness.store import lifecycle
+
+    monkeypatch.setenv("MADNESS_CACHE_DIR", str(tmp_path / "cache"))
+    a = _store(engine, _preds(1), finish=False)
+    b = _store(engine, _preds(2), finish=False)
+    a_evaluated, b_finished = threading.Event(), threading.Event()
+    finish_with_summaries = lifecycle.finish_with_summaries
+
+    def interleaved(engine_, summaries):
+        if a in summaries:  # A was evaluated over {A}: let B finish first, then mark A
+            a_evaluated.set()
+            assert b_finished.wait(60)
+        return finish_with_summaries(engine_, summaries)
+
+    monkeypatch.setattr(lifecycle, "finish_with_summaries", interleaved)
+    errors: list[BaseException] = []
+
+    def finish(run_id: int, done: threading.Event | None = None) -> None:
+        try:
+            finish_runs(engine, [run_id], timings={run_id: {}})
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+            a_evaluated.set()
+        finally:
+            if done is not None:
+                done.set()
+
+    first = threading.Thread(target=finish, args=(a,))
+    first.start()
+    assert a_evaluated.wait(60)
+    second = threading.Thread(target=finish, args=(b, b_finished))
+    second.start()
+    first.join(60), second.join(60)
+    assert not errors
+    shown = show_run(engine, a).summary
+    monkeypatch.setenv("MADNESS_CACHE_DIR", str(tmp_path / "empty"))
+    cold = show_run(engine, a).summary
+    assert cold["significance"]["trials"] == 2
+    assert shown["significance"]["trials"] == cold["significance"]["trials"]
+    assert shown["significance"]["dsr"] == cold["significance"]["dsr"]
+    assert json.dumps(shown, sort_keys=True) == json.dumps(cold, sort_keys=True)

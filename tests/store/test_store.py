@@ -108,6 +108,23 @@ def test_failed_runs_are_removed_and_running_runs_refused(engine):
         lifecycle.delete_run(engine, running)
 
 
+def test_a_queued_run_of_a_live_sweep_is_refused_and_of_a_dead_one_removed(engine):
+    with engine.begin() as conn:
+        conn.execute(
+            schema.sweeps.insert().values(
+                id=1, config_json="{}", space_json="{}", engine="local", created_at=runs.utcnow()
+            )
+        )
+    queued, orphan = lifecycle.create_runs(engine, [load_config()] * 2, sweep_id=1)
+    with pytest.raises(RunError, match=f"run {queued} is queued by a sweep that is still going"):
+        lifecycle.delete_run(engine, queued)
+    assert runs.get_run(engine, queued).status == "queued"  # the sweep goes on with it
+    with engine.begin() as conn:  # the driver that registered it died (SIGKILL)
+        conn.execute(schema.runs.update().where(schema.runs.c.id == orphan).values(pid=2**22 + 7))
+    assert lifecycle.delete_run(engine, orphan) == "removed"
+    assert runs.get_run(engine, queued).status == "queued"
+
+
 def test_finish_stores_the_test_metrics(engine):
     run_id = lifecycle.create_run(engine, load_config())
     models = {"lstm": {"mse": 0.5, "n": 5, "train_s": None}, "baseline:zero": {"mse": 0.7}}

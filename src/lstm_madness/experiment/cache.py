@@ -22,11 +22,21 @@ import sqlalchemy as sa
 
 if TYPE_CHECKING:
     from lstm_madness.store.runs import Run
+    from lstm_madness.store.trials import TrialSet
 
 #: Bump when cached numbers change meaning.
 CACHE_VERSION = 2
 
-__all__ = ["CACHE_VERSION", "cache_dir", "key", "read", "summary_name", "summary_names", "write"]
+__all__ = [
+    "CACHE_VERSION",
+    "cache_dir",
+    "key",
+    "read",
+    "summary_key",
+    "summary_name",
+    "summary_names",
+    "write",
+]
 
 
 def cache_dir() -> Path:
@@ -86,19 +96,28 @@ def summary_names(
         ts = trial_set(
             engine, target=target, test_start=start, test_end=end, include=[r.id for r in group]
         )
-        fingerprint = ts.fingerprint()
         for run in group:
-            names[run.id] = key(
-                engine,
-                "summary",
-                run.id,
-                run.config_hash,
-                run.status,
-                fingerprint,
-                ts.pending(run),
-                trials,
-            )
+            names[run.id] = summary_key(engine, run, ts, trials)
     return names
+
+
+def summary_key(
+    engine: sa.Engine, run: Run, ts: TrialSet, trials: int | None, status: str | None = None
+) -> str:
+    """Cache name of ``run``'s live summary judged over the trial set ``ts``: the one it
+    was evaluated against when caching it (a set read later may have grown), the one read
+    now when looking it up. ``status``: the run's status the summary is cached under (a
+    run evaluated while still ``running`` is stored ``succeeded``)."""
+    return key(
+        engine,
+        "summary",
+        run.id,
+        run.config_hash,
+        status or run.status,
+        ts.fingerprint(),
+        ts.pending(run),
+        trials,
+    )
 
 
 def summary_name(engine: sa.Engine, run: Run, trials: int | None) -> str:

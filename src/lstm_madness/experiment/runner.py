@@ -511,27 +511,27 @@ def finish_runs(
             run = dataclasses.replace(evaluations[run_id].run, status="succeeded", summary=summary)
             finished[run_id] = dataclasses.replace(evaluations[run_id], summary=summary, run=run)
     if trials is None:
-        _prime_summary_cache(engine, summaries)
+        _prime_summary_cache(engine, summaries, evaluations)
     return summaries
 
 
-def _prime_summary_cache(engine: sa.Engine, summaries: Sequence[Mapping[str, Any]]) -> None:
+def _prime_summary_cache(
+    engine: sa.Engine, summaries: Sequence[Mapping[str, Any]], evaluations: Mapping[int, Any]
+) -> None:
     """Cache each finished run's summary as the live one, so the first ``runs show`` after
-    a run or a sweep is a cache read. Exact only while nothing else of the trial set is
-    pending; a run that counted pending sweep members is left for ``runs show`` to evaluate.
+    a run or a sweep is a cache read. Keyed by the trial set it was evaluated against (not
+    the one read now: concurrent runs may have joined it since), so a reader whose trial
+    set differs never gets it; a run that counted pending sweep members is left for ``runs
+    show`` to evaluate.
     """
     from lstm_madness.experiment import cache
 
-    settled = {
-        int(s["run_id"]): s
-        for s in summaries
-        if (s.get("significance") or {}).get("trials_pending") == 0
-    }
-    if not settled:
-        return
-    rows = get_runs(engine, list(settled))
-    for run_id, name in cache.summary_names(engine, rows.values()).items():
-        cache.write("summaries", name, settled[run_id])
+    for s in summaries:
+        if (s.get("significance") or {}).get("trials_pending") != 0:
+            continue
+        evaluated = evaluations[int(s["run_id"])]
+        name = cache.summary_key(engine, evaluated.run, evaluated.trial_set, None, "succeeded")
+        cache.write("summaries", name, s)
 
 
 def run_experiment(

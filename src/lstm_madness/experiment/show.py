@@ -81,9 +81,8 @@ def show_run(
     run = get_run(engine, run_id)
     if run.status != "succeeded":
         return ShownRun(run)
-    name = cache.summary_name(engine, run, trials)
     if not live:
-        summary = cache.read("summaries", name)
+        summary = cache.read("summaries", cache.summary_name(engine, run, trials))
         if summary is not None:
             return ShownRun(run, summary)
     from lstm_madness.experiment.summary import evaluate_runs
@@ -93,6 +92,8 @@ def show_run(
         family = [r.id for r in seed_family(engine, run)]
         ids = family if len(family) > 1 else ids
     evaluations = evaluate_runs(engine, ids, trials=trials)
-    summary = evaluations[run.id].summary
-    cache.write("summaries", name, summary)
+    evaluated = evaluations[run.id]
+    summary = evaluated.summary
+    # keyed by the trial set it was judged against, which may have grown since the lookup
+    cache.write("summaries", cache.summary_key(engine, run, evaluated.trial_set, trials), summary)
     return ShownRun(run, summary, evaluations)

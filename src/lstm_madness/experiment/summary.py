@@ -100,6 +100,9 @@ class RunEvaluation:
     run: Run
     trial_ids: tuple[int, ...]
     engine: sa.Engine | None = dataclasses.field(default=None, repr=False)
+    #: the trial set judged against, as it was read for this evaluation (what a cached
+    #: summary is keyed by: :func:`~lstm_madness.experiment.cache.summary_key`)
+    trial_set: TrialSet | None = dataclasses.field(default=None, repr=False)
 
     @property
     def run_id(self) -> int:
@@ -311,7 +314,7 @@ def _evaluate_runs(
         run_timings = (timings or {}).get(run_id) or (run.summary or {}).get("timings") or {}
         summary = _summary(run, config, evaluation, frame, counted, run_timings)
         out[run_id] = RunEvaluation(
-            summary, evaluation, frame, config, run, tuple(found.ids), engine
+            summary, evaluation, frame, config, run, tuple(found.ids), engine, sets[run_id]
         )
     return {run_id: out[run_id] for run_id in ids}
 

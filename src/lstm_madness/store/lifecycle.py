@@ -434,13 +434,21 @@ def delete_run(engine: sa.Engine, run_id: int) -> str:
     tombstone (status ``deleted``) that keeps its row, folds and its primary model's test
     predictions (what its daily net returns are recomputed from), and loses the rest (other
     models' predictions, metrics). A failed run never counted and is removed with all it
-    stored. A running run cannot be deleted; a tombstone stays as it is. Baselines that
-    other runs of its data group read from its rows are handed over first (see
+    stored. A running run cannot be deleted, nor a queued one while its owner (the sweep
+    that registered it) lives; a tombstone stays as it is. Baselines that other runs of
+    its data group read from its rows are handed over first (see
     :func:`~lstm_madness.store.predictions.share_baselines`), so they lose nothing.
     """
     run = get_run(engine, run_id)
+    if run.status == "queued" and run_id in mark_stale_runs(engine):
+        run = get_run(engine, run_id)  # its sweep died: failed now, removed below
     if run.status == "running":
         raise RunError(f"run {run_id} is running; stop it (or wait) before deleting it")
+    if run.status == "queued":
+        raise RunError(
+            f"run {run_id} is queued by a sweep that is still going; stop the sweep (or wait) "
+            "before deleting it"
+        )
     if run.status == "deleted":
         return "tombstone"
     p = schema.predictions
