@@ -14,6 +14,8 @@ LOSSES = ("auto", *NETWORK_LOSSES)
 DEVICES = ("auto", "cpu", "cuda")
 #: Training paths of a network (see :func:`lstm_madness.models.training.resolve_trainer`).
 TRAINERS = ("auto", "torch", "batched", "compiled")
+#: Optimizer updates of a network (see :mod:`lstm_madness.models.optimizer`).
+OPTIMIZERS = ("adam", "rmsprop")
 #: Cost per unit of turnover, basis points, when none is given (``backtest.cost_bps``).
 DEFAULT_COST_BPS = 5.0
 #: Extra cost per unit of turnover, basis points, when none is given (``backtest.slippage_bps``).

@@ -166,3 +166,19 @@ def test_the_old_name_of_a_renamed_key_is_read_with_a_deprecation_message() -> N
     assert old == ExperimentConfig() and old.hash() == ExperimentConfig().hash()
     with pytest.raises(ConfigError, match=r"give only evaluation\.fwer"):
         from_dict({"evaluation": {"max_spa_p": 0.05, "fwer": 0.05}})
+
+
+#: ``ExperimentConfig().hash()`` before ``train.optimizer`` existed.
+DEFAULT_HASH = "2153a0ee607a18850079343b0d8c16381fa267d8b2767349cfb9c236f86ce722"
+
+
+def test_train_optimizer_is_hashed_only_when_it_is_not_the_default() -> None:
+    assert ExperimentConfig().train.optimizer == "adam"
+    assert ExperimentConfig().hash() == DEFAULT_HASH
+    assert load_config(None, ["train.optimizer=adam"]).hash() == DEFAULT_HASH
+    rms = load_config(None, ["train.optimizer=rmsprop"])
+    assert rms.train.optimizer == "rmsprop" and rms.hash() != DEFAULT_HASH
+    assert rms.hash(without_seed=True) != ExperimentConfig().hash(without_seed=True)
+    assert rms.to_dict()["train"]["optimizer"] == "rmsprop"
+    with pytest.raises(ConfigError, match=r"train\.optimizer: 'sgd' is not one of adam, rmsprop"):
+        load_config(None, ["train.optimizer=sgd"])

@@ -251,3 +251,19 @@ def test_a_broken_evaluation_stack_fails_before_anything_is_registered(
         engine, [load_config(None, [*FAST, "train.epochs=1"])], evaluate=False
     )
     assert get_run(engine, trained["run_id"]).status == "running"
+
+
+@pytest.mark.parametrize("trainer", ["torch", "batched", "compiled"])
+def test_the_configured_optimizer_trains_the_network(trainer: str) -> None:
+    """``train.optimizer`` reaches the estimator the runner builds, and its trainer."""
+    from lstm_madness.experiment.runner import lstm_estimator
+
+    base = [*FAST, "train.epochs=2", f"train.trainer={trainer}"]
+    adam = lstm_estimator(load_config(None, base))
+    rms = lstm_estimator(load_config(None, [*base, "train.optimizer=rmsprop"]))
+    assert (adam.optimizer, rms.optimizer) == ("adam", "rmsprop")
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, (96, 5, 1)).astype(np.float32)
+    y = (0.3 * x[:, -1, 0] + rng.normal(0, 1, 96)).astype(np.float32)
+    a, r = adam.fit(x, y).predict(x), rms.fit(x, y).predict(x)
+    assert np.isfinite(r).all() and not np.allclose(a, r)

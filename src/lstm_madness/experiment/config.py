@@ -34,6 +34,7 @@ from lstm_madness.options import (
     DEFAULT_SLIPPAGE_BPS,
     DEVICES,
     LOSSES,
+    OPTIMIZERS,
     TRAINERS,
 )
 
@@ -100,12 +101,15 @@ class TrainConfig:
 
     epochs: int = 100  #: maximum epochs
     batch_size: int = 32
-    learning_rate: float = 1e-3  #: Adam step size
+    learning_rate: float = 1e-3  #: step size of the optimizer
     loss: str = "auto"  #: "mse", "huber", "bce"; "auto" = mse for return targets, bce for direction
     #: early stopping on a validation tail of each training window; 0 disables it
     patience: int = 10
     validation_fraction: float = 0.1  #: share of each training window held out at its end; 0 = none
     clip_norm: float = 1.0  #: gradient-norm clipping; 0 disables it
+    #: "adam" or "rmsprop" (ρ = 0.9, ε = 1e-7, as Keras and Fischer & Krauss 2018), after
+    #: the clipping (see lstm_madness.models.optimizer)
+    optimizer: str = "adam"
     seed: int = 0
     device: str = "auto"  #: "auto" (CUDA when available), "cpu" or "cuda"
     #: "torch" (autograd loop), "batched" (same-shape networks trained together), "compiled"
@@ -234,6 +238,9 @@ class ExperimentConfig:
         for old, new in RENAMED_KEYS.items():  # hashed under the old name: hashes stay
             section, key = new.split(".")
             d[section][old.split(".")[1]] = d[section].pop(key)
+        for section, key, default in DEFAULT_UNHASHED_KEYS:  # added later: hashes stay
+            if d[section].get(key) == default:
+                d[section].pop(key)
         if without_seed:
             d["train"].pop("seed", None)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
@@ -246,6 +253,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "train.loss": LOSSES,
     "train.device": DEVICES,
     "train.trainer": TRAINERS,
+    "train.optimizer": OPTIMIZERS,
     "split.scheme": ("holdout", "walk_forward"),
     "split.window": ("expanding", "rolling"),
     "backtest.rule": ("sign", "long_flat", "threshold", "proportional", "long_short"),
@@ -476,6 +484,9 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str | tuple[str, An
 
 #: Keys renamed since configs were first stored: old dotted key -> new dotted key.
 RENAMED_KEYS = {"evaluation.max_spa_p": "evaluation.fwer"}
+#: Keys added since hashes were stored, with their defaults: a config that leaves one at
+#: its default hashes without it, as it did before the key existed.
+DEFAULT_UNHASHED_KEYS = (("train", "optimizer", "adam"),)
 
 
 def _renamed(raw: Mapping[str, Any], *, warn: bool) -> Mapping[str, Any]:

@@ -181,6 +181,7 @@ def lstm_estimator(config: ExperimentConfig, progress: Callable | None = None) -
         epochs=t.epochs,
         batch_size=t.batch_size,
         learning_rate=t.learning_rate,
+        optimizer=t.optimizer,
         loss=config.loss,
         patience=t.patience,
         validation_fraction=t.validation_fraction,

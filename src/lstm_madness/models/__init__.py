@@ -4,9 +4,10 @@ Every model has ``fit(X (n, time_steps, n_features), y (n,)) -> self`` and
 ``predict(X) -> (n,)`` float64. The recurrent network is :mod:`.network`; its training
 protocol, shared by every trainer, :mod:`.protocol` (the optimizer update:
 :mod:`.optimizer`); the trainers :mod:`.torch_trainer`, :mod:`.batched` (with
-:mod:`.batched_net`) and :mod:`.compiled` (with the numba kernels of :mod:`._kernels`,
-loaded on first use); which one trains a network, :mod:`.training`; the estimator,
-:mod:`.lstm`. Imports run one way: lstm → training → the trainers → protocol → network.
+:mod:`.batched_net` and :mod:`.batched_optimizer`) and :mod:`.compiled` (with the numba
+kernels of :mod:`._kernels`, loaded on first use); which one trains a network,
+:mod:`.training`; the estimator, :mod:`.lstm`. Imports run one way: lstm → training →
+the trainers → protocol → network.
 """
 
 from lstm_madness.models.baselines import (

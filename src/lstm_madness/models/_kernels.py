@@ -3,7 +3,7 @@
 One network's training step as plain loops (and BLAS products for wide layers) over
 preallocated float32 buffers: a stacked LSTM/GRU forward that stores its activations, a
 head, the loss and its gradient, a hand-written backward through time, global-norm
-clipping and Adam — one call per epoch.
+clipping and Adam or RMSprop — one call per epoch.
 
 Layouts. Parameters live in one flat float32 vector in ``RecurrentNet.parameters()`` order:
 per layer ``weight_ih (G·H, n_in)``, ``weight_hh (G·H, H)``, ``bias_ih (G·H)``, ``bias_hh
@@ -32,7 +32,7 @@ import math
 import numpy as np
 from numba import njit
 
-from lstm_madness.models.optimizer import BETA1, BETA2, CLIP_EPS, EPS
+from lstm_madness.models.optimizer import BETA1, BETA2, CLIP_EPS, EPS, RMS_EPS, RMS_RHO
 
 # Every kernel uses ``error_model="numpy"``: a float division by zero gives inf/nan instead
 # of raising, so numba emits no zero check, and loops that divide (the activations, Adam)
@@ -45,6 +45,7 @@ _FM_BACKWARD = {"contract", "nsz", "arcp"}
 
 LSTM, GRU = 0, 1
 MSE, HUBER, BCE = 0, 1, 2
+ADAM, RMSPROP = 0, 1
 
 
 #: tanh as ``x·P(x²)/Q(x²)`` on ``x`` clamped to ±``_TANH_CLAMP`` (beyond it float32 tanh is
@@ -418,6 +419,30 @@ def clip_adam(params, grads, m, v, step, lr, clip):
         params[i] -= step_size * m[i] / (np.sqrt(v[i]) / bc2_sqrt + eps)
 
 
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FM)
+def clip_rmsprop(params, grads, v, lr, clip):
+    """Global-norm clipping to ``clip`` (``clip <= 0``: none), then one RMSprop step: the
+    update of :mod:`lstm_madness.models.optimizer`, in place (the clipping as
+    :func:`clip_adam`)."""
+    if clip > 0.0:
+        sq = 0.0
+        for i in range(grads.shape[0]):
+            sq += np.float64(grads[i]) * grads[i]
+        coef = clip / (math.sqrt(sq) + CLIP_EPS)
+        if coef < 1.0:
+            c32 = np.float32(coef)
+            for i in range(grads.shape[0]):
+                grads[i] *= c32
+    lr32 = np.float32(lr)
+    eps = np.float32(RMS_EPS)
+    rho = np.float32(RMS_RHO)
+    rhoc = np.float32(1.0 - RMS_RHO)
+    for i in range(params.shape[0]):
+        g = grads[i]
+        v[i] = rho * v[i] + rhoc * g * g
+        params[i] -= lr32 * g / (np.sqrt(v[i]) + eps)
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def seed(s):
     """Seed numba's own generator (dropout masks)."""
@@ -447,9 +472,11 @@ def train_epoch(
     scratch,
     yb,
     dout,
+    update=ADAM,
 ):
     """One epoch of mini-batches ``perm[i:i + batch_size]`` (forward, loss, backward, clip,
-    Adam); returns ``(sum over batches of mean loss × batch rows, Adam steps so far)``."""
+    Adam, or RMSprop when ``update == RMSPROP``); returns ``(sum over batches of mean loss ×
+    batch rows, optimizer steps so far)``."""
     n = perm.shape[0]
     T = X.shape[1]
     total = 0.0
@@ -464,7 +491,10 @@ def train_epoch(
         batch_loss = np.float32(loss_grad(loss_kind, out, yb, nb, dout))
         backward(cell, nb, T, params, grads, meta, head_off, bbuf, back, scratch)
         step += 1
-        clip_adam(params, grads, m, v, step, lr, clip)
+        if update == RMSPROP:
+            clip_rmsprop(params, grads, v, lr, clip)
+        else:
+            clip_adam(params, grads, m, v, step, lr, clip)
         total += np.float64(batch_loss) * nb
     return total, step
 

@@ -14,9 +14,10 @@ Each model keeps its own training exactly as if it were trained alone (the proto
 * its own seed and batch order (a ``torch.Generator`` per model drawing the same
   ``randperm`` per epoch as the solo loop),
 * its own per-batch mean loss (sum over its real rows / its batch count), own gradient-norm
-  clipping, own Adam moments and step count (models without a batch in this step, or that
-  stopped early, are not updated: a masked, vectorised Adam, :class:`BatchedAdam`, the
-  update of :mod:`lstm_madness.models.optimizer`),
+  clipping, own Adam (or RMSprop) moments and step count (models without a batch in this
+  step, or that stopped early, are not updated: a masked, vectorised update,
+  :class:`BatchedAdam` or :class:`BatchedRMSprop`, the update of
+  :mod:`lstm_madness.models.optimizer`),
 * its own validation tail, early stopping and best-weights restore.
 
 With dropout 0 the trained weights equal those of the solo loop to float tolerance. With
@@ -53,7 +54,7 @@ from lstm_madness.models.batched_net import (
     gather,
     stack_data,
 )
-from lstm_madness.models.optimizer import BETA1, BETA2, CLIP_EPS, EPS
+from lstm_madness.models.batched_optimizer import BatchedAdam, BatchedRMSprop, batched_optimizer
 from lstm_madness.models.protocol import (
     FittedNetwork,
     GroupProgress,
@@ -66,7 +67,16 @@ from lstm_madness.models.protocol import (
 )
 from lstm_madness.options import NETWORK_LOSSES as LOSSES
 
-__all__ = ["LOSSES", "BatchedAdam", "TrainResult", "TrainSpec", "fit", "fit_group", "train_many"]
+__all__ = [
+    "LOSSES",
+    "BatchedAdam",
+    "BatchedRMSprop",
+    "TrainResult",
+    "TrainSpec",
+    "fit",
+    "fit_group",
+    "train_many",
+]
 
 _GATHER_BYTES = 64 * 2**20  # gather at most this much epoch data at once
 
@@ -151,6 +161,7 @@ def fit_group(
         learning_rate=float(first.learning_rate),
         loss=loss,
         clip_norm=first.clip_norm or None,
+        optimizer=first.optimizer,
         patience=int(first.patience),
         validation_fraction=float(first.validation_fraction),
         validation_gap=int(first.validation_gap),
@@ -202,6 +213,7 @@ def train_many(
     learning_rate: float,
     loss: str,
     clip_norm: float | None = 1.0,
+    optimizer: str = "adam",
     patience: int = 0,
     validation_fraction: float = 0.0,
     validation_gap: int = 0,
@@ -223,6 +235,7 @@ def train_many(
     validation_gap, min_delta : the solo protocol of ``LSTMForecaster.fit`` (``loss`` one
         of ``LOSSES``; ``clip_norm`` None or 0 disables clipping; early stopping only when
         ``patience > 0`` and ``validation_fraction > 0``).
+    optimizer : ``"adam"`` or ``"rmsprop"`` (:mod:`lstm_madness.models.optimizer`).
     device : where the batched computation runs ("cpu", "cuda", ...).
     progress : called after each epoch as ``progress(epoch, n_models_still_training)``.
     compile : run the forward/backward and the optimizer step through ``torch.compile``
@@ -252,6 +265,7 @@ def train_many(
         batch_size=batch_size,
         learning_rate=learning_rate,
         clip_norm=clip_norm,
+        optimizer=optimizer,
         loss=loss,
         compile_=compile,
     )
@@ -309,6 +323,7 @@ class _Training:
         batch_size: int,
         learning_rate: float,
         clip_norm: float | None,
+        optimizer: str,
         loss: str,
         compile_: bool,
     ) -> None:
@@ -323,7 +338,7 @@ class _Training:
         self.validating = sizes[0][1] > 0
         self.stack = stack = NetworkStack(arch, nets, device)
         clip = float(clip_norm) if clip_norm else 0.0
-        self.adam = BatchedAdam(stack.flat, learning_rate, clip, compile_)
+        self.adam = batched_optimizer(optimizer, stack.flat, learning_rate, clip, compile_)
         self.batch_loss = stack.compiled_loss(loss) if compile_ else stack.loss_fn(loss)
         self.gens = [torch.Generator(device).manual_seed(int(s.seed)) for s in specs]
         self.drop_gen = torch.Generator(device).manual_seed(_seed_of([s.seed for s in specs]))
@@ -486,90 +501,6 @@ class _Batches:
             n = self.n_fit[m]
             idx[m, :n] = torch.randperm(n, generator=gens[m], device=self.device)
         return idx.view(M, self.K, self.B)
-
-
-class BatchedAdam:
-    """Adam over the (M, P) buffer with per-model step counts and an update mask,
-    fused with per-model gradient-norm clipping. Scratch buffers are preallocated."""
-
-    def __init__(self, flat: torch.Tensor, lr: float, clip: float, compile_: bool) -> None:
-        self.lr, self.clip = lr, clip
-        self.exp_avg = torch.zeros_like(flat)
-        self.exp_avg_sq = torch.zeros_like(flat)
-        self.buf = torch.empty_like(flat)
-        self.steps = torch.zeros(flat.shape[0], dtype=torch.float64, device=flat.device)
-        self._step = _clip_adam_compiled if compile_ else _clip_adam
-
-    def schedule(self, active: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Per-step coefficients for an epoch; active (K, M) bool → four (K, M, 1) tensors."""
-        act = active.to(torch.float64)
-        steps = self.steps + act.cumsum(0)  # (K, M): step number at each update
-        self.steps = steps[-1].clone()
-        s = steps.clamp(min=1.0)
-        bc1 = 1.0 - BETA1**s
-        bc2_sqrt = (1.0 - BETA2**s).sqrt()
-        neg_step = -self.lr / bc1 * act
-        out = ((1 - BETA1) * act, (1 - BETA2) * act, bc2_sqrt, neg_step)
-        return tuple(t.to(torch.float32).unsqueeze(-1) for t in out)
-
-    def select(self, rows: torch.Tensor) -> None:
-        """Keep only the models on ``rows``."""
-        self.exp_avg = self.exp_avg.index_select(0, rows)
-        self.exp_avg_sq = self.exp_avg_sq.index_select(0, rows)
-        self.buf = torch.empty_like(self.exp_avg)
-        self.steps = self.steps.index_select(0, rows)
-
-    def step(self, flat, grad, c1, c2, bc2_sqrt, neg_step) -> None:
-        self._step(
-            flat,
-            grad,
-            self.exp_avg,
-            self.exp_avg_sq,
-            self.buf,
-            c1,
-            c2,
-            bc2_sqrt,
-            neg_step,
-            self.clip,
-        )
-
-
-def _clip_adam(flat, grad, exp_avg, exp_avg_sq, buf, c1, c2, bc2_sqrt, neg_step, clip):
-    """In place: clip each row of grad (M, P) to norm ``clip`` (0 = off), then one masked
-    Adam step per row. Inactive rows have c1 = c2 = neg_step = 0 and stay bitwise equal."""
-    if clip > 0:  # as clip_grad_norm_: grad · min(1, clip / (‖grad‖ + 1e-6))
-        norm = torch.linalg.vector_norm(grad, dim=1, keepdim=True)  # (M, 1)
-        grad.mul_(norm.add_(CLIP_EPS).reciprocal_().mul_(clip).clamp_(max=1.0))
-    exp_avg.lerp_(grad, c1)  # m ← β1·m + (1-β1)·g
-    exp_avg_sq.lerp_(grad.mul_(grad), c2)  # v ← β2·v + (1-β2)·g²  (grad is scratch now)
-    torch.sqrt(exp_avg_sq, out=buf)
-    buf.div_(bc2_sqrt).add_(EPS)  # denom = √v / √(1-β2^t) + eps
-    torch.div(exp_avg, buf, out=buf)
-    flat.addcmul_(buf, neg_step)  # p ← p - lr/(1-β1^t) · m / denom
-
-
-def _clip_adam_compiled(flat, grad, exp_avg, exp_avg_sq, buf, c1, c2, bc2_sqrt, neg_step, clip):
-    """``_clip_adam`` with the pointwise part fused by inductor into one loop (the norm
-    stays eager: inductor 2.13's CPU codegen fails on the reduction + in-place mix)."""
-    scale = torch.ones_like(c1)
-    if clip > 0:
-        norm = torch.linalg.vector_norm(grad, dim=1, keepdim=True)  # (M, 1)
-        scale = norm.add_(CLIP_EPS).reciprocal_().mul_(clip).clamp_(max=1.0)
-    if "adam" not in _COMPILED:  # compiled lazily: importing dynamo costs seconds
-        _COMPILED["adam"] = torch.compile(_adam_pointwise, dynamic=False, fullgraph=True)
-    _COMPILED["adam"](flat, grad, exp_avg, exp_avg_sq, scale, c1, c2, bc2_sqrt, neg_step)
-
-
-_COMPILED: dict[str, Callable] = {}
-
-
-def _adam_pointwise(flat, grad, exp_avg, exp_avg_sq, scale, c1, c2, bc2_sqrt, neg_step):
-    grad = grad * scale
-    m = exp_avg + c1 * (grad - exp_avg)
-    v = exp_avg_sq + c2 * (grad * grad - exp_avg_sq)
-    exp_avg.copy_(m)
-    exp_avg_sq.copy_(v)
-    flat.add_(neg_step * (m / (v.sqrt() / bc2_sqrt + EPS)))
 
 
 def _seed_of(seeds: Sequence[int]) -> int:

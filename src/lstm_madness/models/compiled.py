@@ -2,7 +2,7 @@
 
 At small batches a tiny LSTM step is a few hundred floating-point operations, and the
 PyTorch path pays tens of operator dispatches for each; here forward, backward through
-time, global-norm clipping and Adam are plain loops over preallocated float32 buffers
+time, global-norm clipping and Adam (or RMSprop) are plain loops over preallocated float32 buffers
 (:mod:`lstm_madness.models._kernels`), one compiled call per epoch.
 
 :func:`fit_compiled` follows the protocol of :mod:`lstm_madness.models.protocol` step by
@@ -140,7 +140,7 @@ def layout(n_features: int, units: tuple[int, ...], gates: int, rows: int, T: in
 
 
 class _Fit:
-    """One network's compiled training: its buffers, parameters and Adam moments."""
+    """One network's compiled training: its buffers, parameters and optimizer moments."""
 
     def __init__(self, job: TrainingJob) -> None:
         s = job.settings
@@ -150,6 +150,7 @@ class _Fit:
         self.loss_name = resolve_loss(s.loss, s.task)
         self.seed = seed = int(job.seed)
         self.clip = float(s.clip_norm) if s.clip_norm else 0.0
+        self.update = k.RMSPROP if s.optimizer == "rmsprop" else k.ADAM
         units = tuple(int(u) for u in s.units)
         gates = 4 if s.cell == "lstm" else 3
         self.cell = k.LSTM if s.cell == "lstm" else k.GRU
@@ -187,6 +188,7 @@ class _Fit:
             self.cell, self.X_fit, self.y_fit, perm, self.batch_size, self.params,
             self.grads, self.m, self.v, self.step, self.lr, self.clip, self.code, self.meta,
             self.head_off, self.p_drop, buf.fwd, buf.back, buf.scratch, buf.yb, buf.dout,
+            self.update,
         )  # fmt: skip
         return float(np.float32(total / self.n_fit))
 

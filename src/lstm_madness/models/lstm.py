@@ -29,7 +29,7 @@ from lstm_madness.models.protocol import (
     resolve_loss,
 )
 from lstm_madness.models.training import fit_networks, resolve_trainer
-from lstm_madness.options import CELLS, DEVICES
+from lstm_madness.options import CELLS, DEVICES, OPTIMIZERS
 
 __all__ = ["PREDICT_CHUNK", "LSTMForecaster", "fit_forecasters"]
 
@@ -61,7 +61,7 @@ class LSTMForecaster:
         Maximum passes over the fit set.
     batch_size : int
     learning_rate : float
-        Adam step size (the update of :mod:`lstm_madness.models.optimizer`).
+        Step size of the optimizer (the update of :mod:`lstm_madness.models.optimizer`).
     loss : {"auto", "mse", "huber", "bce"}
         ``auto``: mse for regression, bce (with logits) for classification.
     patience : int
@@ -85,6 +85,8 @@ class LSTMForecaster:
     progress : callable, optional
         ``progress(epoch, train_loss, val_loss)`` after each epoch (``torch`` and
         ``compiled`` trainers).
+    optimizer : {"adam", "rmsprop"}
+        The update after the clipping (:mod:`lstm_madness.models.optimizer`).
 
     Attributes
     ----------
@@ -129,6 +131,7 @@ class LSTMForecaster:
         device: str = "auto",
         trainer: str = "auto",
         progress: ProgressCallback | None = None,
+        optimizer: str = "adam",
     ) -> None:
         self.units = units
         self.time_steps = time_steps
@@ -148,6 +151,7 @@ class LSTMForecaster:
         self.device = device
         self.trainer = trainer
         self.progress = progress
+        self.optimizer = optimizer
 
     # ------------------------------------------------------------------ validation
     def _validate_params(self) -> None:
@@ -180,6 +184,8 @@ class LSTMForecaster:
             raise ConfigError(f"min_delta must be >= 0, got {self.min_delta!r}")
         if self.clip_norm is not None and not self.clip_norm >= 0:
             raise ConfigError(f"clip_norm must be >= 0 or None, got {self.clip_norm!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
         if self.device not in DEVICES:
             raise ConfigError(f"device {self.device!r} is not one of {', '.join(DEVICES)}")
         resolve_trainer(self.trainer, units, self.batch_size, self.time_steps, self.device)
@@ -212,6 +218,7 @@ class LSTMForecaster:
             min_delta=self.min_delta,
             clip_norm=self.clip_norm,
             device=self.device,
+            optimizer=self.optimizer,
         )
 
     # ------------------------------------------------------------------ fit

@@ -1,13 +1,16 @@
-"""The optimizer update of every trainer: global-norm clipping, then Adam. One specification.
+"""The optimizer update of every trainer: global-norm clipping, then Adam or RMSprop
+(``train.optimizer``; Adam by default). One specification.
 
 The update exists three times, once per engine, because each engine keeps its parameters
 differently: the ``torch`` trainer calls ``torch.nn.utils.clip_grad_norm_`` and
-``torch.optim.Adam`` (:func:`lstm_madness.models.torch_trainer.clipped_step`), the batched
-engine updates the ``(M, P)`` buffer of ``M`` networks at once
-(:class:`lstm_madness.models.batched.BatchedAdam`), the compiled trainer runs one numba
-loop (``clip_adam`` in :mod:`lstm_madness.models._kernels`). All three take their
-constants from here, and ``tests/models/test_optimizer.py`` pins them to the same steps
-against a NumPy reference written from this specification.
+``torch.optim.Adam`` or ``torch.optim.RMSprop``
+(:func:`lstm_madness.models.torch_trainer.clipped_step`), the batched engine updates the
+``(M, P)`` buffer of ``M`` networks at once
+(:class:`~lstm_madness.models.batched_optimizer.BatchedAdam`,
+:class:`~lstm_madness.models.batched_optimizer.BatchedRMSprop`), the compiled trainer runs
+one numba loop (``clip_adam``, ``clip_rmsprop`` in :mod:`lstm_madness.models._kernels`).
+All three take their constants from here, and ``tests/models/test_optimizer.py`` pins them
+to the same steps against a NumPy reference written from this specification.
 
 Specification
 -------------
@@ -29,8 +32,24 @@ decay, no AMSGrad. The bias corrections ``1 − β₁ᵗ`` and ``√(1 − β₂
 ``α / (1 − β₁ᵗ)`` are computed in float64 and used in float32; moments, parameters and
 gradients are float32.
 
-How each engine evaluates it
-----------------------------
+RMSprop (``optimizer = "rmsprop"``)
+-----------------------------------
+As Keras (the model of Fischer & Krauss 2018: ``RMSprop(rho=0.9, epsilon=1e-7)``) and
+``torch.optim.RMSprop(lr=α, alpha=0.9, eps=1e-7)`` apply it: no momentum, not centered,
+no weight decay, ``ε`` added to ``√v`` (outside the root), no bias correction. With
+``v = 0`` before the first update, the same clipping (step 1 above), then
+
+2. ``v ← ρ·v + (1 − ρ)·g²``  with ``ρ =`` :data:`RMS_RHO` ``= 0.9``;
+3. ``θ ← θ − α · g / (√v + ε)``  with ``ε =`` :data:`RMS_EPS` ``= 1e-7``.
+
+Moments, parameters and gradients are float32. The engines evaluate it as they do Adam
+(same clipping code): ``torch`` ``v.mul_(ρ).addcmul_(g, g, 1 − ρ)``, ``θ.addcdiv_(g, √v +
+ε, −α)``; batched ``v.lerp_(g², 1 − ρ)`` and ``θ + (−α)·(g / (√v + ε))`` with the same
+per-row mask (an inactive row's coefficients are 0: ``θ`` and ``v`` stay bit for bit);
+compiled ``v = ρ·v + (1 − ρ)·g·g``, ``θ −= α·g / (√v + ε)`` under ``fastmath``.
+
+How each engine evaluates Adam
+------------------------------
 They differ only in rounding (the order and precision of the operations), never in the
 formula above; to float32 rounding they give the same steps.
 
@@ -57,7 +76,7 @@ formula above; to float32 rounding they give the same steps.
 
 from __future__ import annotations
 
-__all__ = ["BETA1", "BETA2", "CLIP_EPS", "EPS"]
+__all__ = ["BETA1", "BETA2", "CLIP_EPS", "EPS", "RMS_EPS", "RMS_RHO"]
 
 #: Decay of the first moment (torch's default).
 BETA1 = 0.9
@@ -67,3 +86,7 @@ BETA2 = 0.999
 EPS = 1e-8
 #: Added to the gradient norm in the clipping coefficient (as ``clip_grad_norm_``).
 CLIP_EPS = 1e-6
+#: Decay of RMSprop's mean square (Keras's ``rho``, torch's ``alpha``).
+RMS_RHO = 0.9
+#: Added to RMSprop's ``√v`` (Keras's default ``epsilon``).
+RMS_EPS = 1e-7

@@ -18,8 +18,8 @@ order, by one of three engines (:mod:`~lstm_madness.models.torch_trainer`,
    ``perm[i:i + batch_size]`` for ``i = 0, batch_size, ...`` (the last may be smaller); per
    batch: mean loss (:func:`make_loss`), its gradient, then the optimizer update of
    :mod:`lstm_madness.models.optimizer` (global-norm clipping unless ``clip_norm`` is
-   None/0, Adam with ``lr=learning_rate``). The epoch's train loss is the sample-weighted
-   mean of its batch losses.
+   None/0, then Adam, or RMSprop for ``optimizer="rmsprop"``, with ``lr=learning_rate``).
+   The epoch's train loss is the sample-weighted mean of its batch losses.
 5. With validation, after each epoch: loss over the whole validation tail in ``eval()``
    mode; if ``val < best - min_delta`` (``best`` starts at +inf) keep a copy of the weights
    and reset ``wait``, else ``wait += 1``; stop once ``wait >= patience``. The best weights
@@ -220,6 +220,7 @@ class TrainSettings:
     min_delta: float
     clip_norm: float | None
     device: str
+    optimizer: str = "adam"
 
     def key(self) -> tuple[str, ...]:
         """The settings as a hashable key: networks with equal keys train together."""

@@ -1,8 +1,8 @@
 """The ``torch`` trainer: the reference autograd loop, one network at a time.
 
 The protocol of :mod:`lstm_madness.models.protocol` written out with ``nn.LSTM`` /
-``nn.GRU`` modules, ``torch.nn.utils.clip_grad_norm_`` and ``torch.optim.Adam``
-(:func:`optimizer`, :func:`clipped_step`: the update of
+``nn.GRU`` modules, ``torch.nn.utils.clip_grad_norm_`` and ``torch.optim.Adam`` (or
+``torch.optim.RMSprop``) (:func:`optimizer`, :func:`clipped_step`: the update of
 :mod:`lstm_madness.models.optimizer`). The other engines are checked against it.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import nn
 
-from lstm_madness.models.optimizer import BETA1, BETA2, EPS
+from lstm_madness.models.optimizer import BETA1, BETA2, EPS, RMS_EPS, RMS_RHO
 from lstm_madness.models.protocol import (
     FittedNetwork,
     GroupProgress,
@@ -40,9 +40,14 @@ def fit(
     return [fit_one(job, epoch_reporter(job.progress, progress)) for job in jobs]
 
 
-def optimizer(parameters: Iterable[torch.Tensor], learning_rate: float) -> torch.optim.Adam:
+def optimizer(
+    parameters: Iterable[torch.Tensor], learning_rate: float, name: str = "adam"
+) -> torch.optim.Optimizer:
     """``torch.optim.Adam`` with the betas and eps of :mod:`lstm_madness.models.optimizer`
-    (torch's defaults)."""
+    (torch's defaults), or for ``name="rmsprop"`` ``torch.optim.RMSprop`` with its ``ρ``
+    and ``ε`` (Keras's; no momentum, not centered)."""
+    if name == "rmsprop":
+        return torch.optim.RMSprop(parameters, lr=learning_rate, alpha=RMS_RHO, eps=RMS_EPS)
     return torch.optim.Adam(parameters, lr=learning_rate, betas=(BETA1, BETA2), eps=EPS)
 
 
@@ -77,7 +82,7 @@ def fit_one(job: TrainingJob, report: ProgressCallback | None = None) -> FittedN
     X_val, y_val = X_all[n - n_val :], y_all[n - n_val :]
 
     loss_fn = make_loss(loss_name)
-    opt = optimizer(net.parameters(), float(s.learning_rate))
+    opt = optimizer(net.parameters(), float(s.learning_rate), s.optimizer)
     gen = torch.Generator(device=device).manual_seed(seed)
     batch_size = int(s.batch_size)
     history: dict[str, list[float]] = {"train_loss": [], "val_loss": []}
