@@ -11,8 +11,8 @@ from lstm_madness.experiment.config import (
     from_dict,
     load_config,
     parse_assignment,
-    reference_markdown,
 )
+from lstm_madness.experiment.reference import reference_markdown
 
 
 def test_defaults_are_valid_and_documented():
@@ -147,7 +147,7 @@ def test_universe_keys_are_validated_together(overrides, message):
 
 
 def test_the_configuration_reference_is_generated_from_the_code() -> None:
-    """docs/configuration.md is what ``python -m lstm_madness.experiment.config`` writes."""
+    """docs/configuration.md is what ``python -m lstm_madness.experiment.reference`` writes."""
     path = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
     assert path.read_text() == reference_markdown()
 
@@ -182,3 +182,33 @@ def test_train_optimizer_is_hashed_only_when_it_is_not_the_default() -> None:
     assert rms.to_dict()["train"]["optimizer"] == "rmsprop"
     with pytest.raises(ConfigError, match=r"train\.optimizer: 'sgd' is not one of adam, rmsprop"):
         load_config(None, ["train.optimizer=sgd"])
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "value", "allowed"),
+    [
+        (
+            "train.epochs=99999999999999999999999",
+            "train.epochs",
+            "99999999999999999999999",
+            "1 to 100000",
+        ),
+        (
+            "train.seed=99999999999999999999999",
+            "train.seed",
+            "99999999999999999999999",
+            "0 to 4294967295",
+        ),
+        ("train.seed=-5", "train.seed", "-5", "0 to 4294967295"),
+        ("model.units=[100000]", "model.units", "100000", "1 to 4096"),
+        ("model.units=[32, 0]", "model.units", "0", "1 to 4096"),
+        ("model.time_steps=100000", "model.time_steps", "100000", "1 to 10000"),
+        ("train.batch_size=0", "train.batch_size", "0", "1 to 1000000"),
+    ],
+)
+def test_absurd_values_are_refused_naming_key_value_and_range(
+    override: str, key: str, value: str, allowed: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, [override])
+    assert str(info.value) == f"{key} = {value} is out of range: allowed {allowed}"
