@@ -16,12 +16,16 @@ $(VENV)/.torch: | $(BIN)/python
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
 	touch $@
 
+# Installing ends by compiling the numba kernels into the cache every command reads
+# (python -m lstm_madness.cli.warm: about 25 s once), so that no run waits for them.
 $(VENV)/.installed: pyproject.toml $(VENV)/.torch
 	$(BIN)/pip install -q -e .
+	$(BIN)/python -m lstm_madness.cli.warm
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.torch
 	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/python -m lstm_madness.cli.warm
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed

@@ -9,7 +9,18 @@ from __future__ import annotations
 import importlib
 import sys
 
-ALL = ("ingest", "training", "compiled", "study", "run", "sweep", "ledger", "cross_section")
+ALL = (
+    "ingest",
+    "training",
+    "compiled",
+    "study",
+    "run",
+    "sweep",
+    "ledger",
+    "cross_section",
+    "sp500",
+    "demo",
+)
 
 
 def main(argv: list[str]) -> None:

@@ -26,6 +26,7 @@ from lstm_madness.data.store import init_db
 PG_URL = os.environ.get("MADNESS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 SHARED_PRICES = Path(__file__).resolve().parents[2] / "shared" / "data" / "prices"
+SHARED_SP500 = SHARED_PRICES.parent / "sp500"
 
 
 def _pg_admin_engine() -> sa.Engine | None:
@@ -88,6 +89,17 @@ def shared_prices() -> Path:
             pytest.fail(f"CI=true but the shared price files are missing: {SHARED_PRICES}")
         pytest.skip(f"shared price files not found at {SHARED_PRICES}")
     return SHARED_PRICES
+
+
+@pytest.fixture(scope="session")
+def shared_sp500() -> Path:
+    """``../shared/data/sp500`` (membership and prices) beside the project; skipped outside
+    CI when absent."""
+    if not (SHARED_SP500 / "membership.csv").is_file():
+        if IN_CI:
+            pytest.fail(f"CI=true but the shared S&P 500 data is missing: {SHARED_SP500}")
+        pytest.skip(f"shared S&P 500 data not found at {SHARED_SP500}")
+    return SHARED_SP500
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -222,6 +222,28 @@ def test_fold_scaler_is_pooled_over_training_member_rows(universe) -> None:
     np.testing.assert_array_equal(fold.realized_test, panel.realized[fold.test])
 
 
+def test_a_rolling_folds_scaler_sees_only_the_rows_its_windows_cover(universe) -> None:
+    """A rolling window forgets what lies before it: the scaler pools the member rows from
+    the first training window's first day to the last training date, nothing earlier."""
+    panel = _panel(universe)
+    dates = panel.dates
+    fold = build_cross_section_fold(panel, train=(dates[500], dates[799]), test=(dates[800], None))
+    first, last = fold.train[0][0] - T + 1, fold.train[0][-1]
+    assert first > 0
+    rows = panel.values[first : last + 1][panel.members[first : last + 1]]
+    expected = StandardScaler().fit(rows)
+    np.testing.assert_allclose(fold.scaler.mean_, expected.mean_)
+    np.testing.assert_allclose(fold.scaler.scale_, expected.scale_)
+    # what lies before the window changes nothing
+    fields, mask, market = universe
+    ret = fields["ret"].copy()
+    ret.iloc[: first - 1] *= 10.0
+    moved = build_panel({"ret": ret}, mask, T, benchmark_returns=market, standardized=True)
+    other = build_cross_section_fold(moved, train=(dates[500], dates[799]), test=(dates[800], None))
+    np.testing.assert_array_equal(fold.scaler.mean_, other.scaler.mean_)
+    np.testing.assert_array_equal(fold.X_train, other.X_train)
+
+
 def test_fold_scaler_canary(universe) -> None:
     fields, mask, market = universe
     panel = _panel(universe)

@@ -94,6 +94,82 @@ def _config(config: str | Path | Mapping[str, Any] | ExperimentConfig, overrides
     )
 
 
+class _Bar:
+    """A run's progress for a person: its folds, with the epoch of the training call.
+
+    ``live``: a Rich bar on stderr (in Jupyter, Rich draws it in the cell through
+    ``ipywidgets``); else one plain line per fold on stderr (a notebook without
+    ``ipywidgets`` shows those in the cell).
+    """
+
+    def __init__(self, live: bool) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn("[bold]folds"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            disable=not live,
+        )
+        self.live = live
+        self.task: Any = None
+
+    def __enter__(self) -> _Bar:
+        self.bar.start()
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None and self.task is not None:
+            self.bar.update(self.task, info="done")
+        self.bar.stop()
+
+    def __call__(self, event: str, **info: Any) -> None:
+        if event == "fold":
+            fold, n = info["fold"], info["n_folds"]
+            if self.task is None:
+                self.task = self.bar.add_task("folds", total=n, info="")
+            self.bar.update(self.task, completed=fold, total=n)
+            if not self.live:
+                import sys
+
+                print(f"folds {fold}/{n}", file=sys.stderr, flush=True)
+        elif event == "epoch" and self.task is not None:
+            text = f"epoch {info['epoch']}/{info['epochs']}, {info['active']} nets training"
+            self.bar.update(self.task, info=text)
+
+
+def _progress(progress: Any) -> Any:
+    """The context of ``run(progress=...)``, yielding what the runner is given: the
+    callable itself, a :class:`_Bar`, or None."""
+    from contextlib import nullcontext
+    from importlib.util import find_spec
+
+    from rich.console import Console
+
+    from lstm_madness.errors import ConfigError
+
+    if callable(progress):
+        return nullcontext(progress)
+    if isinstance(progress, str) and progress != "auto":
+        raise ConfigError(f'progress must be "auto", True, False or a callable, got {progress!r}')
+    console = Console(stderr=True)
+    if progress == "auto":
+        progress = console.is_jupyter or console.is_terminal
+    if not progress:
+        return nullcontext(None)
+    return _Bar(live=not console.is_jupyter or find_spec("ipywidgets") is not None)
+
+
 def run(
     config: str | Path | Mapping[str, Any] | ExperimentConfig | None,
     *,
@@ -102,7 +178,9 @@ def run(
     name: str | None = None,
     trials: int | None = None,
     resume: int | None = None,
-    progress: Any = None,
+    progress: Any = "auto",
+    engine: str = "local",
+    address: str | None = None,
 ) -> RunResult:
     """Train the network and the baselines, predict out of sample, store and evaluate.
 
@@ -121,8 +199,18 @@ def run(
         Configurations tried, for the Deflated Sharpe Ratio (default: the trial set).
     resume : int, optional
         Continue a failed run from its last completed fold (``config`` must be None).
-    progress : callable, optional
+    progress : "auto", bool or callable
+        ``"auto"`` (default): a progress bar of the folds (with the epoch of the training
+        call) in a Jupyter notebook or a terminal, none in a pipe or a log. ``True``: always
+        (Rich, on stderr; in Jupyter drawn in the cell with ``ipywidgets``, else one line
+        per fold); ``False`` or None: none. A callable gets the events instead:
         ``progress(event, **info)`` (``fold``, ``epoch``, ``group``), as the CLI's bars.
+    engine : {"local", "ray"}
+        ``ray``: each fold group (period) trains and is stored by a Ray task, on the
+        cluster at ``address`` or a local instance; same predictions as ``local``. The
+        workers open ``db`` themselves: a SQLite file or PostgreSQL, not ``sqlite://``.
+    address : str, optional
+        Ray cluster address (``ray://head:10001``); default: start a local Ray.
 
     Returns
     -------
@@ -130,6 +218,7 @@ def run(
         The finished run; ``.to_json()`` is what ``madness run --json`` prints.
     """
     from lstm_madness.errors import ConfigError
+    from lstm_madness.experiment.dataset import with_stored_symbols
     from lstm_madness.experiment.results import RunResult
     from lstm_madness.experiment.runner import run_experiment
 
@@ -137,15 +226,18 @@ def run(
         raise ConfigError("give either a config or resume=RUN_ID")
     cfg = _config(config, overrides) if config is not None else None
     finished: dict[int, Any] = {}
-    with _engine(db) as engine:
+    with _engine(db) as store, _progress(progress) as reporter:
+        cfg = with_stored_symbols(store, cfg) if cfg is not None else None
         summary = run_experiment(
-            engine,
+            store,
             cfg,
             name=name,
             resume=resume,
-            progress=progress,
+            progress=reporter,
             trials=trials,
             finished=finished,
+            engine_name=engine,
+            address=address,
         )
     return RunResult(finished[int(summary["run_id"])])
 
@@ -173,7 +265,8 @@ def judge(
         name); a DataFrame with one column per model (dates in the index or a ``date``
         column; or the long ``date,model,prediction`` layout); or a CSV/Parquet file.
     target : str
-        Symbol (in the store) whose next-day returns the forecasts predict.
+        Symbol (in the store) whose next-day returns the forecasts predict; ``xlf`` is
+        read as the stored ``XLF`` when no other stored symbol reads so ignoring case.
     task : {"return", "direction"}
         A prediction is a next-day return (fraction) or the probability of an up move.
     alignment : {"next_day", "same_day"}
@@ -202,10 +295,10 @@ def judge(
         The forecasts, with every problem (file, line, column, value, reason); nothing is
         stored.
     AlreadyJudgedError
-        Judged before with the same settings; names the run, stores nothing.
+        Judged before with the same settings; names the run, stores nothing (pass
+        ``force=True`` to judge them again).
     """
     from lstm_madness.data.forecasts import forecasts_from_pandas, read_forecasts
-    from lstm_madness.experiment.judging import judge_forecasts
     from lstm_madness.experiment.results import RunResult
 
     if isinstance(predictions, str | Path):
@@ -213,10 +306,10 @@ def judge(
     else:
         forecasts = forecasts_from_pandas(predictions, task=task, model=model)
     with _engine(db) as engine:
-        evaluations = judge_forecasts(
+        evaluations = _judged(
             engine,
             forecasts,
-            target=target,
+            target,
             name=name,
             alignment=alignment,
             overrides=_pairs(overrides),
@@ -226,6 +319,20 @@ def judge(
         )
     results = [RunResult(ev) for ev in evaluations]
     return results[0] if len(results) == 1 else results
+
+
+def _judged(engine: sa.Engine, forecasts: Any, target: str, **settings: Any) -> list[Any]:
+    """``judge_forecasts`` on the stored spelling of ``target`` (``xlf`` → ``XLF``); a
+    repeat is raised here, short, saying ``force=True`` (no traceback of its inside)."""
+    from lstm_madness.data.store import stored_spelling
+    from lstm_madness.errors import AlreadyJudgedError
+    from lstm_madness.experiment.judging import judge_forecasts
+
+    target = stored_spelling(engine, [target]).get(target, target)
+    try:
+        return judge_forecasts(engine, forecasts, target=target, **settings)
+    except AlreadyJudgedError as exc:
+        raise exc.hinted("pass force=True to judge it again") from None
 
 
 def load_run(

@@ -58,6 +58,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from lstm_madness.errors import ConfigError, DataError
 from lstm_madness.features import StandardScaler, feature_panel
 from lstm_madness.options import CROSS_SECTION_KINDS
+from lstm_madness.windows import PanelWindows
 
 __all__ = [
     "BENCHMARK_FEATURE",
@@ -367,13 +368,16 @@ def build_panel(
 # --------------------------------------------------------------------------------------
 
 
-def fit_pooled_scaler(panel: CrossSectionPanel, last_row: int) -> StandardScaler:
-    """A scaler fitted on the member rows dated up to row ``last_row`` (inclusive).
+def fit_pooled_scaler(
+    panel: CrossSectionPanel, last_row: int, first_row: int = 0
+) -> StandardScaler:
+    """A scaler fitted on the member rows dated ``first_row .. last_row`` (inclusive).
 
-    Pooled over members: every ``(t, s)`` with ``t <= last_row`` and ``s`` a member on
-    ``t`` is one row of the fit (NaN ignored per feature).
+    Pooled over members: every ``(t, s)`` with ``first_row <= t <= last_row`` and ``s`` a
+    member on ``t`` is one row of the fit (NaN ignored per feature).
     """
-    rows = panel.values[: last_row + 1][panel.members[: last_row + 1]]  # (n_rows, F)
+    window = slice(max(0, int(first_row)), int(last_row) + 1)
+    rows = panel.values[window][panel.members[window]]  # (n_rows, F)
     return StandardScaler().fit(rows)
 
 
@@ -395,6 +399,18 @@ class CrossSectionFold:
     def X(self, date_idx: np.ndarray, symbol_idx: np.ndarray) -> np.ndarray:
         """Scaled dense windows ``(n, time_steps, F)`` float32 (one batch, or a fold)."""
         return gather_windows(self.scaled, self.panel.time_steps, date_idx, symbol_idx)
+
+    @property
+    def windows_train(self) -> PanelWindows:
+        """The training windows as views of the scaled panel (what the network trains on:
+        gathered per batch, never materialised for the whole fold)."""
+        return PanelWindows(self.scaled, *self.train, self.panel.time_steps)
+
+    @property
+    def windows_test(self) -> PanelWindows:
+        """The test windows as views of the scaled panel (the network predicts them in
+        chunks)."""
+        return PanelWindows(self.scaled, *self.test, self.panel.time_steps)
 
     @cached_property
     def X_train(self) -> np.ndarray:
@@ -473,7 +489,10 @@ def build_cross_section_fold(
         raise DataError("no complete training sample (check dates, membership, time_steps)")
     if te[0].size == 0:
         raise DataError("no scored member on the test dates")
-    scaler = fit_pooled_scaler(panel, int(tr[0][-1]))
+    # the rows the training windows cover: from the first window's first day (a rolling
+    # window's scaler forgets what lies before it, as a study period's in the paper)
+    first_row = int(tr[0][0]) - panel.time_steps + 1
+    scaler = fit_pooled_scaler(panel, int(tr[0][-1]), first_row)
     scaled = scaler.transform(panel.values).astype(np.float32)  # (D, S, F)
     return CrossSectionFold(panel, scaler, scaled, tr, te)
 

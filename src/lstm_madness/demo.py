@@ -64,8 +64,10 @@ def run_demo(
     With several seeds, every seed is evaluated in one pass; ``seeds`` is their
     :class:`~lstm_madness.report.seeds.SeedSet` (None for one seed), ``run_id`` and
     ``summary`` are those of the median seed by net Sharpe, whose details the report shows
-    after a section covering every seed. ``progress`` receives the runner's fold and epoch
-    events (see :data:`lstm_madness.experiment.runner.Progress`).
+    after a section covering every seed. ``report`` is its path,
+    ``out_dir/run-N/report.html`` (N = ``run_id``), as ``madness report N`` writes it.
+    ``progress`` receives the runner's fold and epoch events (see
+    :data:`lstm_madness.experiment.runner.Progress`).
     """
     from lstm_madness.data.db import resolve_url
     from lstm_madness.data.ingest import ingest_sample

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 
 class MadnessError(Exception):
-    """Base class of every error this package raises on purpose."""
+    """Base class of every error this package raises on purpose.
+
+    An expected error reads as one line wherever it is shown: the CLI prints
+    ``error: <message>``, and IPython and Jupyter show ``<Class>: <message>`` without a
+    traceback (``_render_traceback_``, IPython's hook; ``%tb`` still shows it).
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
 
 
 class ConfigError(MadnessError):
@@ -36,9 +44,15 @@ class RunError(MadnessError):
 
 
 class AlreadyJudgedError(RunError):
-    """Forecasts judged before with the same settings (``madness judge`` without
-    ``--force``); ``held`` maps each such model to the run that holds it."""
+    """Forecasts judged before with the same settings; ``held`` maps each such model to
+    the run that holds it. ``hint`` says how to judge them again in the caller's terms
+    (``force=True`` in Python, ``--force`` on the command line): see :meth:`hinted`."""
 
-    def __init__(self, message: str, held: dict[str, int] | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, held: dict[str, int] | None = None, hint: str = "") -> None:
+        super().__init__(f"{message}; {hint}" if hint else message)
+        self.reason = message
         self.held = dict(held or {})
+
+    def hinted(self, hint: str) -> AlreadyJudgedError:
+        """The same error with ``hint`` (replacing any earlier one)."""
+        return AlreadyJudgedError(self.reason, self.held, hint)

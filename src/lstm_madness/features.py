@@ -23,14 +23,7 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
 from lstm_madness.errors import ConfigError, DataError
-
-#: Feature name -> price fields it needs (besides the panel index taken from ``"ret"``).
-FEATURE_FIELDS: dict[str, tuple[str, ...]] = {
-    "ret": ("ret",),
-    "log_volume_change": ("volume",),
-    "range": ("high", "low", "close"),
-    "vol_20": ("ret",),
-}
+from lstm_madness.options import FEATURE_FIELDS  # defined there: configs check names without pandas
 
 #: Window of the rolling volatility feature ``vol_20`` (trading days).
 VOL_WINDOW = 20
@@ -335,6 +328,17 @@ class FoldData:
     n_incomplete_train: int = 0
     n_incomplete_test: int = 0
     feature_names: tuple[str, ...] = field(default=())
+
+    @property
+    def windows_train(self) -> np.ndarray:
+        """What the network trains on: the dense training windows (the universe fold's
+        counterpart gathers them from its panel per batch)."""
+        return self.X_train
+
+    @property
+    def windows_test(self) -> np.ndarray:
+        """What the network predicts: the dense test windows."""
+        return self.X_test
 
 
 def _select(selector: DateSelector, index: pd.DatetimeIndex, what: str) -> np.ndarray:

@@ -16,6 +16,14 @@ DEVICES = ("auto", "cpu", "cuda")
 TRAINERS = ("auto", "torch", "batched", "compiled")
 #: Optimizer updates of a network (see :mod:`lstm_madness.models.optimizer`).
 OPTIMIZERS = ("adam", "rmsprop")
+#: Feature name -> price fields it needs (besides the panel index taken from ``"ret"``);
+#: computed by :func:`lstm_madness.features.feature_panel`.
+FEATURE_FIELDS: dict[str, tuple[str, ...]] = {
+    "ret": ("ret",),
+    "log_volume_change": ("volume",),
+    "range": ("high", "low", "close"),
+    "vol_20": ("ret",),
+}
 #: Cost per unit of turnover, basis points, when none is given (``backtest.cost_bps``).
 DEFAULT_COST_BPS = 5.0
 #: Extra cost per unit of turnover, basis points, when none is given (``backtest.slippage_bps``).
@@ -31,5 +39,10 @@ CROSS_SECTION_KINDS = ("cross_section", "cross_section_direction")
 #: Baselines of a single-asset study, per task (``baselines.models``; empty = all).
 REGRESSION_BASELINES = ("zero", "mean", "persistence", "ridge")
 CLASSIFICATION_BASELINES = ("always_up", "majority", "logistic")
-#: Baselines of a universe study.
+#: Baselines of a universe study (the default, ``baselines.models`` empty).
 CROSS_SECTION_BASELINES = ("zero", "reversal", "momentum", "ridge")
+#: Baselines of a universe study run only when ``baselines.models`` names them (logistic:
+#: Fischer & Krauss's logistic regression; opt-in so that existing runs keep their numbers).
+CROSS_SECTION_OPT_IN_BASELINES = ("logistic",)
+#: Every name ``baselines.models`` of a universe study accepts.
+CROSS_SECTION_BASELINE_NAMES = (*CROSS_SECTION_BASELINES, *CROSS_SECTION_OPT_IN_BASELINES)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,11 +29,13 @@ import pandas as pd
 import sqlalchemy as sa
 
 from lstm_madness.data.db import make_engine
+from lstm_madness.data.initdb import store_errors
 from lstm_madness.data.store import init_db
 from lstm_madness.errors import ConfigError, RunError
 from lstm_madness.experiment.config import ExperimentConfig, apply_overrides, from_dict
 from lstm_madness.experiment.config import parse_assignment as _parse
-from lstm_madness.experiment.plan import shape_chunks
+from lstm_madness.experiment.hints import list_example
+from lstm_madness.experiment.plan import plan_runs, shape_chunks
 from lstm_madness.jsonable import jsonable
 from lstm_madness.report.seeds import SeedRun, SeedSet
 from lstm_madness.store import lifecycle
@@ -56,7 +57,9 @@ class SweepSpace:
         for item in grid:
             key, values = _parse(item)
             if not isinstance(values, list) or not values:
-                raise ConfigError(f"--grid {key}: expected a non-empty list, got {values!r}")
+                example = f"--grid {key}={list_example(values)}"
+                e_g = "" if isinstance(values, list) else f", e.g. {example}"
+                raise ConfigError(f"--grid {key}: expected a non-empty list{e_g}; got {values!r}")
             axes[key] = tuple(values)
         if seeds < 1:
             raise ConfigError("--seeds must be >= 1")
@@ -87,14 +90,25 @@ def grid_configs(base: ExperimentConfig, space: SweepSpace) -> list[ExperimentCo
     return configs
 
 
-def _label(config: ExperimentConfig, base: ExperimentConfig, space: SweepSpace) -> str:
-    d = config.to_dict()
+def point_label(config: Mapping[str, Any], axes: Sequence[str]) -> str:
+    """A configuration of a sweep named by its varied parameters, ``units=[32]
+    time_steps=5`` (a key's last part, its whole dotted name where two axes share it);
+    ``the base config`` when the sweep varies only the seed."""
+    last = [key.rsplit(".", 1)[-1] for key in axes]
     parts = []
-    for key in space.axes:
-        section, name = key.split(".", 1) if "." in key else ("", key)
-        value = d[section][name] if section else d[name]
+    for key, short in zip(axes, last, strict=True):
+        value: Any = config
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, Mapping) else None
+        name = short if last.count(short) == 1 else key
         parts.append(f"{name}={json.dumps(value, separators=(',', ':'))}")
-    return " ".join([*parts, f"seed={config.train.seed}"])
+    return " ".join(parts) or "the base config"
+
+
+def sweep_axes(engine: sa.Engine, sweep_id: int) -> list[str]:
+    """The dotted keys a stored sweep varies (none for a sweep of seeds only)."""
+    record = ledger.get_sweep(engine, sweep_id)
+    return list(((record or {}).get("space") or {}).get("axes") or {})
 
 
 def create_sweep(
@@ -105,14 +119,17 @@ def create_sweep(
     engine_name: str,
     name: str | None = None,
     search: str = "grid",
+    trials: int = 0,
 ) -> int:
-    """Register a sweep (its base config and search space) and return its id."""
+    """Register a sweep (its base config and search space, with Optuna's ``trials``) and
+    return its id."""
     init_db(engine)
+    extra = {"trials": trials} if search == "optuna" else {}
     return ledger.create_sweep(
         engine,
         name=name or base.name or None,
         config=base.to_dict(),
-        space={**space.to_dict(), "search": search},
+        space={**space.to_dict(), "search": search, **extra},
         engine_name=engine_name,
     )
 
@@ -140,7 +157,6 @@ def _run_group_task(
 def _execute(
     db_url: str,
     configs: list[ExperimentConfig],
-    labels: list[str],
     sweep_id: int,
     *,
     engine_name: str,
@@ -154,14 +170,15 @@ def _execute(
     for :func:`_evaluate`; return their run ids in the order of ``configs``.
 
     Every point is registered (``queued``) first, so each run counts all of the sweep's
-    trials. ``progress(groups_done, n_groups)``; ``run_progress`` gets the runner's fold
+    trials; a run keeps its config's name (:func:`point_label` names the point from the
+    sweep's axes). ``progress(groups_done, n_groups)``; ``run_progress`` gets the runner's fold
     and epoch events (local engine only). Each run's timings go into ``timings``.
     """
     if engine_name not in ("local", "ray"):
         raise ConfigError(f"--engine must be local or ray, got {engine_name!r}")
     engine = make_engine(db_url)
     try:
-        run_ids = lifecycle.create_runs(engine, configs, names=labels, sweep_id=sweep_id)
+        run_ids = lifecycle.create_runs(engine, configs, sweep_id=sweep_id)
     finally:
         engine.dispose()
     try:
@@ -176,7 +193,7 @@ def _execute(
             run_progress=run_progress,
         )
     except BaseException as exc:
-        _fail_unfinished(db_url, run_ids, f"sweep stopped: {type(exc).__name__}: {exc}")
+        _fail_unfinished(db_url, run_ids, exc)
         raise
     if timings is not None:
         timings.update({int(r["run_id"]): r["timings"] for r in results})
@@ -194,17 +211,21 @@ def _evaluate(db_url: str, run_ids: list[int], timings: dict[int, dict[str, Any]
         with signals_raise():  # SIGTERM fails the runs with the reason, as in training
             finish_runs(engine, run_ids, timings=timings)
     except BaseException as exc:
-        _fail_unfinished(db_url, run_ids, f"sweep stopped: {type(exc).__name__}: {exc}")
+        _fail_unfinished(db_url, run_ids, exc)
         raise
     finally:
         engine.dispose()
     return time.perf_counter() - start
 
 
-def _fail_unfinished(db_url: str, run_ids: list[int], reason: str) -> None:
+def _fail_unfinished(db_url: str, run_ids: list[int], exc: BaseException) -> None:
+    """The sweep stopped by ``exc``: its unfinished runs failed, or kept failed for later
+    when the store refuses the write (see :func:`~lstm_madness.experiment.failures.record`)."""
+    from lstm_madness.experiment.failures import reason
+
     engine = make_engine(db_url)
     try:
-        lifecycle.fail_runs(engine, run_ids, reason)
+        lifecycle.fail_runs_or_defer(engine, run_ids, f"sweep stopped: {reason(exc)}")
     finally:
         engine.dispose()
 
@@ -233,43 +254,34 @@ def _dispatch(
                 run_progress(event, **info)
 
         return _run_group_task(db_url, run_ids, relay)
-    try:
-        import ray
-    except ImportError as exc:  # pragma: no cover - ray is in the dev extras
-        raise ConfigError("--engine ray needs Ray: pip install 'lstm-madness[ray]'") from exc
+    from lstm_madness.experiment import distributed
+    from lstm_madness.experiment.failures import signals_raise
+
+    url = distributed.worker_url(db_url)
     groups = [[run_ids[i] for i in chunk] for chunk in shape_chunks(configs)]
-    started = not ray.is_initialized()
-    if started:
-        init: dict[str, Any] = {
-            "address": address,
-            "include_dashboard": False,
-            "log_to_driver": False,
-            "configure_logging": False,
-        }
-        if address is None and max_parallel > 0:
-            init["num_cpus"] = max_parallel
-        ray.init(**init)
-    results: list[dict[str, Any]] = []
     engine = make_engine(db_url)
+    done = 0
+
+    def trained(k: int, _result: Any) -> None:
+        nonlocal done
+        # take the trained runs back while their worker still lives
+        lifecycle.claim_runs(engine, groups[k], expect=("running",))
+        done += 1
+        if progress:
+            progress(done, len(groups))
+
     try:
-        # no retries: a retried task would find its runs claimed by the dead worker
-        task = ray.remote(num_cpus=1, max_retries=0)(_run_group_task)
-        pending = {task.remote(db_url, group): group for group in groups}
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            group = pending.pop(ready[0])
-            results += ray.get(ready[0])  # raises the task's error, if any
-            # take the trained runs back while their worker still lives
-            lifecycle.claim_runs(engine, group, expect=("running",))
-            if progress:
-                progress(len(groups) - len(pending), len(groups))
+        # Ray's SIGTERM handler (SystemExit) replaced by ours: the runs fail naming the signal
+        with distributed.ray_session(address, max_parallel), signals_raise():
+            chunks = distributed.run_tasks(
+                _run_group_task, [(url, group) for group in groups], on_result=trained
+            )
     finally:
         engine.dispose()
-        if started:
-            ray.shutdown()
-    return results
+    return [result for chunk in chunks for result in chunk]
 
 
+@store_errors("use")  # a full disk, a lost connection: one line
 def run_sweep(
     db_url: str,
     base: ExperimentConfig,
@@ -301,6 +313,10 @@ def run_sweep(
     if search not in ("grid", "optuna"):
         raise ConfigError(f"--search must be grid or optuna, got {search!r}")
     _check_options(space, engine_name=engine_name, search=search, n_trials=n_trials)
+    if engine_name == "ray":
+        from lstm_madness.experiment.distributed import check_address
+
+        check_address(address)  # fails fast, before the sweep is registered
     from lstm_madness.experiment.runner import load_evaluation
 
     start = time.perf_counter()
@@ -308,16 +324,18 @@ def run_sweep(
     # every point Optuna may ask for is a point of the grid (its seeds change nothing here)
     configs = grid_configs(base, space if search == "grid" else SweepSpace(space.axes))
     engine = _checked_store(db_url, configs)
-    sweep_id = create_sweep(engine, base, space, engine_name=engine_name, name=name, search=search)
+    sweep_id = create_sweep(
+        engine, base, space, engine_name=engine_name, name=name, search=search, trials=n_trials
+    )
     options: dict[str, Any] = dict(
         engine_name=engine_name, address=address, max_parallel=max_parallel, progress=progress
     )
     timings: dict[int, dict[str, Any]] = {}
+    if progress is not None:  # planned: the bar shows its total before any training
+        progress(0, _planned_steps(configs, engine_name, search, n_trials * space.seeds))
+    options["run_progress"] = run_progress
     if search == "grid":
-        labels = [_label(c, base, space) for c in configs]
-        run_ids = _execute(
-            db_url, configs, labels, sweep_id, run_progress=run_progress, timings=timings, **options
-        )
+        run_ids = _execute(db_url, configs, sweep_id, timings=timings, **options)
     else:
         run_ids = _optuna(
             db_url, base, space, sweep_id, n_trials=n_trials, timings=timings, **options
@@ -339,6 +357,18 @@ def run_sweep(
         "best": jsonable(best) if best else None,
         "timings": _sweep_timings(timings, evaluate_s, wall, len(run_ids)),
     }
+
+
+def _planned_steps(
+    configs: list[ExperimentConfig], engine_name: str, search: str, optuna_runs: int
+) -> int:
+    """What ``progress(done, total)`` counts to: Optuna's runs; else the groups trained
+    together (the data groups of the local plan, the shape groups of Ray's tasks)."""
+    if search == "optuna":
+        return optuna_runs
+    if engine_name == "ray":
+        return len(shape_chunks(configs))
+    return len(plan_runs(configs).groups)
 
 
 def _checked_store(db_url: str, configs: list[ExperimentConfig]) -> sa.Engine:
@@ -397,9 +427,11 @@ def _optuna(
     max_parallel: int,
     progress: Callable[[int, int], None] | None,
     timings: dict[int, dict[str, Any]],
+    run_progress: Callable[..., None] | None = None,
 ) -> list[int]:
     """Ask Optuna for points, train them, tell it their objective (the mean validation
-    loss stored at training time: no evaluation in the loop)."""
+    loss stored at training time: no evaluation in the loop). ``progress(runs_done,
+    n_runs)`` after each batch of trials."""
     import optuna
 
     if n_trials < 1:
@@ -416,7 +448,7 @@ def _optuna(
     try:
         for start in range(0, n_trials, batch):
             trials = [study.ask() for _ in range(min(batch, n_trials - start))]
-            configs, labels, owners = [], [], []
+            configs, owners = [], []
             for trial in trials:
                 point = {}
                 for key, values in space.axes.items():
@@ -424,17 +456,16 @@ def _optuna(
                     point[key] = json.loads(trial.suggest_categorical(key, choices))
                 for seed in seeds_for(base, space.seeds):
                     configs.append(_with_seed(raw, point, seed))
-                    labels.append(f"optuna#{trial.number} " + _label(configs[-1], base, space))
                     owners.append(trial)
             ids = _execute(
                 db_url,
                 configs,
-                labels,
                 sweep_id,
                 engine_name=engine_name,
                 address=address,
                 max_parallel=max_parallel,
                 progress=None,
+                run_progress=run_progress,
                 timings=timings,
             )
             run_ids += ids
@@ -448,14 +479,14 @@ def _optuna(
             if progress:
                 progress(len(run_ids), n_trials * space.seeds)
     except BaseException as exc:
-        _fail_unfinished(db_url, run_ids, f"sweep stopped: {type(exc).__name__}: {exc}")
+        _fail_unfinished(db_url, run_ids, exc)
         raise
     finally:
         engine.dispose()
     return run_ids
 
 
-def _rank_row(run: Run, summary: dict[str, Any]) -> dict[str, Any]:
+def _rank_row(run: Run, summary: dict[str, Any], axes: Sequence[str]) -> dict[str, Any]:
     primary = summary.get("primary_model") or run.primary_model
     net = summary["models"].get(primary, {})
     zero = summary["models"].get("baseline:zero", {})
@@ -463,6 +494,7 @@ def _rank_row(run: Run, summary: dict[str, Any]) -> dict[str, Any]:
     return {
         "run_id": run.id,
         "name": run.name,
+        "point": point_label(run.config, axes),
         "seed": run.seed,
         "family": run.family_hash[:8],
         "val_loss": (
@@ -486,13 +518,15 @@ def _rank_row(run: Run, summary: dict[str, Any]) -> dict[str, Any]:
 def rank_sweep(
     engine: sa.Engine, sweep_id: int, evaluations: Mapping[int, Any] | None = None
 ) -> pd.DataFrame:
-    """Succeeded runs of a sweep with their key figures, best net Sharpe first.
+    """Succeeded runs of a sweep with their key figures, best net Sharpe first; ``point``
+    names each one's configuration by the sweep's varied parameters (:func:`point_label`).
 
     With ``evaluations`` (:func:`~lstm_madness.experiment.summary.evaluate_runs` of the
     sweep's runs) the figures are those of the ledger now; without, those each run stored
     when it finished (cheap: the validation loss an Optuna search needs is there).
     """
     rows = []
+    axes = sweep_axes(engine, sweep_id)
     for run in ledger.sweep_runs(engine, sweep_id):
         if run.status != "succeeded":
             continue
@@ -502,7 +536,7 @@ def rank_sweep(
             else run.summary
         )
         if summary:
-            rows.append(_rank_row(run, summary))
+            rows.append(_rank_row(run, summary, axes))
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
@@ -515,7 +549,7 @@ def sweep_significance(engine: sa.Engine, sweep_id: int) -> dict[str, Any]:
     """The sweep judged against the ledger now: its succeeded runs evaluated in one pass
     and ranked by net Sharpe; the best one's summary (counting its whole trial set: every
     run on the same target and test period); PBO over that trial set; the spread of net
-    Sharpe across seeds of each configuration."""
+    Sharpe across seeds of each configuration (``point``: its varied parameters)."""
     from lstm_madness.experiment.summary import evaluate_runs
 
     ids = [r.id for r in ledger.sweep_runs(engine, sweep_id) if r.status == "succeeded"]
@@ -539,13 +573,8 @@ def sweep_significance(engine: sa.Engine, sweep_id: int) -> dict[str, Any]:
             "reason": sig.get("pbo_reason"),
             "n_strategies": sig.get("pbo_strategies"),
         },
-        "seed_spread": spread.reset_index(),
+        "seed_spread": spread.join(ranked.groupby("family")["point"].first()).reset_index(),
     }
-
-
-def _point(name: str | None) -> str:
-    """A sweep run's label without its seed: the grid point (``time_steps=3``)."""
-    return re.sub(r"\s*seed=-?\d+$", "", name or "").strip() or "the base config"
 
 
 def seed_sets(engine: sa.Engine, sweep_id: int) -> list[tuple[str, SeedSet]]:
@@ -554,12 +583,13 @@ def seed_sets(engine: sa.Engine, sweep_id: int) -> list[tuple[str, SeedSet]]:
     sweep's runs finish in one pass, against the same ledger)."""
     families: dict[str, list[SeedRun]] = {}
     points: dict[str, str] = {}
+    axes = sweep_axes(engine, sweep_id)
     for run in ledger.sweep_runs(engine, sweep_id):
         if run.status != "succeeded" or not run.summary:
             continue
         family = run.family_hash
         families.setdefault(family, []).append(SeedRun(run.id, run.seed, run.summary))
-        points.setdefault(family, _point(run.name))
+        points.setdefault(family, point_label(run.config, axes))
     return [(points[f], SeedSet.of(runs)) for f, runs in families.items() if len(runs) > 1]
 
 

@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -142,8 +143,10 @@ def test_run_json_then_runs_list_show_report_compare_delete(db_url, config, tmp_
     assert shown["backtest"]["sharpe_net"] == pytest.approx(
         net.mean() / net.std(ddof=1) * np.sqrt(252)
     )
-    brief = runner.invoke(app, ["runs", "predictions", str(other), "--db", db_url])
-    assert brief.exit_code == 0 and f"{len(table)} rows" in brief.output
+    plain = runner.invoke(app, ["runs", "predictions", str(other), "--db", db_url])
+    assert plain.exit_code == 0  # not a terminal: every row and column, as aligned text
+    header, *lines = plain.stdout.splitlines()
+    assert header.split() == list(table.columns) and len(lines) == len(table)
 
     deleted = runner.invoke(app, ["runs", "delete", str(run_id), "--db", db_url])
     assert deleted.exit_code == 0 and "tombstone" in deleted.output
@@ -306,6 +309,31 @@ def test_sweep_on_ray_matches_local(sqlite_url, config, _write):
         np.testing.assert_allclose(pa, pb, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow
+def test_run_on_ray_stores_the_predictions_of_a_local_run(sqlite_url, config, _write):
+    """``madness run --engine ray`` (a local Ray started and shut down by the command):
+    each fold group a task, the same stored predictions, bit for bit."""
+    _write(sqlite_url)
+    args = ["run", str(config), "--db", sqlite_url, "--json", "--quiet", *QUICK]
+    args += ["--set", "train.batch_folds=false"]  # a task per fold
+    local = runner.invoke(app, args)
+    remote = runner.invoke(app, [*args, "--engine", "ray"])
+    assert local.exit_code == 0 and remote.exit_code == 0, remote.output
+    a, b = (json.loads(r.stdout)["run_id"] for r in (local, remote))
+    engine = make_engine(sqlite_url)
+    assert len(load_folds(engine, b)) > 1
+    pa, pb = load_predictions(engine, a), load_predictions(engine, b)
+    assert len(pa) > 0
+    pd.testing.assert_frame_equal(pa, pb, check_exact=True)
+
+
+def test_run_refuses_an_unknown_engine_before_registering(sqlite_url, config, _write):
+    _write(sqlite_url)
+    result = runner.invoke(app, ["run", str(config), "--db", sqlite_url, "--engine", "spark"])
+    assert result.exit_code == 1 and "--engine must be one of local, ray" in result.output
+    assert list_runs(make_engine(sqlite_url)).empty
+
+
 def test_optuna_search_counts_every_trial(sqlite_url, config, _write):
     _write(sqlite_url)
     sweep = _sweep(
@@ -322,7 +350,7 @@ def test_optuna_search_counts_every_trial(sqlite_url, config, _write):
     engine = make_engine(sqlite_url)
     runs = [get_run(engine, i) for i in sweep["runs"]]
     assert all(r.status == "succeeded" and r.sweep_id == sweep["sweep_id"] for r in runs)
-    assert all(r.name.startswith(f"optuna#{k} ") for k, r in enumerate(runs))
+    assert all(r.name == "cli" for r in runs)  # each run keeps its base config's name
     assert {tuple(r.config["model"]["units"]) for r in runs} <= {(4,), (8,), (12,)}
     # trials are asked one at a time: the last run counts the two before it, a point
     # Optuna asked for twice (the same config and seed: the same forecast) once
@@ -336,7 +364,7 @@ def test_optuna_search_counts_every_trial(sqlite_url, config, _write):
         assert r.objective > 0
 
 
-def _spawn_run(db_url: str, config: Path, epochs: int = 400) -> subprocess.Popen:
+def _spawn_run(db_url: str, config: Path, epochs: int = 400, *extra: str) -> subprocess.Popen:
     cmd = [
         sys.executable,
         "-c",
@@ -351,6 +379,7 @@ def _spawn_run(db_url: str, config: Path, epochs: int = 400) -> subprocess.Popen
         f"train.epochs={epochs}",
         "--set",
         "train.patience=0",
+        *extra,
     ]
     return subprocess.Popen(
         cmd,
@@ -383,6 +412,21 @@ def test_sigterm_marks_the_run_failed(sqlite_url, config, _write):
     _write(sqlite_url)
     proc = _spawn_run(sqlite_url, config)
     run_id = _wait_for_run(sqlite_url, proc)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 1
+    assert b"interrupted by SIGTERM" in proc.stderr.read()
+    run = get_run(make_engine(sqlite_url), run_id)
+    assert run.status == "failed" and run.error == "RunInterrupted: interrupted by SIGTERM"
+
+
+@pytest.mark.slow
+def test_sigterm_fails_a_run_on_ray_and_stops_its_tasks(sqlite_url, config, _write):
+    """SIGTERM while the fold groups train as Ray tasks: the tasks are cancelled, the
+    local Ray is shut down, and the run is failed with the signal's name."""
+    _write(sqlite_url)
+    proc = _spawn_run(sqlite_url, config, 400, "--engine", "ray")
+    run_id = _wait_for_run(sqlite_url, proc)  # its folds are recorded once Ray is up
+    time.sleep(1.0)  # the tasks are training
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 1
     assert b"interrupted by SIGTERM" in proc.stderr.read()
@@ -428,5 +472,15 @@ def test_demo_end_to_end_small(sqlite_url, tmp_path):
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "verdict: " in result.output and "report:" in result.output
-    assert (tmp_path / "r" / "report.html").is_file()
+    assert "verdict: " in result.output
+    # one scheme of report paths: the demo's is the one madness report writes, DIR/run-N/
+    written = re.search(r"^report: (\S+) \(every seed, then run (\d+)\)$", result.output, re.M)
+    path, shown = Path(written.group(1)), int(written.group(2))
+    assert path == tmp_path / "r" / f"run-{shown}" / "report.html" and path.is_file()
+    again = runner.invoke(
+        app, ["report", str(shown), "--db", sqlite_url, "--out", str(tmp_path / "r")]
+    )
+    assert again.exit_code == 0 and again.output.startswith(f"report: {path} (")
+    for command in ("demo", "report"):
+        shown_help = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+        assert "DIR/run-N/report.html" in shown_help.output

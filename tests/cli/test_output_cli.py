@@ -17,7 +17,7 @@ runner = CliRunner()
 NO_TERMINAL = {"COLUMNS": "80", "NO_COLOR": "", "FORCE_COLOR": "", "TERM": "dumb"}
 ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 #: Examples that need the network or train networks: parsed, not run, here.
-NOT_RUN = {("fetch",), ("run",), ("demo",), ("sweep",)}
+NOT_RUN = {("fetch",), ("run",), ("demo",), ("sweep",), ("sweep", "run")}
 
 QUICK = [
     "--set",

@@ -116,11 +116,11 @@ def test_demo_shows_every_seed_before_the_details_of_one(sqlite_url, tmp_path):
     sharpes = {i: _shown(sqlite_url, i)["backtest"]["sharpe_net"] for i in (1, 2, 3)}
     assert sharpes[shown] == sorted(sharpes.values())[1]
     assert f"net Sharpe {fmt.ratio(sharpes[shown])} vs buy-and-hold" in out
-    doc = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    doc = (tmp_path / "r" / f"run-{shown}" / "report.html").read_text(encoding="utf-8")
     assert f"<h1>demo-sp500-walk-forward — ^GSPC, run {shown}</h1>" in doc
     assert "seed=" not in doc.split("<h2>Run</h2>")[0]
     assert [row[1] for row in _seed_table(doc)[1:]] == ["1", "2", "3"]
-    assert (tmp_path / "r" / "seeds_pnl.png").is_file()
+    assert (tmp_path / "r" / f"run-{shown}" / "seeds_pnl.png").is_file()
 
 
 def test_sweep_seeds_then_report_of_one_seed_covers_its_family(

@@ -10,6 +10,8 @@ import pytest
 from lstm_madness.errors import ConfigError, DataError
 from lstm_madness.evaluation.backtest import sharpe_ratio
 from lstm_madness.evaluation.long_short import (
+    BOOK_LABEL,
+    LONG_MINUS_SHORT_LABEL,
     equal_weights,
     long_short_backtest,
     long_short_weights,
@@ -105,6 +107,48 @@ def test_turnover_costs_and_borrow_by_hand() -> None:
     # enter (1), flip both legs (2), hold (0); borrow 0.5 of capital at 1 bp a day
     np.testing.assert_allclose(res.book.turnover, [1.0, 2.0, 0.0])
     np.testing.assert_allclose(res.net_returns, [-1e-3 - 0.5e-4, -2e-3 - 0.5e-4, -0.5e-4])
+
+
+def test_both_leg_conventions_by_hand() -> None:
+    """Fischer & Krauss's long − short (each leg 100% of capital) is twice the book (each
+    leg 1/2): before costs, and after costs of cost_bps per half-turn of each leg."""
+    pred = np.array([[1.0, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0], [4.0, 3.0, 2.0, 1.0]])
+    real = np.array(
+        [[-0.01, 0.0, 0.0, 0.02], [0.01, 0.0, 0.0, -0.03], [0.0, 0.01, 0.01, 0.0]]
+    )  # long col 3 / short col 0, then both legs flipped, then held
+    res = long_short_backtest(pred, real, top_k=1, cost_bps=5.0)
+    long_minus_short = np.array([0.02 - -0.01, 0.01 - -0.03, 0.0 - 0.0])
+    half_turns = np.array([2.0, 4.0, 0.0])  # open both legs; replace both; hold
+    np.testing.assert_allclose(res.long_minus_short(net=False), long_minus_short, atol=1e-15)
+    np.testing.assert_allclose(
+        res.long_minus_short(), long_minus_short - 5e-4 * half_turns, atol=1e-15
+    )
+    m = res.mean_daily
+    assert m["mean_daily_long_minus_short_gross"] == pytest.approx(0.07 / 3, abs=1e-15)
+    assert m["mean_daily_long_minus_short_net"] == pytest.approx((0.07 - 3e-3) / 3, abs=1e-15)
+    assert m["mean_daily_book_gross"] == pytest.approx(0.035 / 3, abs=1e-15)
+    assert m["mean_daily_book_net"] == pytest.approx((0.035 - 1.5e-3) / 3, abs=1e-15)
+    assert m["mean_daily_long_minus_short_gross"] == pytest.approx(
+        2 * m["mean_daily_book_gross"], abs=1e-15
+    )
+    # FK: 0.46 % a day before costs at full turnover is 0.46 % - 4 × 5 bps = 0.26 % after
+    assert (long_minus_short - res.long_minus_short())[1] == pytest.approx(4 * 5e-4)
+
+
+@pytest.mark.parametrize(("cost", "borrow"), [(0.0, 0.0), (5.0, 0.0), (10.0, 50.0)])
+def test_long_minus_short_is_twice_the_book(cost: float, borrow: float) -> None:
+    pred, real = _inputs(3)
+    res = long_short_backtest(pred, real, top_k=2, cost_bps=cost, short_borrow_bps=borrow)
+    np.testing.assert_allclose(res.long_minus_short(net=False), 2 * res.book.gross_returns)
+    np.testing.assert_allclose(res.long_minus_short(), 2 * res.net_returns, atol=1e-15)
+    m = res.mean_daily
+    assert m["mean_daily_book_net"] == pytest.approx(res.net_returns.mean(), abs=1e-15)
+    assert m["mean_daily_long_minus_short_net"] == pytest.approx(
+        2 * m["mean_daily_book_net"], abs=1e-15
+    )
+    assert set(m) <= set(res.to_dict())
+    text = res.summary()
+    assert BOOK_LABEL in text and LONG_MINUS_SHORT_LABEL in text
 
 
 def test_delisted_position_earns_nothing_and_is_counted() -> None:

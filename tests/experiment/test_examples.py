@@ -13,7 +13,8 @@ def test_example_configs_are_valid(path):
     config = load_config(path)
     assert config.name
     universe = study_kind(config).name == "cross_section"
-    assert config.data.target == ("universe:xlf" if universe else "XLF")
+    expected = f"universe:{path.parent.name}" if universe else "XLF"
+    assert config.data.target == expected
 
 
 def test_examples_exist():

@@ -163,7 +163,7 @@ def test_a_resume_refused_before_training_keeps_the_failed_run(
     (run_id,) = create_runs(engine, [config], status="running")
     fail_runs(engine, [run_id], "first reason")
 
-    def refuse(engine, config):
+    def refuse(engine, config, *baselines):
         raise DataError("SYN is gone")
 
     monkeypatch.setattr(timing, "check_study_data", refuse)

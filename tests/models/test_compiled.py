@@ -165,9 +165,17 @@ def test_auto_is_a_function_of_the_architecture_alone():
     assert resolve_trainer("auto", units=(128, 64), batch_size=32, time_steps=5) == "compiled"
     assert resolve_trainer("auto", units=(128, 64), batch_size=64, time_steps=5) == "batched"
     edge = COMPILED_MAX_BATCH_UNITS2 // 32**2
-    for steps in (1, 5, 20, None):  # the crossover does not depend on the time steps
+    for steps in (1, 5, 15, None):  # the crossover does not depend on the time steps
         assert resolve_trainer("auto", (32,), edge, steps) == "compiled"
         assert resolve_trainer("auto", (32,), edge + 1, steps) == "batched"
+    # long windows: a one-layer LSTM trains by parts on every core (compiled_lstm)
+    for wf in (False, True):
+        assert resolve_trainer("auto", (25,), 512, 240, walk_forward=wf) == "compiled"
+        assert resolve_trainer("auto", (32,), edge + 1, 60, walk_forward=wf) == "compiled"
+        assert resolve_trainer("auto", (64,), 512, 240, walk_forward=wf) == "compiled"
+        assert resolve_trainer("auto", (64,), 512, 240, walk_forward=wf, cell="gru") == "batched"
+        assert resolve_trainer("auto", (128,), 512, 240, walk_forward=wf) == "batched"
+        assert resolve_trainer("auto", (64, 64), 512, 240, walk_forward=wf) == "batched"
     assert resolve_trainer("auto", device="cuda", **small) == "batched"
     assert resolve_trainer("torch", **small) == "torch"
     with pytest.raises(ConfigError, match="trainer"):

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import inspect
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
-from lstm_madness.errors import MadnessError
+from lstm_madness.errors import ConfigError, MadnessError
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 #: Human-readable output; JSON output goes to plain stdout through ``typer.echo``.
 console = Console()
@@ -59,8 +66,23 @@ def _print_examples(epilog: str | None) -> None:
         out.print(f" {line}" if line else "", markup=False)
 
 
+def _reflow(text: str | None) -> str | None:
+    """Help prose as paragraphs: a docstring's line breaks inside a paragraph become
+    spaces, so that Rich wraps every paragraph at the terminal's width and a group lists
+    each command by its whole first sentence. Square brackets stay text, never markup."""
+    if not text:
+        return text
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(p if p.startswith("\b") else escape(" ".join(p.split())) for p in paragraphs)
+
+
 class _PlainHelp:
-    """Help that shows flags as flags and ends with the command's examples."""
+    """Help that shows flags as flags, wraps its prose at the terminal's width
+    (:func:`_reflow`) and ends with the command's examples."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        self.help = _reflow(self.help)
 
     def get_params(self, ctx: Any) -> list[Any]:
         return _plain_params(super().get_params(ctx))  # type: ignore[misc]
@@ -74,8 +96,34 @@ class _PlainHelp:
         _print_examples(epilog)
 
 
+#: Options whose value is one ``KEY=VALUE`` word, with an example of each.
+_ASSIGNMENTS = {"--set": "--set train.epochs=5", "--grid": "--grid model.time_steps=[2,3]"}
+_OPTION = re.compile(r"^--?[A-Za-z]")
+
+
+def _refuse_split_assignment(args: list[str]) -> None:
+    """``--set train.epochs 5`` (two words, so ``5`` is an extra argument): say the one
+    word it meant, ``--set train.epochs=5``."""
+    for i, arg in enumerate(args[:-1]):
+        key = args[i + 1]
+        if arg in _ASSIGNMENTS and "=" not in key and not _OPTION.match(key):
+            follows = args[i + 2] if i + 2 < len(args) else ""
+            value = follows if follows and not _OPTION.match(follows) else "VALUE"
+            if arg == "--grid" and value != "VALUE" and not value.startswith("["):
+                from lstm_madness.experiment.hints import list_example
+
+                value = list_example(value)  # 2,3 -> [2,3]
+            e_g = f" (e.g. {_ASSIGNMENTS[arg]})" if value == "VALUE" else ""
+            raise ConfigError(f"{arg} takes KEY=VALUE as one word: {arg} {key}={value}{e_g}")
+
+
 class MadnessCommand(_PlainHelp, TyperCommand):
     """A command whose help shows flags as flags and ends with its examples."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if not any(a in ("--help", "-h") for a in args):
+            _refuse_split_assignment(args)
+        return super().parse_args(ctx, args)
 
 
 class MadnessGroup(_PlainHelp, TyperGroup):
@@ -114,13 +162,55 @@ app = MadnessTyper(
     epilog=examples("madness demo", "madness runs list", "madness run --help"),
 )
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from lstm_madness.version import __version__
+
+        typer.echo(f"lstm-madness {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    return None
+
+
 DbOption = Annotated[
     str | None,
     typer.Option(
         "--db",
         metavar="URL",
-        help="Database URL (sqlite:///PATH or postgresql+psycopg://...). "
-        "Default: $MADNESS_DB_URL, else sqlite:///./madness.db.",
+        help="The store: a SQLite file path (madness.db, /data/madness.db) or a URL "
+        "(sqlite:///PATH, postgresql+psycopg://USER@HOST/DBNAME). "
+        "Default: $MADNESS_DB_URL, else ./madness.db.",
         show_default=False,
     ),
 ]
+
+
+@contextmanager
+def announce_new_store(engine: sa.Engine) -> Iterator[None]:
+    """Say where, in one line on stderr, when the command inside creates the store (also
+    when it then fails: the store stays)."""
+    from lstm_madness.data.db import where
+    from lstm_madness.data.initdb import store_exists
+
+    existed = store_exists(engine)
+    try:
+        yield
+    finally:
+        if not existed and store_exists(engine):
+            err_console.print(
+                f"created a new store at {where(engine.url)}",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )

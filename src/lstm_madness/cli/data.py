@@ -10,7 +10,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from lstm_madness.cli._app import DbOption, MadnessTyper, app, console, err_console, examples
+from lstm_madness.cli._app import (
+    DbOption,
+    MadnessTyper,
+    announce_new_store,
+    app,
+    console,
+    err_console,
+    examples,
+)
 from lstm_madness.cli.tables import Column, fmt, print_table
 from lstm_madness.errors import MadnessError
 
@@ -26,16 +34,61 @@ app.add_typer(db_app, name="db")
 
 
 @db_app.command(
-    "init", epilog=examples("madness db init", "madness db init --db sqlite:///madness.db")
+    "init",
+    epilog=examples("madness db init", "madness db init --db madness.db"),
 )
 def db_init(db: DbOption = None) -> None:
-    """Create the schema, or upgrade an older store in place keeping its data (idempotent)."""
-    from lstm_madness.data.db import make_engine, redact, resolve_url
-    from lstm_madness.data.initdb import init_db
+    """Create the store and its schema, or upgrade an older store in place keeping its data
+    (idempotent). A PostgreSQL database that does not exist is created when the server
+    allows it (else the message says how: createdb)."""
+    from lstm_madness.data.db import make_engine, where
+    from lstm_madness.data.initdb import create_database, init_db, store_exists
 
-    url = resolve_url(db)
-    version = init_db(make_engine(url))
-    console.print(f"database ready at {redact(url)} (schema version {version})")
+    engine = make_engine(db)
+    created = create_database(engine)
+    new = created or not store_exists(engine, "initialize")
+    version = init_db(engine)
+    what = "a new store" if new else "store ready"
+    if created:
+        what = f"database {engine.url.database!r} created: a new store"
+    console.print(
+        f"{what} at {where(engine.url)} (schema version {version})",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+@db_app.command("info", epilog=examples("madness db info", "madness db info --db madness.db"))
+def db_info(db: DbOption = None) -> None:
+    """What the store holds: its URL (without the password), schema version and the
+    number of symbols, bars, runs, sweeps and universes. Reads only: creates and upgrades
+    nothing."""
+    from lstm_madness.data.db import make_engine
+    from lstm_madness.data.initdb import require_store, store_info
+
+    engine = make_engine(db)
+    require_store(engine)
+    info = store_info(engine)
+    version, current = info["schema_version"], info["current_version"]
+    if version is None:
+        schema = "none yet (`madness db init` creates it)"
+    elif version < current:
+        schema = f"{version}, older than this package's {current} (`madness db init` upgrades it)"
+    else:
+        schema = str(version)
+    statuses = ", ".join(f"{n} {status}" for status, n in sorted(info["runs_by_status"].items()))
+    lines = [
+        f"store           {info['url']}",
+        f"schema version  {schema}",
+        f"symbols         {fmt.count(info['symbols'])}",
+        f"bars            {fmt.count(info['bars'])}",
+        f"runs            {fmt.count(info['runs'])}" + (f" ({statuses})" if statuses else ""),
+        f"sweeps          {fmt.count(info['sweeps'])}",
+        f"universes       {fmt.count(info['universes'])} stored",
+    ]
+    for line in lines:
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def _summary(result: IngestResult) -> str:
@@ -97,9 +150,9 @@ def ingest(
     ] = None,
     db: DbOption = None,
 ) -> None:
-    """Load daily bars from CSV files (one transaction per file) or a bundled sample."""
+    """Load daily bars from CSV files (each file all or nothing) or a bundled sample."""
     from lstm_madness.data.db import make_engine
-    from lstm_madness.data.ingest import ingest_file, ingest_sample
+    from lstm_madness.data.ingest import ingest_files, ingest_sample
     from lstm_madness.data.store import init_db
 
     paths = paths or []
@@ -108,20 +161,20 @@ def ingest(
     if symbol is not None and len(paths) > 1:
         raise typer.BadParameter("--symbol applies to a single file")
     engine = make_engine(db)
-    init_db(engine)
+    with announce_new_store(engine):
+        init_db(engine)
+        if sample is not None:
+            _report(ingest_sample(engine, sample))
+        outcomes = ingest_files(engine, paths, symbol=symbol, fmt=fmt, skip_bad_rows=skip_bad_rows)
     failed = 0
-    if sample is not None:
-        _report(ingest_sample(engine, sample))
-    for path in paths:
-        try:
-            result = ingest_file(engine, path, symbol=symbol, fmt=fmt, skip_bad_rows=skip_bad_rows)
-        except MadnessError as exc:
+    for _path, outcome in outcomes:
+        if isinstance(outcome, MadnessError):
             failed += 1
             err_console.print(
-                f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+                f"[bold red]error:[/] {escape(str(outcome))}", highlight=False, soft_wrap=True
             )
             continue
-        _report(result)
+        _report(outcome)
     if failed:
         err_console.print(f"[bold red]{failed} of {len(paths)} file(s) not loaded[/]")
         raise typer.Exit(1)
@@ -165,18 +218,22 @@ def fetch(
         raise typer.BadParameter("give at least one SYMBOL or --universe xlf")
     first, last = as_date(start, "--start"), as_date(end, "--end")
     engine = make_engine(db)
-    init_db(engine)
-    for result in fetch_bars(engine, wanted, first, last):
-        _report(result)
+    with announce_new_store(engine):
+        init_db(engine)
+        for result in fetch_bars(engine, wanted, first, last):
+            _report(result)
 
 
 @app.command("symbols", epilog=examples("madness symbols"))
 def symbols(db: DbOption = None) -> None:
     """List stored symbols with their first date, last date and number of rows."""
     from lstm_madness.data.db import make_engine
+    from lstm_madness.data.initdb import require_store
     from lstm_madness.data.store import list_symbols
 
-    frame = list_symbols(make_engine(db))
+    engine = make_engine(db)
+    require_store(engine)
+    frame = list_symbols(engine)
     if frame.empty:
         console.print("no symbols stored yet (`madness ingest` or `madness fetch`)")
         return
@@ -225,9 +282,11 @@ def prices(
 ) -> None:
     """Print the stored bars of a symbol, or its daily returns with --returns."""
     from lstm_madness.data.db import make_engine
+    from lstm_madness.data.initdb import require_store
     from lstm_madness.data.store import read_bars, read_returns
 
     engine = make_engine(db)
+    require_store(engine)
     reader = read_returns if returns else read_bars
     frame = reader(engine, symbol, start, end)
     if csv:

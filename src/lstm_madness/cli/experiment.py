@@ -9,11 +9,20 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from lstm_madness.cli._app import DbOption, MadnessTyper, app, console, err_console, examples
+from lstm_madness.cli._app import (
+    DbOption,
+    MadnessTyper,
+    announce_new_store,
+    app,
+    console,
+    err_console,
+    examples,
+)
 from lstm_madness.cli.tables import Column, fmt, print_table
 from lstm_madness.errors import ConfigError
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
     from rich.progress import TaskID
 
 runs_app = MadnessTyper(
@@ -121,12 +130,27 @@ def print_summary(summary: dict[str, Any], *, full_name: bool = False) -> None:
     console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
+def first_line(config: Any, name: str | None, path: Path | None, resume: int | None = None) -> str:
+    """What ``run`` is about to do, printed before anything slow (importing PyTorch,
+    loading prices): ``run NAME: loading TARGET`` (the caller adds the store), NAME being
+    the run's name (``--name``, else the config's ``name``) or the config file's; or
+    ``run RUN_ID: resuming``."""
+    if config is None:
+        return f"run {resume}: resuming"
+    target = config.data.target
+    target = target if isinstance(target, str) else ", ".join(target)
+    label = name or config.name or (path.name if path is not None else "")
+    return f"run {label}: loading {target}"
+
+
 @app.command(
     "run",
     epilog=examples(
         "madness run examples/xlf/05_walk_forward_components.toml --set train.epochs=50",
         "madness run examples/xlf/02_lstm32.toml --name lstm32 --quiet --json",
         "madness run --resume 3",
+        "madness run examples/xlf/05_walk_forward_components.toml --engine ray "
+        "--address ray://head:10001",
     ),
 )
 def run(
@@ -153,22 +177,48 @@ def run(
             "(default: runs in the registry with the same target and test period).",
         ),
     ] = None,
+    engine_name: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            metavar="ENGINE",
+            help="local (in-process) or ray (each fold group a Ray task; same predictions).",
+        ),
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address", metavar="ADDRESS", help="Ray cluster address (default: start a local Ray)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Train the network and the baselines, predict out of sample, store and evaluate."""
     from lstm_madness import api
-    from lstm_madness.data.db import make_engine
+    from lstm_madness.data.db import make_engine, where
     from lstm_madness.experiment.config import load_config
 
     if (config_path is None) == (resume is None):
         raise ConfigError("give either CONFIG.toml or --resume RUN_ID")
     config = load_config(config_path, set_ or []) if config_path is not None else None
     engine = make_engine(db)
+    if not quiet:  # what it is about to do, before PyTorch and the data load (seconds)
+        line = first_line(config, name, config_path, resume)
+        err_console.print(
+            f"{line} from {where(engine.url)} …", highlight=False, markup=False, soft_wrap=True
+        )
     reporter = RunProgress() if not quiet else None
-    with reporter or nullcontext():
+    with announce_new_store(engine), reporter or nullcontext():
         result = api.run(
-            config, db=engine, name=name, resume=resume, progress=reporter, trials=trials
+            config,
+            db=engine,
+            name=name,
+            resume=resume,
+            progress=reporter,
+            trials=trials,
+            engine=engine_name,
+            address=address,
         )
         if reporter is not None:
             reporter("done")
@@ -205,13 +255,13 @@ def runs_list(
 ) -> None:
     """Stored runs, newest first (stale runs are marked failed first)."""
     from lstm_madness.data.db import make_engine
-    from lstm_madness.data.initdb import init_db
-    from lstm_madness.store.lifecycle import mark_stale_runs
+    from lstm_madness.data.initdb import init_db, require_store
     from lstm_madness.store.runs import list_runs
 
     engine = make_engine(db)
+    require_store(engine)
     init_db(engine)
-    mark_stale_runs(engine)
+    mark_stale(engine)
     frame = list_runs(engine, sweep_id=sweep, limit=limit)
     if as_json:
         typer.echo(frame.to_json(orient="records", date_format="iso"))
@@ -233,6 +283,16 @@ def runs_list(
         for row in frame.itertuples()
     ]
     print_table(console, RUNS_COLUMNS, rows)
+
+
+def mark_stale(engine: sa.Engine) -> None:
+    """Before a read command reads: runs whose process died marked failed (stale). A store
+    that cannot be written (a full disk) is read all the same, with a note on stderr."""
+    from lstm_madness.store.lifecycle import mark_stale_runs
+
+    marked = mark_stale_runs(engine)
+    if marked.unwritable:
+        err_console.print(f"note: {marked.note()}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _present(value: Any) -> bool:
@@ -262,15 +322,20 @@ def runs_show(
         bool, typer.Option("--json", help="Print one JSON object (as madness run --json).")
     ] = False,
 ) -> None:
-    """A run's full name, out-of-sample metrics, backtest and verdict against the registry
-    as it is now. Reads only; at_finish in the JSON says what the run saw when it finished.
+    """A run's metrics and verdict, judged against the registry now.
+
+    Shows the run's full name, out-of-sample metrics, backtest and verdict against the
+    registry as it is now. Reads only; at_finish in the JSON says what the run saw when
+    it finished.
     """
     from lstm_madness.data.db import make_engine
-    from lstm_madness.data.initdb import init_db
+    from lstm_madness.data.initdb import init_db, require_store
     from lstm_madness.experiment.show import show_run
 
     engine = make_engine(db)
+    require_store(engine)
     init_db(engine)
+    mark_stale(engine)  # a store that cannot be written is read all the same
     shown = show_run(engine, run_id, trials=trials)
     run, summary = shown.run, shown.summary
     if summary is None:
@@ -289,12 +354,18 @@ def runs_show(
 def runs_delete(
     run_id: Annotated[int, typer.Argument(metavar="RUN_ID")], db: DbOption = None
 ) -> None:
-    """Delete a run. A succeeded run stays as a tombstone (status "deleted") with its
-    network's test predictions, so it still counts as a trial; a failed run is removed."""
+    """Delete a run; a succeeded one still counts as a trial.
+
+    A succeeded run stays as a tombstone (status "deleted") with its network's test
+    predictions, so it still counts as a trial; a failed run is removed.
+    """
     from lstm_madness.data.db import make_engine
+    from lstm_madness.data.initdb import require_store
     from lstm_madness.store.lifecycle import delete_run
 
-    done = delete_run(make_engine(db), run_id)
+    engine = make_engine(db)
+    require_store(engine)
+    done = delete_run(engine, run_id)
     if done == "tombstone":
         console.print(f"deleted run {run_id} (kept as a tombstone: it still counts as a trial)")
     else:
@@ -313,29 +384,96 @@ def runs_predictions(
     ] = None,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print every row as CSV.")] = False,
 ) -> None:
-    """A run's test predictions with positions and daily gross and net returns under its
-    [backtest] rule and costs. --csv prints all rows (date,symbol,fold,model,y_true,y_pred,
-    realized,position,gross_return,net_return); without it, the first and last rows and
-    the count."""
-    import pandas as pd
+    """A run's test predictions, positions and daily net returns.
 
+    One row per date, symbol and model: y_true, y_pred, realized, and the position and
+    gross and net returns under the run's backtest rule and costs. In a pipe every row
+    and column is printed as aligned text; in a terminal the first and last rows, with
+    the columns that do not fit named. --csv prints every row as CSV.
+    """
+    from lstm_madness.cli.tables import print_frame
     from lstm_madness.data.db import make_engine
+    from lstm_madness.data.initdb import require_store
     from lstm_madness.experiment.summary import prediction_table
 
-    table = prediction_table(make_engine(db), run_id, model)
+    engine = make_engine(db)
+    require_store(engine)
+    table = prediction_table(engine, run_id, model)
     if as_csv:
         typer.echo(table.to_csv(index=False, lineterminator="\n"), nl=False)
         return
-    shown = table if len(table) <= 10 else pd.concat([table.head(5), table.tail(5)])
-    text_columns = ("date", "symbol", "model")
-    columns = [
-        Column(c, 0, "left" if c in text_columns else "right", min_width=6) for c in table.columns
-    ]
-    rows = [
-        [
-            str(v) if c in text_columns else f"{v:.6g}"
-            for c, v in zip(table.columns, row, strict=True)
-        ]
-        for row in shown.itertuples(index=False)
-    ]
-    print_table(console, columns, rows, title=f"run {run_id}: {len(table)} rows (--csv for all)")
+    columns = [PREDICTION_COLUMNS.get(c, Column(c, 2, "right")) for c in table.columns]
+    print_frame(
+        console,
+        table,
+        columns,
+        lambda c, v: str(v) if c in ("date", "symbol", "model") else f"{v:.6g}",
+        title=f"run {run_id}: {len(table)} rows",
+    )
+
+
+#: ``runs predictions`` in a terminal: what is kept when the width runs out.
+PREDICTION_COLUMNS = {
+    c.header: c
+    for c in (
+        Column("date", 0),
+        Column("symbol", 4),
+        Column("fold", 4, "right"),
+        Column("model", 0),
+        Column("y_true", 2, "right"),
+        Column("y_pred", 0, "right"),
+        Column("realized", 3, "right"),
+        Column("position", 1, "right"),
+        Column("gross_return", 3, "right"),
+        Column("net_return", 1, "right"),
+    )
+}
+
+
+@runs_app.command(
+    "periods",
+    epilog=examples(
+        "madness runs periods 3 --breaks 2001-01-01,2010-01-01,2016-01-01",
+        "madness runs periods 3 --breaks 2010-01-01 --json",
+        "madness runs periods 3 --breaks 2010-01-01 --csv",
+    ),
+)
+def runs_periods(
+    run_id: Annotated[int, typer.Argument(metavar="RUN_ID")],
+    db: DbOption = None,
+    breaks: Annotated[
+        str,
+        typer.Option(
+            "--breaks",
+            metavar="DATE,DATE,...",
+            help="Ascending dates (YYYY-MM-DD) that start a new sub-period; none: only the total.",
+        ),
+    ] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="Print one CSV row per (period, book).")
+    ] = False,
+) -> None:
+    """A universe run's figures by sub-period of its test days (from its first test day to
+    the first break, ..., from the last break to its last test day, then all of them), for
+    its network's book, each baseline's (same top_k and costs) and the equal-weight book:
+    mean daily return before and after costs in both leg conventions, Sharpe, hit rate,
+    share of positive days, turnover, members, coverage. Labels: statistics.md §19.
+    """
+    from lstm_madness.data.db import make_engine
+    from lstm_madness.data.initdb import init_db, require_store
+    from lstm_madness.experiment.periods import run_periods
+
+    if as_json and as_csv:
+        raise ConfigError("give --json or --csv, not both")
+    engine = make_engine(db)
+    require_store(engine)
+    init_db(engine)
+    cuts = [b.strip() for b in breaks.split(",") if b.strip()]
+    result = run_periods(engine, run_id, cuts)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), default=str))
+    elif as_csv:
+        typer.echo(result.to_frame().to_csv(index=False, lineterminator="\n"), nl=False)
+    else:
+        console.print(result.summary(), markup=False, highlight=False, soft_wrap=True)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from lstm_madness.cli._app import DbOption, app, console, examples
+from lstm_madness.cli._app import DbOption, announce_new_store, app, console, examples
 from lstm_madness.cli.experiment import print_summary
 
 
@@ -87,25 +87,34 @@ def judge(
         ),
     ] = False,
 ) -> None:
-    """Judge forecasts made elsewhere as the tool's own runs are judged: each model becomes
-    a stored run (kind imported) with the tool's baselines on the same dates, the same
-    tests, backtest with costs and verdict, counted in the target's trial set. A rejected
-    file stores nothing; the same file judged again with the same settings neither.
+    """Judge forecasts made elsewhere as trained runs are judged.
+
+    Each model becomes a stored run (kind imported) with the tool's baselines on the same
+    dates, the same tests, backtest with costs and verdict, counted in the target's trial
+    set. A rejected file stores nothing; the same file judged again with the same
+    settings neither.
     """
     from lstm_madness import api
+    from lstm_madness.data.db import make_engine
+    from lstm_madness.errors import AlreadyJudgedError
 
-    out = api.judge(
-        file,
-        target=target,
-        db=db,
-        name=name,
-        task=task,
-        alignment=alignment,
-        overrides=set_ or [],
-        trials=trials,
-        allow_gaps=allow_gaps,
-        force=force,
-    )
+    engine = make_engine(db)
+    try:
+        with announce_new_store(engine):
+            out = api.judge(
+                file,
+                target=target,
+                db=engine,
+                name=name,
+                task=task,
+                alignment=alignment,
+                overrides=set_ or [],
+                trials=trials,
+                allow_gaps=allow_gaps,
+                force=force,
+            )
+    except AlreadyJudgedError as exc:  # the API says force=True; here it is --force
+        raise exc.hinted("add --force to judge it again") from None
     results = out if isinstance(out, list) else [out]
     if as_json:
         payload = (

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Annotated
 
@@ -12,23 +14,59 @@ from rich.markup import escape
 from lstm_madness.cli._app import DbOption, app, console, examples
 from lstm_madness.cli.experiment import SetOption, print_timings
 from lstm_madness.cli.tables import Column, fmt, print_table
+from lstm_madness.errors import ConfigError
+
+#: The one scheme of report paths, said by the --out of ``report`` and ``demo``.
+OUT_HELP = "Folder of reports: a run's report goes to DIR/run-N/report.html (PNGs beside it)."
+
+
+@contextmanager
+def _report_folder(out: Path, folder: Path) -> Iterator[None]:
+    """Create ``folder`` (and its missing parents) before the run is evaluated, so that an
+    ``--out`` that cannot hold it fails first, in one line (ConfigError): a file on the
+    way, a folder without write permission, a file system that takes none (``/proc``).
+    What it created is removed if the command then fails; an OSError while writing the
+    report reads as one line too."""
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
+    blocking = next((p for p in folder.parents if p.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise ConfigError(f"--out {out}: {blocking} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        yield
+    except BaseException as exc:
+        for made in missing:
+            with suppress(OSError):
+                made.rmdir()
+        if isinstance(exc, OSError):
+            reason = f"cannot write the report to {folder}: {exc.strerror or exc}"
+            raise ConfigError(f"--out {out}: {reason}") from exc
+        raise
 
 
 @app.command("report", epilog=examples("madness report 3 --out report/"))
 def report(
     run_id: Annotated[int, typer.Argument(metavar="RUN_ID")],
-    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Output folder.")] = Path(
-        "report"
-    ),
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help=OUT_HELP)] = Path("report"),
     db: DbOption = None,
 ) -> None:
-    """Write one self-contained HTML report (plots embedded) plus the PNGs of a run."""
-    from lstm_madness.data.db import make_engine
-    from lstm_madness.experiment.reporting import write_run_report
+    """Write one self-contained HTML report (plots embedded) plus the PNGs of a run.
 
-    path, summary = write_run_report(make_engine(db), run_id, out / f"run-{run_id}")
+    The report goes to DIR/run-RUN_ID/report.html, its PNGs beside it; the path written
+    is printed.
+    """
+    from lstm_madness.data.db import make_engine
+    from lstm_madness.data.initdb import require_store
+    from lstm_madness.experiment.reporting import report_dir, write_run_report
+
+    engine = make_engine(db)
+    require_store(engine)
+    folder = report_dir(out, run_id)
+    with _report_folder(out, folder):
+        path, summary = write_run_report(engine, run_id, folder)
     verdict = summary["verdict"]
-    console.print(("TRADEABLE" if verdict["tradeable"] else "NOT TRADEABLE") + f": {path}")
+    word = "TRADEABLE" if verdict["tradeable"] else "NOT TRADEABLE"
+    console.print(f"report: {path} ({word})", highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command("compare", epilog=examples("madness compare 3 4 5"))
@@ -42,12 +80,14 @@ def compare(
     therefore not comparable.
     """
     from lstm_madness.data.db import make_engine
+    from lstm_madness.data.initdb import require_store
     from lstm_madness.errors import RunError
     from lstm_madness.experiment.summary import evaluate_runs
     from lstm_madness.report import COMPARE_FORMATS, comparability, compare_table
     from lstm_madness.store.runs import get_runs
 
     engine = make_engine(db)
+    require_store(engine)
     runs = get_runs(engine, run_ids)
     for run_id in run_ids:
         if runs[run_id].status != "succeeded":
@@ -74,9 +114,10 @@ def compare(
 )
 def demo(
     db: DbOption = None,
-    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Report folder.")] = Path(
-        "report"
-    ),
+    out: Annotated[
+        Path,
+        typer.Option("--out", metavar="DIR", help=OUT_HELP + " N: the run shown, the median seed."),
+    ] = Path("report"),
     seeds: Annotated[
         int, typer.Option("--seeds", metavar="N", help="Seeds of the study (each a run).")
     ] = 3,
@@ -86,6 +127,17 @@ def demo(
 
     Ingest, walk-forward LSTM with baselines, backtest after costs, verdict, report.
     """
+    from lstm_madness.cli._app import err_console
+    from lstm_madness.data.db import make_engine, where
+
+    err_console.print(  # what it is about to do, before PyTorch loads (seconds)
+        f"demo: the bundled S&P 500 sample into {where(make_engine(db).url)}, then "
+        + ("1 seed" if seeds == 1 else f"{seeds} seeds")
+        + " of a walk-forward LSTM …",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
     from lstm_madness.cli.experiment import RunProgress
     from lstm_madness.demo import run_demo
 
@@ -127,4 +179,6 @@ def demo(
         highlight=False,
     )
     covers = "" if result["seeds"] is None else f" (every seed, then run {result['run_id']})"
-    console.print(f"report: {result['report']}{covers}", highlight=False)
+    console.print(
+        f"report: {result['report']}{covers}", highlight=False, markup=False, soft_wrap=True
+    )

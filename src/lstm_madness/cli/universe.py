@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from lstm_madness.cli._app import DbOption, MadnessTyper, app, console, examples
+from lstm_madness.cli._app import (
+    DbOption,
+    MadnessTyper,
+    announce_new_store,
+    app,
+    console,
+    err_console,
+    examples,
+)
 from lstm_madness.cli.tables import Column, fmt, print_table
 
 universe_app = MadnessTyper(
@@ -30,27 +38,43 @@ def universe_add(
     file: Annotated[Path, typer.Argument(help="CSV with the header symbol,start,end.")],
     db: DbOption = None,
 ) -> None:
-    """Store a universe's membership intervals, replacing any stored for that name.
+    """Store a universe's membership, replacing any stored under that name.
 
     Each row is one interval: both dates inclusive (YYYY-MM-DD), an empty end for a symbol
     that is still a member. A file with any bad row is rejected whole and nothing is
-    stored. A stored membership wins over the bundled list of the same name.
+    stored. A stored membership wins over the bundled list of the same name. Members
+    without stored prices are stored too, with a warning naming them (ingest them before
+    a study reads them).
     """
+    from rich.markup import escape
+
     from lstm_madness.data import schema
     from lstm_madness.data.db import make_engine
     from lstm_madness.data.initdb import init_db
-    from lstm_madness.data.membership import read_membership, store_membership
+    from lstm_madness.data.membership import read_membership, store_membership, unstored_members
 
     intervals = read_membership(file)  # parse everything before writing anything
     engine = make_engine(db)
-    init_db(engine)
-    with engine.begin() as conn:
-        n = store_membership(conn, schema.universe_members, name, intervals)
+    with announce_new_store(engine):
+        init_db(engine)
+        with engine.begin() as conn:
+            n = store_membership(conn, schema.universe_members, name, intervals)
+            unstored = unstored_members(conn, intervals["symbol"].tolist())
     symbols = intervals["symbol"].nunique()
     console.print(
         f"universe {name.strip().lower()}: {n} intervals of {symbols} symbols stored",
         highlight=False,
     )
+    if unstored:
+        more = len(unstored) - 20
+        shown = ", ".join(unstored[:20]) + (f" and {more} more" if more > 0 else "")
+        err_console.print(
+            f"[yellow]warning:[/] {len(unstored)} member(s) have no stored prices: "
+            f"{escape(shown)} (stored anyway; ingest them before a study reads them: "
+            "madness ingest FILES or madness fetch SYMBOLS)",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @universe_app.command(
@@ -60,10 +84,10 @@ def universe_show(
     name: Annotated[str, typer.Argument(help="Universe name, e.g. xlf.")],
     db: DbOption = None,
 ) -> None:
-    """List a universe's membership intervals: the stored ones, else the bundled list."""
+    """List a universe's members: the stored ones, else the bundled list."""
     from lstm_madness.data import schema
-    from lstm_madness.data.db import make_engine
-    from lstm_madness.data.initdb import init_db
+    from lstm_madness.data.db import make_engine, where
+    from lstm_madness.data.initdb import init_db, store_exists
     from lstm_madness.data.membership import (
         SURVIVORSHIP_WARNING,
         bundled_membership,
@@ -73,15 +97,20 @@ def universe_show(
     from lstm_madness.errors import DataError
 
     engine = make_engine(db)
-    init_db(engine)
-    with engine.connect() as conn:
-        frame = load_membership(conn, schema.universe_members, name)
+    frame, looked = None, ""
+    if store_exists(engine):  # without a store, the bundled list; nothing is created
+        init_db(engine)
+        with engine.connect() as conn:
+            frame = load_membership(conn, schema.universe_members, name)
+    else:
+        looked = f" (no store at {where(engine.url)})"
     source = "stored"
     if frame is None:
         key = name.strip().lower()
         if key not in available_universes():
             raise DataError(
-                f"no universe {name!r}: store one with `madness universe add {key} FILE.csv` "
+                f"no universe {name!r}{looked}: store one with "
+                f"`madness universe add {key} FILE.csv` "
                 f"(bundled: {', '.join(available_universes())})"
             )
         frame, source = bundled_membership(key), "bundled"

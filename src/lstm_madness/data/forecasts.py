@@ -56,6 +56,10 @@ MAX_MODEL_NAME = 64
 #: Columns of :attr:`ForecastFile.frame`, in order.
 FRAME_COLUMNS: tuple[str, ...] = ("line", "date", "model", "prediction")
 _SHOWN_PROBLEMS = 20
+#: The reason of a date that is not ``YYYY-MM-DD``: a rejection names the format once and
+#: shows the first :data:`_SHOWN_DATES` of them.
+BAD_DATE = "unparseable date"
+_SHOWN_DATES = 3
 _PARQUET_MAGIC = b"PAR1"
 _NUMBER_RE = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 _DATE_RE = r"(\d{4}-\d{2}-\d{2})(?:[ T]00:00(?::00(?:\.0+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
@@ -108,14 +112,32 @@ def checksum(data: bytes) -> str:
 def rejection(name: str, problems: Sequence[Problem], what: str = "forecasts") -> ValidationError:
     """One :class:`ValidationError` listing the first problems (all in ``.problems``)."""
     problems = sorted(dict.fromkeys(problems), key=lambda p: (p.line or 0, p.column or ""))
-    shown = "\n".join(f"  {p}" for p in problems[:_SHOWN_PROBLEMS])
-    more = len(problems) - _SHOWN_PROBLEMS
-    tail = f"\n  ... and {more} more" if more > 0 else ""
+    dates = [p for p in problems if p.reason == BAD_DATE]
+    if dates:  # one format mistake, often on every line: say the format once
+        others = [p for p in problems if p.reason != BAD_DATE]
+        shown = [_where(p) for p in dates[:_SHOWN_DATES]]
+        if len(dates) > _SHOWN_DATES:
+            shown.append(f"... and {len(dates) - _SHOWN_DATES} more {BAD_DATE}s")
+        shown += [str(p) for p in others[:_SHOWN_PROBLEMS]]
+        head = f"dates must be YYYY-MM-DD, e.g. 2010-01-04 ({len(dates)} {BAD_DATE}(s))"
+    else:
+        shown = [str(p) for p in problems[:_SHOWN_PROBLEMS]]
+        head = f"{len(problems)} problem(s)"
+        others = problems
+    if len(others) > _SHOWN_PROBLEMS:
+        shown.append(f"... and {len(others) - _SHOWN_PROBLEMS} more")
+    listed = "\n".join(f"  {line}" for line in shown)
     return ValidationError(
-        f"{name}: {len(problems)} problem(s); the {what} were rejected and nothing was "
-        f"stored:\n{shown}{tail}",
+        f"{name}: {head}; the {what} were rejected and nothing was stored:\n{listed}",
         list(problems),
     )
+
+
+def _where(problem: Problem) -> str:
+    """Where a problem is and its value (file, line, column, value), without the reason."""
+    p = problem
+    where = p.file if p.line is None else f"{p.file}, line {p.line}"
+    return f"{where}, column {p.column}, value {p.value!r}"
 
 
 def _check_task(task: str) -> None:
@@ -396,7 +418,7 @@ def _tidy(
     dates = parse_dates(date_text)
     bad_date = np.isnat(dates)
     for i in np.flatnonzero(bad_date):
-        reason = "empty value: no date" if date_text[i] == "" else "unparseable date"
+        reason = "empty value: no date" if date_text[i] == "" else BAD_DATE
         problems.append(Problem(name, int(lines[i]), "date", str(date_text[i]), reason))
     if layout == "long":
         v = _long_values(cells, name, cols, model, problems)

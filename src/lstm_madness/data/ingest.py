@@ -1,32 +1,57 @@
-"""Loading price files into the store: parse → validate → upsert, one transaction per file.
+"""Loading price files into the store: parse → validate → upsert, each file all or nothing.
 
 A file is all or nothing: any bad row raises :class:`~lstm_madness.errors.ValidationError`
 naming file, line, column, value and reason, and nothing of the file is written, unless
 ``skip_bad_rows`` is set, which writes the good rows and returns the rejected ones.
 Re-loading identical data changes nothing; revised values are updated and reported.
 Every load is recorded in ``ingest_log`` with the sha256 of the loaded bytes.
+
+Many files (:func:`ingest_files`, ``madness ingest *.csv``) go a batch at a time (about
+:data:`BATCH_BYTES` of CSV): the batch is read, parsed and validated with vectorized
+pandas/numpy over all its rows (:func:`~lstm_madness.data.sources.parse_many`,
+:func:`~lstm_madness.data.validation.check_many`), and its valid files are written in one
+transaction: one query of the stored rows, one binary ``COPY`` (PostgreSQL) or one
+``executemany`` (SQLite), one insert into ``ingest_log``. A rejected file is left out
+before anything is written, so it writes nothing. Should the store refuse the batch's
+transaction (a concurrent writer, a lost connection), it rolls back and each of its files
+is written again alone, in a transaction of its own, so that a failure is only that
+file's. Files that share a symbol or identical bytes are written in order, in separate
+transactions, so every count, revision and "same file loaded" is what loading the files
+one by one says.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
 
 from lstm_madness.data.initdb import store_errors
-from lstm_madness.data.sources import ParsedFile, parse_csv
-from lstm_madness.data.universe import known_security
-from lstm_madness.data.upsert import last_load, log_ingest, upsert_bars, upsert_securities
-from lstm_madness.data.validation import CheckedBars, Problem, check_bars
-from lstm_madness.errors import DataError, ValidationError
+from lstm_madness.data.sources import ParsedFile, parse_csv, parse_many
+from lstm_madness.data.universe import available_universes, universe_table
+from lstm_madness.data.upsert import (
+    last_loads,
+    log_ingests,
+    upsert_bars_many,
+    upsert_securities,
+)
+from lstm_madness.data.validation import CheckedBars, Problem, check_bars, check_many
+from lstm_madness.errors import DataError, MadnessError, StoreError, ValidationError
 
 #: Samples that ship with dependencies: name → (symbol, kind, display name).
 SAMPLES: dict[str, tuple[str, str, str]] = {"sp500": ("^GSPC", "index", "S&P 500 index")}
+#: CSV bytes read, parsed and validated together, whose valid files share a transaction.
+BATCH_BYTES = 8 * 2**20
+#: Most files and symbols written in one transaction (queries list them: at most 500
+#: keeps a statement under the 999 parameters of SQLite before 3.32).
+_GROUP_MAX = 500
 _SHOWN_PROBLEMS = 20
 _SHOWN_DATES = 8
 
@@ -129,28 +154,128 @@ def _problems(
     return problems, rejected
 
 
-def _record_securities(
-    conn: sa.Connection,
-    symbols: tuple[str, ...],
-    source: str,
-    kind: str | None,
-    security_name: str | None,
-) -> None:
-    """Upsert the loaded symbols into ``securities`` (kind and name default to what
-    :func:`~lstm_madness.data.universe.known_security` knows)."""
-    known = {s: known_security(s) for s in symbols}
-    upsert_securities(
+@cache
+def _known_securities() -> dict[str, tuple[str | None, str | None]]:
+    """(kind, name) by symbol from the bundled universes, the first universe's when several
+    list a symbol: :func:`~lstm_madness.data.universe.known_security` as one lookup."""
+    known: dict[str, tuple[str | None, str | None]] = {}
+    for universe in available_universes():
+        table = universe_table(universe)
+        for sym, kind, name in zip(table["symbol"], table["kind"], table["name"], strict=True):
+            known.setdefault(sym, (kind or None, name or None))
+    return known
+
+
+def _security(symbol: str) -> tuple[str | None, str | None]:
+    """(kind, name) of a symbol: a bundled universe's, else ``index`` for ``^`` symbols."""
+    hit = _known_securities().get(symbol)
+    if hit is not None:
+        return hit
+    return ("index" if symbol.startswith("^") else None), None
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """A parsed and validated file (or payload), ready to be written."""
+
+    name: str
+    checksum: str
+    format: str
+    rows_read: int
+    frame: pd.DataFrame
+    problems: tuple[Problem, ...]
+    rejected: int
+    collapsed: int
+    warnings: tuple[str, ...]
+    symbols: tuple[str, ...]
+    source: str
+    kind: str | None = None
+    security_name: str | None = None
+
+
+def _ready(
+    data: bytes,
+    name: str,
+    parsed: ParsedFile,
+    checked: CheckedBars,
+    skip_bad_rows: bool,
+    source: str | None = None,
+    kind: str | None = None,
+    security_name: str | None = None,
+) -> _Ready:
+    """The file to write, or the rejection it deserves (see :func:`_problems`)."""
+    problems, rejected = _problems(name, parsed, checked, skip_bad_rows)
+    return _Ready(
+        name=name,
+        checksum=hashlib.sha256(data).hexdigest(),
+        format=parsed.format,
+        rows_read=parsed.rows_read,
+        frame=checked.frame,
+        problems=tuple(problems),
+        rejected=rejected,
+        collapsed=checked.collapsed,
+        warnings=(*parsed.warnings, *checked.warnings),
+        symbols=tuple(pd.unique(checked.frame["symbol"]).tolist()),
+        source=source or f"csv:{parsed.format}",
+        kind=kind,
+        security_name=security_name,
+    )
+
+
+def _write(conn: sa.Connection, files: Sequence[_Ready]) -> list[IngestResult]:
+    """Write files that share no symbol inside the caller's transaction: their bars (one
+    upsert), their securities and one ``ingest_log`` row each."""
+    previous = last_loads(conn, [f.checksum for f in files])
+    counts = upsert_bars_many(conn, [f.frame for f in files], [f.source for f in files])
+    securities = []
+    for f in files:
+        for sym in f.symbols:
+            kind, label = _security(sym)
+            securities.append(
+                {
+                    "symbol": sym,
+                    "kind": f.kind or kind,
+                    "name": f.security_name or label,
+                    "source": f.source,
+                }
+            )
+    upsert_securities(conn, securities)
+    log_ingests(
         conn,
         [
             {
-                "symbol": s,
-                "kind": kind or known[s][0],
-                "name": security_name or known[s][1],
-                "source": source,
+                "path": f.name,
+                "format": f.format,
+                "symbols": ",".join(f.symbols),
+                "checksum": f.checksum,
+                "rows_read": f.rows_read,
+                "inserted": c.inserted,
+                "updated": c.updated,
+                "unchanged": c.unchanged,
+                "rejected": f.rejected,
             }
-            for s in symbols
+            for f, c in zip(files, counts, strict=True)
         ],
     )
+    return [
+        IngestResult(
+            path=f.name,
+            format=f.format,
+            symbols=f.symbols,
+            checksum=f.checksum,
+            rows_read=f.rows_read,
+            inserted=c.inserted,
+            updated=c.updated,
+            unchanged=c.unchanged,
+            rejected=f.rejected,
+            collapsed=f.collapsed,
+            rewritten=c.rewritten,
+            warnings=(*f.warnings, *_rewrite_warnings(f.name, c.rewritten)),
+            problems=f.problems,
+            previously_loaded=previous.get(f.checksum),
+        )
+        for f, c in zip(files, counts, strict=True)
+    ]
 
 
 def ingest_payload(
@@ -191,45 +316,167 @@ def ingest_payload(
     DataError
         Unrecognized header or symbol.
     """
-    checksum = hashlib.sha256(data).hexdigest()
     parsed = parse_csv(data, name, symbol=symbol, fmt=fmt)
     checked = check_bars(parsed.frame, name, parsed.has_adj_close)
-    problems, rejected = _problems(name, parsed, checked, skip_bad_rows)
-    frame = checked.frame
-    source = source or f"csv:{parsed.format}"
-    symbols = tuple(pd.unique(frame["symbol"]).tolist())
-    previous = last_load(conn, checksum)
-    counts = upsert_bars(conn, frame, source)
-    _record_securities(conn, symbols, source, kind, security_name)
-    log_ingest(
-        conn,
-        path=name,
-        format=parsed.format,
-        symbols=",".join(symbols),
-        checksum=checksum,
-        rows_read=parsed.rows_read,
-        inserted=counts.inserted,
-        updated=counts.updated,
-        unchanged=counts.unchanged,
-        rejected=rejected,
+    ready = _ready(data, name, parsed, checked, skip_bad_rows, source, kind, security_name)
+    return _write(conn, [ready])[0]
+
+
+def _read_batches(paths: Sequence[str | Path]) -> Iterator[list[tuple[Path, bytes | DataError]]]:
+    """The files' bytes (or why they cannot be read), about :data:`BATCH_BYTES` at a time."""
+    batch: list[tuple[Path, bytes | DataError]] = []
+    size = 0
+    for raw in paths:
+        path = Path(raw)
+        try:
+            data: bytes | DataError = path.read_bytes()
+        except OSError as exc:
+            data = DataError(f"cannot read {path}: {exc.strerror or exc}")
+        batch.append((path, data))
+        size += len(data) if isinstance(data, bytes) else 0
+        if size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _groups(ready: list[tuple[int, _Ready]]) -> list[list[tuple[int, _Ready]]]:
+    """Consecutive runs of files to write together: a file that shares a symbol or its
+    bytes with the run (or would make it too long) starts the next one."""
+    groups: list[list[tuple[int, _Ready]]] = []
+    symbols: set[str] = set()
+    checksums: set[str] = set()
+    for item in ready:
+        file = item[1]
+        if (
+            not groups
+            or symbols.intersection(file.symbols)
+            or file.checksum in checksums
+            or len(checksums) >= _GROUP_MAX
+            or len(symbols) + len(file.symbols) > _GROUP_MAX
+        ):
+            groups.append([])
+            symbols, checksums = set(), set()
+        groups[-1].append(item)
+        symbols.update(file.symbols)
+        checksums.add(file.checksum)
+    return groups
+
+
+def _write_group(
+    engine: sa.Engine, group: list[tuple[int, _Ready]]
+) -> dict[int, IngestResult | MadnessError]:
+    """Write a group in one transaction; if the store refuses it, each file in its own."""
+    try:
+        with store_errors("write to"), engine.begin() as conn:
+            results = _write(conn, [file for _, file in group])
+        return {i: result for (i, _), result in zip(group, results, strict=True)}
+    except StoreError as exc:
+        if len(group) == 1:
+            return {group[0][0]: exc}
+    out: dict[int, IngestResult | MadnessError] = {}
+    for i, file in group:
+        try:
+            with store_errors("write to"), engine.begin() as conn:
+                out[i] = _write(conn, [file])[0]
+        except StoreError as exc:
+            out[i] = exc
+    return out
+
+
+@dataclass
+class _Batch:
+    """Files read, parsed and validated together: what failed already, what is to write."""
+
+    paths: list[Path]
+    outcome: dict[int, IngestResult | MadnessError]
+    ready: list[tuple[int, _Ready]]
+
+
+def _prepare(
+    batch: list[tuple[Path, bytes | DataError]] | None,
+    symbol: str | None,
+    fmt: str,
+    skip_bad_rows: bool,
+) -> _Batch | None:
+    """Parse and validate a batch (no store access); None when there is none."""
+    if batch is None:
+        return None
+    outcome: dict[int, IngestResult | MadnessError] = {}
+    readable: list[tuple[int, bytes]] = []
+    for i, (_, data) in enumerate(batch):
+        if isinstance(data, bytes):
+            readable.append((i, data))
+        else:
+            outcome[i] = data
+    parsed_all = parse_many([(data, str(batch[i][0])) for i, data in readable], symbol, fmt)
+    parsed: list[tuple[int, bytes, ParsedFile]] = []
+    for (i, data), result in zip(readable, parsed_all, strict=True):
+        if isinstance(result, ParsedFile):
+            parsed.append((i, data, result))
+        else:
+            outcome[i] = result
+    checked = check_many(
+        [p.frame for _, _, p in parsed],
+        [p.name for _, _, p in parsed],
+        [p.has_adj_close for _, _, p in parsed],
     )
-    warnings = [*parsed.warnings, *checked.warnings, *_rewrite_warnings(name, counts.rewritten)]
-    return IngestResult(
-        path=name,
-        format=parsed.format,
-        symbols=symbols,
-        checksum=checksum,
-        rows_read=parsed.rows_read,
-        inserted=counts.inserted,
-        updated=counts.updated,
-        unchanged=counts.unchanged,
-        rejected=rejected,
-        collapsed=checked.collapsed,
-        rewritten=counts.rewritten,
-        warnings=tuple(warnings),
-        problems=tuple(problems),
-        previously_loaded=previous,
-    )
+    ready: list[tuple[int, _Ready]] = []
+    for (i, data, p), c in zip(parsed, checked, strict=True):
+        try:
+            ready.append((i, _ready(data, p.name, p, c, skip_bad_rows)))
+        except DataError as exc:
+            outcome[i] = exc
+    return _Batch([path for path, _ in batch], outcome, ready)
+
+
+def _store(engine: sa.Engine, batch: _Batch) -> list[tuple[Path, IngestResult | MadnessError]]:
+    """Write a prepared batch: each file's outcome, in order."""
+    for group in _groups(batch.ready):
+        batch.outcome.update(_write_group(engine, group))
+    return [(path, batch.outcome[i]) for i, path in enumerate(batch.paths)]
+
+
+def ingest_files(
+    engine: sa.Engine,
+    paths: Sequence[str | Path],
+    symbol: str | None = None,
+    fmt: str = "auto",
+    skip_bad_rows: bool = False,
+) -> Iterator[tuple[Path, IngestResult | MadnessError]]:
+    """Load price files, each all or nothing, a batch of files per transaction.
+
+    See the module docstring for how files are batched; what each file reports, writes
+    and logs is what :func:`ingest_file` of it alone, in the same order, would. The next
+    batch is read, parsed and validated on a second thread while the store writes the
+    current one.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        The store (initialized with :func:`~lstm_madness.data.initdb.init_db`).
+    paths : sequence of str or Path
+        CSV files (see :mod:`lstm_madness.data.sources` for the formats).
+    symbol, fmt, skip_bad_rows
+        As for :func:`ingest_file`, applied to every file.
+
+    Yields
+    ------
+    (Path, IngestResult or MadnessError)
+        Each file in order, once its batch is written: what it did, or why nothing of it
+        was written (DataError, ValidationError, StoreError).
+    """
+    batches = _read_batches(paths)
+
+    def prepare_next() -> _Batch | None:
+        return _prepare(next(batches, None), symbol, fmt, skip_bad_rows)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="madness-ingest") as pool:
+        pending = pool.submit(prepare_next)
+        while (batch := pending.result()) is not None:
+            pending = pool.submit(prepare_next)
+            yield from _store(engine, batch)
 
 
 def ingest_file(
@@ -265,16 +512,15 @@ def ingest_file(
         Unreadable file, unknown header, invalid symbol.
     ValidationError
         Bad rows (nothing written), unless ``skip_bad_rows``.
+    StoreError
+        The store refused the write.
     """
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    with store_errors("write to"), engine.begin() as conn:
-        return ingest_payload(
-            conn, data, str(path), symbol=symbol, fmt=fmt, skip_bad_rows=skip_bad_rows
-        )
+    ((_, outcome),) = ingest_files(
+        engine, [path], symbol=symbol, fmt=fmt, skip_bad_rows=skip_bad_rows
+    )
+    if isinstance(outcome, MadnessError):
+        raise outcome
+    return outcome
 
 
 def bars_to_csv(frame: pd.DataFrame) -> bytes:

@@ -9,7 +9,9 @@ overlapping ones.
 
 The membership CSV (``madness universe add NAME FILE.csv``) has the header
 ``symbol,start,end`` (any order, extra columns rejected), ISO dates, an empty ``end`` for
-"still a member"; blank lines and lines starting with ``#`` are skipped. A file with any
+"still a member"; blank lines and lines starting with ``#`` are skipped. A symbol is a
+ticker as prices are stored under (:func:`~lstm_madness.data.sources.check_symbol`:
+letters, digits, ``.``, ``-``, ``=``, ``_``, a leading ``^``; at most 32). A file with any
 bad row is rejected whole (:class:`~lstm_madness.errors.ValidationError` listing every
 problem with file, line, column, value and reason), so nothing of it is stored.
 
@@ -30,6 +32,8 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from lstm_madness.data.schema import bars
+from lstm_madness.data.sources import check_symbol
 from lstm_madness.data.universe import universe_table
 from lstm_madness.data.validation import Problem
 from lstm_madness.errors import DataError, ValidationError
@@ -47,6 +51,32 @@ SURVIVORSHIP_WARNING = (
     "membership with `madness universe add NAME FILE.csv` to remove this bias."
 )
 _SHOWN_PROBLEMS = 20
+_NOT_A_SYMBOL = (
+    "not a symbol: letters, digits, '.', '-', '=', '_' or a leading '^', at most 32 characters"
+)
+
+
+def is_symbol(symbol: str) -> bool:
+    """Whether ``symbol`` (upper case) can be a stored symbol (the rule of
+    :func:`~lstm_madness.data.sources.check_symbol`)."""
+    try:
+        check_symbol(symbol)
+    except DataError:
+        return False
+    return True
+
+
+def unstored_members(conn: sa.Connection, symbols: Sequence[str]) -> list[str]:
+    """Those of ``symbols`` without a stored bar (in their order): members a study cannot
+    read until their prices are ingested."""
+    listed = list(dict.fromkeys(symbols))
+    missing = []
+    for at in range(0, len(listed), 500):  # one EXISTS per symbol: an index probe each
+        chunk = listed[at : at + 500]
+        query = sa.select(*(sa.exists().where(bars.c.symbol == s) for s in chunk))
+        found = conn.execute(query).one()
+        missing += [s for s, stored in zip(chunk, found, strict=True) if not stored]
+    return missing
 
 
 def _frame(symbols: list[str], starts: list, ends: list, lines: list) -> pd.DataFrame:
@@ -120,6 +150,8 @@ def _parse_row(
     bad = []
     if not symbol:
         bad.append(Problem(file, line, "symbol", row[at["symbol"]], "empty symbol"))
+    elif not is_symbol(symbol):
+        bad.append(Problem(file, line, "symbol", row[at["symbol"]], _NOT_A_SYMBOL))
     if start is None:
         reason = "missing start date" if not start_text else "not a date (YYYY-MM-DD)"
         bad.append(Problem(file, line, "start", start_text, reason))

@@ -9,6 +9,7 @@ array written with one ``tobytes()``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import numpy as np
@@ -57,26 +58,28 @@ def _group_bytes(
     symbol: bytes,
     source: bytes,
     stamp: int,
-    rows: pd.DataFrame,
-    days: np.ndarray,
+    columns: dict[str, np.ndarray],
+    rows: np.ndarray,
     with_adj: bool,
 ) -> bytes:
+    """The tuples of ``rows`` (positions into ``columns``), which share symbol, source and
+    adj_close null-ness, as one packed structured array."""
     rec = np.empty(len(rows), dtype=_group_dtype(len(symbol), len(source), with_adj))
     rec["n"] = len(COLUMNS)
     rec["l_symbol"] = len(symbol)
     rec["symbol"] = symbol
     rec["l_date"] = 4
-    rec["date"] = days
+    rec["date"] = columns["date"][rows]
     for col in _FLOATS:
         rec[f"l_{col}"] = 8
-        rec[col] = rows[col].to_numpy(dtype=np.float64)
+        rec[col] = columns[col][rows]
     if with_adj:
         rec["l_adj_close"] = 8
-        rec["adj_close"] = rows["adj_close"].to_numpy(dtype=np.float64)
+        rec["adj_close"] = columns["adj_close"][rows]
     else:
         rec["l_adj_close"] = -1
     rec["l_volume"] = 8
-    rec["volume"] = rows["volume"].to_numpy(dtype=np.int64)
+    rec["volume"] = columns["volume"][rows]
     rec["l_source"] = len(source)
     rec["source"] = source
     rec["l_ingested_at"] = 8
@@ -84,16 +87,21 @@ def _group_bytes(
     return rec.tobytes()
 
 
-def encode_bars(frame: pd.DataFrame, source: str, ingested_at: datetime) -> bytes:
+def encode_bars(
+    frame: pd.DataFrame, source: str | Sequence[str] | np.ndarray, ingested_at: datetime
+) -> bytes:
     """Binary COPY payload (header, tuples, trailer) of a bars frame.
+
+    Rows are grouped by (symbol, source, adj_close null-ness) with one sort, each group
+    encoded in one go, so the cost is linear in the rows whatever the number of symbols.
 
     Parameters
     ----------
     frame : pandas.DataFrame
         Columns ``symbol``, ``date`` (datetime64), ``open``, ``high``, ``low``, ``close``,
         ``adj_close`` (float64, NaN → NULL), ``volume`` (int64, shares).
-    source : str
-        Provenance written into every row.
+    source : str or sequence of str
+        Provenance written into every row, or one per row.
     ingested_at : datetime.datetime
         Timezone-aware load time written into every row (``timestamptz``).
 
@@ -102,24 +110,35 @@ def encode_bars(frame: pd.DataFrame, source: str, ingested_at: datetime) -> byte
     bytes
         Ready for ``COPY <table> (<COLUMNS>) FROM STDIN (FORMAT BINARY)``.
     """
-    parts = [HEADER]
-    days_all = (frame["date"].to_numpy().astype("datetime64[D]") - _PG_EPOCH).astype(np.int32)
+    n = len(frame)
     utc = ingested_at.astimezone(UTC).replace(tzinfo=None)
     stamp = int((np.datetime64(utc, "us") - _PG_EPOCH_US).astype(np.int64))
-    encoded_source = source.encode("utf-8")
-    has_adj = frame["adj_close"].notna().to_numpy()
-    symbols = frame["symbol"].to_numpy(dtype=object)
-    for sym in pd.unique(symbols):
-        in_sym = symbols == sym
-        encoded = str(sym).encode("utf-8")
-        for with_adj in (True, False):
-            mask = in_sym & (has_adj if with_adj else ~has_adj)
-            if mask.any():
-                parts.append(
-                    _group_bytes(
-                        encoded, encoded_source, stamp, frame.loc[mask], days_all[mask], with_adj
-                    )
-                )
+    columns = {col: frame[col].to_numpy(dtype=np.float64) for col in (*_FLOATS, "adj_close")}
+    columns["volume"] = frame["volume"].to_numpy(dtype=np.int64)
+    days = frame["date"].to_numpy().astype("datetime64[D]")
+    columns["date"] = (days - _PG_EPOCH).astype(np.int32)
+    sym_codes, symbols = pd.factorize(frame["symbol"])
+    if isinstance(source, str):
+        src_codes, sources = np.zeros(n, dtype=np.int64), [source]
+    else:
+        src_codes, sources = pd.factorize(np.asarray(source, dtype=object))
+    no_adj = np.isnan(columns["adj_close"])
+    key = (sym_codes.astype(np.int64) * len(sources) + src_codes) * 2 + no_adj
+    order = np.argsort(key, kind="stable")
+    bounds = np.flatnonzero(np.diff(key[order])) + 1
+    parts = [HEADER]
+    for rows in np.split(order, bounds) if n else []:
+        first = rows[0]
+        parts.append(
+            _group_bytes(
+                str(symbols[sym_codes[first]]).encode("utf-8"),
+                str(sources[src_codes[first]]).encode("utf-8"),
+                stamp,
+                columns,
+                rows,
+                not no_adj[first],
+            )
+        )
     parts.append(TRAILER)
     return b"".join(parts)
 

@@ -14,6 +14,7 @@ symbol's own rows ordered by date (NULL on its first row) and ``next_ret[t] = re
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Collection, Sequence
 from datetime import date, datetime
 
@@ -110,15 +111,57 @@ def require_symbols(conn: sa.Connection, symbols: Sequence[str]) -> dict[str, da
         .group_by(bars.c.symbol)
     )
     firsts = {row[0]: row[1] for row in conn.execute(query)}
-    refuse_unknown(symbols, firsts)
+    refuse_unknown(symbols, firsts, conn)
     return firsts
 
 
-def refuse_unknown(symbols: Sequence[str], stored: Collection[str]) -> None:
-    """DataError naming the ``symbols`` not in ``stored``: the error every read raises."""
+def stored_symbols(conn: sa.Connection) -> list[str]:
+    """Every symbol with a stored bar, sorted."""
+    query = sa.select(bars.c.symbol).distinct().order_by(bars.c.symbol)
+    return [str(s) for s in conn.execute(query).scalars()]
+
+
+def case_matches(symbols: Sequence[str], stored: Collection[str]) -> dict[str, str]:
+    """The stored spelling of each of ``symbols`` that is not stored as given but is the
+    only stored symbol equal to it ignoring case (``xlf`` → ``XLF``)."""
+    folded: dict[str, list[str]] = {}
+    for s in stored:
+        folded.setdefault(s.casefold(), []).append(s)
+    out = {}
+    for s in symbols:
+        same = folded.get(s.casefold(), [])
+        if s not in stored and len(same) == 1:
+            out[s] = same[0]
+    return out
+
+
+def suggest_symbols(symbol: str, stored: Collection[str]) -> list[str]:
+    """The stored symbols ``symbol`` most likely meant: those equal to it ignoring case,
+    else up to three close spellings (:func:`difflib.get_close_matches`)."""
+    same = [s for s in stored if s.casefold() == symbol.casefold()]
+    if same:
+        return same
+    folded = {s.casefold(): s for s in stored}
+    return [folded[m] for m in difflib.get_close_matches(symbol.casefold(), list(folded), n=3)]
+
+
+def refuse_unknown(
+    symbols: Sequence[str], stored: Collection[str], conn: sa.Connection | None = None
+) -> None:
+    """DataError naming the ``symbols`` not in ``stored``: the error every read raises.
+    With ``conn`` it suggests, for each, the stored symbols it most likely meant
+    (:func:`suggest_symbols`: ``xlf`` → did you mean XLF?)."""
     unknown = [s for s in symbols if s not in stored]
-    if unknown:
-        raise DataError(
-            f"unknown symbol(s): {', '.join(unknown)} (not in the store; "
-            "`madness ingest` or `madness fetch` them first)"
-        )
+    if not unknown:
+        return
+    known = stored_symbols(conn) if conn is not None else []
+    hints = {s: suggest_symbols(s, known) for s in unknown}
+    meant = [
+        f"did you mean {' or '.join(m)}" + ("" if len(unknown) == 1 else f" for {s}") + "?"
+        for s, m in hints.items()
+        if m
+    ]
+    fix = "`madness ingest` or `madness fetch` them first"
+    if meant:
+        fix = " ".join(meant) + ("" if all(hints.values()) else f" Otherwise {fix}")
+    raise DataError(f"unknown symbol(s): {', '.join(unknown)} (not in the store; {fix})")

@@ -32,12 +32,14 @@ from lstm_madness.data.panel import MISSING_POLICIES, PANEL_FIELDS, read_panel
 from lstm_madness.data.reading import (
     RETURN_FIELDS,
     as_date,
+    case_matches,
     date_filter,
     day_number,
     query_frame,
     refuse_unknown,
     require_symbols,
     returns_view,
+    stored_symbols,
 )
 from lstm_madness.data.schema import BAR_FIELDS, bars
 from lstm_madness.data.upsert import (
@@ -67,6 +69,7 @@ __all__ = [
     "read_returns",
     "returns_view",
     "store_errors",
+    "stored_spelling",
     "upsert_bars",
     "upsert_securities",
     "window_days",
@@ -100,6 +103,14 @@ def list_symbols(engine: sa.Engine) -> pd.DataFrame:
     return frame[["symbol", "first_date", "last_date", "rows"]]
 
 
+def stored_spelling(engine: sa.Engine, symbols: Sequence[str]) -> dict[str, str]:
+    """The stored spelling of each of ``symbols`` that the store holds under another case
+    only, where it is unique ignoring case (``{"xlf": "XLF"}``); the others are left out,
+    for the reads to accept or refuse as given."""
+    with store_errors("read"), engine.connect() as conn:
+        return case_matches(list(symbols), stored_symbols(conn))
+
+
 def window_days(
     engine: sa.Engine,
     symbols: Sequence[str],
@@ -123,8 +134,8 @@ def window_days(
     query = sa.select(bars.c.symbol, days).where(bars.c.symbol.in_(syms)).group_by(bars.c.symbol)
     with store_errors("read"), engine.connect() as conn:
         counts = {str(row[0]): int(row[1] or 0) for row in conn.execute(query)}
-    if require:
-        refuse_unknown(syms, counts)
+        if require:
+            refuse_unknown(syms, counts, conn)
     return counts
 
 

@@ -34,6 +34,19 @@ positions make, ``2 sum_s min(w, 0) r`` (positive when the shorted members fall)
 book's return is the mean of the two legs. Leg costs are their own turnover (the book's
 turnover splits exactly into the two legs') and, for the short leg, the borrow fee.
 
+Two conventions of the daily return (:attr:`LongShortResult.mean_daily`):
+
+- the **book** (each leg 1/2 of capital, :data:`BOOK_LABEL`): the book's own return above,
+  the mean of the two legs, with the costs of its turnover;
+- **long − short** (each leg 100% of capital, as Fischer & Krauss report it,
+  :data:`LONG_MINUS_SHORT_LABEL`): the long leg's return minus the mean return of the
+  shorted members, ``2 sum_s max(w, 0) r + 2 sum_s min(w, 0) r``, the *sum* of the legs
+  as earned. Before costs it is exactly twice the book's. Its costs are ``(cost_bps +
+  slippage_bps) / 1e4`` per half-turn, on each leg's turnover at 100% of capital
+  (``2 sum_s |dw|`` per leg; a day that replaces both legs pays four half-turns, 20 bps at
+  5 bps), and the borrow fee on a short leg of 100%: after costs it is the sum of the
+  legs' net returns, again exactly twice the book's net return.
+
 Buy-and-hold is the equal-weight book of each day's scored members (weights ``1 / n_t``),
 paying the same costs on its turnover (entry, and membership changes).
 """
@@ -59,12 +72,18 @@ from lstm_madness.options import (
 )
 
 __all__ = [
+    "BOOK_LABEL",
+    "LONG_MINUS_SHORT_LABEL",
     "Book",
     "LongShortResult",
     "equal_weights",
     "long_short_backtest",
     "long_short_weights",
 ]
+
+#: The two conventions of a long-short day's return (module docstring), as reports name them.
+BOOK_LABEL = "book (each leg ½ of capital)"
+LONG_MINUS_SHORT_LABEL = "long − short (each leg 100% of capital, as Fischer & Krauss)"
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,6 +131,26 @@ class LongShortResult:
         """Annualized Sharpe of the short leg's net returns (as earned)."""
         return sharpe_ratio(self.book.leg("short"), self.book.risk_free)
 
+    def long_minus_short(self, *, net: bool = True) -> np.ndarray:
+        """Daily long-leg minus short-leg return, each leg at 100% of capital (Fischer &
+        Krauss's convention, module docstring), shape (D,): the sum of the legs as earned,
+        net of each leg's costs at 100% (``net``) or before any cost. Twice the book's."""
+        return self.book.leg("long", net=net) + self.book.leg("short", net=net)
+
+    @cached_property
+    def mean_daily(self) -> dict[str, float]:
+        """Mean daily return over every test day (a flat day counts as 0) in both
+        conventions of the module docstring, fractions, under the keys of the evaluation's
+        JSON (``backtest.*``): ``mean_daily_book_gross``, ``mean_daily_book_net`` (each leg
+        1/2 of capital) and ``mean_daily_long_minus_short_gross``,
+        ``mean_daily_long_minus_short_net`` (each leg 100%)."""
+        return {
+            "mean_daily_book_gross": float(np.mean(self.book.gross_returns)),
+            "mean_daily_book_net": float(np.mean(self.book.net_returns)),
+            "mean_daily_long_minus_short_gross": float(np.mean(self.long_minus_short(net=False))),
+            "mean_daily_long_minus_short_net": float(np.mean(self.long_minus_short(net=True))),
+        }
+
     def break_even_cost(self) -> float:
         """Cost per unit of turnover (bps) at which the book's mean daily net return is zero
         (:func:`~lstm_madness.evaluation.backtest.break_even_cost`; the borrow fee is kept
@@ -136,18 +175,31 @@ class LongShortResult:
             "lost_returns": self.book.lost_returns,
             "long_sharpe": self.long_sharpe,
             "short_sharpe": self.short_sharpe,
+            **self.mean_daily,
             "net": self.book.net.to_dict(),
             "gross": self.book.gross.to_dict(),
             "buy_and_hold": self.buy_and_hold.net.to_dict(),
         }
 
+    def mean_daily_lines(self) -> list[str]:
+        """One line per convention: its label and mean daily return before and after
+        costs."""
+        m = self.mean_daily
+        return [
+            f"{label}: mean daily return {m[f'mean_daily_{key}_gross']:+.3%} before costs, "
+            f"{m[f'mean_daily_{key}_net']:+.3%} after"
+            for key, label in (("book", BOOK_LABEL), ("long_minus_short", LONG_MINUS_SHORT_LABEL))
+        ]
+
     def summary(self) -> str:
+        means = "\n".join(self.mean_daily_lines())
         return (
             f"Long-short top/bottom {self.top_k} over {self.book.n_days} days "
             f"({self.members_mean:.1f} members a day, {self.days_flat} days flat), costs "
             f"{self.book.cost_bps:g} + {self.book.slippage_bps:g} bps, borrow "
             f"{self.book.short_borrow_bps:g} bps/yr\n-- net --\n{self.book.net.summary()}\n"
             f"long leg Sharpe {self.long_sharpe:.2f}, short leg Sharpe {self.short_sharpe:.2f}"
+            f"\n{means}"
             f"\n-- buy-and-hold (equal weight) --\n{self.buy_and_hold.net.summary()}"
         )
 

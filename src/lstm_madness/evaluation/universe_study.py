@@ -25,6 +25,11 @@ substitutions:
   ``r2_oos = 1 - mse / mse_zero``; each adds its rank IC (mean, HAC t, share of positive
   days).
 
+The book's mean daily return is given in two conventions
+(:attr:`~lstm_madness.evaluation.long_short.LongShortResult.mean_daily`): the book's own,
+each leg 1/2 of capital, and Fischer & Krauss's long − short, each leg 100% of capital
+(twice the book's, before and after costs), as ``backtest.mean_daily_*``.
+
 PSR, DSR over the trial set, StepM, SPA and PBO use the book's daily net returns (the trial set's
 members backtested by the same rule, :mod:`lstm_madness.experiment.ledger`): they, the
 confidence intervals and the verdict are :func:`~lstm_madness.evaluation.judgement.judge`'s,
@@ -136,8 +141,16 @@ class UniverseEvaluation(Evaluation):
             short_borrow_bps=ls.book.short_borrow_bps,
             lost_returns=ls.book.lost_returns,
             quintile_returns=None if self.quintiles is None else list(self.quintiles),
+            **ls.mean_daily,
         )
         return out
+
+    def summary(self) -> str:
+        """:meth:`Evaluation.summary` with the book's mean daily return in both leg
+        conventions."""
+        ls = self.long_short
+        assert ls is not None
+        return "\n".join([super().summary(), *(f"  {line}" for line in ls.mean_daily_lines())])
 
     def rolling_rank_ic(self, window: int = 63) -> np.ndarray:
         """Mean daily rank IC of the primary model over the last ``window`` days (at least

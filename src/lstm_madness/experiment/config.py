@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from lstm_madness.errors import ConfigError
-from lstm_madness.features import FEATURE_FIELDS
+from lstm_madness.experiment.hints import key_suggestions, list_example
 from lstm_madness.jsonable import jsonable
 from lstm_madness.options import (
     CELLS,
+    CROSS_SECTION_BASELINE_NAMES,
     CROSS_SECTION_BASELINES,
     CROSS_SECTION_KINDS,
     DEFAULT_COST_BPS,
@@ -34,12 +35,13 @@ from lstm_madness.options import (
     DEFAULT_SHORT_BORROW_BPS,
     DEFAULT_SLIPPAGE_BPS,
     DEVICES,
+    FEATURE_FIELDS,
     LOSSES,
     OPTIMIZERS,
     TRAINERS,
 )
 
-#: Feature names a config may list (owned by :data:`lstm_madness.features.FEATURE_FIELDS`).
+#: Feature names a config may list (owned by :data:`lstm_madness.options.FEATURE_FIELDS`).
 FEATURES = tuple(FEATURE_FIELDS)
 
 
@@ -146,7 +148,8 @@ class BaselinesConfig:
     """Honest baselines trained and tested on exactly the same folds and dates."""
 
     #: regression: zero, mean, persistence, ridge; direction: always_up, majority, logistic;
-    #: cross-sectional kinds: zero, reversal, momentum, ridge; empty = all of the task's
+    #: cross-sectional kinds: zero, reversal, momentum, ridge, and logistic when named;
+    #: empty = all of the task's (cross-sectional: all but logistic)
     models: tuple[str, ...] = ()
 
 
@@ -280,7 +283,9 @@ def _coerce(key: str, annotation: Any, value: Any) -> Any:
         raise ConfigError(errors[-1] if errors else f"{key}: invalid value {value!r}")
     if origin is tuple:
         if not isinstance(value, list | tuple):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
+            raise ConfigError(
+                f"{key}: expected a list, e.g. {key}={list_example(value)}; got {value!r}"
+            )
         (item_type, _ellipsis) = typing.get_args(annotation)
         return tuple(_coerce(f"{key}[{i}]", item_type, v) for i, v in enumerate(value))
     if annotation is bool:
@@ -323,17 +328,22 @@ def _build(cls: type, values: Mapping[str, Any], prefix: str = "") -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = [k for k in values if k not in fields]
     if unknown:
+        key = prefix + unknown[0]
+        meant, moved = key_suggestions(ExperimentConfig, key)
+        if moved:  # a key of another section: epochs -> train.epochs
+            raise ConfigError(f"unknown key {key!r}: did you mean {' or '.join(meant)}?")
         where = f"[{prefix.rstrip('.')}]" if prefix else "the top level"
-        raise ConfigError(
-            f"unknown key {prefix + unknown[0]!r}; valid keys in {where}: {', '.join(fields)}"
-        )
+        also = f"; did you mean {' or '.join(meant)}?" if meant else ""
+        raise ConfigError(f"unknown key {key!r}; valid keys in {where}: {', '.join(fields)}{also}")
     kwargs: dict[str, Any] = {}
     for name, value in values.items():
         key = prefix + name
         annotation = hints[name]
         if dataclasses.is_dataclass(annotation):
-            if not isinstance(value, Mapping):
-                raise ConfigError(f"{key}: expected a table [{key}], got {value!r}")
+            if not isinstance(value, Mapping):  # target=XLF: did you mean data.target?
+                meant, moved = key_suggestions(ExperimentConfig, key)
+                also = f"; did you mean {' or '.join(meant)}?" if moved else ""
+                raise ConfigError(f"{key}: expected a table [{key}], got {value!r}{also}")
             kwargs[name] = _build(annotation, value, key + ".")
         else:
             kwargs[name] = _coerce(key, annotation, value)
@@ -375,6 +385,11 @@ def _validate(config: ExperimentConfig) -> ExperimentConfig:
             f"each feature must be one of {', '.join(FEATURES)}",
         ),
         ("data.ffill_limit", config.data.ffill_limit >= 0, "must be >= 0"),
+        (
+            "data.end",
+            None in (config.data.start, config.data.end) or config.data.start <= config.data.end,
+            f"= {config.data.end} is before data.start = {config.data.start}",
+        ),
         ("target.horizon", config.target.horizon >= 1, "must be >= 1"),
         (
             "target.benchmark",
@@ -455,8 +470,9 @@ def _cross_section_checks(config: ExperimentConfig) -> list[tuple[str, bool, str
         ("backtest.short_borrow_bps", config.backtest.short_borrow_bps >= 0, "must be >= 0"),
         (
             "baselines.models",
-            not xs or all(m in CROSS_SECTION_BASELINES for m in config.baselines.models),
-            f"of a universe study must be among {', '.join(CROSS_SECTION_BASELINES)}",
+            not xs or all(m in CROSS_SECTION_BASELINE_NAMES for m in config.baselines.models),
+            f"of a universe study must be among {', '.join(CROSS_SECTION_BASELINE_NAMES)} "
+            f"(empty = {', '.join(CROSS_SECTION_BASELINES)})",
         ),
         ("data.inputs", not xs or not d.inputs, "must be empty for a universe (its members)"),
         (
@@ -476,7 +492,8 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ConfigError(f"--set expects key=value, got {text!r}")
+        example = f"{key}=VALUE" if key else "train.epochs=5"
+        raise ConfigError(f"--set expects KEY=VALUE, e.g. --set {example}; got {text!r}")
     raw = raw.strip()
     try:
         value = tomllib.loads(f"v = {raw}")["v"]

@@ -11,16 +11,18 @@ features need a warm-up: runs that differ only there are trials on the same test
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from lstm_madness.data.store import as_date, read_panel, window_days
+from lstm_madness.data.store import as_date, read_panel, stored_spelling, window_days
 from lstm_madness.errors import DataError
 from lstm_madness.experiment.config import ExperimentConfig
 from lstm_madness.experiment.folds import MIN_TRAIN_SAMPLES, Fold, plan_folds
+from lstm_madness.experiment.limits import check_memory, check_time_steps, largest_fold
 from lstm_madness.features import (
     FEATURE_FIELDS,
     FoldData,
@@ -30,6 +32,7 @@ from lstm_madness.features import (
     make_labels,
     make_windows,
 )
+from lstm_madness.models.baselines import check_width, fit_memory
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,27 @@ def resolve_inputs(config: ExperimentConfig) -> list[str]:
     return [target] + [s for s in dict.fromkeys(symbols) if s != target]
 
 
+def with_stored_symbols(engine: sa.Engine, config: ExperimentConfig) -> ExperimentConfig:
+    """``config`` with each symbol it names (target, members, inputs, benchmark) spelled
+    as stored where the store holds it under another case only (``xlf`` → ``XLF``, when
+    no other stored symbol reads ``xlf`` ignoring case); hashed and recorded that way. The
+    others stay as given, for :func:`check_study_data` to refuse with its suggestions."""
+    d, benchmark = config.data, config.target.benchmark
+    target = d.target if isinstance(d.target, tuple) else (d.target,)
+    inputs = () if isinstance(d.inputs, str) else d.inputs
+    spelling = stored_spelling(engine, [*target, *inputs, *([benchmark] if benchmark else [])])
+    if not spelling:
+        return config
+    fixed = tuple(spelling.get(s, s) for s in target)
+    data = replace(
+        d,
+        target=fixed if isinstance(d.target, tuple) else fixed[0],
+        inputs=d.inputs if isinstance(d.inputs, str) else tuple(spelling.get(s, s) for s in inputs),
+    )
+    bench = spelling.get(benchmark, benchmark) if benchmark else benchmark
+    return replace(config, data=data, target=replace(config.target, benchmark=bench))
+
+
 def no_samples_error(config: ExperimentConfig) -> DataError:
     d = config.data
     return DataError(
@@ -75,12 +99,17 @@ def no_samples_error(config: ExperimentConfig) -> DataError:
     )
 
 
-def check_study_data(engine: sa.Engine, config: ExperimentConfig) -> None:
+def check_study_data(
+    engine: sa.Engine, config: ExperimentConfig, baselines: Sequence[str] = ()
+) -> None:
     """The checks of :func:`load_study_data` that need no prices, with its errors: every
     symbol it reads is stored, the target trades between ``data.start`` and ``data.end``
-    on enough days for one sample and for the folds (``plan_folds`` on those days; the
-    samples are fewer, so what fails here fails there). One query on the bars' key: a
-    run is refused before it is registered, and its data is read once, when it trains."""
+    on enough days for the folds (``plan_folds`` on those days; the samples are fewer, so
+    what fails here fails there) and for samples of ``model.time_steps`` days in each
+    (:func:`~lstm_madness.experiment.limits.check_time_steps`); the memory of its windows,
+    of ``baselines`` and of the network fits this machine (:func:`check_window_memory`).
+    One query on the bars' key: a run is refused before it is registered, and its data is
+    read once, when it trains."""
     d, target = config.data, config.data.target
     symbols = resolve_inputs(config)
     extra = [config.target.benchmark] if config.target.kind == "excess" else []
@@ -94,10 +123,32 @@ def check_study_data(engine: sa.Engine, config: ExperimentConfig) -> None:
         empty = [s for s in symbols if days[s] == 0]
         if empty:
             raise DataError(f"no data in the window for {', '.join(empty)}")
-    # a sample dated t needs time_steps rows up to t and the label's horizon days after it
-    if n < config.model.time_steps + config.target.horizon:
-        raise no_samples_error(config)
-    plan_folds(n, config.split, config.target.horizon)
+    folds = plan_folds(n, config.split, config.target.horizon)
+    # a sample dated t needs time_steps rows up to t: the folds' days must leave samples
+    check_time_steps(engine, config, folds, n_days=n, calendar=[target], days_of=target)
+    check_window_memory(config, folds, len(symbols) * len(d.features), baselines)
+
+
+def check_window_memory(
+    config: ExperimentConfig, folds: Sequence[Fold], n_features: int, baselines: Sequence[str]
+) -> None:
+    """:func:`~lstm_madness.experiment.limits.check_memory` of the largest fold's dense
+    windows (``n_features`` per step, at most), ``baselines`` fitted on them (each within
+    its width limit, :func:`~lstm_madness.models.baselines.check_width`) and the
+    network."""
+    n_train, n_test = largest_fold(folds, config.model.time_steps)
+    dim = config.model.time_steps * n_features
+    for name in baselines:
+        check_width(name, n_train, dim)
+    check_memory(
+        config,
+        n_train=n_train,
+        n_test=n_test,
+        n_features=n_features,
+        dense_windows=True,
+        baselines={name: fit_memory(name, n_train, dim) for name in baselines},
+        width_keys="data.inputs, data.features",
+    )
 
 
 def load_study_data(engine: sa.Engine, config: ExperimentConfig) -> StudyData:

@@ -217,9 +217,9 @@ def _refuse_a_repeat(
         found = {s.model: held[h] for s, h in zip(specs, hashes, strict=True) if h in held}
         which = ", ".join(f"model {m!r} is run {i}" for m, i in found.items())
         raise AlreadyJudgedError(
-            f"{file}: already judged with the same settings ({which}); nothing "
-            "was stored (force it, e.g. --force, to judge it again)",
+            f"{file}: already judged with the same settings ({which}); nothing was stored",
             found,
+            "pass force=True to judge it again",
         )
 
 

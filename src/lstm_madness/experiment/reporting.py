@@ -93,6 +93,12 @@ def write_evaluation_report(
     )
 
 
+def report_dir(out: Path, run_id: int) -> Path:
+    """Where the report of run ``run_id`` goes under the folder ``out``: ``out/run-N/``
+    (``report.html`` and its PNGs), for ``madness report`` and ``madness demo`` alike."""
+    return Path(out) / f"run-{run_id}"
+
+
 def write_run_report(engine: sa.Engine, run_id: int, out_dir: Path) -> tuple[Path, dict]:
     """Write the HTML report (and PNGs) of a succeeded run.
 
@@ -119,10 +125,12 @@ def write_seeds_report(
     engine: sa.Engine, run_ids: Sequence[int], out_dir: Path, *, shown: int | None = None
 ) -> tuple[Path, RunEvaluation, SeedSet]:
     """Evaluate the seeds ``run_ids`` of one configuration in one pass and write the report
-    of ``shown`` (default: the median seed by net Sharpe), covering all of them. Returns
-    the HTML path, the shown run's evaluation and the seed set."""
+    of ``shown`` (default: the median seed by net Sharpe), covering all of them, into
+    ``out_dir/run-N/`` (:func:`report_dir`). Returns the HTML path, the shown run's
+    evaluation and the seed set."""
     evaluations = evaluate_runs(engine, run_ids)
     seeds = seed_set(evaluations.values())
     chosen = seeds.median_run().run_id if shown is None else int(shown)
     result = evaluations[chosen]
-    return write_evaluation_report(engine, result, Path(out_dir), seeds=seeds), result, seeds
+    path = write_evaluation_report(engine, result, report_dir(out_dir, chosen), seeds=seeds)
+    return path, result, seeds

@@ -209,6 +209,10 @@ def format_summary(summary: Mapping[str, Any], *, full_name: bool = False) -> st
 
 
 _HTML_STYLE = "font-family:system-ui,sans-serif;padding:.6em 1em;border-radius:6px;margin:.4em 0;"
+#: The model table's own style, inline: outside Jupyter's CSS (a static HTML export, a
+#: viewer without a stylesheet) its headers and cells stay separate and padded.
+_TABLE_STYLE = "border-collapse:collapse;margin:.4em 0;font-family:system-ui,sans-serif"
+_CELL_STYLE = "padding:.25em .75em;border-bottom:1px solid #ccc;white-space:nowrap"
 
 
 def format_html(summary: Mapping[str, Any]) -> str:
@@ -271,7 +275,7 @@ def format_html(summary: Mapping[str, Any]) -> str:
     body = "".join(
         "<tr>"
         + "".join(
-            f"<td style='text-align:{'left' if i == 0 else 'right'}'>"
+            f"<td style='{_CELL_STYLE};text-align:{'left' if i == 0 else 'right'}'>"
             + (f"<b>{e(c)}</b>" if i == 0 and row[0] == primary else e(c))
             + "</td>"
             for i, c in enumerate(row)
@@ -280,8 +284,12 @@ def format_html(summary: Mapping[str, Any]) -> str:
         for row in rows
     )
     parts.append(
-        "<table><thead><tr>"
-        + "".join(f"<th>{e(h)}</th>" for h in header)
+        f"<table style='{_TABLE_STYLE}'><thead><tr>"
+        + "".join(
+            f"<th style='{_CELL_STYLE};border-bottom:2px solid #888;"
+            f"text-align:{'left' if i == 0 else 'right'}'>{e(h)}</th>"
+            for i, h in enumerate(header)
+        )
         + f"</tr></thead><tbody>{body}</tbody></table>"
     )
     return "<div class='lstm-madness-run'>" + "".join(parts) + "</div>"

@@ -12,6 +12,8 @@ seeds), in the order the plan (:mod:`lstm_madness.experiment.plan`) gives:
 3. Per **fold group**: fit the baselines once per fold for the whole data group, train the
    networks of each shape group as batched computations, then store every member's
    predictions of the fold group in one transaction (the folds are then completed).
+   With ``engine_name="ray"`` each fold group (a :class:`Period`) is a Ray task doing
+   exactly that (:func:`train_period`); this process keeps the rest of the list.
 4. Store each run's **objective** (mean validation loss of its network) as soon as its
    training ends, so a search (Optuna) can use it without waiting for evaluation.
 5. **Evaluate** all runs in one pass (:func:`lstm_madness.experiment.summary.evaluate_runs`)
@@ -25,138 +27,43 @@ identical results: each fold's models are seeded by the config alone.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import signal
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from lstm_madness.data.db import make_engine
+from lstm_madness.data.initdb import store_errors
 from lstm_madness.data.store import init_db
-from lstm_madness.errors import RunError
+from lstm_madness.errors import ConfigError, RunError
+from lstm_madness.experiment import distributed, failures
 from lstm_madness.experiment.config import ExperimentConfig, from_dict
+from lstm_madness.experiment.failures import RunInterrupted, signals_raise  # noqa: F401
+from lstm_madness.experiment.finish import finish_runs
 from lstm_madness.experiment.kinds import StudyKind, study_kind
+from lstm_madness.experiment.limits import network_memory
 from lstm_madness.experiment.plan import DataGroup, fold_groups, plan_runs, training_jobs
+from lstm_madness.experiment.timings import Timings
 from lstm_madness.models.lstm import LSTMForecaster, fit_forecasters
 from lstm_madness.models.protocol import resolve_device
 from lstm_madness.models.training import resolve_trainer
-from lstm_madness.store import lifecycle
+from lstm_madness.store import faults, lifecycle
 from lstm_madness.store import predictions as stored
 from lstm_madness.store.runs import get_runs
 
 #: progress(event, **info): "fold" (fold, n_folds) before training fold ``fold`` (and with
-#: fold = n_folds at the end); "epoch" (epoch, epochs, active, models):
+#: fold = n_folds at the end; on Ray: fold = the folds stored so far, at the start and as
+#: each fold group is stored); "epoch" (epoch, epochs, active, models), not on Ray:
 #: after each epoch of a (batched) training call, how many of its models still train;
 #: "group" (done, groups) after each data group is trained and stored
 Progress = Callable[..., None]
 
-
-class RunInterrupted(RunError):
-    """The run was stopped by a signal (SIGTERM, SIGINT)."""
-
-
-@dataclass
-class Timings:
-    """Wall time of one run, in seconds: training and predicting (per model), storing its
-    predictions and evaluating it. Shared work (a batched training call, one store of a
-    fold group, the baselines fitted once for a data group, the evaluation pass) is split
-    between runs by their share of it. Per model, the training samples and epochs of each
-    fold trained here are kept, to report their mean per fold (see :meth:`to_dict`)."""
-
-    train_s: float = 0.0
-    predict_s: float = 0.0
-    store_s: float = 0.0
-    evaluate_s: float = 0.0
-    models: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def add(
-        self,
-        model: str,
-        *,
-        train_s: float = 0.0,
-        n_train: int | None = None,
-        epochs: int | None = None,
-        val_loss: float | None = None,
-        folds: int = 1,
-    ) -> None:
-        """One fold of ``model`` trained (or ``folds`` folds at once, timed together): its
-        seconds, training samples and epochs."""
-        entry = self.models.setdefault(model, {"train_s": 0.0, "n_folds": 0})
-        entry["train_s"] += train_s
-        entry["n_folds"] += folds
-        if n_train is not None:
-            entry.setdefault("fold_n_train", []).append(int(n_train))
-        if epochs is not None:
-            entry.setdefault("fold_epochs", []).append(int(epochs))
-        if val_loss is not None:
-            entry.setdefault("val_losses", []).append(val_loss)
-
-    def objective(self, model: str) -> float | None:
-        """Mean validation loss of ``model`` over the folds trained here (None if none)."""
-        losses = self.models.get(model, {}).get("val_losses")
-        return float(np.mean(losses)) if losses else None
-
-    def trainer(self, model: str) -> str | None:
-        """The trainer that fitted ``model`` here (``torch`` / ``batched`` / ``compiled``)."""
-        return self.models.get(model, {}).get("trainer")
-
-    def to_dict(self, total_s: float, *, batch_runs: int = 1) -> dict[str, Any]:
-        """The run's ``timings``: the stages (``train_s``, ``predict_s``, ``store_s``,
-        ``evaluate_s``: this run's share, ``scope`` "run"); ``total_s``, the wall time of
-        the training of the ``batch_runs`` runs carried out together (``total_scope``
-        "training"; :func:`finish_runs` extends it to the run's finish, "command"); per
-        model ``train_s`` (this run's share), ``n_folds`` (folds trained here),
-        ``n_train`` and ``epochs_run`` (mean per fold) with ``n_train_total``,
-        ``epochs_run_total``, ``epochs_run_min`` and ``epochs_run_max``."""
-        models = {}
-        for name, entry in self.models.items():
-            entry = dict(entry)
-            losses = entry.pop("val_losses", None)
-            if losses:
-                entry["val_loss"] = float(np.mean(losses))
-            for key, values in (
-                ("n_train", entry.pop("fold_n_train", None)),
-                ("epochs_run", entry.pop("fold_epochs", None)),
-            ):
-                if values:
-                    entry[key] = float(np.mean(values))
-                    entry[f"{key}_total"] = int(sum(values))
-                    if key == "epochs_run":
-                        entry["epochs_run_min"], entry["epochs_run_max"] = min(values), max(values)
-            models[name] = entry
-        return {
-            "total_s": total_s,
-            "train_s": self.train_s,
-            "predict_s": self.predict_s,
-            "store_s": self.store_s,
-            "evaluate_s": self.evaluate_s,
-            "scope": "run",
-            "total_scope": "training",
-            "batch_runs": batch_runs,
-            "models": models,
-        }
-
-
-@contextlib.contextmanager
-def signals_raise() -> Iterator[None]:
-    """Turn SIGTERM and SIGINT into :class:`RunInterrupted` while runs are in progress."""
-
-    def handler(signum: int, _frame: object) -> None:
-        raise RunInterrupted(f"interrupted by {signal.Signals(signum).name}")
-
-    previous = {}
-    with contextlib.suppress(ValueError):  # not the main thread: leave handlers alone
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            previous[sig] = signal.signal(sig, handler)
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+#: Where a batch trains: ``local`` (this process) or ``ray`` (a fold group per Ray task)
+ENGINES = ("local", "ray")
 
 
 def lstm_estimator(config: ExperimentConfig, progress: Callable | None = None) -> LSTMForecaster:
@@ -171,6 +78,7 @@ def lstm_estimator(config: ExperimentConfig, progress: Callable | None = None) -
         m.time_steps,
         t.device,
         walk_forward=config.split.scheme == "walk_forward" and t.batch_folds,
+        cell=m.kind,
     )
     return LSTMForecaster(
         units=m.units,
@@ -221,8 +129,8 @@ def fit_and_predict(
     progress: Progress | None,
     beat: Callable[[], None],
 ) -> list[np.ndarray]:
-    """Fit ``estimators`` (one per job: config index, data with ``X_train``, ``y_train`` and
-    ``X_test``) in one :func:`~lstm_madness.models.lstm.fit_forecasters` call, then
+    """Fit ``estimators`` (one per job: config index, data with ``windows_train``, ``y_train``
+    and ``windows_test``) in one :func:`~lstm_madness.models.lstm.fit_forecasters` call, then
     :func:`record_and_predict`. ``beat()`` runs after every epoch (the rate-limited
     heartbeat of the runs)."""
     epochs = configs[jobs[0][0]].train.epochs
@@ -233,7 +141,8 @@ def fit_and_predict(
             progress("epoch", epoch=epoch, epochs=epochs, active=active, models=len(jobs))
 
     start = time.perf_counter()
-    fit_forecasters(estimators, [(a.X_train, a.y_train) for _, a in jobs], progress=callback)
+    data = [(a.windows_train, a.y_train) for _, a in jobs]
+    fit_forecasters(estimators, data, progress=callback)
     return record_and_predict(estimators, jobs, configs, timings, time.perf_counter() - start)
 
 
@@ -245,7 +154,7 @@ def record_and_predict(
     elapsed: float,
 ) -> list[np.ndarray]:
     """After ``estimators`` were fitted on ``jobs`` (config index, fold arrays with
-    ``y_train`` and ``X_test``) in ``elapsed`` seconds: give each run its share of the time
+    ``y_train`` and ``windows_test``) in ``elapsed`` seconds: give each run its share of the time
     by training rows, with epochs, validation loss and the trainer used; then predict each
     job's test windows, timed. Returns the predictions in job order (float64)."""
     total_rows = sum(len(a.y_train) for _, a in jobs)
@@ -263,9 +172,109 @@ def record_and_predict(
         timings[c].models[kind]["trainer"] = estimator.trainer_
         timings[c].train_s += share
         start = time.perf_counter()
-        predictions.append(np.asarray(estimator.predict(arrays.X_test), dtype=np.float64))
+        predictions.append(np.asarray(estimator.predict(arrays.windows_test), dtype=np.float64))
         timings[c].predict_s += time.perf_counter() - start
     return predictions
+
+
+@dataclass(frozen=True)
+class Period:
+    """One fold group of a data group, trained and stored together (one Ray task with
+    ``--engine ray``): its folds, those each member (config index) has stored already,
+    and whether the members' baselines are stored once, in the first member's rows."""
+
+    group: DataGroup
+    folds: tuple[Any, ...]
+    done: Mapping[int, frozenset[int]]
+    shared: bool
+
+    def todo(self) -> list[Any]:
+        """Its folds that some member has not stored yet."""
+        members = self.group.members
+        return [f for f in self.folds if any(f.index not in self.done[i] for i in members)]
+
+
+def _open_data_group(
+    engine: sa.Engine,
+    group: DataGroup,
+    configs: Sequence[ExperimentConfig],
+    run_ids: Sequence[int],
+) -> tuple[StudyKind, Any, int, list[Period]]:
+    """What the process that owns a data group's runs does before they train, whatever
+    the engine: load the data, plan and record the folds, read which are stored (on
+    resume), let the first member's rows hold the baselines (a fresh group of a kind
+    whose baselines are the same for every member; a resumed run keeps its own) and cut
+    the fold groups. Returns the kind, the data, the number of folds and the periods."""
+    members = list(group.members)
+    first = configs[members[0]]
+    kind = study_kind(first)
+    faults.reached("loading")
+    study = kind.load(engine, first)
+    plan = kind.plan_folds(study, first)
+    ids = [run_ids[i] for i in members]
+    stored.record_folds(engine, ids, plan.table)
+    completed = stored.completed_folds_of(engine, ids)
+    done = {i: frozenset(completed[run_ids[i]]) for i in members}
+    shared = kind.shares_baselines and len(members) > 1 and not any(done.values())
+    if shared:
+        stored.share_baselines(engine, run_ids[members[0]], ids)
+    folds = list(plan.folds)
+    positions = fold_groups(
+        [configs[i] for i in members], list(plan.table["n_train"]), plan.n_features
+    )
+    periods = [Period(group, tuple(folds[k] for k in p), done, shared) for p in positions]
+    return kind, study, len(folds), periods
+
+
+def _train_period(
+    engine: sa.Engine,
+    kind: StudyKind,
+    study: Any,
+    period: Period,
+    configs: Sequence[ExperimentConfig],
+    run_ids: Sequence[int],
+    timings: Sequence[Timings],
+    base_timings: Timings,
+    progress: Progress | None,
+    beat: Callable[[], None],
+) -> None:
+    """Train a period's folds not stored yet and store every member's predictions of them
+    in one transaction: the kind builds each fold's samples, fits its baselines (once for
+    the data group, timed in ``base_timings``) and makes the rows to store; the networks
+    of each shape group train as batched calls."""
+    todo = period.todo()
+    if not todo:
+        return
+    owner = period.group.members[0]
+    faults.reached("training")
+    data = {f.index: kind.fold_data(study, f) for f in todo}
+    # once per data group and fold: every member stores these same predictions
+    base = {k: kind.fit_baselines(configs[owner], d, base_timings) for k, d in data.items()}
+    items: list[tuple[int, int, pd.DataFrame]] = []
+    for shape in period.group.shapes:
+        for job in training_jobs(configs, shape, list(data), period.done):
+            jobs = [(i, data[k]) for i, k in job]
+            nets = _train_networks(kind, configs, jobs, timings, progress, beat)
+            for (i, k), y_pred in zip(job, nets, strict=True):
+                models = {configs[i].model.kind: y_pred}
+                if i == owner or not period.shared:
+                    models.update(base[k].predictions)
+                items.append((i, k, kind.rows(configs[i], data[k], models, base[k].keep)))
+    del data, base  # the fold group's samples, freed before the next is built
+    start = time.perf_counter()
+    faults.reached("storing", engine)
+    stored.save_folds(engine, [(run_ids[i], k, frame) for i, k, frame in items])
+    elapsed = time.perf_counter() - start
+    for i, _, _ in items:
+        timings[i].store_s += elapsed / max(1, len(items))
+    beat()
+
+
+def _share_base_timings(group: DataGroup, timings: Sequence[Timings], base: Timings) -> None:
+    """The baselines were fitted once for the whole data group: each member's share."""
+    for i in group.members:
+        for name, entry in base.models.items():
+            timings[i].models[name] = {**entry, "train_s": entry["train_s"] / len(group.members)}
 
 
 def _train_data_group(
@@ -278,67 +287,83 @@ def _train_data_group(
     progress: Progress | None,
 ) -> None:
     """Train and store every fold of the runs of one data group (``group.members`` index
-    ``configs``, ``run_ids`` and ``timings``), whatever its study kind: the kind loads the
-    data once, cuts the folds, builds each fold's samples, fits its baselines and makes the
-    rows to store; the fold groups, batching and storing are this one loop."""
-    members = list(group.members)
-    first = configs[members[0]]
-    kind = study_kind(first)
-    study = kind.load(engine, first)
-    plan = kind.plan_folds(study, first)
-    folds = list(plan.folds)
-    ids = [run_ids[i] for i in members]
-    stored.record_folds(engine, ids, plan.table)
-    completed = stored.completed_folds_of(engine, ids)
-    done = {i: completed[run_ids[i]] for i in members}
-    # a kind whose baselines' predictions are the same for every member stores one copy,
-    # held by the first member's rows (only in a fresh group: a resumed run keeps its own)
-    owner = members[0]
-    shared = kind.shares_baselines and len(members) > 1 and not any(done.values())
-    if shared:
-        stored.share_baselines(engine, run_ids[owner], ids)
-    baseline_timings = Timings()
-    positions = fold_groups(
-        [configs[i] for i in members], list(plan.table["n_train"]), plan.n_features
-    )
-    for position in positions:
-        todo = [folds[k] for k in position if any(folds[k].index not in done[i] for i in members)]
+    ``configs``, ``run_ids`` and ``timings``) in this process, period after period."""
+    kind, study, n_folds, periods = _open_data_group(engine, group, configs, run_ids)
+    base = Timings()
+    for period in periods:
         if progress is not None:
-            progress("fold", fold=folds[position[0]].index, n_folds=len(folds))
-        if not todo:
-            continue
-        data = {f.index: kind.fold_data(study, f) for f in todo}
-        # once per data group and fold: every member stores these same predictions
-        baselines = {k: kind.fit_baselines(first, d, baseline_timings) for k, d in data.items()}
-        items: list[tuple[int, int, pd.DataFrame]] = []
-        for shape in group.shapes:
-            for job in training_jobs(configs, shape, list(data), done):
-                jobs = [(i, data[k]) for i, k in job]
-                nets = _train_networks(kind, configs, jobs, timings, progress, beat)
-                for (i, k), y_pred in zip(job, nets, strict=True):
-                    models = {configs[i].model.kind: y_pred}
-                    if i == owner or not shared:
-                        models.update(baselines[k].predictions)
-                    items.append((i, k, kind.rows(configs[i], data[k], models, baselines[k].keep)))
-        del data, baselines  # the fold group's samples, freed before the next is built
-        start = time.perf_counter()
-        stored.save_folds(engine, [(run_ids[i], k, frame) for i, k, frame in items])
-        elapsed = time.perf_counter() - start
-        for i, _, _ in items:
-            timings[i].store_s += elapsed / max(1, len(items))
-        beat()
+            progress("fold", fold=period.folds[0].index, n_folds=n_folds)
+        _train_period(engine, kind, study, period, configs, run_ids, timings, base, progress, beat)
     if progress is not None:
-        progress("fold", fold=len(folds), n_folds=len(folds))
-    for i in members:  # the baselines were fitted once for the whole group: shared
-        for name, entry in baseline_timings.models.items():
-            timings[i].models[name] = {**entry, "train_s": entry["train_s"] / len(members)}
+        progress("fold", fold=n_folds, n_folds=n_folds)
+    _share_base_timings(group, timings, base)
+
+
+def _train_data_group_on_ray(
+    engine: sa.Engine,
+    group: DataGroup,
+    configs: Sequence[ExperimentConfig],
+    run_ids: Sequence[int],
+    timings: Sequence[Timings],
+    beat: lifecycle.Heartbeat,
+    progress: Progress | None,
+    db_url: str,
+) -> None:
+    """:func:`_train_data_group` with each period not stored yet as a Ray task
+    (:func:`train_period`), all submitted at once, reading the data loaded here from Ray's
+    object store. This process keeps the runs (and their heartbeats while it waits) and
+    records the folds; the tasks' timings are merged in fold order, so the runs' figures
+    are a local run's."""
+    _, study, n_folds, periods = _open_data_group(engine, group, configs, run_ids)
+    study = distributed.put(study)  # once, for every task
+    todo = [p for p in periods if p.todo()]
+    n_done = n_folds - sum(len(p.folds) for p in todo)
+    if progress is not None:
+        progress("fold", fold=n_done, n_folds=n_folds)
+
+    def period_stored(k: int, _result: Any) -> None:
+        nonlocal n_done
+        n_done += len(todo[k].folds)
+        if progress is not None:
+            progress("fold", fold=n_done, n_folds=n_folds)
+
+    calls = [(db_url, configs, run_ids, period, study) for period in todo]
+    results = distributed.run_tasks(train_period, calls, poll=beat, on_result=period_stored)
+    base = Timings()
+    for run_timings, base_timings in results:
+        for mine, theirs in zip(timings, run_timings, strict=True):
+            mine.merge(theirs)
+        base.merge(base_timings)
+    _share_base_timings(group, timings, base)
+
+
+def train_period(
+    db_url: str,
+    configs: Sequence[ExperimentConfig],
+    run_ids: Sequence[int],
+    period: Period,
+    study: Any,
+) -> tuple[list[Timings], Timings]:
+    """Body of a Ray task: one period of a data group's runs (``study``: the group's data),
+    trained and stored as the local loop does it, by a worker that opens the store at
+    ``db_url``. Returns each config's timings and those of the baselines."""
+    engine = make_engine(db_url)
+    try:
+        kind = study_kind(configs[period.group.members[0]])
+        timings, base = [Timings() for _ in configs], Timings()
+        beat = lifecycle.Heartbeat(engine, [run_ids[i] for i in period.group.members])
+        _train_period(engine, kind, study, period, configs, run_ids, timings, base, None, beat)
+        return timings, base
+    finally:
+        engine.dispose()
 
 
 def check_runs(engine: sa.Engine, configs: Sequence[ExperimentConfig]) -> None:
     """Everything that can refuse ``configs`` before they train, without reading prices:
     the network's settings (trainer, device) of each config and, once per data group, the
-    stored symbols and days the data needs (the study kind's
-    :meth:`~lstm_madness.experiment.kinds.base.StudyKind.check`). Raises what training
+    stored symbols and days the data needs and the memory it implies (the study kind's
+    :meth:`~lstm_madness.experiment.kinds.base.StudyKind.check`, of the member with the
+    largest network: the rest of a data group's config is shared). Raises what training
     would (``ConfigError``, ``DataError``), so a refused batch registers nothing.
     """
     for device in dict.fromkeys(c.train.device for c in configs):
@@ -346,8 +371,8 @@ def check_runs(engine: sa.Engine, configs: Sequence[ExperimentConfig]) -> None:
     for config in configs:
         lstm_estimator(config)
     for group in plan_runs(configs).groups:
-        first = configs[group.members[0]]
-        study_kind(first).check(engine, first)
+        largest = max((configs[i] for i in group.members), key=network_memory)
+        study_kind(largest).check(engine, largest)
 
 
 def _claim(
@@ -385,6 +410,7 @@ def _claim(
     return configs, run_ids
 
 
+@store_errors("use")  # a store that fails before the runs are claimed: one line
 def run_experiments(
     engine: sa.Engine,
     configs: Sequence[ExperimentConfig],
@@ -397,6 +423,8 @@ def run_experiments(
     trials: int | None = None,
     evaluate: bool = True,
     finished: dict[int, Any] | None = None,
+    engine_name: str = "local",
+    address: str | None = None,
 ) -> list[dict[str, Any]]:
     """Train, predict, store and evaluate several runs; return their summaries.
 
@@ -408,53 +436,95 @@ def run_experiments(
     is then ``[{"run_id", "timings"}]``. ``finished``, if given, receives each finished
     run's :class:`~lstm_madness.experiment.summary.RunEvaluation` by id.
 
+    ``engine_name="ray"`` trains each fold group not stored yet as a Ray task
+    (:func:`train_period`) on the cluster at ``address`` or a local instance
+    (:mod:`~lstm_madness.experiment.distributed`); this process still owns the runs,
+    records their folds and evaluates them once every fold group is stored. The stored
+    predictions are those of ``"local"``.
+
     New and resumed runs are checked before they are registered or claimed
     (:func:`check_runs`): unknown symbols, no data in the period or a config that cannot
-    train raise and leave nothing behind in the ledger. Runs that raise later (or are
-    interrupted by SIGINT or SIGTERM) are marked ``failed`` with the reason before the
-    exception propagates; a failed run keeps the predictions of its
-    completed folds for ``--resume`` but is never summarized or counted as a trial.
+    train raise and leave nothing behind in the ledger, as does a Ray that cannot be
+    connected to. Runs that raise later (or are interrupted by SIGINT or SIGTERM) are
+    marked ``failed`` with the reason before the exception propagates; a failed run keeps
+    the predictions of its completed folds for ``--resume`` but is never summarized or
+    counted as a trial. A store that fails (full, read-only, its connection lost) raises
+    :class:`~lstm_madness.errors.StoreError` saying so; a failure it could not record is
+    recorded later (:func:`~lstm_madness.experiment.failures.record`).
     """
+    db_url = _ray_url(engine, engine_name)
+    if db_url:
+        distributed.check_address(address)  # fails fast, before anything is registered
     if evaluate:
         load_evaluation()
     init_db(engine)
     lifecycle.mark_stale_runs(engine)
-    configs, run_ids = _claim(engine, configs, names, sweep_id, resume, existing)
-    wall = time.perf_counter()
-    timings = [Timings() for _ in configs]
-    try:
-        with signals_raise():
-            plan = plan_runs(configs)
-            beat = lifecycle.Heartbeat(engine, run_ids)
-            for k, group in enumerate(plan.groups):
-                _train_data_group(engine, group, configs, run_ids, timings, beat, progress)
-                lifecycle.set_objectives(
-                    engine,
-                    {
-                        run_ids[i]: timings[i].objective(configs[i].model.kind)
-                        for i in group.members
-                    },
-                    {run_ids[i]: timings[i].trainer(configs[i].model.kind) for i in group.members},
-                )
-                if progress is not None:
-                    progress("group", done=k + 1, groups=len(plan.groups))
+    ray = distributed.ray_session(address) if db_url else contextlib.nullcontext()
+    # Ray first, connected before anything is registered: its start installs a SIGTERM
+    # handler, replaced by ours while the runs are claimed, trained and finished
+    with ray, signals_raise():
+        configs, run_ids = _claim(engine, configs, names, sweep_id, resume, existing)
+        wall = time.perf_counter()
+        timings = [Timings() for _ in configs]
+        try:
+            _train_groups(engine, configs, run_ids, timings, progress, db_url)
             trained = {
                 run_id: t.to_dict(time.perf_counter() - wall, batch_runs=len(run_ids))
                 for run_id, t in zip(run_ids, timings, strict=True)
             }
             if not evaluate:
                 return [{"run_id": run_id, "timings": trained[run_id]} for run_id in run_ids]
+            faults.reached("evaluating")
             return finish_runs(
-                engine,
-                run_ids,
-                timings=trained,
-                trials=trials,
-                started=wall,
-                finished=finished,
+                engine, run_ids, timings=trained, trials=trials, started=wall, finished=finished
             )
-    except BaseException as exc:
-        lifecycle.fail_runs(engine, run_ids, _reason(exc))
-        raise
+        except BaseException as exc:
+            error = failures.record(engine, run_ids, exc)
+            if error is None:
+                raise
+            raise error from exc
+
+
+def _ray_url(engine: sa.Engine, engine_name: str) -> str | None:
+    """None for ``"local"``; for ``"ray"`` the URL its workers open the store with.
+    Checked before anything is registered: the engine's name, Ray installed, a database
+    other processes can open."""
+    if engine_name not in ENGINES:
+        raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}, got {engine_name!r}")
+    if engine_name == "local":
+        return None
+    url = distributed.worker_url(engine)
+    distributed.ray_module()
+    return url
+
+
+def _train_groups(
+    engine: sa.Engine,
+    configs: Sequence[ExperimentConfig],
+    run_ids: Sequence[int],
+    timings: Sequence[Timings],
+    progress: Progress | None,
+    db_url: str | None,
+) -> None:
+    """Train and store every data group of the plan, here or (``db_url``: the workers'
+    store) as Ray tasks; store each run's objective and trainer once its group is done."""
+    plan = plan_runs(configs)
+    beat = lifecycle.Heartbeat(engine, run_ids)
+    for k, group in enumerate(plan.groups):
+        if db_url is None:
+            _train_data_group(engine, group, configs, run_ids, timings, beat, progress)
+        else:
+            _train_data_group_on_ray(
+                engine, group, configs, run_ids, timings, beat, progress, db_url
+            )
+        kinds = {i: configs[i].model.kind for i in group.members}
+        lifecycle.set_objectives(
+            engine,
+            {run_ids[i]: timings[i].objective(kind) for i, kind in kinds.items()},
+            {run_ids[i]: timings[i].trainer(kind) for i, kind in kinds.items()},
+        )
+        if progress is not None:
+            progress("group", done=k + 1, groups=len(plan.groups))
 
 
 def load_evaluation() -> None:
@@ -462,77 +532,6 @@ def load_evaluation() -> None:
     that will evaluate registers runs or trains: a broken install fails it at once, not
     after its training, and the import counts as start-up, not as evaluation."""
     import lstm_madness.experiment.summary  # noqa: F401
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted (Ctrl-C)"
-    return f"{type(exc).__name__}: {exc}"
-
-
-def finish_runs(
-    engine: sa.Engine,
-    run_ids: Sequence[int],
-    *,
-    timings: Mapping[int, dict[str, Any]],
-    trials: int | None = None,
-    started: float | None = None,
-    finished: dict[int, Any] | None = None,
-) -> list[dict[str, Any]]:
-    """Evaluate trained runs in one pass and mark them ``succeeded`` with their summaries.
-
-    ``timings[run_id]`` is each run's timings dict; its ``evaluate_s`` gets the run's share
-    of the pass and ``total_s`` runs until the run is finished when ``started`` (a
-    ``time.perf_counter()`` value) is given (``total_scope`` "command": the whole batch,
-    from its start to this run's finish). Returns the summaries in the order of
-    ``run_ids``; ``finished``, if given, receives each run's finished
-    :class:`~lstm_madness.experiment.summary.RunEvaluation` (with that summary) by id.
-    """
-    from lstm_madness.experiment.summary import evaluate_runs
-
-    ids = [int(i) for i in run_ids]
-    start = time.perf_counter()
-    evaluations = evaluate_runs(engine, ids, trials=trials, timings=timings)
-    share = (time.perf_counter() - start) / max(1, len(ids))
-    summaries = []
-    for run_id in ids:
-        summary = dict(evaluations[run_id].summary)
-        times = dict(summary.get("timings") or {})
-        times["evaluate_s"] = share
-        if started is not None:
-            times["total_s"] = time.perf_counter() - started
-            times["total_scope"] = "command"
-        summary["timings"] = times
-        summary["status"] = "succeeded"
-        summaries.append(summary)
-    lifecycle.finish_with_summaries(engine, {s["run_id"]: s for s in summaries})
-    if finished is not None:
-        for summary in summaries:
-            run_id = int(summary["run_id"])
-            run = dataclasses.replace(evaluations[run_id].run, status="succeeded", summary=summary)
-            finished[run_id] = dataclasses.replace(evaluations[run_id], summary=summary, run=run)
-    if trials is None:
-        _prime_summary_cache(engine, summaries, evaluations)
-    return summaries
-
-
-def _prime_summary_cache(
-    engine: sa.Engine, summaries: Sequence[Mapping[str, Any]], evaluations: Mapping[int, Any]
-) -> None:
-    """Cache each finished run's summary as the live one, so the first ``runs show`` after
-    a run or a sweep is a cache read. Keyed by the trial set it was evaluated against (not
-    the one read now: concurrent runs may have joined it since), so a reader whose trial
-    set differs never gets it; a run that counted pending sweep members is left for ``runs
-    show`` to evaluate.
-    """
-    from lstm_madness.experiment import cache
-
-    for s in summaries:
-        if (s.get("significance") or {}).get("trials_pending") != 0:
-            continue
-        evaluated = evaluations[int(s["run_id"])]
-        name = cache.summary_key(engine, evaluated.run, evaluated.trial_set, None, "succeeded")
-        cache.write("summaries", name, s)
 
 
 def run_experiment(
@@ -545,8 +544,12 @@ def run_experiment(
     progress: Progress | None = None,
     trials: int | None = None,
     finished: dict[int, Any] | None = None,
+    engine_name: str = "local",
+    address: str | None = None,
 ) -> dict[str, Any]:
-    """One run (see :func:`run_experiments`); returns the ``madness run --json`` summary."""
+    """One run (see :func:`run_experiments`); returns the ``madness run --json`` summary.
+    ``engine_name="ray"`` trains its fold groups as Ray tasks (at ``address``, else on a
+    local instance)."""
     if resume is None and config is None:
         raise RunError("run_experiment needs a config or resume=RUN_ID")
     (summary,) = run_experiments(
@@ -558,5 +561,7 @@ def run_experiment(
         progress=progress,
         trials=trials,
         finished=finished,
+        engine_name=engine_name,
+        address=address,
     )
     return summary

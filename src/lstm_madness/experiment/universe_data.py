@@ -18,6 +18,7 @@ names its universe in ``data.target``: ``"universe:NAME"`` or a list of symbols.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +45,7 @@ from lstm_madness.data.universe import available_universes
 from lstm_madness.errors import DataError
 from lstm_madness.experiment.config import ExperimentConfig
 from lstm_madness.experiment.folds import MIN_TRAIN_SAMPLES, Fold, plan_folds
+from lstm_madness.experiment.limits import check_memory, check_time_steps, largest_fold
 from lstm_madness.features import FEATURE_FIELDS
 
 #: Said of a study over a plain list of symbols (no point-in-time membership).
@@ -159,12 +161,20 @@ def _members(engine: sa.Engine, config: ExperimentConfig) -> _Members:
     return _Members(intervals, source, symbols, missing, bench, days)
 
 
-def check_universe_study(engine: sa.Engine, config: ExperimentConfig) -> None:
+def check_universe_study(
+    engine: sa.Engine, config: ExperimentConfig, baselines: Sequence[str] = ()
+) -> None:
     """The checks of :func:`load_universe_study` that need no prices, with its errors:
     the universe is known, two members and the benchmark are stored, the calendar has
-    enough days between ``data.start`` and ``data.end`` for one sample and for the folds
-    (``plan_folds`` on its days; the dates with a sample are fewer). A few queries on the
-    bars' key: a run is refused before it is registered, and its data is read once."""
+    enough days between ``data.start`` and ``data.end`` for the folds (``plan_folds`` on
+    its days; the dates with a sample are fewer) and for samples of ``model.time_steps``
+    days in each (:func:`~lstm_madness.experiment.limits.check_time_steps`); the memory
+    of ``baselines`` and of the network fits this machine (every stored member counted
+    on every day: an upper bound). A few queries on the bars' key: a run is refused
+    before it is registered, and its data is read once."""
+    from lstm_madness.models.baselines import check_width
+    from lstm_madness.models.cross_section_baselines import fit_memory
+
     m = _members(engine, config)
     d = config.data
     start, end = as_date(d.start, "start"), as_date(d.end, "end")
@@ -177,9 +187,33 @@ def check_universe_study(engine: sa.Engine, config: ExperimentConfig) -> None:
             if m.days[s] == 0:
                 raise DataError(f"{s} has no trading day between {start} and {end}")
         n = calendar_days(engine, m.symbols, d.start, d.end)
-    if n < config.model.time_steps + 1:
-        raise _no_sample_error(config)
-    plan_folds(n, config.split, 1)
+    folds = plan_folds(n, config.split, 1)
+    members = len(m.symbols)
+    calendar = [m.benchmark] if m.benchmark is not None else m.symbols
+    check_time_steps(
+        engine,
+        config,
+        folds,
+        n_days=n,
+        calendar=calendar,
+        days_of=f"the calendar of {config.target_key}",
+        min_dates=-(-MIN_TRAIN_SAMPLES // members),  # samples: dates × members at most
+    )
+    n_train, n_test = largest_fold(folds, config.model.time_steps, members)
+    n_features = len(d.features) + d.benchmark_input + d.standardized_input
+    dim = config.model.time_steps * n_features
+    for name in baselines:
+        if name == "ridge":
+            check_width(name, n_train, dim)
+    check_memory(
+        config,
+        n_train=n_train,
+        n_test=n_test,
+        n_features=n_features,
+        dense_windows=False,  # the network gathers its windows per batch
+        baselines={b: fit_memory(b, n_train, n_test, dim) for b in baselines},
+        width_keys="data.features",
+    )
 
 
 def _no_sample_error(config: ExperimentConfig) -> DataError:

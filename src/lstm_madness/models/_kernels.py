@@ -37,11 +37,11 @@ from lstm_madness.models.optimizer import BETA1, BETA2, CLIP_EPS, EPS, RMS_EPS, 
 # Every kernel uses ``error_model="numpy"``: a float division by zero gives inf/nan instead
 # of raising, so numba emits no zero check, and loops that divide (the activations, Adam)
 # vectorize.
-_FM = {"reassoc", "contract", "nsz", "arcp"}
+FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 #: The backward without reassociation: it has no inner product to vectorize, and with it
 #: LLVM reorders the gradient accumulations in a way that depends on where the buffers lie
 #: in memory (the same fit then differs between runs in the last bits).
-_FM_BACKWARD = {"contract", "nsz", "arcp"}
+FASTMATH_BACKWARD = {"contract", "nsz", "arcp"}
 
 LSTM, GRU = 0, 1
 MSE, HUBER, BCE = 0, 1, 2
@@ -67,7 +67,7 @@ _TANH_P = (
 _TANH_Q = (1.0, 4.64571446e-01, 2.46726712e-02, 2.61223902e-04)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FM, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH, inline="always")
 def fast_tanh(x):
     x = min(max(x, np.float32(-_TANH_CLAMP)), np.float32(_TANH_CLAMP))
     s = x * x
@@ -80,7 +80,7 @@ def fast_tanh(x):
     return x * num / den
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FM, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH, inline="always")
 def fast_sigmoid(x):
     """The logistic function as ``(1 + tanh(x/2)) / 2``: within 1.8e-7 of it."""
     return np.float32(0.5) + np.float32(0.5) * fast_tanh(np.float32(0.5) * x)
@@ -98,7 +98,7 @@ def _layer(meta, layer, G):
     return n_in, H, GH, po, o_whh, o_bih, o_bih + GH, ao
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FM)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
 def forward(cell, X, rows, nb, params, meta, head_off, p_drop, train, buf, scratch):
     """Forward ``nb`` windows ``X[rows[:nb]]`` (T, F each); return the raw outputs (nb,).
 
@@ -223,7 +223,7 @@ def forward(cell, X, rows, nb, params, meta, head_off, p_drop, train, buf, scrat
     return out[:nb]
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FM)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
 def loss_grad(kind, out, yb, nb, dout):
     """Mean loss of ``out`` vs ``yb`` over ``nb`` rows; ``dout`` gets d(mean loss)/d out."""
     total = 0.0
@@ -257,7 +257,7 @@ BLAS_MIN_UNITS = 16
 BLAS_MIN_BATCH = 8
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FM_BACKWARD)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH_BACKWARD)
 def backward(cell, nb, T, params, grads, meta, head_off, buf, back, scratch):
     """Gradients of the batch's mean loss into ``grads`` (overwritten) from the activations
     stored by :func:`forward`, given ``dout = d loss / d out`` in ``buf[7]`` (see
@@ -391,7 +391,7 @@ def backward(cell, nb, T, params, grads, meta, head_off, buf, back, scratch):
                 DH[sao : sao + R * n_in] += np.dot(dgx_rows, Wih).reshape(R * n_in)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FM)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
 def clip_adam(params, grads, m, v, step, lr, clip):
     """Global-norm clipping to ``clip`` (``clip <= 0``: none), then Adam step number
     ``step``: the update of :mod:`lstm_madness.models.optimizer`, in place."""
@@ -419,7 +419,7 @@ def clip_adam(params, grads, m, v, step, lr, clip):
         params[i] -= step_size * m[i] / (np.sqrt(v[i]) / bc2_sqrt + eps)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FM)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
 def clip_rmsprop(params, grads, v, lr, clip):
     """Global-norm clipping to ``clip`` (``clip <= 0``: none), then one RMSprop step: the
     update of :mod:`lstm_madness.models.optimizer`, in place (the clipping as
@@ -449,7 +449,7 @@ def seed(s):
     np.random.seed(s)  # noqa: NPY002 (numba has only the legacy API)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FM)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
 def train_epoch(
     cell,
     X,
@@ -499,7 +499,7 @@ def train_epoch(
     return total, step
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath=_FM)
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
 def evaluate(cell, X, y, chunk, params, meta, head_off, loss_kind, buf, scratch, outs):
     """Mean loss over all of ``X``/``y`` in eval mode (no dropout), forward in chunks of
     ``chunk`` rows; ``outs`` (n,) receives the raw outputs."""

@@ -150,7 +150,7 @@ def fit_group(
         n_fit, n_val, y_mean, y_scale = split_and_scale(first, y)
         nets.append(seeded_network(first, n_features, int(job.seed)).to(device))
         specs.append(
-            TrainSpec(X.astype(np.float32, copy=False), (y - y_mean) / y_scale, int(job.seed))
+            TrainSpec(np.asarray(X, dtype=np.float32), (y - y_mean) / y_scale, int(job.seed))
         )
         prepared.append((n_fit, n_val, steps, n_features, y_mean, y_scale))
     results = train_many(

@@ -36,17 +36,20 @@ import torch
 
 from lstm_madness import jit
 from lstm_madness.jit import cache_dir
+from lstm_madness.models.compiled_lstm import PartsFit, uses_parts
 from lstm_madness.models.network import flat_parameters, load_flat_parameters
 from lstm_madness.models.protocol import (
     FittedNetwork,
     GroupProgress,
     ProgressCallback,
     TrainingJob,
+    TrainSettings,
     epoch_reporter,
     resolve_loss,
     seeded_network,
     split_and_scale,
 )
+from lstm_madness.windows import PanelWindows
 
 __all__ = [
     "Buffers",
@@ -56,6 +59,7 @@ __all__ = [
     "kernels",
     "layout",
     "one_blas_thread",
+    "warm",
 ]
 
 #: Rows per forward call when computing the validation loss.
@@ -88,6 +92,42 @@ def kernels():
     if first_load_s is None:
         first_load_s = jit.load_seconds.get(_KERNELS, 0.0)
     return module
+
+
+def warm() -> None:
+    """Load every kernel of this trainer, compiling it first where numba's cache is cold,
+    for the argument types that fits pass them: a one-epoch fit of a tiny network through
+    each path (the whole-batch loops for LSTM and GRU, Adam and RMSprop; the parts path of
+    :mod:`~lstm_madness.models.compiled_lstm` from windows in an array and in a panel).
+    Cell, layers, loss, optimizer and dropout are values, not types: these four fits give
+    every signature a fit uses. Run at install (``python -m lstm_madness.cli.warm``)."""
+    rng = np.random.default_rng(0)
+
+    def job(X, cell: str = "lstm", batch: int = 8, optimizer: str = "adam") -> TrainingJob:
+        settings = TrainSettings(
+            units=(4,), cell=cell, dropout=0.1, task="regression", epochs=1,
+            batch_size=batch, learning_rate=1e-3, loss="mse", patience=1,
+            validation_fraction=0.25, validation_gap=0, min_delta=0.0, clip_norm=1.0,
+            device="cpu", optimizer=optimizer,
+        )  # fmt: skip
+        return TrainingJob(settings, X, rng.standard_normal(len(X)), 0)
+
+    short = rng.standard_normal((32, 3, 2)).astype(np.float32)
+    steps = 64  # batch 128 x 64 steps: the parts path (compiled_lstm.MIN_BATCH_STEPS)
+    ends = np.arange(steps - 1, steps + 15)
+    panel = PanelWindows(
+        rng.standard_normal((steps + 15, 2, 1)).astype(np.float32),
+        np.concatenate([ends, ends]),
+        np.repeat([0, 1], len(ends)),
+        steps,
+    )
+    for X, cell, batch, optimizer in (
+        (short, "lstm", 8, "adam"),
+        (short, "gru", 8, "rmsprop"),
+        (np.asarray(panel), "lstm", 128, "adam"),
+        (panel, "lstm", 128, "rmsprop"),
+    ):
+        fit_compiled(job(X, cell, batch, optimizer))
 
 
 class Buffers:
@@ -142,7 +182,7 @@ def layout(n_features: int, units: tuple[int, ...], gates: int, rows: int, T: in
 class _Fit:
     """One network's compiled training: its buffers, parameters and optimizer moments."""
 
-    def __init__(self, job: TrainingJob) -> None:
+    def __init__(self, job: TrainingJob, buffers: bool = True) -> None:
         s = job.settings
         self.k = k = kernels()
         X, y = job.X, job.y
@@ -151,7 +191,7 @@ class _Fit:
         self.seed = seed = int(job.seed)
         self.clip = float(s.clip_norm) if s.clip_norm else 0.0
         self.update = k.RMSPROP if s.optimizer == "rmsprop" else k.ADAM
-        units = tuple(int(u) for u in s.units)
+        self.units = units = tuple(int(u) for u in s.units)
         gates = 4 if s.cell == "lstm" else 3
         self.cell = k.LSTM if s.cell == "lstm" else k.GRU
         self.p_drop = float(s.dropout)
@@ -160,7 +200,10 @@ class _Fit:
             self.net = seeded_network(s, n_features, seed)
         n_fit, n_val, self.y_mean, self.y_scale = split_and_scale(s, y)  # 2., 3.
         self.n_fit, self.n_val = n_fit, n_val
-        X32 = np.ascontiguousarray(X, dtype=np.float32)
+        if isinstance(X, PanelWindows) and not buffers:  # the parts path gathers per batch
+            X32 = X
+        else:
+            X32 = np.ascontiguousarray(X, dtype=np.float32)
         y32 = ((y - self.y_mean) / self.y_scale).astype(np.float32)
         self.X_fit, self.y_fit = X32[:n_fit], y32[:n_fit]
         self.X_val, self.y_val = X32[n - n_val :], y32[n - n_val :]
@@ -169,7 +212,8 @@ class _Fit:
         self.batch_size = batch_size = int(s.batch_size)
         self.rows = rows = max(batch_size, min(EVAL_CHUNK, max(n_val, 1)))
         self.meta, self.head_off = layout(n_features, units, gates, rows, steps)
-        self.buf = Buffers(rows, steps, n_features, units, gates)
+        if buffers:  # the parts path (compiled_lstm) has its own
+            self.buf = Buffers(rows, steps, n_features, units, gates)
         self.params = flat_parameters(self.net)
         if self.params.size != self.head_off + units[-1] + 1:  # pragma: no cover - guard
             raise AssertionError("parameter layout does not match RecurrentNet")
@@ -202,42 +246,62 @@ class _Fit:
         return float(np.float32(loss))
 
 
-def fit_compiled(job: TrainingJob, report: ProgressCallback | None = None) -> FittedNetwork:
+def fit_compiled(
+    job: TrainingJob, report: ProgressCallback | None = None, threads: int = 1
+) -> FittedNetwork:
     """Train one network by the compiled loops, calling ``report(epoch, train_loss,
     val_loss)`` after each epoch. The network ends on the CPU.
+
+    A one-layer LSTM with long windows or large batches
+    (:func:`~lstm_madness.models.compiled_lstm.uses_parts`) trains its batches in parts on
+    ``threads`` worker threads (:mod:`lstm_madness.models.compiled_lstm`); the result does
+    not depend on ``threads``.
 
     Thread-safe: fits of different networks may run in concurrent threads (the kernels
     release the GIL); each gives the same result as alone. One fit runs in one thread
     (numba's generator of the dropout masks is per thread)."""
     s = job.settings
-    fit = _Fit(job)
-    fit.k.seed(fit.seed)  # dropout masks: numba's generator of this thread
-    gen = torch.Generator().manual_seed(fit.seed)  # 4. the reference's batch order
+    parts = uses_parts(s.cell, tuple(s.units), int(s.batch_size), int(job.X.shape[1]))
+    base = _Fit(job, buffers=not parts)
+    fit = PartsFit(base, threads) if parts else base
+    try:
+        return _train(job, base, fit, report)
+    finally:
+        if parts:
+            fit.close()
+
+
+def _train(job: TrainingJob, base: _Fit, fit, report: ProgressCallback | None) -> FittedNetwork:
+    """The epochs of :func:`fit_compiled` (steps 4 and 5) by ``fit`` (``base`` itself or
+    its parts path)."""
+    s = job.settings
+    base.k.seed(base.seed)  # dropout masks: numba's generator of this thread
+    gen = torch.Generator().manual_seed(base.seed)  # 4. the reference's batch order
     history: dict[str, list[float]] = {"train_loss": [], "val_loss": []}
     best, best_params, best_epoch, wait = math.inf, None, 0, 0
     epoch = 0
     for epoch in range(1, int(s.epochs) + 1):
-        perm = torch.randperm(fit.n_fit, generator=gen).numpy()
+        perm = torch.randperm(base.n_fit, generator=gen).numpy()
         train_loss = fit.train_epoch(perm)
         history["train_loss"].append(train_loss)
         val_loss = None
-        if fit.n_val:  # 5.
+        if base.n_val:  # 5.
             val_loss = fit.val_loss()
             history["val_loss"].append(val_loss)
             if val_loss < best - s.min_delta:
                 best, best_epoch, wait = val_loss, epoch, 0
-                best_params = fit.params.copy()
+                best_params = base.params.copy()
             else:
                 wait += 1
         if report is not None:
             report(epoch, train_loss, val_loss)
-        if fit.n_val and wait >= s.patience:
+        if base.n_val and wait >= s.patience:
             break
-    load_flat_parameters(fit.net, best_params if best_params is not None else fit.params)
-    fit.net.eval()
+    load_flat_parameters(base.net, best_params if best_params is not None else base.params)
+    base.net.eval()
     return FittedNetwork.after_loop(
-        fit.net, torch.device("cpu"), fit.loss_name, fit.shape, fit.n_fit, fit.n_val, epoch,
-        best_epoch, best, history, fit.y_mean, fit.y_scale, "compiled",
+        base.net, torch.device("cpu"), base.loss_name, base.shape, base.n_fit, base.n_val, epoch,
+        best_epoch, best, history, base.y_mean, base.y_scale, "compiled",
     )  # fmt: skip
 
 
@@ -254,10 +318,14 @@ def fit(
     runs the callbacks (a database heartbeat, a progress bar) in arrival order. If a fit
     raises, the fits not yet started are cancelled, those running stop after their current
     epoch, and the first error is raised."""
+    # the cores left over by concurrent fits go to the parts of each (compiled_lstm)
+    threads = max(1, workers // max(1, min(len(jobs), workers)))
     workers = min(len(jobs), workers)
     with one_blas_thread():
         if workers <= 1:
-            return [fit_compiled(job, epoch_reporter(job.progress, progress)) for job in jobs]
+            return [
+                fit_compiled(job, epoch_reporter(job.progress, progress), threads) for job in jobs
+            ]
         return _fit_threaded(jobs, progress, workers)
 
 

@@ -188,7 +188,9 @@ class LSTMForecaster:
             raise ConfigError(f"optimizer {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
         if self.device not in DEVICES:
             raise ConfigError(f"device {self.device!r} is not one of {', '.join(DEVICES)}")
-        resolve_trainer(self.trainer, units, self.batch_size, self.time_steps, self.device)
+        resolve_trainer(
+            self.trainer, units, self.batch_size, self.time_steps, self.device, cell=self.cell
+        )
 
     def resolved_trainer(self, time_steps: int | None = None) -> str:
         """The trainer :meth:`fit` uses (``time_steps`` defaults to the parameter)."""
@@ -198,6 +200,7 @@ class LSTMForecaster:
             self.batch_size,
             self.time_steps if time_steps is None else time_steps,
             self.device,
+            cell=self.cell,
         )
 
     def settings(self) -> TrainSettings:
@@ -278,7 +281,7 @@ class LSTMForecaster:
         with torch.inference_mode():
             for i in range(0, len(X), PREDICT_CHUNK):
                 chunk = torch.tensor(
-                    X[i : i + PREDICT_CHUNK], dtype=torch.float32, device=self.device_
+                    np.asarray(X[i : i + PREDICT_CHUNK]), dtype=torch.float32, device=self.device_
                 )  # (b, T, F)
                 raw = self.net_(chunk)  # (b,)
                 if self.task == "classification":

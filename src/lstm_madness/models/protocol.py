@@ -49,6 +49,7 @@ from torch import nn
 from lstm_madness.errors import ConfigError, DataError
 from lstm_madness.models.network import RecurrentNet
 from lstm_madness.options import DEVICES, LOSSES, TASKS
+from lstm_madness.windows import PanelWindows
 
 __all__ = [
     "FittedNetwork",
@@ -164,8 +165,13 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def check_windows(X: np.ndarray) -> np.ndarray:
-    """``X`` as an array of finite windows (n, T, F) (raises :class:`DataError`)."""
+def check_windows(X: np.ndarray | PanelWindows) -> np.ndarray | PanelWindows:
+    """``X`` as an array of finite windows (n, T, F) (raises :class:`DataError`); a
+    :class:`~lstm_madness.windows.PanelWindows` stays one (checked on its panel)."""
+    if isinstance(X, PanelWindows):
+        if not X.all_finite():
+            raise DataError("X contains NaN or infinite values")
+        return X
     X = np.asarray(X)
     if X.ndim != 3:
         raise DataError(f"X must have shape (n, time_steps, n_features), got {X.shape}")

@@ -12,6 +12,7 @@ import copy
 import math
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -76,7 +77,7 @@ def fit_one(job: TrainingJob, report: ProgressCallback | None = None) -> FittedN
     net = seeded_network(s, n_features, seed).to(device)
     # 2. fit set and validation tail, 3. target standardization (regression)
     n_fit, n_val, y_mean, y_scale = split_and_scale(s, y)
-    X_all = torch.tensor(X, dtype=torch.float32, device=device)  # (n, T, F)
+    X_all = torch.tensor(np.asarray(X), dtype=torch.float32, device=device)  # (n, T, F)
     y_all = torch.tensor((y - y_mean) / y_scale, dtype=torch.float32, device=device)  # (n,)
     X_fit, y_fit = X_all[:n_fit], y_all[:n_fit]
     X_val, y_val = X_all[n - n_val :], y_all[n - n_val :]

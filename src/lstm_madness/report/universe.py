@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from lstm_madness.evaluation.judgement import short_name
+from lstm_madness.evaluation.long_short import BOOK_LABEL, LONG_MINUS_SHORT_LABEL
 from lstm_madness.evaluation.universe_study import UniverseEvaluation
 from lstm_madness.jsonable import dig
 from lstm_madness.report import formats as fmt
@@ -42,6 +43,7 @@ __all__ = [
 #: PNG files written beside ``report.html``, in the order shown.
 UNIVERSE_PLOT_FILES = (
     "legs_pnl.png",
+    "books_pnl.png",
     "rolling_ic.png",
     "quintiles.png",
     "members.png",
@@ -75,12 +77,25 @@ def _images(ev: UniverseEvaluation, out: Path) -> list[str]:
         "short leg (as earned)": ls.book.leg("short"),
         "equal-weight book": ls.buy_and_hold.net_returns,
     }
+    books = {
+        f"{p} book": ls.book.net_returns,
+        **{f"{name} book": book.net_returns for name, book in ev.baselines.items()},
+        "equal-weight book": ls.buy_and_hold.net_returns,
+    }
+    books_title = (
+        f"Cumulative net return: long top {ls.top_k} / short bottom {ls.top_k} by each model,"
+        " same costs"
+    )
     rolling = ev.rolling_rank_ic(ROLLING_IC_DAYS)
     title = "Cumulative net return (test period, out of sample)"
     figures = [
         (
             "Cumulative net P&L: long-short book, its legs and the equal-weight book",
             plots.plot_legs(ev.dates, legs, title=title),
+        ),
+        (
+            "Cumulative net P&L: every model's long-short book and the equal-weight book",
+            plots.plot_legs(ev.dates, books, title=books_title),
         ),
         (
             "Rolling rank IC",
@@ -98,7 +113,8 @@ def _images(ev: UniverseEvaluation, out: Path) -> list[str]:
 def universe_sections(ev: UniverseEvaluation, out: Path) -> list[str]:
     """The universe's sections of the page (HTML), writing the PNGs of
     :data:`UNIVERSE_PLOT_FILES` into ``out``: the long-short book against the equal-weight
-    book with its legs, the ranking skill (rank IC, quintiles), significance and the
+    book with its legs, every model's book (the baselines' under the same rule and costs),
+    the ranking skill (rank IC, quintiles), significance and the
     members scored per day."""
     ls, p = ev.long_short, ev.primary
     assert ls is not None
@@ -109,7 +125,16 @@ def universe_sections(ev: UniverseEvaluation, out: Path) -> list[str]:
         "equal-weight book": ev.buy_hold.net,
     }
     perf.update({f"{short_name(k)} net": b.net for k, b in ev.baselines.items()})
+    mean = ls.mean_daily
     legs_rows = [
+        *(
+            (
+                f"mean daily return, {label}: before / after costs",
+                f"{fmt.percent(mean[f'mean_daily_{key}_gross'], 3, signed=True)} / "
+                f"{fmt.percent(mean[f'mean_daily_{key}_net'], 3, signed=True)}",
+            )
+            for key, label in (("book", BOOK_LABEL), ("long_minus_short", LONG_MINUS_SHORT_LABEL))
+        ),
         ("members scored a day (mean)", fmt.fixed(ls.members_mean, 1)),
         ("days flat (fewer than 2 × top_k members)", str(ls.days_flat)),
         ("long leg net Sharpe", fmt.ratio(ls.long_sharpe)),
@@ -128,11 +153,12 @@ def universe_sections(ev: UniverseEvaluation, out: Path) -> list[str]:
         ),
         kv_table(legs_rows, ("statistic", "value")),
         imgs[0],
+        imgs[1],
         "<h2>Ranking skill</h2>",
         frame_html(_ic_table(ev), "no rank IC"),
-        f"<div class='pair'>{imgs[1]}{imgs[2]}</div>",
+        f"<div class='pair'>{imgs[2]}{imgs[3]}</div>",
         significance_section(ev),
-        imgs[3],
+        imgs[4],
     ]
 
 

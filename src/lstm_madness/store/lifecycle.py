@@ -8,7 +8,10 @@
   :func:`finish_run` / :func:`finish_with_summaries` / :func:`fail_runs`.
 
 A run whose process died without a word (SIGKILL, power loss) is found by
-:func:`mark_stale_runs` and marked ``failed`` with ``error = "stale: ..."``. A deleted
+:func:`mark_stale_runs` and marked ``failed`` with ``error = "stale: ..."``. A failure
+that could not be written (a full disk: :func:`fail_runs_or_defer`) is written by this
+process's next :func:`mark_stale_runs` that can write, or found stale by another process
+once this one has exited; a store that cannot be written is still read. A deleted
 succeeded run stays as a tombstone (status ``deleted``, :func:`delete_run`) with its
 primary model's test predictions, so it still counts as a trial.
 """
@@ -30,6 +33,7 @@ import sqlalchemy as sa
 
 from lstm_madness.data import schema
 from lstm_madness.errors import RunError
+from lstm_madness.store import faults
 from lstm_madness.store.predictions import hand_over_baselines
 from lstm_madness.store.runs import UNFINISHED, get_run, utcnow
 
@@ -38,6 +42,7 @@ __all__ = [
     "STALE_AFTER",
     "Heartbeat",
     "RunConfig",
+    "StaleRuns",
     "claim_run",
     "claim_runs",
     "create_imported_runs",
@@ -45,6 +50,8 @@ __all__ = [
     "create_runs",
     "delete_run",
     "fail_runs",
+    "fail_runs_or_defer",
+    "find_stale_runs",
     "finish_run",
     "finish_with_summaries",
     "git_commit",
@@ -320,6 +327,7 @@ def finish_with_summaries(
         for k, v in vals.items()
         if isinstance(v, int | float) and not isinstance(v, bool)
     ]
+    faults.reached("finishing", engine)
     with engine.begin() as conn:
         for run_id, summary in summaries.items():
             conn.execute(
@@ -361,6 +369,52 @@ def fail_runs(engine: sa.Engine, run_ids: Sequence[int], reason: str) -> list[in
     return hit
 
 
+#: Failures this process could not write, by store URL: {run id: reason}
+_deferred: dict[str, dict[int, str]] = {}
+
+
+def _store_key(engine: sa.Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+def fail_runs_or_defer(engine: sa.Engine, run_ids: Sequence[int], reason: str) -> bool:
+    """:func:`fail_runs`, or, when the store refuses the write (a full disk, a lost
+    connection), keep the failure and return False: this process's next
+    :func:`mark_stale_runs` on the store writes it, and once this process has exited the
+    runs are stale to any other. True when it was written."""
+    try:
+        fail_runs(engine, run_ids, reason)
+    except sa.exc.DBAPIError:
+        _deferred.setdefault(_store_key(engine), {}).update({int(i): reason for i in run_ids})
+        return False
+    return True
+
+
+def _write_deferred(engine: sa.Engine) -> None:
+    """Write the failures :func:`fail_runs_or_defer` kept for this store (raises as
+    :func:`fail_runs` does; those written are forgotten)."""
+    pending = _deferred.get(_store_key(engine), {})
+    for reason in sorted(set(pending.values())):
+        ids = sorted(i for i, r in pending.items() if r == reason)
+        fail_runs(engine, ids, reason)
+        for i in ids:
+            del pending[i]
+
+
+class StaleRuns(list[int]):
+    """The ids :func:`mark_stale_runs` marked; ``unwritable`` is the store's reason when
+    they (or any) could not be marked, else None."""
+
+    unwritable: str | None = None
+
+    def note(self) -> str:
+        """What a read command says when the store could not be written."""
+        return (
+            f"the store cannot be written ({self.unwritable}): runs whose process died "
+            "are not marked failed yet; showing it as it is"
+        )
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -377,20 +431,45 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
     return value
 
 
-def mark_stale_runs(engine: sa.Engine) -> list[int]:
+def mark_stale_runs(engine: sa.Engine) -> StaleRuns:
     """Mark unfinished runs whose process is gone as ``failed`` (stale); return their ids.
 
     On this host a run is stale when its owner's pid no longer exists (a ``queued`` run's
     owner is the sweep driver that registered it). On another host: a ``running`` run when
     its heartbeat is older than :data:`STALE_AFTER`; a ``queued`` run when no unfinished
     run of its sweep has had a heartbeat for that long (a sweep is alive while any member
-    trains). Writes only when a run is stale: on a store with none it only reads.
+    trains). Failures this process could not write earlier (:func:`fail_runs_or_defer`)
+    are written first. Writes only when there is something to write: on a store with
+    nothing stale it only reads. A store that refuses the write (a full disk, read-only)
+    is not an error: nothing is marked, and the result's ``unwritable`` says why, so a
+    read command still reads.
     """
+    marked = StaleRuns()
+    stale = _stale_runs(engine)  # what cannot be read is the caller's error
+    try:
+        _write_deferred(engine)
+        marked.extend(_mark_stale(engine, stale))
+    except sa.exc.DBAPIError as exc:
+        if getattr(exc, "connection_invalidated", False):
+            raise  # the store is unreachable: reading would fail as well
+        lines = str(exc.orig or exc).strip().splitlines()
+        marked.unwritable = lines[0] if lines else type(exc.orig or exc).__name__
+    return marked
+
+
+def find_stale_runs(engine: sa.Engine) -> list[int]:
+    """The ids of unfinished runs whose process is gone, found as :func:`mark_stale_runs`
+    finds them, without writing: what a store that cannot be written would mark."""
+    return [run_id for run_id, *_ in _stale_runs(engine)]
+
+
+def _stale_runs(engine: sa.Engine) -> list[tuple[int, str, int | None, str | None]]:
+    """The unfinished runs whose process is gone: (id, status, pid, host) each."""
     r = schema.runs
     host = socket.gethostname()
     now = utcnow()
-    stale: list[int] = []
-    with engine.begin() as conn:
+    stale = []
+    with engine.connect() as conn:
         rows = conn.execute(
             sa.select(r.c.id, r.c.status, r.c.sweep_id, r.c.host, r.c.pid, r.c.heartbeat_at).where(
                 r.c.status.in_(UNFINISHED)
@@ -404,27 +483,37 @@ def mark_stale_runs(engine: sa.Engine) -> list[int]:
                 .group_by(r.c.sweep_id)
             ):
                 sweep_beats[int(sweep_id)] = _aware(beat)
-        for run_id, status, sweep_id, run_host, pid, beat in rows:
-            beat = _aware(beat)
-            if status == "queued" and sweep_id is not None:
-                beat = sweep_beats.get(int(sweep_id), beat)
-            if run_host == host:
-                dead = pid is None or not _pid_alive(int(pid))
-            else:
-                dead = beat is None or now - beat > STALE_AFTER
-            if dead:
-                conn.execute(
-                    r.update()
-                    .where(r.c.id == run_id, r.c.status == status)
-                    .values(
-                        status="failed",
-                        finished_at=now,
-                        error=f"stale: process {pid} on {run_host} stopped without finishing "
-                        "(killed?)",
-                    )
-                )
-                stale.append(int(run_id))
+    for run_id, status, sweep_id, run_host, pid, beat in rows:
+        beat = _aware(beat)
+        if status == "queued" and sweep_id is not None:
+            beat = sweep_beats.get(int(sweep_id), beat)
+        if run_host == host:
+            dead = pid is None or not _pid_alive(int(pid))
+        else:
+            dead = beat is None or now - beat > STALE_AFTER
+        if dead:
+            stale.append((int(run_id), status, pid, run_host))
     return stale
+
+
+def _mark_stale(
+    engine: sa.Engine, stale: Sequence[tuple[int, str, int | None, str | None]]
+) -> list[int]:
+    """Mark ``stale`` runs failed in one transaction, each only if still in the status it
+    was found in (another process may have marked it first); return their ids."""
+    if not stale:
+        return []
+    r = schema.runs
+    now = utcnow()
+    with engine.begin() as conn:
+        for run_id, status, pid, run_host in stale:
+            error = f"stale: process {pid} on {run_host} stopped without finishing (killed?)"
+            conn.execute(
+                r.update()
+                .where(r.c.id == run_id, r.c.status == status)
+                .values(status="failed", finished_at=now, error=error)
+            )
+    return [run_id for run_id, *_ in stale]
 
 
 def delete_run(engine: sa.Engine, run_id: int) -> str:

@@ -111,8 +111,9 @@ class StudyKind(Protocol):
         ...
 
     def fold_data(self, study: Any, fold: Fold) -> Any:
-        """One fold's samples: ``X_train``, ``y_train``, ``X_test`` (what the networks
-        fit and predict), scaled on training rows only."""
+        """One fold's samples: ``windows_train``, ``y_train``, ``windows_test`` (what the
+        networks fit and predict: arrays or :class:`~lstm_madness.windows.PanelWindows`) and
+        ``X_train``/``X_test`` (dense, for the baselines), scaled on training rows only."""
         ...
 
     def fit_baselines(self, config: ExperimentConfig, data: Any, timings: Any) -> FoldBaselines:

@@ -66,7 +66,7 @@ class CrossSection:
     # -- data and training ---------------------------------------------------------
 
     def check(self, engine: sa.Engine, config: ExperimentConfig) -> None:
-        check_universe_study(engine, config)
+        check_universe_study(engine, config, self.baseline_names(config))
 
     def baseline_names(self, config: ExperimentConfig) -> tuple[str, ...]:
         return config.baselines.models or CROSS_SECTION_BASELINES

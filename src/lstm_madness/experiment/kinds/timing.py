@@ -54,7 +54,7 @@ class Timing:
     # -- data and training ---------------------------------------------------------
 
     def check(self, engine: sa.Engine, config: ExperimentConfig) -> None:
-        check_study_data(engine, config)
+        check_study_data(engine, config, self.baseline_names(config))
 
     def baseline_names(self, config: ExperimentConfig) -> tuple[str, ...]:
         if config.baselines.models:
