@@ -473,6 +473,7 @@ def test_demo_end_to_end_small(sqlite_url, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "verdict: " in result.output
+    assert result.output.count("created a new store at ") == 1  # it says where
     # one scheme of report paths: the demo's is the one madness report writes, DIR/run-N/
     written = re.search(r"^report: (\S+) \(every seed, then run (\d+)\)$", result.output, re.M)
     path, shown = Path(written.group(1)), int(written.group(2))

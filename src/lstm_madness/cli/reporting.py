@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from lstm_madness.cli._app import DbOption, app, console, examples
+from lstm_madness.cli._app import DbOption, announce_new_store, app, console, examples
 from lstm_madness.cli.experiment import SetOption, print_timings
 from lstm_madness.cli.tables import Column, fmt, print_table
 from lstm_madness.errors import ConfigError
@@ -142,7 +142,7 @@ def demo(
     from lstm_madness.demo import run_demo
 
     started = time.perf_counter()
-    with RunProgress() as progress:
+    with announce_new_store(make_engine(db)), RunProgress() as progress:
         result = run_demo(db, out, seeds=seeds, overrides=set_ or [], progress=progress)
         progress("done")
     whole = time.perf_counter() - started

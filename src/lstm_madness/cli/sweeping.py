@@ -15,7 +15,15 @@ from typing import Annotated, Any
 
 import typer
 
-from lstm_madness.cli._app import DbOption, MadnessGroup, MadnessTyper, app, console, examples
+from lstm_madness.cli._app import (
+    DbOption,
+    MadnessGroup,
+    MadnessTyper,
+    announce_new_store,
+    app,
+    console,
+    examples,
+)
 from lstm_madness.cli.experiment import (
     RunProgress,
     SetOption,
@@ -229,7 +237,9 @@ def sweep_run(
     space = SweepSpace.parse(grid or [], seeds)
     unit = "runs" if search == "optuna" else "groups"
     bar = None if quiet else SweepProgress(_planned(space, search, trials), unit)
-    with bar or nullcontext():
+    from lstm_madness.data.db import make_engine
+
+    with announce_new_store(make_engine(resolve_url(db))), bar or nullcontext():
         result = run_sweep(
             resolve_url(db),
             base,
