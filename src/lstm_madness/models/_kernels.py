@@ -224,10 +224,12 @@ def forward(cell, X, rows, nb, params, meta, head_off, p_drop, train, buf, scrat
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
-def loss_grad(kind, out, yb, nb, dout):
-    """Mean loss of ``out`` vs ``yb`` over ``nb`` rows; ``dout`` gets d(mean loss)/d out."""
+def loss_sum_grad(kind, out, yb, nb, n_total, dout):
+    """Sum of the per-row loss of ``out[:nb]`` vs ``yb[:nb]`` (mse, huber delta 1, bce with
+    logits); ``dout[:nb]`` gets d(mean loss)/d out for a batch of ``n_total`` rows (the
+    rows may be one part of it: :mod:`~lstm_madness.models.compiled_lstm`)."""
     total = 0.0
-    inv = np.float32(1.0 / nb)
+    inv = np.float32(1.0 / n_total)
     for b in range(nb):
         d = out[b] - yb[b]
         if kind == MSE:
@@ -245,7 +247,13 @@ def loss_grad(kind, out, yb, nb, dout):
             x = np.float64(out[b])
             total += max(x, 0.0) - x * yb[b] + math.log1p(math.exp(-abs(x)))
             dout[b] = (fast_sigmoid(out[b]) - yb[b]) * inv
-    return total / nb
+    return total
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
+def loss_grad(kind, out, yb, nb, dout):
+    """Mean loss of ``out`` vs ``yb`` over ``nb`` rows; ``dout`` gets d(mean loss)/d out."""
+    return loss_sum_grad(kind, out, yb, nb, nb, dout) / nb
 
 
 #: Layers at least this wide, in batches of at least :data:`BLAS_MIN_BATCH` windows, run

@@ -9,7 +9,8 @@ in a fixed order (the result does not depend on how many threads ran them).
 Layout: window-inner. Every activation of step ``t`` is a ``(rows, nb)`` matrix whose last
 axis runs over the part's ``nb`` windows, so the gate arithmetic is long contiguous loops
 that vectorize whatever the width, and the three matrix products of a step are BLAS
-products (``W_hh h``, ``W_hhᵀ δ`` and ``δ hᵀ``). Buffers per part: ``xb (T, F, nb)``
+products (``W_hh h``, ``W_hhᵀ δ`` and ``δ hᵀ``); the loss and its gradient are
+:func:`lstm_madness.models._kernels.loss_sum_grad`'s. Buffers per part: ``xb (T, F, nb)``
 the gathered inputs; ``A (T, 4H, nb)`` the activated gates (torch order i, f, g, o);
 ``C``, ``TC``, ``HS`` ``(T, H, nb)`` the cell states, their tanh and the outputs.
 
@@ -24,14 +25,10 @@ once, in a fixed order, at the end: a fit gives the same bits every time.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
 
 from lstm_madness.models._kernels import FASTMATH, FASTMATH_BACKWARD, fast_sigmoid, fast_tanh
-
-MSE, HUBER, BCE = 0, 1, 2
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -141,32 +138,6 @@ def forward(params, F, H, xb, mask, A, C, TC, HS, pre, out):
         hk, mk = hl[k], mask[k]
         for b in range(nb):
             out[b] += w * (hk[b] * mk[b])
-
-
-@njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)
-def loss_grad(kind, out, yb, n_total, dout):
-    """Sum over the part of the per-window loss; ``dout`` gets d(batch mean loss)/d out
-    with the batch's ``n_total`` windows (mse, huber delta 1, bce with logits)."""
-    total = 0.0
-    inv = np.float32(1.0 / n_total)
-    for b in range(out.shape[0]):
-        d = out[b] - yb[b]
-        if kind == MSE:
-            total += d * d
-            dout[b] = np.float32(2.0) * d * inv
-        elif kind == HUBER:
-            ad = abs(d)
-            if ad < 1.0:
-                total += 0.5 * d * d
-                dout[b] = d * inv
-            else:
-                total += ad - 0.5
-                dout[b] = (np.float32(1.0) if d > 0 else np.float32(-1.0)) * inv
-        else:
-            x = np.float64(out[b])
-            total += max(x, 0.0) - x * yb[b] + math.log1p(math.exp(-abs(x)))
-            dout[b] = (fast_sigmoid(out[b]) - yb[b]) * inv
-    return total
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH_BACKWARD)

@@ -135,7 +135,7 @@ class PartsFit:
         out, dout = part.out[:nb], part.dout[:nb]
         args = (v["xb"], v["mask"], v["A"], v["C"], v["TC"], v["HS"])
         k.forward(base.params, self.F, self.H, *args, v["pre"], out)
-        part.loss = k.loss_grad(base.code, out, yb, n_total, dout)
+        part.loss = base.k.loss_sum_grad(base.code, out, yb, nb, n_total, dout)
         if train:
             k.backward(
                 base.params, self.F, self.H, *args, dout, v["DG"], v["DH"], v["DC"],
