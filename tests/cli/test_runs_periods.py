@@ -116,6 +116,11 @@ def test_periods_of_a_universe_run_text_json_csv(sqlite_url, tmp_path) -> None:
     for name in ("baseline:reversal", "baseline:momentum"):
         assert total.loc[name, "sharpe_net"] == bt["strategies"][name]["sharpe"], name
         assert total.loc[name, "hit_rate"] == summary["models"][name]["hit_rate"], name
+    for name in ("lstm", "baseline:reversal", "baseline:momentum"):
+        m = summary["models"][name]
+        assert total.loc[name, "rank_ic"] == pytest.approx(m["rank_ic"], rel=1e-12), name
+        assert total.loc[name, "rank_ic_t"] == pytest.approx(m["rank_ic_t"], rel=1e-12), name
+    assert pd.isna(total.loc["equal_weight", "rank_ic"])
     assert total.loc["equal_weight", "sharpe_net"] == bt["buy_hold_sharpe"]
     # coverage: 7 members a day (GHOST has no bar), 6 with a bar until S05's last bar
     priced = np.where(test_days <= dates[LAST_BAR], 6, 5) / 7

@@ -189,3 +189,22 @@ def test_store_and_load_round_trip(members_table) -> None:
         store_membership(conn, table, "banks", intervals.iloc[:1])
     with engine.connect() as conn:
         assert len(load_membership(conn, table, "banks")) == 1
+
+
+def test_read_memberships_joins_files_and_rejects_overlaps_across_them(tmp_path) -> None:
+    from lstm_madness.data.membership import read_memberships
+
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text(GOOD, encoding="utf-8")
+    second.write_text("symbol,start,end\nWB,1996-01-02,2008-12-31\n", encoding="utf-8")
+    both = read_memberships([first, second])
+    assert len(both) == 5 and "WB" in set(both["symbol"])
+    assert both["symbol"].is_monotonic_increasing
+    # JPM is open from 2000-01-03 in a.csv: a later JPM interval in b.csv overlaps it
+    second.write_text("symbol,start,end\nWB,1996-01-02,2008-12-31\nJPM,2010-01-04,\n")
+    with pytest.raises(ValidationError, match="overlaps the one on line 3 of") as info:
+        read_memberships([first, second])
+    (problem,) = info.value.problems
+    assert (problem.file, problem.line, problem.column) == (str(second), 3, "start")
+    with pytest.raises(DataError, match="no membership file"):
+        read_memberships([])

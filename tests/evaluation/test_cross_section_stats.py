@@ -18,6 +18,7 @@ from lstm_madness.evaluation.cross_section_stats import (
     panel_direction_calls,
     panel_forecast_metrics,
     panel_forecast_tests,
+    panel_hit_test,
     quantile_returns,
     rank_ic,
 )
@@ -204,3 +205,42 @@ def test_panel_metrics_are_per_day_so_r2_is_one_minus_mse_over_mse_zero() -> Non
     assert m["n"] == int(ok.sum()) and m["n_days"] == 80
     flat = panel_forecast_metrics(y, np.where(np.isfinite(pred), 0.0, np.nan), "regression")
     assert flat["hit_n"] == 0 and math.isnan(flat["hit_rate"]) and flat["r2_oos"] == 0.0
+
+
+def test_panel_hit_test_is_clustered_by_day() -> None:
+    """Calls that are right or wrong a whole day at a time are one draw a day, not S: the
+    pooled binomial test calls 104 right days of 200 (52%, x 50 members) near certain;
+    the day-clustered test sees 200 coin flips."""
+    rng = np.random.default_rng(4)
+    D, S = 200, 50
+    labels = np.array([rng.permutation(S) < S // 2 for _ in range(D)], dtype=float)
+    right_day = rng.permutation(D) < 104  # every call of a day right, or every call wrong
+    agree = np.where(right_day[:, None], labels, 1.0 - labels)
+    pred = np.where(agree == 1.0, 0.9, 0.1)  # 25 up and 25 down calls a day: median 0.5
+    res = panel_hit_test(labels, pred, "classification")
+    actual, called = panel_direction_calls(labels, pred, "classification")
+    assert (res.hits, res.n) == (int(np.sum(actual == called)), actual.size) == (5200, 10000)
+    assert res.hit_rate == 0.52 and res.method == "days"
+    assert res.ci_low < 0.5 < res.ci_high
+    pooled = stats.binomtest(res.hits, res.n, 0.5, alternative="greater").pvalue
+    assert pooled < 1e-4 and res.pvalue > 0.2
+    # the clustered p is the one-sided Newey-West t of the daily excess hits, by statsmodels
+    excess = np.where(right_day, S / 2, -S / 2)
+    fit = sm.OLS(excess, np.ones(D)).fit(cov_type="HAC", cov_kwds={"maxlags": newey_west_lags(D)})
+    assert res.pvalue == pytest.approx(stats.t.sf(float(fit.tvalues[0]), D - 1), rel=1e-8)
+
+
+def test_panel_hit_test_finds_independent_skill_and_not_noise() -> None:
+    rng = np.random.default_rng(5)
+    D, S = 300, 40
+    labels = (rng.random((D, S)) < 0.5).astype(float)
+    side = np.where(rng.random((D, S)) < 0.53, labels, 1 - labels) - 0.5
+    skilled = 0.5 + side * rng.random((D, S))  # right 53% of the time, no ties
+    noise = rng.random((D, S))
+    good, none = (panel_hit_test(labels, p, "classification") for p in (skilled, noise))
+    assert good.pvalue < 1e-3 and none.pvalue > 0.01
+    # independent calls: the clustered test's z is close to the pooled binomial test's
+    pooled = stats.binomtest(good.hits, good.n, 0.5, alternative="greater").pvalue
+    assert stats.norm.isf(good.pvalue) == pytest.approx(stats.norm.isf(pooled), abs=0.6)
+    empty = panel_hit_test(labels, np.full((D, S), np.nan), "classification")
+    assert empty.n == 0 and math.isnan(empty.pvalue)

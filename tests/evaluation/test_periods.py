@@ -106,6 +106,13 @@ def test_sub_period_figures_equal_direct_computations_from_the_sliced_series() -
         assert sharpe_ratio(2 * net) == pytest.approx(row["sharpe_net"], rel=1e-12)
         assert row["positive_net_days"] == np.mean(net > 0)
         assert row["turnover"] == pytest.approx(hand["turnover"][days].mean(), abs=1e-15)
+        # the cost per unit of turnover that sets the mean net return to zero
+        after_borrow = gross - BORROW / 1e4 / 252 * 0.5
+        c = after_borrow.mean() / hand["turnover"][days].mean()
+        assert row["break_even_bps"] == pytest.approx(c * 1e4, rel=1e-12)
+        assert (gross - c * hand["turnover"][days] - BORROW / 1e4 / 252 * 0.5).mean() == (
+            pytest.approx(0.0, abs=1e-15)
+        )
         assert row["members_mean"] == np.isfinite(PRED[days]).sum(axis=1).mean()
     # the second period's first day pays for the switch from the day before's weights
     late = _row(figures, "[2016-01-01, 2016-01-06]", "lstm")
@@ -124,6 +131,42 @@ def test_sub_period_figures_equal_direct_computations_from_the_sliced_series() -
     assert (first["hit_rate"], first["hit_n"]) == (pytest.approx(hits / n), n)
 
 
+def _hand_hac_t(x: np.ndarray) -> float:
+    """Newey–West t of the mean by hand: Bartlett weights, floor(4 (n/100)^(2/9)) lags."""
+    x = x[np.isfinite(x)]
+    n, m = x.size, x.mean()
+    lags = math.floor(4 * (n / 100) ** (2 / 9))
+    c = x - m
+    lrv = sum(c[t] * c[t] for t in range(n)) / n
+    for k in range(1, lags + 1):
+        lrv += 2 * (1 - k / (lags + 1)) * sum(c[t] * c[t - k] for t in range(k, n)) / n
+    return m / math.sqrt(lrv / n)
+
+
+def test_t_statistics_and_rank_ic_by_sub_period_equal_hand_computations() -> None:
+    from scipy import stats
+
+    realized = REAL
+    kw = dict(top_k=1, cost_bps=COST, slippage_bps=0.0, short_borrow_bps=BORROW)
+    books = {"lstm": long_short_backtest(PRED, realized, **kw)}
+    ic = np.full(len(DATES), np.nan)
+    for t in range(len(DATES)):
+        ok = np.isfinite(PRED[t]) & np.isfinite(REAL[t])
+        if ok.sum() >= 3:
+            ic[t] = stats.spearmanr(PRED[t, ok], REAL[t, ok]).statistic
+    figures = period_figures(DATES.to_numpy(), books, ("2016-01-01",), daily_rank_ic={"lstm": ic})
+    hand = _hand()
+    for period, days in (("[2015-12-28, 2016-01-01)", slice(0, 4)), ("all", slice(0, 8))):
+        row = _row(figures, period, "lstm")
+        assert row["t_gross"] == pytest.approx(_hand_hac_t(hand["gross"][days]), rel=1e-10)
+        assert row["t_net"] == pytest.approx(_hand_hac_t(hand["net"][days]), rel=1e-10)
+        assert row["rank_ic"] == pytest.approx(np.nanmean(ic[days]), rel=1e-12)
+        assert row["rank_ic_t"] == pytest.approx(_hand_hac_t(ic[days]), rel=1e-10)
+    assert _row(figures, "all", EQUAL_WEIGHT)["rank_ic"] is None
+    # without daily ICs the columns are empty, not invented
+    assert _row(_figures()[0], "all", "lstm")["rank_ic"] is None
+
+
 def test_the_all_rows_are_the_books_own_figures() -> None:
     figures, books, labels = _figures()
     for name, result in books.items():
@@ -134,6 +177,7 @@ def test_the_all_rows_are_the_books_own_figures() -> None:
         assert row["sharpe_gross"] == result.book.gross.sharpe
         assert row["turnover"] == result.book.net.turnover
         assert row["members_mean"] == result.members_mean
+        assert row["break_even_bps"] == pytest.approx(result.break_even_cost(), rel=1e-12)
         metrics = panel_forecast_metrics(labels, PRED if name == "lstm" else -PRED, "regression")
         assert (row["hit_rate"], row["hit_n"]) == (metrics["hit_rate"], metrics["hit_n"])
     hold = books["lstm"].buy_and_hold
@@ -141,6 +185,7 @@ def test_the_all_rows_are_the_books_own_figures() -> None:
     assert row["sharpe_net"] == hold.net.sharpe and row["turnover"] == hold.net.turnover
     assert row["mean_daily_book_net"] == np.mean(hold.net_returns)
     assert row["mean_daily_long_minus_short_net"] is None and row["hit_rate"] is None
+    assert row["break_even_bps"] is None
 
 
 def test_the_sub_periods_partition_the_test_days() -> None:

@@ -29,9 +29,26 @@ def _load(url: str, sp500: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(app, ["ingest", *map(str, files), "--db", url])
     assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["universe", "add", "sp500", str(sp500 / "membership.csv"),
-                                 "--db", url])  # fmt: skip
+    _membership(url, sp500 / "membership.csv")
+
+
+def _membership(url: str, *files: Path) -> None:
+    result = CliRunner().invoke(app, ["universe", "add", "sp500", *map(str, files), "--db", url])
     assert result.exit_code == 0, result.output
+
+
+def _lstm_rows(url: str, run_id: int) -> str:
+    args = ["runs", "predictions", str(run_id), "--model", "lstm", "--csv", "--db", url]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def _coverage(url: str, run_id: int) -> float:
+    result = CliRunner().invoke(app, ["runs", "periods", str(run_id), "--json", "--db", url])
+    assert result.exit_code == 0, result.output
+    (equal_weight,) = [r for r in json.loads(result.stdout)["rows"] if "equal" in r["book"]]
+    return equal_weight["coverage"]
 
 
 def _run(url: str, *extra: str) -> dict:
@@ -68,6 +85,22 @@ def test_the_example_runs_on_the_real_data(sqlite_url, shared_sp500) -> None:
     for name in ("lstm", "baseline:reversal", "baseline:momentum", "baseline:logistic"):
         assert name in summary["models"], name
     assert summary["timings"]["models"]["lstm"]["trainer"] == "compiled"
+
+
+def test_members_without_prices_count_in_coverage_and_change_no_prediction(
+    sqlite_url, shared_sp500
+) -> None:
+    """The example's README loads members_without_prices.csv beside membership.csv, so that
+    `runs periods` measures coverage (survivorship) against the whole membership; the
+    study must be the same one."""
+    _load(sqlite_url, shared_sp500)
+    first = _run(sqlite_url)
+    priced_only = _coverage(sqlite_url, first["run_id"])
+    _membership(sqlite_url, shared_sp500 / "membership.csv",
+                shared_sp500 / "members_without_prices.csv")  # fmt: skip
+    assert _coverage(sqlite_url, first["run_id"]) < priced_only
+    second = _run(sqlite_url)
+    assert _lstm_rows(sqlite_url, second["run_id"]) == _lstm_rows(sqlite_url, first["run_id"])
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")

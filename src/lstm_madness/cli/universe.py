@@ -31,29 +31,38 @@ app.add_typer(universe_app, name="universe")
     epilog=examples(
         "madness universe add xlf membership.csv",
         "madness universe add xlf membership.csv --db sqlite:///madness.db",
+        "madness universe add sp500 membership.csv members_without_prices.csv",
     ),
 )
 def universe_add(
     name: Annotated[str, typer.Argument(help="Universe name, e.g. xlf (stored in lower case).")],
-    file: Annotated[Path, typer.Argument(help="CSV with the header symbol,start,end.")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="FILE...",
+            help="CSV files with the header symbol,start,end, read as one membership.",
+        ),
+    ],
     db: DbOption = None,
 ) -> None:
     """Store a universe's membership, replacing any stored under that name.
 
     Each row is one interval: both dates inclusive (YYYY-MM-DD), an empty end for a symbol
     that is still a member. A file with any bad row is rejected whole and nothing is
-    stored. A stored membership wins over the bundled list of the same name. Members
-    without stored prices are stored too, with a warning naming them (ingest them before
-    a study reads them).
+    stored. Several files are read as one (a symbol's intervals must not overlap across
+    them). A stored membership wins over the bundled list of the same name. Members
+    without stored prices are stored too, with a warning naming them: a study leaves them
+    out, and `runs periods` counts them in its coverage (so list the members you have no
+    prices for, to measure survivorship).
     """
     from rich.markup import escape
 
     from lstm_madness.data import schema
     from lstm_madness.data.db import make_engine
     from lstm_madness.data.initdb import init_db
-    from lstm_madness.data.membership import read_membership, store_membership, unstored_members
+    from lstm_madness.data.membership import read_memberships, store_membership, unstored_members
 
-    intervals = read_membership(file)  # parse everything before writing anything
+    intervals = read_memberships(files)  # parse everything before writing anything
     engine = make_engine(db)
     with announce_new_store(engine):
         init_db(engine)
@@ -70,8 +79,9 @@ def universe_add(
         shown = ", ".join(unstored[:20]) + (f" and {more} more" if more > 0 else "")
         err_console.print(
             f"[yellow]warning:[/] {len(unstored)} member(s) have no stored prices: "
-            f"{escape(shown)} (stored anyway; ingest them before a study reads them: "
-            "madness ingest FILES or madness fetch SYMBOLS)",
+            f"{escape(shown)} (stored anyway: a study leaves them out and counts them in "
+            "its coverage until their prices are ingested with madness ingest FILES or "
+            "madness fetch SYMBOLS)",
             highlight=False,
             soft_wrap=True,
         )

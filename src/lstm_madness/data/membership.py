@@ -226,6 +226,55 @@ def read_membership(path: str | Path) -> pd.DataFrame:
     return parse_membership(text, str(path))
 
 
+def read_memberships(paths: Sequence[str | Path]) -> pd.DataFrame:
+    """The membership frame of several files read as one (:func:`read_membership` each).
+
+    A universe's membership may come in parts (members with prices and members without,
+    say). Each file is checked whole; then a symbol listed in two files must not have
+    overlapping intervals across them. Any problem rejects them all, so nothing is stored.
+    ``line`` stays the line of the interval's own file.
+
+    Raises
+    ------
+    ValidationError
+        The first bad file's problems, or every interval that overlaps one of another
+        file (file, line, column ``start``, value, the other file and line).
+    """
+    frames = [(str(path), read_membership(path)) for path in paths]
+    if not frames:
+        raise DataError("no membership file given")
+    problems: list[Problem] = []
+    seen: dict[str, list[tuple[str, pd.Series]]] = {}
+    for file, frame in frames:
+        for row in frame.itertuples(index=False):
+            end = None if pd.isna(row.end) else row.end
+            for other_file, other in seen.get(row.symbol, []):
+                other_end = None if pd.isna(other.end) else other.end
+                if (end is None or other.start <= end) and (
+                    other_end is None or row.start <= other_end
+                ):
+                    reason = (
+                        f"interval of {row.symbol} overlaps the one on line {other.line} "
+                        f"of {other_file}"
+                    )
+                    problems.append(
+                        Problem(file, int(row.line), "start", str(row.start.date()), reason)
+                    )
+        for row in frame.itertuples(index=False):
+            seen.setdefault(row.symbol, []).append((file, row))
+    if problems:
+        shown = "\n".join(f"  {p}" for p in problems[:_SHOWN_PROBLEMS])
+        more = len(problems) - _SHOWN_PROBLEMS
+        tail = f"\n  ... and {more} more" if more > 0 else ""
+        raise ValidationError(
+            f"{len(problems)} interval(s) overlap across the files, nothing was stored:"
+            f"\n{shown}{tail}",
+            problems,
+        )
+    combined = pd.concat([frame for _, frame in frames], ignore_index=True)
+    return combined.sort_values(["symbol", "start"], ignore_index=True)
+
+
 def bundled_membership(name: str) -> pd.DataFrame:
     """Open intervals (``OPEN_START`` .. still a member) for the stocks of a bundled list.
 

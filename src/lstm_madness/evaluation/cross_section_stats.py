@@ -29,6 +29,7 @@ from scipy import stats
 
 from lstm_madness.errors import ConfigError, DataError
 from lstm_madness.evaluation.forecast_tests import (
+    BinomialResult,
     DMResult,
     diebold_mariano_losses,
     newey_west_variance,
@@ -45,6 +46,7 @@ __all__ = [
     "panel_direction_calls",
     "panel_forecast_metrics",
     "panel_forecast_tests",
+    "panel_hit_test",
     "quantile_returns",
     "rank_ic",
 ]
@@ -293,6 +295,14 @@ def panel_direction_calls(
     """
     if task not in ("regression", "classification"):
         raise ConfigError(f"task must be regression or classification, got {task!r}")
+    pairs, actual, called = _direction_pairs(y_true, y_pred, task)
+    return actual[pairs], called[pairs]
+
+
+def _direction_pairs(
+    y_true: np.ndarray, y_pred: np.ndarray, task: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pairs that call a direction, actual up, predicted up), each (D, S) boolean."""
     pred = np.asarray(y_pred, dtype=np.float64)
     y = np.asarray(y_true, dtype=np.float64)
     scored = np.isfinite(pred)
@@ -304,8 +314,43 @@ def panel_direction_calls(
         else:
             centre = np.nanmedian(pred, axis=1, keepdims=True)
     pairs = scored & np.isfinite(y) & (pred != centre)
-    actual = y[pairs] > (0.5 if task == "classification" else 0.0)
-    return actual, (pred - centre)[pairs] > 0.0
+    with np.errstate(invalid="ignore"):
+        actual = y > (0.5 if task == "classification" else 0.0)
+        return pairs, actual, (pred - centre) > 0.0
+
+
+def panel_hit_test(
+    y_true: np.ndarray, y_pred: np.ndarray, task: str, *, p0: float = 0.5
+) -> BinomialResult:
+    r"""One-sided test that a panel's hit rate exceeds ``p0``, clustered by day.
+
+    The hit rate is pooled, ``H / N`` over the (member, day) pairs that call a direction
+    (:func:`panel_direction_calls`). A day's calls are not independent (a day's errors
+    move together; for a label against the day's median, half of the members are up by
+    construction), so the test treats the day as the unit: with ``h_t`` hits of ``n_t``
+    calls on day t, ``H / N > p0`` exactly when ``mean_t (h_t - p0 n_t) > 0``, tested by
+    :func:`hac_mean`'s Newey–West t over the days with a call (one-sided, Student t with
+    D - 1 df). The 95 % interval is the ratio estimator's (delta method):
+    ``rate ± z_{0.975} · sqrt(σ̂²_NW(h_t - rate·n_t) / D) / mean_t n_t``. statistics.md §11.
+    """
+    pairs, actual, called = _direction_pairs(y_true, y_pred, task)
+    hits_t = (pairs & (actual == called)).sum(axis=1).astype(np.float64)
+    calls_t = pairs.sum(axis=1).astype(np.float64)
+    days = calls_t > 0
+    hits_t, calls_t = hits_t[days], calls_t[days]
+    hits, n = int(hits_t.sum()), int(calls_t.sum())
+    if n == 0:
+        return BinomialResult(0, 0, math.nan, math.nan, math.nan, math.nan, "days")
+    rate = hits / n
+    test = hac_mean(hits_t - p0 * calls_t)
+    pvalue = float(stats.t.sf(test.t_stat, test.n - 1)) if math.isfinite(test.t_stat) else math.nan
+    d = hits_t.size
+    low = high = math.nan
+    if d >= 3:
+        lrv = newey_west_variance(hits_t - rate * calls_t, newey_west_lags(d))
+        half = float(stats.norm.ppf(0.975)) * math.sqrt(max(lrv, 0.0) / d) / calls_t.mean()
+        low, high = max(0.0, rate - half), min(1.0, rate + half)
+    return BinomialResult(hits, n, rate, pvalue, low, high, "days")
 
 
 def panel_forecast_metrics(y_true: np.ndarray, y_pred: np.ndarray, task: str) -> dict[str, Any]:

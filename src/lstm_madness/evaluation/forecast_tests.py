@@ -290,7 +290,13 @@ def pesaran_timmermann(actual_up: np.ndarray, predicted_up: np.ndarray) -> PTRes
 
 @dataclass(frozen=True)
 class BinomialResult:
-    """Exact binomial test that the hit rate exceeds 0.5 (one-sided)."""
+    """One-sided test that the hit rate exceeds ``p0`` (0.5), with a 95 % interval.
+
+    ``method`` says how: ``"binomial"``, the exact binomial test and Clopper–Pearson
+    interval, calls independent (a time series: one call a day); ``"days"``, clustered by
+    day, for a panel whose calls on one day are not independent
+    (:func:`~lstm_madness.evaluation.cross_section_stats.panel_hit_test`, statistics.md §11).
+    """
 
     hits: int
     n: int
@@ -298,16 +304,25 @@ class BinomialResult:
     pvalue: float
     ci_low: float
     ci_high: float
+    method: str = "binomial"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def label(self) -> str:
+        """What the p-value tests, in words."""
+        if self.method == "days":
+            return "vs 50%, clustered by day (Newey–West over days; calls that call a direction)"
+        return "binomial vs 50%; predictions that call a direction"
+
     def summary(self) -> str:
         if self.n == 0:
             return "hit rate – (no prediction calls a direction)"
+        how = ", clustered by day" if self.method == "days" else ""
         return (
             f"hit rate {self.hit_rate:.2%} ({self.hits}/{self.n} predictions that call a "
-            f"direction), p = {self.pvalue:.4f}"
+            f"direction), p = {self.pvalue:.4f}{how}"
         )
 
 

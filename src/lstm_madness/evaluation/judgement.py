@@ -217,6 +217,7 @@ class Evaluation:
             hit_rate=self.hit.hit_rate,
             hit_n=self.hit.n,
             hit_rate_ci=[self.hit.ci_low, self.hit.ci_high],
+            hit_rate_test=self.hit.method,
             r2_oos=self.r2_oos,
             dm_loss=self.settings.dm_loss,
             dm_alternative="less (model more accurate)",
@@ -335,6 +336,8 @@ class ForecastTests:
     r2_oos: float | None
     metrics: Mapping[str, Mapping[str, Any]]
     direction_dm: Mapping[str, DMResult] = field(default_factory=dict)
+    #: whether the verdict cites Pesaran–Timmermann (not for a panel: it pools the pairs)
+    pt_in_verdict: bool = True
 
 
 def judge(
@@ -437,7 +440,7 @@ def _verdict(
         or None,
         hit_rate=tests.hit.hit_rate,
         hit_rate_p=tests.hit.pvalue,
-        pt_p=tests.pt.pvalue,
+        pt_p=tests.pt.pvalue if tests.pt_in_verdict else None,
         thresholds=settings.thresholds,
         min_test_days=settings.min_test_days,
         model_metrics=tests.metrics,

@@ -22,7 +22,7 @@ import pandas as pd
 
 from lstm_madness.errors import ConfigError, DataError
 from lstm_madness.evaluation.book import Book
-from lstm_madness.evaluation.cross_section_stats import panel_direction_calls
+from lstm_madness.evaluation.cross_section_stats import hac_mean, panel_direction_calls
 from lstm_madness.evaluation.long_short import BOOK_LABEL, LONG_MINUS_SHORT_LABEL, LongShortResult
 from lstm_madness.evaluation.performance import sharpe_ratio
 from lstm_madness.evaluation.universe_study import UniverseEvaluation
@@ -62,14 +62,25 @@ COLUMNS: tuple[tuple[str, str, str, str], ...] = (
      f"mean daily return after costs, {_LMS}"),
     ("sharpe_gross", "Sharpe gross", ".2f", f"annualised Sharpe ratio before costs, {_SR}"),
     ("sharpe_net", "Sharpe net", ".2f", f"annualised Sharpe ratio after costs, {_SR}"),
+    ("t_gross", "t gross", ".2f", "Newey–West (HAC) t-statistic of the mean daily return "
+     f"before costs, {_OVER} (the same in both leg conventions)"),
+    ("t_net", "t net", ".2f", "Newey–West (HAC) t-statistic of the mean daily return after "
+     f"costs, {_OVER} (the same in both leg conventions)"),
     ("hit_rate", "hit rate", ".1%", "share of correct calls among the model's (member, day) "
      f"pairs of the period's test days that call a direction (statistics.md §11); none for "
      f"{EQUAL_WEIGHT}"),
     ("hit_n", "calls", "d", f"(member, day) pairs that call a direction, {_OVER}"),
+    ("rank_ic", "rank IC", "+.4f", "mean daily Spearman rank correlation of the model's "
+     f"predictions with the members' next-day returns, {_OVER}; none for {EQUAL_WEIGHT}"),
+    ("rank_ic_t", "IC t", ".2f", "Newey–West (HAC) t-statistic of that mean over the "
+     f"period's days with an IC; none for {EQUAL_WEIGHT}"),
     ("positive_net_days", "net>0 days", ".1%", "share of the period's test days on which the "
      "book's net return (each leg ½ of capital) is > 0; flat days count, as not positive"),
     ("turnover", "turnover", ".3f",
      f"mean daily turnover sum_s |w_ts − w_t−1,s| of the {BOOK_LABEL}, {_OVER}"),
+    ("break_even_bps", "break-even bps", ".1f", "cost per unit of turnover (bps) at which "
+     f"the book's mean daily net return {_OVER} is zero: mean(gross after borrow) / "
+     f"mean(turnover); negative: it loses before costs; none for {EQUAL_WEIGHT}"),
     ("members_mean", "members", ".1f", f"mean scored members per day, {_OVER} "
      f"({EQUAL_WEIGHT}: the members it holds, the primary model's scored ones)"),
     ("coverage", "coverage", ".1%", "mean over the period's test days of (members with a "
@@ -185,9 +196,20 @@ def _book_figures(
         "mean_daily_long_minus_short_net": None if lms is None else float(np.mean(lms[1][mask])),
         "sharpe_gross": sharpe_ratio(gross, book.risk_free),
         "sharpe_net": sharpe_ratio(net, book.risk_free),
+        "t_gross": hac_mean(gross).t_stat,
+        "t_net": hac_mean(net).t_stat,
         "positive_net_days": float(np.mean(net > 0)),
         "turnover": float(np.mean(book.turnover[mask])),
+        "break_even_bps": None if lms is None else _break_even(book, mask),
     }
+
+
+def _break_even(book: Book, mask: np.ndarray) -> float:
+    """:func:`~lstm_madness.evaluation.backtest.break_even_cost` over the days of ``mask``."""
+    turnover = float(np.mean(book.turnover[mask]))
+    if turnover == 0.0:
+        return math.inf
+    return float(np.mean(book.gross_after_borrow[mask])) / turnover * 1e4
 
 
 def _hits(
@@ -200,6 +222,13 @@ def _hits(
     return {"hit_rate": rate, "hit_n": int(actual.size)}
 
 
+def _ic(daily: np.ndarray | None, mask: np.ndarray) -> dict[str, Any]:
+    if daily is None:
+        return {"rank_ic": None, "rank_ic_t": None}
+    ic = hac_mean(daily[mask])
+    return {"rank_ic": ic.mean, "rank_ic_t": ic.t_stat}
+
+
 def period_figures(
     dates: np.ndarray,
     books: Mapping[str, LongShortResult],
@@ -209,6 +238,7 @@ def period_figures(
     y_true: np.ndarray | None = None,
     predictions: Mapping[str, np.ndarray] | None = None,
     membership: MembershipCounts | None = None,
+    daily_rank_ic: Mapping[str, np.ndarray] | None = None,
 ) -> PeriodFigures:
     """Each book's figures per sub-period of the test days and over all of them.
 
@@ -227,6 +257,9 @@ def period_figures(
         The labels; with ``predictions`` (each (D, S), keyed as ``books``) the hit rates.
     membership : MembershipCounts, optional
         Members per day and those with a bar; without it, ``coverage`` is None.
+    daily_rank_ic : mapping of str to ndarray, optional
+        Each model's daily rank IC, shape (D,), NaN on a day without one (keyed as
+        ``books``); without it, ``rank_ic`` and ``rank_ic_t`` are None.
     """
     index = pd.DatetimeIndex(pd.to_datetime(dates))
     if len(index) == 0 or not books:
@@ -249,6 +282,7 @@ def period_figures(
         coverage = float(part.mean()) if part is not None and part.size else None
         for name, (book, lms, members) in series.items():
             pred = None if predictions is None or name == EQUAL_WEIGHT else predictions[name]
+            ic = None if daily_rank_ic is None else daily_rank_ic.get(name)
             row = {
                 "period": label,
                 "first_day": days[0].date().isoformat(),
@@ -257,6 +291,7 @@ def period_figures(
                 "book": name,
                 **_book_figures(book, lms, mask),
                 **_hits(y_true, pred, task, mask),
+                **_ic(ic, mask),
                 "members_mean": float(np.mean(members[mask])),
                 "coverage": coverage,
             }
@@ -291,4 +326,5 @@ def universe_period_figures(
         y_true=evaluation.y_true,
         predictions=evaluation.predictions,
         membership=membership,
+        daily_rank_ic={name: ic.daily for name, ic in evaluation.rank_ics.items()},
     )

@@ -19,7 +19,10 @@ substitutions:
   whose prediction calls a direction, with one "up" per task
   (:func:`~lstm_madness.evaluation.cross_section_stats.panel_direction_calls`): above the
   day's mean (``cross_section``) or median (``cross_section_direction``); every model's
-  ``hit_rate`` uses the same definition;
+  ``hit_rate`` uses the same definition. The hit rate's test is clustered by day
+  (:func:`~lstm_madness.evaluation.cross_section_stats.panel_hit_test`: a day's calls are
+  not independent); Pesaran–Timmermann pools the pairs as if they were, so it is reported
+  but the verdict does not cite it;
 - every model's ``mse``, ``mae`` and ``r2_oos`` are per day first, then averaged over days
   (:func:`~lstm_madness.evaluation.cross_section_stats.panel_forecast_metrics`), so
   ``r2_oos = 1 - mse / mse_zero``; each adds its rank IC (mean, HAC t, share of positive
@@ -54,12 +57,12 @@ from lstm_madness.evaluation.cross_section_stats import (
     panel_direction_calls,
     panel_forecast_metrics,
     panel_forecast_tests,
+    panel_hit_test,
     quantile_returns,
     rank_ic,
 )
 from lstm_madness.evaluation.evidence import TrialEvidence, own_trial_set
 from lstm_madness.evaluation.forecast_tests import (
-    binomial_hit_test,
     diebold_mariano_losses,
     pesaran_timmermann,
 )
@@ -259,13 +262,14 @@ def _panel_tests(
             dm[short_name(k)] = diebold_mariano_losses(own[ok], other[ok], loss="daily_mse")
     actual_up, called_up = panel_direction_calls(y, preds[primary], task)
     pt = pesaran_timmermann(actual_up, called_up)
-    hit = binomial_hit_test(int(np.sum(actual_up == called_up)), int(actual_up.size))
+    hit = panel_hit_test(y, preds[primary], task)  # clustered by day: calls move together
     metrics: dict[str, dict[str, Any]] = {}
     for k, v in preds.items():
         entry = panel_forecast_metrics(y, v, task)
         entry.update(ics[k].to_dict())
         metrics[k] = entry
-    return ForecastTests(dm, pt, hit, tests.r2_oos, metrics)
+    # Pesaran–Timmermann pools the pairs as if independent: reported, not cited in the verdict
+    return ForecastTests(dm, pt, hit, tests.r2_oos, metrics, pt_in_verdict=False)
 
 
 def universe_trades(predictions: pd.DataFrame, settings: EvaluationSettings) -> pd.DataFrame:

@@ -72,7 +72,12 @@ class UniverseStudy:
         elif self.source == "list":
             out.append(LIST_WARNING)
         if self.missing:
-            out.append(f"members without stored prices, left out: {', '.join(self.missing)}")
+            shown = ", ".join(self.missing[:20])
+            more = f" and {len(self.missing) - 20} more" if len(self.missing) > 20 else ""
+            out.append(
+                f"{len(self.missing)} listed member(s) without stored prices, left out: "
+                f"{shown}{more}"
+            )
         return out
 
     @property

@@ -319,7 +319,7 @@ def plot_rolling_hit_rate(
 
     ``hits`` are the daily hits of :func:`lstm_madness.evaluation.calibration.hits` (NaN on
     a day whose prediction calls no direction) and ``hit_rate`` the whole test period's
-    (the evaluation's binomial test); the plot only averages the daily hits over the
+    (the evaluation's test); the plot only averages the daily hits over the
     window, over the days with a call (at least half the window).
     """
     h = np.asarray(hits, dtype=float)

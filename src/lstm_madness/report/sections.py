@@ -78,7 +78,7 @@ def tests_rows(ev: Evaluation) -> list[tuple[str, str]]:
             f"stat {fmt.ratio(ev.pt.statistic)}, p = {fmt.pvalue(ev.pt.pvalue)}",
         ),
         (
-            "hit rate (binomial vs 50%; predictions that call a direction)",
+            f"hit rate ({ev.hit.label})",
             f"{fmt.percent(ev.hit.hit_rate)} ({ev.hit.hits}/{ev.hit.n}), "
             f"p = {fmt.pvalue(ev.hit.pvalue)}"
             if ev.hit.n
