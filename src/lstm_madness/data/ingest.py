@@ -42,7 +42,13 @@ from lstm_madness.data.upsert import (
     upsert_bars_many,
     upsert_securities,
 )
-from lstm_madness.data.validation import CheckedBars, Problem, check_bars, check_many
+from lstm_madness.data.validation import (
+    CheckedBars,
+    Problem,
+    check_bars,
+    check_many,
+    problem_lines,
+)
 from lstm_madness.errors import DataError, MadnessError, StoreError, ValidationError
 
 #: Samples that ship with dependencies: name → (symbol, kind, display name).
@@ -52,7 +58,6 @@ BATCH_BYTES = 8 * 2**20
 #: Most files and symbols written in one transaction (queries list them: at most 500
 #: keeps a statement under the 999 parameters of SQLite before 3.32).
 _GROUP_MAX = 500
-_SHOWN_PROBLEMS = 20
 _SHOWN_DATES = 8
 
 
@@ -108,12 +113,9 @@ class IngestResult:
 
 
 def _rejection(name: str, problems: Sequence[Problem], lines: int) -> ValidationError:
-    shown = "\n".join(f"  {p}" for p in problems[:_SHOWN_PROBLEMS])
-    more = len(problems) - _SHOWN_PROBLEMS
-    tail = f"\n  ... and {more} more" if more > 0 else ""
     return ValidationError(
         f"{name}: {lines} bad row(s), nothing of this file was written "
-        f"(skip_bad_rows / --skip-bad-rows loads the good rows):\n{shown}{tail}",
+        f"(skip_bad_rows / --skip-bad-rows loads the good rows):\n{problem_lines(problems)}",
         list(problems),
     )
 

@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from lstm_madness.data.schema import bars
 from lstm_madness.data.sources import check_symbol
 from lstm_madness.data.universe import universe_table
-from lstm_madness.data.validation import Problem
+from lstm_madness.data.validation import Problem, problem_lines
 from lstm_madness.errors import DataError, ValidationError
 
 #: Columns of a membership CSV.
@@ -50,7 +50,6 @@ SURVIVORSHIP_WARNING = (
     "are likely better than a point-in-time universe would give. Load the historical "
     "membership with `madness universe add NAME FILE.csv` to remove this bias."
 )
-_SHOWN_PROBLEMS = 20
 _NOT_A_SYMBOL = (
     "not a symbol: letters, digits, '.', '-', '=', '_' or a leading '^', at most 32 characters"
 )
@@ -204,11 +203,9 @@ def parse_membership(text: str, file: str = "<membership>") -> pd.DataFrame:
         raise ValidationError(f"{file}: no membership interval")
     if problems:
         problems.sort(key=lambda p: (p.line or 0, p.column or ""))
-        shown = "\n".join(f"  {p}" for p in problems[:_SHOWN_PROBLEMS])
-        more = len(problems) - _SHOWN_PROBLEMS
-        tail = f"\n  ... and {more} more" if more > 0 else ""
         raise ValidationError(
-            f"{file}: {len(problems)} problem(s), nothing of this file was stored:\n{shown}{tail}",
+            f"{file}: {len(problems)} problem(s), nothing of this file was stored:\n"
+            f"{problem_lines(problems)}",
             problems,
         )
     return frame.sort_values(["symbol", "start"], ignore_index=True)
@@ -263,12 +260,9 @@ def read_memberships(paths: Sequence[str | Path]) -> pd.DataFrame:
         for row in frame.itertuples(index=False):
             seen.setdefault(row.symbol, []).append((file, row))
     if problems:
-        shown = "\n".join(f"  {p}" for p in problems[:_SHOWN_PROBLEMS])
-        more = len(problems) - _SHOWN_PROBLEMS
-        tail = f"\n  ... and {more} more" if more > 0 else ""
         raise ValidationError(
-            f"{len(problems)} interval(s) overlap across the files, nothing was stored:"
-            f"\n{shown}{tail}",
+            f"{len(problems)} interval(s) overlap across the files, nothing was stored:\n"
+            f"{problem_lines(problems)}",
             problems,
         )
     combined = pd.concat([frame for _, frame in frames], ignore_index=True)

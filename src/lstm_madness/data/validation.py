@@ -76,6 +76,18 @@ class Problem:
         return f"{where}{what}{value}: {self.reason}"
 
 
+#: Problems listed in full in an error message; the rest are counted.
+SHOWN_PROBLEMS = 20
+
+
+def problem_lines(problems: Sequence[Problem]) -> str:
+    """The first :data:`SHOWN_PROBLEMS` problems, one indented line each, then "... and N
+    more" when there are others (the body of a rejection's message)."""
+    shown = "\n".join(f"  {p}" for p in problems[:SHOWN_PROBLEMS])
+    more = len(problems) - SHOWN_PROBLEMS
+    return shown + (f"\n  ... and {more} more" if more > 0 else "")
+
+
 @dataclass(frozen=True)
 class CheckedBars:
     """Result of :func:`check_bars`.
