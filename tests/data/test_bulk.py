@@ -55,3 +55,33 @@ def test_read_frame_equals_what_sqlalchemy_reads(db_url: str) -> None:
         empty = read_frame(conn, query.where(t.c.id > 99), date_columns=("day",))
     assert list(empty.columns) == ["id", "name", "day", "value"] and empty.empty
     engine.dispose()
+
+
+def test_read_frame_in_chunks_gives_the_whole_reads_frame(db_url: str, monkeypatch) -> None:
+    """Rows converted a chunk at a time (two here) come back as one read of all of them
+    would: a chunk whose float column holds only NULLs does not turn it into objects."""
+    import lstm_madness.data.bulk as bulk
+
+    engine = make_engine(db_url)
+    metadata.create_all(engine)
+    days = pd.bdate_range("2021-01-01", periods=7).date
+    frame = pd.DataFrame(
+        {
+            "id": range(7),
+            "name": ["a", "b", "c", "a", "b", "c", "a"],
+            "day": days,
+            "value": [0.5, 1.0, np.nan, np.nan, 2.5, -1.0, 4.0],  # rows 2-3: one whole chunk
+        }
+    )
+    t = rows_table
+    query = sa.select(t.c.id, t.c.name, t.c.day, t.c.value).order_by(t.c.id)
+    with engine.begin() as conn:
+        conn.execute(t.delete())
+        insert_frame(conn, t, frame)
+    with engine.connect() as conn:
+        whole = read_frame(conn, query, date_columns=("day",))
+        monkeypatch.setattr(bulk, "READ_CHUNK_ROWS", 2)
+        chunked = read_frame(conn, query, date_columns=("day",))
+    pd.testing.assert_frame_equal(chunked, whole)
+    assert chunked["value"].dtype == np.float64 and chunked["id"].dtype.kind == "i"
+    engine.dispose()

@@ -60,6 +60,11 @@ def _sqlite_executemany(conn: sa.Connection, table: sa.Table, frame: pd.DataFram
     return len(frame)
 
 
+#: Rows fetched and turned into a DataFrame at a time by :func:`read_frame`: the driver's
+#: Python tuples of a whole run's predictions (millions of rows) would take several GB.
+READ_CHUNK_ROWS = 100_000
+
+
 def read_frame(
     conn: sa.Connection, query: sa.Select, *, date_columns: tuple[str, ...] = ()
 ) -> pd.DataFrame:
@@ -70,7 +75,9 @@ def read_frame(
     predictions); ``date_columns`` (DATE columns: ISO strings on SQLite, dates on
     PostgreSQL) become ``datetime64``. Other values come as the driver returns them.
     Parameters are bound raw, except DATE values on SQLite (ISO text, as stored); other
-    types that need SQLAlchemy's bind processing do not belong here.
+    types that need SQLAlchemy's bind processing do not belong here. Rows are fetched
+    :data:`READ_CHUNK_ROWS` at a time and converted chunk by chunk, so the peak memory is
+    the frame's, not the driver's rows'.
     """
     compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     values = dict(compiled.params)
@@ -83,13 +90,39 @@ def read_frame(
         params: tuple | dict = tuple(values[k] for k in compiled.positiontup or ())
     else:
         params = values
+    names = [c.name for c in query.selected_columns]
     cursor = conn.connection.driver_connection.cursor()
+    parts: list[pd.DataFrame] = []
     try:
         cursor.execute(str(compiled), params)
-        rows = cursor.fetchall()
+        while rows := cursor.fetchmany(READ_CHUNK_ROWS):
+            part = pd.DataFrame(rows, columns=names)
+            for column in date_columns:
+                part[column] = pd.to_datetime(part[column], format="ISO8601")
+            parts.append(part)
     finally:
         cursor.close()
-    frame = pd.DataFrame(rows, columns=[c.name for c in query.selected_columns])
-    for column in date_columns:
-        frame[column] = pd.to_datetime(frame[column], format="ISO8601")
-    return frame
+    if not parts:
+        frame = pd.DataFrame([], columns=names)
+        for column in date_columns:
+            frame[column] = pd.to_datetime(frame[column], format="ISO8601")
+        return frame
+    return _concat_parts(parts)
+
+
+def _concat_parts(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The chunks as one frame, with the dtypes the whole result would have had: a column
+    that is numeric in some chunks and only NULLs (object) in others becomes float64,
+    as pandas infers it from all the rows at once."""
+    if len(parts) == 1:
+        return parts[0]
+    for name in parts[0].columns:
+        kinds = {part[name].dtype.kind for part in parts}
+        if "O" not in kinds or not kinds & {"i", "u", "f", "b"}:
+            continue
+        for part in parts:
+            column = part[name]
+            nulls = column.dtype.kind == "O" and bool(column.isna().all())
+            if nulls or column.dtype.kind in "iub":
+                part[name] = column.astype("float64")
+    return pd.concat(parts, ignore_index=True)
