@@ -99,6 +99,26 @@ def test_walk_forward_interrupt_then_resume_equals_uninterrupted(
     assert len(a) == len(b) > 0
     np.testing.assert_array_equal(a["y_pred"].to_numpy(), b["y_pred"].to_numpy())
 
+    # the resumed run reports every fold's training, the first one's from the store
+    was, now = fresh["timings"], resumed["timings"]
+    assert now["folds_before_resume"] == 1 and "folds_before_resume" not in was
+    for model in ("lstm", "baseline:zero"):
+        for key in ("n_folds", "n_train_total"):
+            assert now["models"][model][key] == was["models"][model][key], (model, key)
+    lstm = now["models"]["lstm"]
+    assert lstm["epochs_run_total"] == was["models"]["lstm"]["epochs_run_total"]
+    assert (lstm["epochs_run_min"], lstm["epochs_run_max"]) == (
+        was["models"]["lstm"]["epochs_run_min"],
+        was["models"]["lstm"]["epochs_run_max"],
+    )
+    assert lstm["val_loss"] == pytest.approx(was["models"]["lstm"]["val_loss"], rel=1e-6)
+    assert now["train_s"] > 0 and now["store_s"] > 0
+    from lstm_madness.report import formats as fmt
+
+    line = fmt.timing_line(now)
+    assert "(this run, every fold: 1 trained before it was resumed)" in line
+    assert line.endswith("(the command that resumed this run, start to finish)")
+
 
 def test_same_seed_same_predictions_and_batched_folds_match_sequential(
     engine, write_returns, ar1_returns

@@ -99,8 +99,14 @@ def _v5(conn: sa.Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE runs ADD COLUMN baselines_run_id INTEGER")
 
 
+def _v6(conn: sa.Connection) -> None:
+    """A fold group's training time and epochs are kept with its folds, so that a resumed
+    run reports every fold's, not only those of the command that finished it."""
+    conn.exec_driver_sql("ALTER TABLE folds ADD COLUMN timings_json TEXT")
+
+
 #: version → the step that upgrades a store at ``version - 1`` to ``version``.
-STEPS: dict[int, Callable[[sa.Connection], None]] = {2: _v2, 3: _v3, 4: _v4, 5: _v5}
+STEPS: dict[int, Callable[[sa.Connection], None]] = {2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6}
 
 
 @contextmanager

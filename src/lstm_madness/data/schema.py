@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 
 #: Bump together with a new step in :data:`lstm_madness.data.migrations.STEPS`.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 metadata = MetaData()
 
@@ -157,6 +157,9 @@ folds = Table(
     Column("n_train", Integer, nullable=False),
     Column("n_test", Integer, nullable=False),
     Column("completed_at", DateTime(timezone=True)),
+    # the run's timings of the fold group this fold starts (JSON; NULL on its other folds):
+    # what a resumed run adds to its own (experiment.timings.Timings.to_record)
+    Column("timings_json", Text),
 )
 
 predictions = Table(

@@ -234,47 +234,66 @@ def _train_period(
     configs: Sequence[ExperimentConfig],
     run_ids: Sequence[int],
     timings: Sequence[Timings],
-    base_timings: Timings,
     progress: Progress | None,
     beat: Callable[[], None],
 ) -> None:
     """Train a period's folds not stored yet and store every member's predictions of them
     in one transaction: the kind builds each fold's samples, fits its baselines (once for
-    the data group, timed in ``base_timings``) and makes the rows to store; the networks
-    of each shape group train as batched calls."""
+    the data group, each member timed with its share) and makes the rows to store; the
+    networks of each shape group train as batched calls. Each run's timings of the period
+    are added to ``timings`` and stored with its first fold of the period, for a
+    later ``--resume`` to report (:func:`_carry_stored_timings`)."""
     todo = period.todo()
     if not todo:
         return
     owner = period.group.members[0]
     faults.reached("training")
+    mine, base_mine = [Timings() for _ in configs], Timings()
     data = {f.index: kind.fold_data(study, f) for f in todo}
     # once per data group and fold: every member stores these same predictions
-    base = {k: kind.fit_baselines(configs[owner], d, base_timings) for k, d in data.items()}
+    base = {k: kind.fit_baselines(configs[owner], d, base_mine) for k, d in data.items()}
     items: list[tuple[int, int, pd.DataFrame]] = []
     for shape in period.group.shapes:
         for job in training_jobs(configs, shape, list(data), period.done):
             jobs = [(i, data[k]) for i, k in job]
-            nets = _train_networks(kind, configs, jobs, timings, progress, beat)
+            nets = _train_networks(kind, configs, jobs, mine, progress, beat)
             for (i, k), y_pred in zip(job, nets, strict=True):
                 models = {configs[i].model.kind: y_pred}
                 if i == owner or not period.shared:
                     models.update(base[k].predictions)
                 items.append((i, k, kind.rows(configs[i], data[k], models, base[k].keep)))
     del data, base  # the fold group's samples, freed before the next is built
+    for i in period.group.members:  # each run's share of the baselines fitted once
+        mine[i].merge(base_mine.share(len(period.group.members)))
+    first = {run_ids[i]: (i, k) for i, k, _ in sorted(items, key=lambda t: -t[1])}  # 1st fold
+
+    def records() -> dict[tuple[int, int], str]:
+        return {(run, k): mine[i].to_record() for run, (i, k) in first.items()}
+
     start = time.perf_counter()
     faults.reached("storing", engine)
-    stored.save_folds(engine, [(run_ids[i], k, frame) for i, k, frame in items])
+    stored.save_folds(engine, [(run_ids[i], k, frame) for i, k, frame in items], records())
     elapsed = time.perf_counter() - start
     for i, _, _ in items:
-        timings[i].store_s += elapsed / max(1, len(items))
+        mine[i].store_s += elapsed / max(1, len(items))
+    stored.save_timings(engine, records())  # now with the time the store took
+    for i in period.group.members:
+        timings[i].merge(mine[i])
     beat()
 
 
-def _share_base_timings(group: DataGroup, timings: Sequence[Timings], base: Timings) -> None:
-    """The baselines were fitted once for the whole data group: each member's share."""
+def _carry_stored_timings(
+    engine: sa.Engine, group: DataGroup, run_ids: Sequence[int], timings: Sequence[Timings]
+) -> None:
+    """A resumed run starts from the timings stored with its completed fold groups, so
+    that its summary covers every fold (``folds_before_resume`` says how many)."""
+    ids = [run_ids[i] for i in group.members]
+    records = stored.stored_timings(engine, ids)
+    completed = stored.completed_folds_of(engine, ids)
     for i in group.members:
-        for name, entry in base.models.items():
-            timings[i].models[name] = {**entry, "train_s": entry["train_s"] / len(group.members)}
+        for text in records[run_ids[i]]:
+            timings[i].merge(Timings.from_record(text))
+        timings[i].earlier_folds += len(completed[run_ids[i]])
 
 
 def _train_data_group(
@@ -289,14 +308,13 @@ def _train_data_group(
     """Train and store every fold of the runs of one data group (``group.members`` index
     ``configs``, ``run_ids`` and ``timings``) in this process, period after period."""
     kind, study, n_folds, periods = _open_data_group(engine, group, configs, run_ids)
-    base = Timings()
+    _carry_stored_timings(engine, group, run_ids, timings)
     for period in periods:
         if progress is not None:
             progress("fold", fold=period.folds[0].index, n_folds=n_folds)
-        _train_period(engine, kind, study, period, configs, run_ids, timings, base, progress, beat)
+        _train_period(engine, kind, study, period, configs, run_ids, timings, progress, beat)
     if progress is not None:
         progress("fold", fold=n_folds, n_folds=n_folds)
-    _share_base_timings(group, timings, base)
 
 
 def _train_data_group_on_ray(
@@ -315,6 +333,7 @@ def _train_data_group_on_ray(
     records the folds; the tasks' timings are merged in fold order, so the runs' figures
     are a local run's."""
     _, study, n_folds, periods = _open_data_group(engine, group, configs, run_ids)
+    _carry_stored_timings(engine, group, run_ids, timings)
     study = distributed.put(study)  # once, for every task
     todo = [p for p in periods if p.todo()]
     n_done = n_folds - sum(len(p.folds) for p in todo)
@@ -329,12 +348,9 @@ def _train_data_group_on_ray(
 
     calls = [(db_url, configs, run_ids, period, study) for period in todo]
     results = distributed.run_tasks(train_period, calls, poll=beat, on_result=period_stored)
-    base = Timings()
-    for run_timings, base_timings in results:
+    for run_timings in results:
         for mine, theirs in zip(timings, run_timings, strict=True):
             mine.merge(theirs)
-        base.merge(base_timings)
-    _share_base_timings(group, timings, base)
 
 
 def train_period(
@@ -343,17 +359,17 @@ def train_period(
     run_ids: Sequence[int],
     period: Period,
     study: Any,
-) -> tuple[list[Timings], Timings]:
+) -> list[Timings]:
     """Body of a Ray task: one period of a data group's runs (``study``: the group's data),
     trained and stored as the local loop does it, by a worker that opens the store at
-    ``db_url``. Returns each config's timings and those of the baselines."""
+    ``db_url``. Returns each config's timings (its share of the baselines included)."""
     engine = make_engine(db_url)
     try:
         kind = study_kind(configs[period.group.members[0]])
-        timings, base = [Timings() for _ in configs], Timings()
+        timings = [Timings() for _ in configs]
         beat = lifecycle.Heartbeat(engine, [run_ids[i] for i in period.group.members])
-        _train_period(engine, kind, study, period, configs, run_ids, timings, base, None, beat)
-        return timings, base
+        _train_period(engine, kind, study, period, configs, run_ids, timings, None, beat)
+        return timings
     finally:
         engine.dispose()
 

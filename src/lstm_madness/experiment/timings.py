@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,18 @@ class Timings:
     store_s: float = 0.0
     evaluate_s: float = 0.0
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: folds whose timings were trained by an earlier command and read from the store
+    earlier_folds: int = 0
+
+    def to_record(self) -> str:
+        """These timings as JSON text, to store with a fold group (read by
+        :meth:`from_record`)."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_record(cls, text: str) -> Timings:
+        """Timings stored by :meth:`to_record`."""
+        return cls(**json.loads(text))
 
     def add(
         self,
@@ -51,6 +64,7 @@ class Timings:
         self.predict_s += other.predict_s
         self.store_s += other.store_s
         self.evaluate_s += other.evaluate_s
+        self.earlier_folds += other.earlier_folds
         for name, entry in other.models.items():
             mine = self.models.setdefault(name, {"train_s": 0.0, "n_folds": 0})
             for key, value in entry.items():
@@ -60,6 +74,13 @@ class Timings:
                     mine[key] += value
                 else:  # the trainer's name
                     mine[key] = value
+
+    def share(self, members: int) -> Timings:
+        """One member's share of model fits timed once for ``members`` runs (a data
+        group's baselines): the models' seconds divided by ``members``."""
+        return Timings(
+            models={n: {**e, "train_s": e["train_s"] / members} for n, e in self.models.items()}
+        )
 
     def objective(self, model: str) -> float | None:
         """Mean validation loss of ``model`` over the folds trained here (None if none)."""
@@ -75,9 +96,11 @@ class Timings:
         ``evaluate_s``: this run's share, ``scope`` "run"); ``total_s``, the wall time of
         the training of the ``batch_runs`` runs carried out together (``total_scope``
         "training"; :func:`finish_runs` extends it to the run's finish, "command"); per
-        model ``train_s`` (this run's share), ``n_folds`` (folds trained here),
+        model ``train_s`` (this run's share), ``n_folds`` (folds trained),
         ``n_train`` and ``epochs_run`` (mean per fold) with ``n_train_total``,
-        ``epochs_run_total``, ``epochs_run_min`` and ``epochs_run_max``."""
+        ``epochs_run_total``, ``epochs_run_min`` and ``epochs_run_max``. A resumed run's
+        stages and models include the fold groups an earlier command trained and stored
+        (``folds_before_resume`` of them; ``total_s`` is this command's wall time)."""
         models = {}
         for name, entry in self.models.items():
             entry = dict(entry)
@@ -94,7 +117,7 @@ class Timings:
                     if key == "epochs_run":
                         entry["epochs_run_min"], entry["epochs_run_max"] = min(values), max(values)
             models[name] = entry
-        return {
+        out = {
             "total_s": total_s,
             "train_s": self.train_s,
             "predict_s": self.predict_s,
@@ -105,3 +128,6 @@ class Timings:
             "batch_runs": batch_runs,
             "models": models,
         }
+        if self.earlier_folds:
+            out["folds_before_resume"] = self.earlier_folds
+        return out

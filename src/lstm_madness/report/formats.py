@@ -147,7 +147,11 @@ def stage_scope(timings: Mapping[str, Any], run_id: Any = None) -> str:
     if timings.get("scope") == "runs":
         n = timings.get("batch_runs")
         return f"summed over {n} runs" if n else "summed over the runs"
-    return f"run {run_id}" if run_id is not None else "this run"
+    who = f"run {run_id}" if run_id is not None else "this run"
+    earlier = timings.get("folds_before_resume")
+    if earlier:
+        return f"{who}, every fold: {earlier} trained before it was resumed"
+    return who
 
 
 def total_scope(timings: Mapping[str, Any]) -> str:
@@ -157,6 +161,8 @@ def total_scope(timings: Mapping[str, Any]) -> str:
     before their evaluation; ``"scope not recorded"`` for older runs."""
     scope, n = timings.get("total_scope"), timings.get("batch_runs")
     many = isinstance(n, int) and n > 1
+    if scope == "command" and timings.get("folds_before_resume") and not many:
+        return "the command that resumed this run, start to finish"
     if scope == "command":
         if many:
             return f"all {n} runs of the command, start to finish"

@@ -125,12 +125,18 @@ def save_fold(engine: sa.Engine, run_id: int, fold: int, predictions: pd.DataFra
     save_folds(engine, [(run_id, fold, predictions)])
 
 
-def save_folds(engine: sa.Engine, items: Sequence[tuple[int, int, pd.DataFrame]]) -> None:
+def save_folds(
+    engine: sa.Engine,
+    items: Sequence[tuple[int, int, pd.DataFrame]],
+    timings: Mapping[tuple[int, int], str] | None = None,
+) -> None:
     """Store the predictions of many (run, fold) pairs in one transaction and one bulk
     insert, marking those folds completed (replacing anything stored for them) and
     refreshing the runs' heartbeat.
 
-    Each item is ``(run_id, fold, predictions)`` with the columns of :func:`save_fold`.
+    Each item is ``(run_id, fold, predictions)`` with the columns of :func:`save_fold`;
+    ``timings`` maps ``(run_id, fold)`` to the JSON record of the run's fold group starting
+    at that fold, stored with it (:func:`stored_timings` reads them back on resume).
     """
     import pandas as pd
 
@@ -156,8 +162,42 @@ def save_folds(engine: sa.Engine, items: Sequence[tuple[int, int, pd.DataFrame]]
                 .where(f.c.run_id == run_id, f.c.fold.in_(run_folds))
                 .values(completed_at=now)
             )
+        _write_timings(conn, timings or {})
         insert_frame(conn, p, frame)
         conn.execute(r.update().where(r.c.id.in_(list(by_run))).values(heartbeat_at=now))
+
+
+def save_timings(engine: sa.Engine, records: Mapping[tuple[int, int], str]) -> None:
+    """Replace the timings records stored with ``(run_id, fold)`` (see :func:`save_folds`)."""
+    with engine.begin() as conn:
+        _write_timings(conn, records)
+
+
+def _write_timings(conn: sa.Connection, records: Mapping[tuple[int, int], str]) -> None:
+    f = schema.folds
+    for (run_id, fold), record in records.items():
+        conn.execute(
+            f.update()
+            .where(f.c.run_id == int(run_id), f.c.fold == int(fold))
+            .values(timings_json=record)
+        )
+
+
+def stored_timings(engine: sa.Engine, run_ids: Sequence[int]) -> dict[int, list[str]]:
+    """The timings records (JSON text) stored with each run's completed folds, in fold
+    order: one per fold group trained by an earlier command (:func:`save_folds`)."""
+    ids = [int(i) for i in run_ids]
+    f = schema.folds
+    out: dict[int, list[str]] = {i: [] for i in ids}
+    query = (
+        sa.select(f.c.run_id, f.c.timings_json)
+        .where(f.c.run_id.in_(ids), f.c.completed_at.is_not(None), f.c.timings_json.is_not(None))
+        .order_by(f.c.run_id, f.c.fold)
+    )
+    with engine.connect() as conn:
+        for run_id, record in conn.execute(query):
+            out[int(run_id)].append(record)
+    return out
 
 
 def _predictions_query(run_id: int, split: str | None, models: Sequence[str] | None) -> sa.Select:
