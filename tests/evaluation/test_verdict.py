@@ -98,6 +98,11 @@ def test_a_direction_forecast_is_judged_against_always_up_and_majority() -> None
     assert any(m.startswith("the Brier score of its calls is significantly") for m in strong.passed)
 
 
+def test_a_panels_hit_rate_says_its_test_is_clustered_by_day() -> None:
+    v = decide(**{**GOOD, "hit_rate": 0.506, "hit_rate_p": 1.8e-11, "hit_rate_test": "days"})
+    assert "hit rate 50.6% is significant (p = 1.8e-11, test clustered by day)" in v.passed
+
+
 def test_supporting_checks_do_not_decide_but_are_reported() -> None:
     v = decide(**{**GOOD, "hit_rate": 0.508, "hit_rate_p": 0.31})
     assert v.tradeable

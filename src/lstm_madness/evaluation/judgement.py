@@ -441,6 +441,7 @@ def _verdict(
         hit_rate=tests.hit.hit_rate,
         hit_rate_p=tests.hit.pvalue,
         pt_p=tests.pt.pvalue if tests.pt_in_verdict else None,
+        hit_rate_test=tests.hit.method,
         thresholds=settings.thresholds,
         min_test_days=settings.min_test_days,
         model_metrics=tests.metrics,

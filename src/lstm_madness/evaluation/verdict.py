@@ -265,19 +265,19 @@ def spa_note(spa_p: float | None, n_models: int | None) -> str:
 
 
 def _supporting(
-    hit_rate: float | None, hit_p: float | None, pt_p: float | None, alpha: float
+    hit_rate: float | None,
+    hit_p: float | None,
+    pt_p: float | None,
+    alpha: float,
+    hit_test: str = "binomial",
 ) -> list[Check]:
     out = []
     if _ok(hit_rate) and _ok(hit_p):
         sig = hit_p < alpha
-        out.append(
-            Check(
-                "hit_rate",
-                sig,
-                f"hit rate {hit_rate:.1%} is {'' if sig else 'not '}significant (p = {_p(hit_p)})",
-                False,
-            )
-        )
+        how = ", test clustered by day" if hit_test == "days" else ""
+        word = "" if sig else "not "
+        message = f"hit rate {hit_rate:.1%} is {word}significant (p = {_p(hit_p)}{how})"
+        out.append(Check("hit_rate", sig, message, False))
     if pt_p is not None:
         if not _ok(pt_p):
             out.append(
@@ -365,6 +365,7 @@ def decide(
     hit_rate: float | None = None,
     hit_rate_p: float | None = None,
     pt_p: float | None = None,
+    hit_rate_test: str = "binomial",
     thresholds: VerdictThresholds = VerdictThresholds(),
     min_test_days: int = 250,
     model_metrics: Mapping[str, Mapping[str, Any]] | None = None,
@@ -394,8 +395,11 @@ def decide(
         always-up and majority baselines (by name); the forecast condition then requires
         both to be below ``alpha`` instead of the test against the zero forecast.
     hit_rate, hit_rate_p, pt_p : float, optional
-        Supporting evidence: direction hit rate and its binomial p-value, and the
+        Supporting evidence: direction hit rate and its p-value, and the
         Pesaran–Timmermann p-value.
+    hit_rate_test : {"binomial", "days"}
+        How ``hit_rate_p`` was computed: the binomial test, or clustered by day (a panel);
+        the message says the second.
     thresholds : VerdictThresholds
     min_test_days : int, default 250
         Shorter test periods are too short to decide (the verdict is NOT TRADEABLE).
@@ -412,7 +416,7 @@ def decide(
     checks.extend(_forecast_checks(task, dm_p_vs_zero, dm_p_vs_direction, net_pnl, t.alpha))
     checks.append(_dsr_check(dsr, trials, t.min_dsr))
     checks.append(_stepm_check(stepm_selected, stepm_superior, stepm_models, t.fwer))
-    checks.extend(_supporting(hit_rate, hit_rate_p, pt_p, t.alpha))
+    checks.extend(_supporting(hit_rate, hit_rate_p, pt_p, t.alpha, hit_rate_test))
     tradeable = all(c.passed for c in checks if c.required)
     cautions = tuple(too_good_warnings(model_metrics or {}))
     return Verdict(tradeable, tuple(checks), cautions, (spa_note(spa_p, spa_models),))
